@@ -1,0 +1,52 @@
+// Package ca defines how the issuer turns a checked request into a
+// certificate chain. ca/local signs with a built-in name-constrained CA;
+// ca/upstream brokers the CSR to a public ACME CA.
+package ca
+
+import (
+	"context"
+	"crypto/x509"
+	"time"
+)
+
+// Profile is a named certificate profile offered in the ACME directory.
+type Profile struct {
+	Name        string
+	Description string
+	Lifetime    time.Duration
+}
+
+// MaxLifetime is the longest lifetime any profile may ask for.
+const MaxLifetime = 200 * 24 * time.Hour
+
+// Profiles are the profiles the issuer offers; "default" is used when an
+// order names none.
+var Profiles = map[string]Profile{
+	"default":    {Name: "default", Description: "47-day server certificate", Lifetime: 47 * 24 * time.Hour},
+	"shortlived": {Name: "shortlived", Description: "160-hour server certificate", Lifetime: 160 * time.Hour},
+}
+
+// DefaultProfile is the profile of an order that names none.
+const DefaultProfile = "default"
+
+// Request is a certificate request the ACME front end has already checked:
+// the CSR's signature is valid, its names equal Names, and the names belong
+// to the ordering device.
+type Request struct {
+	CSR     *x509.CertificateRequest
+	Names   []string // DNS names, normalized, wildcards as "*.x"
+	Profile Profile
+}
+
+// Issued is a signed certificate and the chain to serve with it.
+type Issued struct {
+	Leaf     *x509.Certificate
+	ChainPEM []byte // leaf first, then intermediates; never the root
+}
+
+// Signer turns a checked request into a certificate chain. Implementations
+// must be safe for concurrent use and must not serialize callers around
+// crypto.
+type Signer interface {
+	Sign(ctx context.Context, req Request) (*Issued, error)
+}

@@ -1,0 +1,185 @@
+// Package names holds the naming rules of lantls as pure functions: device
+// labels, certificate names, address-names and zone checks.
+//
+// A device label L is 26 lowercase base32 characters of the first 16 bytes
+// of SHA-256 over a public key's SubjectPublicKeyInfo. A device owns L.Z and
+// every name below it; its certificate carries L.Z and *.L.Z, so one
+// certificate serves every address-name <addr>.L.Z.
+package names
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// LabelLen is the length of a device label in characters.
+const LabelLen = 26
+
+var labelEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// Label derives the device label from a DER-encoded SubjectPublicKeyInfo.
+func Label(spki []byte) string {
+	sum := sha256.Sum256(spki)
+	return strings.ToLower(labelEncoding.EncodeToString(sum[:16]))
+}
+
+// RandomLabel returns a label drawn from 16 random bytes, for devices that
+// are created before their account key is known (stock ACME clients).
+func RandomLabel() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return strings.ToLower(labelEncoding.EncodeToString(b[:]))
+}
+
+// ValidLabel reports whether s has the form of a device label.
+func ValidLabel(s string) bool {
+	if len(s) != LabelLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// DeviceName returns L.Z.
+func DeviceName(label, zone string) string { return label + "." + zone }
+
+// CertNames returns the names a device certificate carries: L.Z and *.L.Z.
+func CertNames(label, zone string) []string {
+	base := DeviceName(label, zone)
+	return []string{base, "*." + base}
+}
+
+// ErrInvalidName reports a name that is not a valid DNS name for a certificate.
+var ErrInvalidName = errors.New("invalid DNS name")
+
+// Normalize lowercases name, strips one trailing dot and checks that it is a
+// valid DNS name for a certificate: LDH labels of 1 to 63 characters, at most
+// 253 characters in all, at least two labels, and a wildcard only as the
+// whole leftmost label.
+func Normalize(name string) (string, error) {
+	n := strings.ToLower(strings.TrimSuffix(name, "."))
+	if n == "" || len(n) > 253 {
+		return "", fmt.Errorf("%w: %q has length %d", ErrInvalidName, name, len(n))
+	}
+	labels := strings.Split(n, ".")
+	if len(labels) < 2 {
+		return "", fmt.Errorf("%w: %q has a single label", ErrInvalidName, name)
+	}
+	for i, l := range labels {
+		if l == "*" && i == 0 {
+			continue
+		}
+		if err := checkLabel(l); err != nil {
+			return "", fmt.Errorf("%w: %q: %v", ErrInvalidName, name, err)
+		}
+	}
+	return n, nil
+}
+
+func checkLabel(l string) error {
+	if l == "" || len(l) > 63 {
+		return fmt.Errorf("label %q must have 1 to 63 characters", l)
+	}
+	if l[0] == '-' || l[len(l)-1] == '-' {
+		return fmt.Errorf("label %q starts or ends with a hyphen", l)
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return fmt.Errorf("label %q has character %q", l, c)
+		}
+	}
+	return nil
+}
+
+// InZone reports whether name (normalized) is zone itself or below it.
+func InZone(name, zone string) bool {
+	return name == zone || strings.HasSuffix(name, "."+zone)
+}
+
+// OwnedBy reports whether a device with label owns name (normalized, maybe a
+// wildcard) in zone: name is L.Z or any name below L.Z.
+func OwnedBy(name, label, zone string) bool {
+	return InZone(strings.TrimPrefix(name, "*."), DeviceName(label, zone))
+}
+
+// SplitDevice splits a name in zone into its device label and the part
+// before it: "192-168-1-20.L.Z" gives ("192-168-1-20", L, true).
+func SplitDevice(name, zone string) (prefix, label string, ok bool) {
+	if !strings.HasSuffix(name, "."+zone) {
+		return "", "", false
+	}
+	rest := strings.TrimSuffix(name, "."+zone)
+	i := strings.LastIndexByte(rest, '.')
+	prefix, label = "", rest
+	if i >= 0 {
+		prefix, label = rest[:i], rest[i+1:]
+	}
+	if !ValidLabel(label) {
+		return "", "", false
+	}
+	return prefix, label, true
+}
+
+// AddressLabel encodes addr as a single DNS label: IPv4 dots become hyphens
+// (192-168-1-20); IPv6 is written as all eight groups, lowercase, without
+// zero padding, joined by hyphens (fd00-0-0-0-0-0-0-1).
+func AddressLabel(addr netip.Addr) string {
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return strings.ReplaceAll(addr.String(), ".", "-")
+	}
+	b := addr.As16()
+	groups := make([]string, 8)
+	for i := range groups {
+		groups[i] = strconv.FormatUint(uint64(b[2*i])<<8|uint64(b[2*i+1]), 16)
+	}
+	return strings.Join(groups, "-")
+}
+
+// ParseAddressLabel decodes a label made by AddressLabel. It accepts only the
+// canonical form, so every address has exactly one name.
+func ParseAddressLabel(label string) (netip.Addr, error) {
+	parts := strings.Split(label, "-")
+	var addr netip.Addr
+	switch len(parts) {
+	case 4:
+		a, err := netip.ParseAddr(strings.Join(parts, "."))
+		if err != nil {
+			return netip.Addr{}, fmt.Errorf("parse address label %q: %w", label, err)
+		}
+		addr = a
+	case 8:
+		var b [16]byte
+		for i, p := range parts {
+			v, err := strconv.ParseUint(p, 16, 16)
+			if err != nil || p == "" || len(p) > 4 {
+				return netip.Addr{}, fmt.Errorf("parse address label %q: bad group %q", label, p)
+			}
+			b[2*i], b[2*i+1] = byte(v>>8), byte(v)
+		}
+		addr = netip.AddrFrom16(b)
+	default:
+		return netip.Addr{}, fmt.Errorf("parse address label %q: want 4 or 8 groups", label)
+	}
+	if AddressLabel(addr) != label {
+		return netip.Addr{}, fmt.Errorf("parse address label %q: not canonical (want %q)", label, AddressLabel(addr))
+	}
+	return addr, nil
+}
+
+// AddressName returns <addr>.L.Z.
+func AddressName(addr netip.Addr, label, zone string) string {
+	return AddressLabel(addr) + "." + DeviceName(label, zone)
+}

@@ -1,0 +1,254 @@
+// Package store defines the persistent state of the issuer: the Store
+// interface with transactions, and the domain types it holds. Callers depend
+// only on this package; store/sqlite (embedded, default) and store/postgres
+// (many issuer instances) implement it, and store/storetest is the one
+// conformance suite both must pass.
+//
+// Rules every implementation keeps:
+//   - times are returned in UTC, truncated to the microsecond;
+//   - a missing row is ErrNotFound, a broken uniqueness or a failed
+//     precondition (e.g. a status that is no longer the expected one) is
+//     ErrConflict, both wrapped so that errors.Is works;
+//   - methods called on the Store run each in their own transaction; Update
+//     runs several in one read-write transaction that commits only if fn
+//     returns nil.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/lantls/lantls/acme/problem"
+)
+
+// Errors every implementation returns (wrapped) for the cases above.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
+
+// Store is the issuer's persistent state.
+type Store interface {
+	Tx
+	// Update runs fn in one read-write transaction. fn must not keep tx
+	// after it returns; fn may be retried, so it must have no side effects
+	// outside tx.
+	Update(ctx context.Context, fn func(tx Tx) error) error
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Tx is the set of operations on the state, alone or inside Update.
+type Tx interface {
+	// EnsureOwner returns the owner named name, creating it if missing.
+	EnsureOwner(ctx context.Context, name string) (*Owner, error)
+	GetOwner(ctx context.Context, id string) (*Owner, error)
+	GetOwnerByName(ctx context.Context, name string) (*Owner, error)
+
+	CreateDevice(ctx context.Context, d *Device) error
+	GetDevice(ctx context.Context, id string) (*Device, error)
+	GetDeviceByLabel(ctx context.Context, label string) (*Device, error)
+	// ListDevices returns devices oldest first; an empty OwnerID lists all.
+	ListDevices(ctx context.Context, f DeviceFilter) ([]*Device, error)
+	// UpdateDevice writes Name, Status, KeyThumbprint and RevokedAt.
+	UpdateDevice(ctx context.Context, d *Device) error
+
+	CreateEABKey(ctx context.Context, k *EABKey) error
+	GetEABKey(ctx context.Context, kid string) (*EABKey, error)
+	// UseEABKey marks an unused key as used by accountID; a key that is
+	// already used, or disabled, is ErrConflict.
+	UseEABKey(ctx context.Context, kid, accountID string, at time.Time) error
+	// DisableDeviceEABKeys makes every unused key of a device unusable.
+	DisableDeviceEABKeys(ctx context.Context, deviceID string, at time.Time) error
+
+	// CreateAccount fails with ErrConflict if KeyThumbprint is in use.
+	CreateAccount(ctx context.Context, a *Account) error
+	GetAccount(ctx context.Context, id string) (*Account, error)
+	GetAccountByThumbprint(ctx context.Context, thumbprint string) (*Account, error)
+	// UpdateAccount writes Status, Contact, KeyThumbprint and KeyJWK; a
+	// thumbprint used by another account is ErrConflict.
+	UpdateAccount(ctx context.Context, a *Account) error
+	ListAccountsByDevice(ctx context.Context, deviceID string) ([]*Account, error)
+
+	// CreateOrder stores an order and its authorizations together.
+	CreateOrder(ctx context.Context, o *Order, authzs []*Authorization) error
+	GetOrder(ctx context.Context, id string) (*Order, error)
+	// UpdateOrder writes Status, Error and CertificateSerial, but only if the
+	// stored status is still expect; otherwise ErrConflict.
+	UpdateOrder(ctx context.Context, o *Order, expect Status) error
+	// ListOrderIDs returns up to limit order IDs of an account, oldest
+	// first, after the ID after ("" for the start).
+	ListOrderIDs(ctx context.Context, accountID, after string, limit int) ([]string, error)
+	GetAuthorization(ctx context.Context, id string) (*Authorization, error)
+	// UpdateAuthorization writes Status and Challenges.
+	UpdateAuthorization(ctx context.Context, a *Authorization) error
+
+	// CreateCertificate records an issued certificate; a duplicate serial is
+	// ErrConflict.
+	CreateCertificate(ctx context.Context, c *Certificate) error
+	GetCertificate(ctx context.Context, serial string) (*Certificate, error)
+	// ListCertificates returns a device's certificates, oldest first.
+	ListCertificates(ctx context.Context, deviceID string) ([]*Certificate, error)
+	// RevokeCertificate marks a certificate revoked; one already revoked is
+	// ErrConflict.
+	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error
+	// SetCertificateReplacedBy records that orderID replaces serial (RFC
+	// 9773); it overwrites any earlier value.
+	SetCertificateReplacedBy(ctx context.Context, serial, orderID string) error
+	// ListRevoked returns every revoked certificate that has not expired at
+	// now, for the CRL.
+	ListRevoked(ctx context.Context, now time.Time) ([]RevokedCertificate, error)
+
+	// ConsumeNonce records a nonce as used until expires; a nonce used
+	// before is ErrConflict.
+	ConsumeNonce(ctx context.Context, nonce string, expires time.Time) error
+	// Secret returns the secret stored under name, storing value first if
+	// there is none, so that every instance agrees on one value.
+	Secret(ctx context.Context, name string, value []byte) ([]byte, error)
+
+	// Sweep deletes used nonces that expired before now and makes pending
+	// or ready orders (and their pending authorizations) that expired
+	// before now invalid. It returns how many rows it changed.
+	Sweep(ctx context.Context, now time.Time) (int, error)
+}
+
+// Status is the state of an account, order, authorization, challenge or
+// device, spelled as on the ACME wire.
+type Status string
+
+// Statuses of RFC 8555 section 7.1.6, and of devices.
+const (
+	StatusPending     Status = "pending"
+	StatusReady       Status = "ready"
+	StatusProcessing  Status = "processing"
+	StatusValid       Status = "valid"
+	StatusInvalid     Status = "invalid"
+	StatusDeactivated Status = "deactivated"
+	StatusExpired     Status = "expired"
+	StatusRevoked     Status = "revoked"
+	// StatusActive is a device that may get certificates.
+	StatusActive Status = "active"
+)
+
+// Owner is a person or organization that owns devices.
+type Owner struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// Device is one device of an owner. Its Label fixes its names forever.
+type Device struct {
+	ID      string
+	Label   string
+	OwnerID string
+	Name    string // shown to the owner, e.g. "Living room TV"
+	Model   string // reported at pairing; empty for stock clients
+	// KeyThumbprint is the RFC 7638 thumbprint of the account key that
+	// paired the device; empty for devices made for stock ACME clients,
+	// whose first account may use any key.
+	KeyThumbprint string
+	Status        Status // active or revoked
+	CreatedAt     time.Time
+	RevokedAt     time.Time // zero unless revoked
+}
+
+// DeviceFilter selects devices in ListDevices.
+type DeviceFilter struct {
+	OwnerID string
+}
+
+// EABKey is an external account binding key (RFC 8555 section 7.3.4) that
+// lets exactly one ACME account bind itself to a device.
+type EABKey struct {
+	KID       string
+	DeviceID  string
+	HMACKey   []byte
+	CreatedAt time.Time
+	UsedAt    time.Time // zero while unused
+	AccountID string    // set when used
+	Disabled  bool
+}
+
+// Account is an ACME account bound to a device.
+type Account struct {
+	ID            string
+	DeviceID      string
+	KeyThumbprint string
+	KeyJWK        []byte // the public JWK as JSON
+	Contact       []string
+	Status        Status // valid, deactivated or revoked
+	EABKID        string
+	CreatedAt     time.Time
+}
+
+// Identifier is an ACME identifier.
+type Identifier struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+// Order is an ACME order.
+type Order struct {
+	ID                string
+	AccountID         string
+	DeviceID          string
+	Status            Status
+	Identifiers       []Identifier
+	AuthorizationIDs  []string
+	Profile           string
+	Replaces          string // serial of the certificate this order replaces
+	Expires           time.Time
+	CreatedAt         time.Time
+	CertificateSerial string         // set when valid
+	Error             *problem.Error // set when invalid
+}
+
+// Authorization is an ACME authorization.
+type Authorization struct {
+	ID         string
+	AccountID  string
+	OrderID    string
+	Identifier Identifier // the name without "*." for wildcards
+	Wildcard   bool
+	Status     Status
+	Expires    time.Time
+	Challenges []Challenge
+}
+
+// Challenge is one way to prove control of an identifier.
+type Challenge struct {
+	Type      string         `json:"type"`
+	Token     string         `json:"token"`
+	Status    Status         `json:"status"`
+	Validated time.Time      `json:"validated,omitzero"`
+	Error     *problem.Error `json:"error,omitempty"`
+}
+
+// Certificate is an issued certificate, recorded before it is returned.
+type Certificate struct {
+	Serial     string // lowercase hex, no leading zeros; the ID in URLs
+	DeviceID   string
+	AccountID  string
+	OrderID    string
+	Names      []string
+	Profile    string
+	NotBefore  time.Time
+	NotAfter   time.Time
+	ChainPEM   []byte // leaf first
+	CreatedAt  time.Time
+	RevokedAt  time.Time // zero unless revoked
+	Reason     int       // RFC 5280 reason code when revoked
+	ReplacedBy string    // ID of the order that replaces it (RFC 9773)
+}
+
+// Revoked reports whether c has been revoked.
+func (c *Certificate) Revoked() bool { return !c.RevokedAt.IsZero() }
+
+// RevokedCertificate is one CRL entry.
+type RevokedCertificate struct {
+	Serial    string
+	RevokedAt time.Time
+	Reason    int
+}
