@@ -1,0 +1,148 @@
+// Package devices is the owner-facing life cycle of a device: add one (with
+// an EAB key for a stock ACME client), list them, revoke one. The admin CLI,
+// the owner UI and pairing all go through it, so a device is made and
+// unmade the same way everywhere.
+package devices
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/lantls/lantls/names"
+	"github.com/lantls/lantls/store"
+)
+
+// ReasonCessationOfOperation is the RFC 5280 reason given to certificates
+// of a device its owner revokes.
+const ReasonCessationOfOperation = 5
+
+// Credentials are what a stock ACME client needs to get a device's
+// certificate. HMACKey is secret: show it once, never log it.
+type Credentials struct {
+	Device *store.Device
+	Owner  *store.Owner
+	Names  []string
+	KID    string
+	// HMACKey is base64url without padding, as certbot and lego take it.
+	HMACKey string
+}
+
+// Add creates a device for owner (created if missing) with a random label
+// and one unused EAB key bound to it.
+func Add(ctx context.Context, st store.Store, zone, owner, name string, now time.Time) (*Credentials, error) {
+	owner = strings.TrimSpace(owner)
+	name = strings.TrimSpace(name)
+	if owner == "" {
+		return nil, errors.New("add device: owner is empty")
+	}
+	if name == "" {
+		return nil, errors.New("add device: name is empty")
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	c := &Credentials{KID: RandomID(), HMACKey: base64.RawURLEncoding.EncodeToString(key)}
+	err := st.Update(ctx, func(tx store.Tx) error {
+		o, err := tx.EnsureOwner(ctx, owner)
+		if err != nil {
+			return err
+		}
+		d := &store.Device{
+			ID:        RandomID(),
+			Label:     names.RandomLabel(),
+			OwnerID:   o.ID,
+			Name:      name,
+			Status:    store.StatusActive,
+			CreatedAt: now,
+		}
+		if err := tx.CreateDevice(ctx, d); err != nil {
+			return err
+		}
+		c.Owner, c.Device = o, d
+		return tx.CreateEABKey(ctx, &store.EABKey{KID: c.KID, DeviceID: d.ID, HMACKey: key, CreatedAt: now})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add device: %w", err)
+	}
+	c.Names = names.CertNames(c.Device.Label, zone)
+	return c, nil
+}
+
+// Revoked says what Revoke did.
+type Revoked struct {
+	Device       *store.Device
+	Certificates int // newly revoked certificates
+	Accounts     int // accounts deactivated
+}
+
+// ErrAlreadyRevoked is returned by Revoke for a device revoked before.
+var ErrAlreadyRevoked = errors.New("device is already revoked")
+
+// Revoke revokes every unexpired certificate of the device with label,
+// deactivates its ACME accounts, disables its unused EAB keys and marks it
+// revoked, all in one transaction.
+func Revoke(ctx context.Context, st store.Store, label string, now time.Time) (*Revoked, error) {
+	var r Revoked
+	err := st.Update(ctx, func(tx store.Tx) error {
+		r = Revoked{}
+		d, err := tx.GetDeviceByLabel(ctx, label)
+		if err != nil {
+			return err
+		}
+		if d.Status == store.StatusRevoked {
+			return ErrAlreadyRevoked
+		}
+		certs, err := tx.ListCertificates(ctx, d.ID)
+		if err != nil {
+			return err
+		}
+		for _, c := range certs {
+			if c.Revoked() || !c.NotAfter.After(now) {
+				continue
+			}
+			if err := tx.RevokeCertificate(ctx, c.Serial, ReasonCessationOfOperation, now); err != nil {
+				return err
+			}
+			r.Certificates++
+		}
+		accts, err := tx.ListAccountsByDevice(ctx, d.ID)
+		if err != nil {
+			return err
+		}
+		for _, a := range accts {
+			if a.Status != store.StatusValid {
+				continue
+			}
+			a.Status = store.StatusRevoked
+			if err := tx.UpdateAccount(ctx, a); err != nil {
+				return err
+			}
+			r.Accounts++
+		}
+		if err := tx.DisableDeviceEABKeys(ctx, d.ID, now); err != nil {
+			return err
+		}
+		d.Status, d.RevokedAt = store.StatusRevoked, now
+		r.Device = d
+		return tx.UpdateDevice(ctx, d)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("revoke device: no device with label %q (see 'lantls admin device list')", label)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("revoke device %s: %w", label, err)
+	}
+	return &r, nil
+}
+
+// RandomID returns 16 random bytes, base64url without padding: the form of
+// every opaque ID the issuer makes.
+func RandomID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
