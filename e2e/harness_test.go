@@ -241,6 +241,8 @@ type issuer struct {
 	stderr *syncBuffer
 	done   chan struct{} // closed once the process has exited
 	err    error         // from Wait, valid after done
+
+	stopOnce sync.Once
 }
 
 // issuerFile is DIR/issuer.json.
@@ -280,7 +282,7 @@ func startIssuerIn(t *testing.T, dir string) *issuer {
 	if err := iss.cmd.Start(); err != nil {
 		t.Fatalf("starting issuer: %v", err)
 	}
-	t.Cleanup(func() { iss.stop(t) })
+	t.Cleanup(func() { iss.Stop(t) })
 
 	ready := make(chan map[string]string, 1)
 	go iss.readStdout(pipe, ready)
@@ -372,7 +374,13 @@ func (iss *issuer) checkReady(t *testing.T) {
 	}
 }
 
-// stop sends SIGTERM and checks that the issuer exits 0 in time.
+// Stop sends SIGTERM and checks that the issuer exits 0 in time. Only the
+// first call does anything; the test's cleanup calls it too.
+func (iss *issuer) Stop(t *testing.T) {
+	t.Helper()
+	iss.stopOnce.Do(func() { iss.stop(t) })
+}
+
 func (iss *issuer) stop(t *testing.T) {
 	t.Helper()
 	if iss.client != nil {
