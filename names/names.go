@@ -37,7 +37,8 @@ func RandomLabel() string {
 	return strings.ToLower(labelEncoding.EncodeToString(b[:]))
 }
 
-// ValidLabel reports whether s has the form of a device label.
+// ValidLabel reports whether s has the form of a device label: the exact
+// encoding of 16 bytes, so each label stands for one byte string.
 func ValidLabel(s string) bool {
 	if len(s) != LabelLen {
 		return false
@@ -48,7 +49,14 @@ func ValidLabel(s string) bool {
 			return false
 		}
 	}
-	return true
+	// 26 characters carry 130 bits; the last character's two low bits are
+	// padding and must be zero, or two labels would decode to one value.
+	last := s[LabelLen-1]
+	v := last - 'a'
+	if last <= '7' {
+		v = last - '2' + 26
+	}
+	return v&3 == 0
 }
 
 // DeviceName returns L.Z.
@@ -65,10 +73,14 @@ var ErrInvalidName = errors.New("invalid DNS name")
 
 // Normalize lowercases name, strips one trailing dot and checks that it is a
 // valid DNS name for a certificate: LDH labels of 1 to 63 characters, at most
-// 253 characters in all, at least two labels, and a wildcard only as the
-// whole leftmost label.
+// 253 characters in all, at least two labels, a last label that is not all
+// digits (so an IPv4 literal is never taken for a name), and a wildcard only
+// as the whole leftmost label.
 func Normalize(name string) (string, error) {
-	n := strings.ToLower(strings.TrimSuffix(name, "."))
+	// Lowercase ASCII only: strings.ToLower would turn some non-ASCII
+	// characters into ASCII letters (U+212A KELVIN SIGN becomes "k") and so
+	// accept a name that is not LDH.
+	n := asciiLower(strings.TrimSuffix(name, "."))
 	if n == "" || len(n) > 253 {
 		return "", fmt.Errorf("%w: %q has length %d", ErrInvalidName, name, len(n))
 	}
@@ -84,7 +96,28 @@ func Normalize(name string) (string, error) {
 			return "", fmt.Errorf("%w: %q: %v", ErrInvalidName, name, err)
 		}
 	}
+	if allDigits(labels[len(labels)-1]) {
+		return "", fmt.Errorf("%w: %q has an all-numeric last label", ErrInvalidName, name)
+	}
 	return n, nil
+}
+
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func checkLabel(l string) error {
@@ -126,7 +159,8 @@ func SplitDevice(name, zone string) (prefix, label string, ok bool) {
 	if i >= 0 {
 		prefix, label = rest[:i], rest[i+1:]
 	}
-	if !ValidLabel(label) {
+	// ".L.Z" has an empty label; it must not pass for L.Z itself.
+	if i == 0 || !ValidLabel(label) {
 		return "", "", false
 	}
 	return prefix, label, true
@@ -135,7 +169,11 @@ func SplitDevice(name, zone string) (prefix, label string, ok bool) {
 // AddressLabel encodes addr as a single DNS label: IPv4 dots become hyphens
 // (192-168-1-20); IPv6 is written as all eight groups, lowercase, without
 // zero padding, joined by hyphens (fd00-0-0-0-0-0-0-1).
+// The zero Addr has no label and gives "".
 func AddressLabel(addr netip.Addr) string {
+	if !addr.IsValid() {
+		return ""
+	}
 	addr = addr.Unmap()
 	if addr.Is4() {
 		return strings.ReplaceAll(addr.String(), ".", "-")
