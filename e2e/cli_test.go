@@ -50,7 +50,7 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown device subcommand", []string{"admin", "--data", data, "device", "frobnicate"}, "frobnicate"},
 		{"bad issuer flag", []string{"issuer", "--no-such-flag"}, "no-such-flag"},
 		{"bad device add flag", []string{"admin", "--data", data, "device", "add", "--no-such-flag"}, "no-such-flag"},
-		{"device add without owner", []string{"admin", "--data", data, "device", "add", "--name", "TV"}, "owner"},
+		{"device add without owner", []string{"admin", "--data", data, "device", "add", "--name", "TV"}, "--owner"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -75,8 +75,8 @@ func requireUsageError(t *testing.T, r result, mention string) {
 		t.Errorf("message does not name %q:\n%s", mention, r)
 	}
 	lower := strings.ToLower(out)
-	if !strings.Contains(lower, "help") && !strings.Contains(lower, "usage") {
-		t.Errorf("message does not say what to do (no \"help\" or \"usage\"):\n%s", r)
+	if !strings.Contains(lower, "help") && !strings.Contains(lower, "usage") && !strings.Contains(lower, "e.g.") {
+		t.Errorf("message does not say what to do (no pointer to help, usage or an example):\n%s", r)
 	}
 	if strings.Contains(out, "goroutine ") || strings.Contains(out, "panic:") {
 		t.Errorf("command panicked:\n%s", r)
