@@ -1,0 +1,215 @@
+package acme
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/lantls/lantls/acme/jws"
+	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/ca"
+	"github.com/lantls/lantls/store"
+)
+
+// finalize turns a ready order and a CSR into a certificate (RFC 8555
+// section 7.4), synchronously:
+//
+//  1. claim the order: ready -> processing, so that of two concurrent
+//     finalizes only one reaches the signer (an upstream signer would
+//     otherwise buy two certificates);
+//  2. sign;
+//  3. record the certificate and mark the order valid in one transaction,
+//     before answering, so nothing issued is lost on a crash.
+//
+// A signing failure makes the order invalid with the problem stored.
+func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) error {
+	ctx := r.Context()
+	o, err := s.ownOrder(ctx, req, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if st := orderStatus(o, s.clock()); st != store.StatusReady {
+		return problem.New(problem.OrderNotReady, "order is %s, not ready", st)
+	}
+	if _, err := s.activeDevice(ctx, req.account); err != nil {
+		return err
+	}
+	var p struct {
+		CSR string `json:"csr"`
+	}
+	if err := decodePayload(req.payload, &p); err != nil {
+		return err
+	}
+	csr, err := checkCSR(p.CSR, o, req.thumbprint)
+	if err != nil {
+		return err
+	}
+	profile, err := s.profile(o.Profile)
+	if err != nil {
+		return err
+	}
+
+	o.Status = store.StatusProcessing
+	err = s.store.UpdateOrder(ctx, o, store.StatusReady)
+	if errors.Is(err, store.ErrConflict) {
+		return problem.New(problem.OrderNotReady, "order is already being finalized")
+	}
+	if err != nil {
+		return fmt.Errorf("claim order: %w", err)
+	}
+	// From here on the order must leave processing whatever the client
+	// does, so writes ignore its cancellation.
+	wctx := context.WithoutCancel(ctx)
+	issued, err := s.signer.Sign(ctx, ca.Request{CSR: csr, Names: identifierValues(o.Identifiers), Profile: profile})
+	if err == nil && (issued == nil || issued.Leaf == nil) {
+		err = errors.New("signer returned no certificate")
+	}
+	if err != nil {
+		return s.failOrder(wctx, o, fmt.Errorf("sign: %w", err))
+	}
+
+	now := s.clock()
+	cert := &store.Certificate{
+		Serial:    fmt.Sprintf("%x", issued.Leaf.SerialNumber),
+		DeviceID:  o.DeviceID,
+		AccountID: o.AccountID,
+		OrderID:   o.ID,
+		Names:     identifierValues(o.Identifiers),
+		Profile:   profile.Name,
+		NotBefore: issued.Leaf.NotBefore.UTC(),
+		NotAfter:  issued.Leaf.NotAfter.UTC(),
+		ChainPEM:  issued.ChainPEM,
+		CreatedAt: now,
+	}
+	o.Status, o.CertificateSerial = store.StatusValid, cert.Serial
+	err = s.store.Update(wctx, func(tx store.Tx) error {
+		if err := tx.CreateCertificate(wctx, cert); err != nil {
+			return fmt.Errorf("record certificate: %w", err)
+		}
+		if err := tx.UpdateOrder(wctx, o, store.StatusProcessing); err != nil {
+			return fmt.Errorf("mark order valid: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		o.Status, o.CertificateSerial = store.StatusProcessing, ""
+		return s.failOrder(wctx, o, err)
+	}
+	s.metrics.issue(profile.Name)
+	s.log.InfoContext(ctx, "acme certificate issued", "serial", cert.Serial, "order", o.ID,
+		"account", o.AccountID, "device", o.DeviceID, "profile", profile.Name)
+	w.Header().Set("Location", s.orderURL(o.ID))
+	return writeJSON(w, http.StatusOK, s.orderJSON(o, now))
+}
+
+// failOrder makes a processing order invalid with the problem cause
+// carries (serverInternal for anything untyped) and returns cause.
+func (s *Server) failOrder(ctx context.Context, o *store.Order, cause error) error {
+	p := problem.As(cause)
+	if p.Kind == problem.ServerInternal {
+		p = problem.ServerInternalErr("the certificate could not be issued")
+	}
+	o.Status, o.Error = store.StatusInvalid, p
+	if err := s.store.UpdateOrder(ctx, o, store.StatusProcessing); err != nil {
+		s.log.ErrorContext(ctx, "acme cannot mark order invalid", "order", o.ID, "err", err)
+	}
+	return cause
+}
+
+// checkCSR decodes a finalize CSR and checks it against the order: valid
+// signature, exactly the order's DNS names and nothing else, an accepted
+// key that is not the account key.
+func checkCSR(encoded string, o *store.Order, accountThumbprint string) (*x509.CertificateRequest, error) {
+	der, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(encoded, "="))
+	if err != nil || len(der) == 0 {
+		return nil, problem.BadCSRErr("csr is not base64url DER")
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, problem.BadCSRErr("csr cannot be parsed")
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, problem.BadCSRErr("csr signature is invalid")
+	}
+	if len(csr.IPAddresses) > 0 || len(csr.EmailAddresses) > 0 || len(csr.URIs) > 0 {
+		return nil, problem.BadCSRErr("csr may only name DNS names")
+	}
+	if err := checkCSRKey(csr); err != nil {
+		return nil, err
+	}
+	if tp, err := jws.PublicKeyThumbprint(csr.PublicKey); err != nil || tp == accountThumbprint {
+		return nil, problem.BadCSRErr("the certificate key must not be the account key")
+	}
+	if err := checkCSRNames(csr, identifierValues(o.Identifiers)); err != nil {
+		return nil, err
+	}
+	return csr, nil
+}
+
+// checkCSRKey accepts ECDSA P-256 and P-384 and RSA of 2048 bits or more.
+func checkCSRKey(csr *x509.CertificateRequest) error {
+	switch k := csr.PublicKey.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve == elliptic.P256() || k.Curve == elliptic.P384() {
+			return nil
+		}
+		return problem.BadCSRErr("csr key curve %s is not supported; use P-256 or P-384", k.Curve.Params().Name)
+	case *rsa.PublicKey:
+		if k.N.BitLen() < jws.MinRSABits {
+			return problem.New(problem.BadPublicKey, "csr RSA key has %d bits; at least %d are required", k.N.BitLen(), jws.MinRSABits)
+		}
+		return nil
+	}
+	return problem.BadCSRErr("csr key type %s is not supported; use ECDSA P-256, P-384 or RSA", csr.PublicKeyAlgorithm)
+}
+
+// checkCSRNames requires the CSR's DNS names (SANs and the common name, if
+// any) to be exactly want as a set.
+func checkCSRNames(csr *x509.CertificateRequest, want []string) error {
+	got := map[string]bool{}
+	for _, n := range csr.DNSNames {
+		got[strings.ToLower(n)] = true
+	}
+	if cn := csr.Subject.CommonName; cn != "" {
+		got[strings.ToLower(cn)] = true
+	}
+	var extra, missing []string
+	for n := range got {
+		if !slices.Contains(want, n) {
+			extra = append(extra, n)
+		}
+	}
+	for _, n := range want {
+		if !got[n] {
+			missing = append(missing, n)
+		}
+	}
+	if len(extra) == 0 && len(missing) == 0 {
+		return nil
+	}
+	slices.Sort(extra)
+	var parts []string
+	if len(extra) > 0 {
+		parts = append(parts, "names not in the order: "+strings.Join(extra, ", "))
+	}
+	if len(missing) > 0 {
+		parts = append(parts, "order names missing from the csr: "+strings.Join(missing, ", "))
+	}
+	return problem.BadCSRErr("csr names differ from the order's identifiers; %s", strings.Join(parts, "; "))
+}
+
+func identifierValues(ids []store.Identifier) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.Value
+	}
+	return out
+}

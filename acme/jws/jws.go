@@ -1,0 +1,244 @@
+// Package jws parses and verifies the JSON Web Signatures that carry every
+// ACME request (RFC 8555 section 6.2), and the external account bindings
+// (section 7.3.4) inside newAccount requests. It checks form, algorithm and
+// key; the ACME front end checks nonce, url and account.
+//
+// Only the flattened JSON serialization with a single signature and no
+// unprotected header is accepted. Errors are *problem.Error values with the
+// ACME type a client should see.
+package jws
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/lantls/lantls/acme/problem"
+)
+
+// Signature algorithms accepted for account keys and certificate keys.
+const (
+	ES256 = "ES256"
+	ES384 = "ES384"
+	RS256 = "RS256"
+	EdDSA = "EdDSA"
+)
+
+// Algorithms lists the accepted signature algorithms, as sent in the
+// algorithms field of a badSignatureAlgorithm problem.
+func Algorithms() []string { return []string{ES256, ES384, RS256, EdDSA} }
+
+var joseAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.EdDSA}
+
+// MinRSABits is the smallest RSA modulus accepted for any key.
+const MinRSABits = 2048
+
+// Message is a parsed flattened JWS whose signature has not been checked yet.
+// Exactly one of KeyID and Key is set.
+type Message struct {
+	Algorithm string
+	KeyID     string
+	Key       *jose.JSONWebKey
+	Nonce     string
+	URL       string
+
+	sig *jose.JSONWebSignature
+}
+
+// flattened is the outline of a JWS JSON serialization, read only to reject
+// the forms ACME does not allow before go-jose parses the rest.
+type flattened struct {
+	Protected  *string          `json:"protected"`
+	Header     json.RawMessage  `json:"header"`
+	Payload    *string          `json:"payload"`
+	Signature  *string          `json:"signature"`
+	Signatures *json.RawMessage `json:"signatures"`
+}
+
+// Parse reads body as a flattened JWS JSON serialization with exactly one of
+// jwk and kid in its protected header, an accepted algorithm and a url.
+func Parse(body []byte) (*Message, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return nil, problem.MalformedErr("request body is not a JWS in flattened JSON serialization")
+	}
+	var f flattened
+	if err := json.Unmarshal(body, &f); err != nil {
+		return nil, problem.MalformedErr("request body is not valid JSON")
+	}
+	switch {
+	case f.Signatures != nil:
+		return nil, problem.MalformedErr("JWS general serialization (signatures) is not allowed; use the flattened serialization")
+	case f.Header != nil:
+		return nil, problem.MalformedErr("JWS unprotected header is not allowed")
+	case f.Protected == nil || *f.Protected == "":
+		return nil, problem.MalformedErr("JWS has no protected header")
+	case f.Payload == nil:
+		return nil, problem.MalformedErr("JWS has no payload")
+	case f.Signature == nil || *f.Signature == "":
+		return nil, problem.MalformedErr("JWS has no signature")
+	}
+
+	sig, err := jose.ParseSignedJSON(string(body), joseAlgorithms)
+	if err != nil {
+		return nil, parseError(err)
+	}
+	if len(sig.Signatures) != 1 {
+		return nil, problem.MalformedErr("JWS must have exactly one signature")
+	}
+	h := sig.Signatures[0].Protected
+	for _, name := range []jose.HeaderKey{"b64", "crit"} {
+		if _, ok := h.ExtraHeaders[name]; ok {
+			return nil, problem.MalformedErr("JWS header %s is not allowed", name)
+		}
+	}
+	m := &Message{
+		Algorithm: h.Algorithm,
+		KeyID:     h.KeyID,
+		Key:       h.JSONWebKey,
+		Nonce:     h.Nonce,
+		sig:       sig,
+	}
+	if u, ok := h.ExtraHeaders["url"]; ok {
+		s, isString := u.(string)
+		if !isString {
+			return nil, problem.MalformedErr("JWS header url is not a string")
+		}
+		m.URL = s
+	}
+	switch {
+	case m.URL == "":
+		return nil, problem.MalformedErr("JWS header has no url")
+	case m.Key != nil && m.KeyID != "":
+		return nil, problem.MalformedErr("JWS header has both jwk and kid")
+	case m.Key == nil && m.KeyID == "":
+		return nil, problem.MalformedErr("JWS header has neither jwk nor kid")
+	}
+	return m, nil
+}
+
+// parseError maps go-jose parse errors to problems.
+func parseError(err error) error {
+	var alg *jose.ErrUnexpectedSignatureAlgorithm
+	if errors.As(err, &alg) {
+		return BadAlgorithm(string(alg.Got))
+	}
+	if errors.Is(err, jose.ErrUnprotectedNonce) {
+		return problem.MalformedErr("JWS nonce must be in the protected header")
+	}
+	return problem.MalformedErr("JWS cannot be parsed")
+}
+
+// BadAlgorithm returns the badSignatureAlgorithm problem for alg.
+func BadAlgorithm(alg string) *problem.Error {
+	p := problem.New(problem.BadSignatureAlgorithm, "signature algorithm %q is not supported", alg)
+	p.Algorithms = Algorithms()
+	return p
+}
+
+// Verify checks m's signature with key, which must suit m.Algorithm, and
+// returns the payload.
+func (m *Message) Verify(key *jose.JSONWebKey) ([]byte, error) {
+	if err := CheckKey(key, m.Algorithm); err != nil {
+		return nil, err
+	}
+	payload, err := m.sig.Verify(key)
+	if err != nil {
+		return nil, problem.MalformedErr("JWS signature is invalid")
+	}
+	return payload, nil
+}
+
+// CheckKey reports whether key is a public key lantls accepts and whether
+// alg is the algorithm for it: ES256 for P-256, ES384 for P-384, RS256 for
+// RSA of at least MinRSABits, EdDSA for Ed25519.
+func CheckKey(key *jose.JSONWebKey, alg string) error {
+	if key == nil || !key.Valid() || !key.IsPublic() {
+		return problem.New(problem.BadPublicKey, "key is not a valid public key")
+	}
+	want, err := keyAlgorithm(key.Key)
+	if err != nil {
+		return err
+	}
+	if want != alg {
+		p := problem.New(problem.BadSignatureAlgorithm, "signature algorithm %q does not suit the key (want %s)", alg, want)
+		p.Algorithms = Algorithms()
+		return p
+	}
+	return nil
+}
+
+// CheckPublicKey reports whether pub is a key lantls accepts, as CheckKey
+// does for JWKs.
+func CheckPublicKey(pub crypto.PublicKey) error {
+	_, err := keyAlgorithm(pub)
+	return err
+}
+
+func keyAlgorithm(pub crypto.PublicKey) (string, error) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return ES256, nil
+		case elliptic.P384():
+			return ES384, nil
+		}
+		return "", problem.New(problem.BadPublicKey, "ECDSA curve %s is not supported; use P-256 or P-384", k.Curve.Params().Name)
+	case *rsa.PublicKey:
+		if k.N.BitLen() < MinRSABits {
+			return "", problem.New(problem.BadPublicKey, "RSA key has %d bits; at least %d are required", k.N.BitLen(), MinRSABits)
+		}
+		return RS256, nil
+	case ed25519.PublicKey:
+		return EdDSA, nil
+	}
+	return "", problem.New(problem.BadPublicKey, "key type %T is not supported", pub)
+}
+
+// Thumbprint returns the RFC 7638 SHA-256 thumbprint of key, base64url
+// without padding.
+func Thumbprint(key *jose.JSONWebKey) (string, error) {
+	b, err := key.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", problem.New(problem.BadPublicKey, "cannot compute key thumbprint")
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// PublicKeyThumbprint returns the thumbprint of a crypto public key, e.g.
+// one taken from a CSR or certificate.
+func PublicKeyThumbprint(pub crypto.PublicKey) (string, error) {
+	return Thumbprint(&jose.JSONWebKey{Key: pub})
+}
+
+// ParseKey reads a public JWK as stored or sent in JSON.
+func ParseKey(b []byte) (*jose.JSONWebKey, error) {
+	var k jose.JSONWebKey
+	if err := k.UnmarshalJSON(b); err != nil {
+		return nil, problem.MalformedErr("key is not a valid JWK")
+	}
+	if !k.Valid() || !k.IsPublic() {
+		return nil, problem.MalformedErr("key is not a valid public JWK")
+	}
+	return &k, nil
+}
+
+// MarshalKey returns the JSON form of key's public part.
+func MarshalKey(key *jose.JSONWebKey) ([]byte, error) {
+	pub := key.Public()
+	b, err := pub.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("marshal jwk: %w", err)
+	}
+	return b, nil
+}
