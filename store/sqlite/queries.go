@@ -1,0 +1,181 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// query names one SQL statement that Open prepares once per pool.
+type query int
+
+const (
+	getOwner query = iota
+	getOwnerByName
+	insertOwner
+
+	insertDevice
+	getDevice
+	getDeviceByLabel
+	listDevices
+	listDevicesByOwner
+	updateDevice
+
+	insertEABKey
+	getEABKey
+	useEABKey
+	eabKeyExists
+	disableDeviceEABKeys
+
+	insertAccount
+	getAccount
+	getAccountByThumbprint
+	updateAccount
+	listAccountsByDevice
+
+	insertOrder
+	getOrder
+	updateOrder
+	orderExists
+	listOrderIDs
+	listOrderIDsAfter
+	insertAuthorization
+	getAuthorization
+	updateAuthorization
+
+	insertCertificate
+	getCertificate
+	listCertificates
+	revokeCertificate
+	certificateExists
+	setCertificateReplacedBy
+	listRevoked
+
+	insertNonce
+	insertSecret
+	getSecret
+
+	sweepNonces
+	sweepAuthorizations
+	sweepOrders
+
+	numQueries
+)
+
+const (
+	ownerColumns   = `id, name, created_at`
+	deviceColumns  = `id, label, owner_id, name, model, key_thumbprint, status, created_at, revoked_at`
+	eabKeyColumns  = `kid, device_id, hmac_key, created_at, used_at, account_id, disabled`
+	accountColumns = `id, device_id, key_thumbprint, key_jwk, contact, status, eab_kid, created_at`
+	orderColumns   = `id, account_id, device_id, status, identifiers, authorization_ids, profile,
+		replaces, expires, created_at, certificate_serial, error`
+	authorizationColumns = `id, account_id, order_id, identifier_type, identifier_value, wildcard,
+		status, expires, challenges`
+	certificateColumns = `serial, device_id, account_id, order_id, names, profile, not_before,
+		not_after, chain_pem, created_at, revoked_at, reason, replaced_by`
+)
+
+// sweepBatch bounds how many nonces one Sweep transaction deletes, so that
+// a large backlog never holds the writer for long.
+const sweepBatch = 5000
+
+// queries holds the SQL of every query. Lists are ordered by creation time,
+// then ID, which keeps "oldest first" stable when two rows share a time.
+var queries = [numQueries]string{
+	getOwner:       `SELECT ` + ownerColumns + ` FROM owners WHERE id = ?`,
+	getOwnerByName: `SELECT ` + ownerColumns + ` FROM owners WHERE name = ?`,
+	insertOwner: `INSERT INTO owners (` + ownerColumns + `) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO NOTHING`,
+
+	insertDevice:       `INSERT INTO devices (` + deviceColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	getDevice:          `SELECT ` + deviceColumns + ` FROM devices WHERE id = ?`,
+	getDeviceByLabel:   `SELECT ` + deviceColumns + ` FROM devices WHERE label = ?`,
+	listDevices:        `SELECT ` + deviceColumns + ` FROM devices ORDER BY created_at, id`,
+	listDevicesByOwner: `SELECT ` + deviceColumns + ` FROM devices WHERE owner_id = ? ORDER BY created_at, id`,
+	updateDevice: `UPDATE devices SET name = ?, status = ?, key_thumbprint = ?, revoked_at = ?
+		WHERE id = ?`,
+
+	insertEABKey: `INSERT INTO eab_keys (` + eabKeyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	getEABKey:    `SELECT ` + eabKeyColumns + ` FROM eab_keys WHERE kid = ?`,
+	useEABKey: `UPDATE eab_keys SET used_at = ?, account_id = ?
+		WHERE kid = ? AND used_at IS NULL AND NOT disabled`,
+	eabKeyExists: `SELECT 1 FROM eab_keys WHERE kid = ?`,
+	disableDeviceEABKeys: `UPDATE eab_keys SET disabled = TRUE, disabled_at = ?
+		WHERE device_id = ? AND used_at IS NULL AND NOT disabled`,
+
+	insertAccount:          `INSERT INTO accounts (` + accountColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	getAccount:             `SELECT ` + accountColumns + ` FROM accounts WHERE id = ?`,
+	getAccountByThumbprint: `SELECT ` + accountColumns + ` FROM accounts WHERE key_thumbprint = ?`,
+	updateAccount: `UPDATE accounts SET status = ?, contact = ?, key_thumbprint = ?, key_jwk = ?
+		WHERE id = ?`,
+	listAccountsByDevice: `SELECT ` + accountColumns + ` FROM accounts WHERE device_id = ?
+		ORDER BY created_at, id`,
+
+	insertOrder: `INSERT INTO orders (` + orderColumns + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	getOrder: `SELECT ` + orderColumns + ` FROM orders WHERE id = ?`,
+	updateOrder: `UPDATE orders SET status = ?, error = ?, certificate_serial = ?
+		WHERE id = ? AND status = ?`,
+	orderExists: `SELECT 1 FROM orders WHERE id = ?`,
+	listOrderIDs: `SELECT id FROM orders WHERE account_id = ?
+		ORDER BY created_at, id LIMIT ?`,
+	listOrderIDsAfter: `SELECT o.id FROM orders o, orders a
+		WHERE a.id = ? AND o.account_id = ? AND a.account_id = o.account_id
+		  AND (o.created_at, o.id) > (a.created_at, a.id)
+		ORDER BY o.created_at, o.id LIMIT ?`,
+	insertAuthorization: `INSERT INTO authorizations (` + authorizationColumns + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	getAuthorization:    `SELECT ` + authorizationColumns + ` FROM authorizations WHERE id = ?`,
+	updateAuthorization: `UPDATE authorizations SET status = ?, challenges = ? WHERE id = ?`,
+
+	insertCertificate: `INSERT INTO certificates (` + certificateColumns + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	getCertificate: `SELECT ` + certificateColumns + ` FROM certificates WHERE serial = ?`,
+	listCertificates: `SELECT ` + certificateColumns + ` FROM certificates WHERE device_id = ?
+		ORDER BY created_at, serial`,
+	revokeCertificate: `UPDATE certificates SET revoked_at = ?, reason = ?
+		WHERE serial = ? AND revoked_at IS NULL`,
+	certificateExists:        `SELECT 1 FROM certificates WHERE serial = ?`,
+	setCertificateReplacedBy: `UPDATE certificates SET replaced_by = ? WHERE serial = ?`,
+	listRevoked: `SELECT serial, revoked_at, reason FROM certificates
+		WHERE revoked_at IS NOT NULL AND not_after >= ?
+		ORDER BY revoked_at, serial`,
+
+	insertNonce:  `INSERT INTO nonces (nonce, expires) VALUES (?, ?)`,
+	insertSecret: `INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+	getSecret:    `SELECT value FROM secrets WHERE name = ?`,
+
+	sweepNonces: `DELETE FROM nonces WHERE nonce IN
+		(SELECT nonce FROM nonces WHERE expires < ? LIMIT ` + fmt.Sprint(sweepBatch) + `)`,
+	sweepAuthorizations: `UPDATE authorizations SET status = 'invalid'
+		WHERE status = 'pending' AND order_id IN
+			(SELECT id FROM orders WHERE status IN ('pending', 'ready') AND expires < ?)`,
+	sweepOrders: `UPDATE orders SET status = 'invalid'
+		WHERE status IN ('pending', 'ready') AND expires < ?`,
+}
+
+// statements holds every query prepared on one pool.
+type statements [numQueries]*sql.Stmt
+
+func (ss *statements) prepare(ctx context.Context, db *sql.DB) error {
+	for q, text := range queries {
+		st, err := db.PrepareContext(ctx, text)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", text, err)
+		}
+		ss[q] = st
+	}
+	return nil
+}
+
+func (ss *statements) close() error {
+	var errs []error
+	for i, st := range ss {
+		if st != nil {
+			errs = append(errs, st.Close())
+			ss[i] = nil
+		}
+	}
+	return errors.Join(errs...)
+}

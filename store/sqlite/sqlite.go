@@ -1,0 +1,178 @@
+// Package sqlite is the embedded, default implementation of store.Store: one
+// SQLite file in WAL mode, written through a single connection and read
+// through a small pool, with its schema kept by goose migrations.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/lantls/lantls/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Connection settings. Every connection waits for locks instead of failing
+// at once; the writer begins its transactions with BEGIN IMMEDIATE so that a
+// transaction never has to upgrade a read lock, which is where SQLITE_BUSY
+// deadlocks come from; readers cannot write by accident.
+const (
+	commonParams = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=synchronous(NORMAL)"
+	writerParams = commonParams + "&_pragma=journal_mode(WAL)&_txlock=immediate"
+	readerParams = commonParams + "&_pragma=query_only(ON)"
+)
+
+// Store is a store.Store kept in one SQLite file. Its methods run each in
+// its own transaction: writes on the single writer connection, reads on the
+// reader pool, so reads never wait for writes.
+//
+// Do not call a Store's methods from inside Update's fn: the writer
+// connection is busy with fn's transaction, so a write would wait forever;
+// use the Tx that fn is given.
+type Store struct {
+	txn            // the store.Tx methods, bound to no transaction
+	w   *sql.DB    // the one writer connection
+	r   *sql.DB    // the reader pool
+	ws  statements // prepared on w
+	rs  statements // prepared on r
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens the SQLite database at path, creating the file (mode 0600) and
+// its parent directory (mode 0700) if missing, and migrates its schema to the
+// newest version.
+func Open(ctx context.Context, path string) (*Store, error) {
+	abs, err := createFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s := &Store{}
+	s.txn = txn{s: s}
+	if err := s.open(ctx, abs); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *Store) open(ctx context.Context, path string) error {
+	var err error
+	if s.w, err = openDB(path, writerParams, 1); err != nil {
+		return err
+	}
+	if err := migrate(ctx, s.w); err != nil {
+		return err
+	}
+	// Enough readers to keep every core busy, few enough that each keeps
+	// its page cache warm.
+	readers := min(max(runtime.GOMAXPROCS(0), 4), 8)
+	if s.r, err = openDB(path, readerParams, readers); err != nil {
+		return err
+	}
+	if err := s.ws.prepare(ctx, s.w); err != nil {
+		return err
+	}
+	return s.rs.prepare(ctx, s.r)
+}
+
+// Update runs fn in one transaction on the writer connection, committing
+// only if fn returns nil; fn's error is returned as it is.
+func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
+	return s.update(ctx, func(t *txn) error { return fn(t) })
+}
+
+func (s *Store) update(ctx context.Context, fn func(t *txn) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	// A no-op after Commit; otherwise it frees the only writer connection,
+	// also when fn panics.
+	defer tx.Rollback()
+	if err := fn(&txn{s: s, tx: tx}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Close closes the prepared statements and both connection pools.
+func (s *Store) Close() error {
+	errs := []error{s.ws.close(), s.rs.close()}
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	if s.w != nil {
+		errs = append(errs, s.w.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// createFile makes sure path exists with mode 0600 before SQLite opens it
+// (SQLite would create it with the umask's mode, usually 0644), and returns
+// its absolute form.
+func createFile(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return "", err
+	}
+	return abs, f.Close()
+}
+
+// openDB opens a pool of at most conns connections to the file at path. The
+// WAL and shared-memory files SQLite creates take the file's mode.
+func openDB(path, params string, conns int) (*sql.DB, error) {
+	// A file: URI, so that '?', '#' and '%' in path cannot be read as
+	// parameters.
+	r := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+	db, err := sql.Open("sqlite", "file:"+r.Replace(filepath.ToSlash(path))+"?"+params)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns) // closing idle connections would throw away prepared statements
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	return db, nil
+}
+
+// migrate brings the schema to the newest embedded migration.
+func migrate(ctx context.Context, db *sql.DB) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,746 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/store"
+)
+
+// txn implements store.Tx. With tx nil it works directly on the Store, each
+// method in its own transaction: reads on the reader pool, writes on the
+// writer, statements that must go together in a new writer transaction. With
+// tx set, every statement runs inside that one Update transaction.
+type txn struct {
+	s  *Store
+	tx *sql.Tx
+}
+
+var _ store.Tx = (*txn)(nil)
+
+// EnsureOwner returns the owner named name, creating it if missing.
+func (t *txn) EnsureOwner(ctx context.Context, name string) (*store.Owner, error) {
+	o, err := t.GetOwnerByName(ctx, name)
+	if !errors.Is(err, store.ErrNotFound) {
+		return o, err
+	}
+	// Another instance may create it in between: the insert then does
+	// nothing and the second read finds theirs.
+	if _, err := t.write(ctx, insertOwner).ExecContext(ctx, rand.Text(), name, now().UnixMicro()); err != nil {
+		return nil, fmt.Errorf("ensure owner %q: %w", name, classify(err))
+	}
+	return t.GetOwnerByName(ctx, name)
+}
+
+// GetOwner returns the owner with ID id.
+func (t *txn) GetOwner(ctx context.Context, id string) (*store.Owner, error) {
+	return get(ctx, t, getOwner, scanOwner, "owner", id)
+}
+
+// GetOwnerByName returns the owner named name.
+func (t *txn) GetOwnerByName(ctx context.Context, name string) (*store.Owner, error) {
+	return get(ctx, t, getOwnerByName, scanOwner, "owner", name)
+}
+
+// CreateDevice stores d, filling an empty ID and a zero CreatedAt.
+func (t *txn) CreateDevice(ctx context.Context, d *store.Device) error {
+	fillID(&d.ID)
+	fillTime(&d.CreatedAt)
+	_, err := t.write(ctx, insertDevice).ExecContext(ctx, d.ID, d.Label, d.OwnerID, d.Name, d.Model,
+		d.KeyThumbprint, string(d.Status), micros(d.CreatedAt), micros(d.RevokedAt))
+	if err != nil {
+		return fmt.Errorf("create device %q: %w", d.ID, classify(err))
+	}
+	return nil
+}
+
+// GetDevice returns the device with ID id.
+func (t *txn) GetDevice(ctx context.Context, id string) (*store.Device, error) {
+	return get(ctx, t, getDevice, scanDevice, "device", id)
+}
+
+// GetDeviceByLabel returns the device labelled label.
+func (t *txn) GetDeviceByLabel(ctx context.Context, label string) (*store.Device, error) {
+	return get(ctx, t, getDeviceByLabel, scanDevice, "device", label)
+}
+
+// ListDevices returns devices oldest first; an empty OwnerID lists all.
+func (t *txn) ListDevices(ctx context.Context, f store.DeviceFilter) ([]*store.Device, error) {
+	var (
+		ds  []*store.Device
+		err error
+	)
+	if f.OwnerID == "" {
+		ds, err = list(ctx, t.read(ctx, listDevices), scanDevice)
+	} else {
+		ds, err = list(ctx, t.read(ctx, listDevicesByOwner), scanDevice, f.OwnerID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	return ds, nil
+}
+
+// UpdateDevice writes Name, Status, KeyThumbprint and RevokedAt.
+func (t *txn) UpdateDevice(ctx context.Context, d *store.Device) error {
+	err := t.changeOne(ctx, updateDevice, -1, d.ID,
+		d.Name, string(d.Status), d.KeyThumbprint, micros(d.RevokedAt), d.ID)
+	if err != nil {
+		return fmt.Errorf("update device %q: %w", d.ID, err)
+	}
+	return nil
+}
+
+// CreateEABKey stores k, filling an empty KID and a zero CreatedAt.
+func (t *txn) CreateEABKey(ctx context.Context, k *store.EABKey) error {
+	fillID(&k.KID)
+	fillTime(&k.CreatedAt)
+	_, err := t.write(ctx, insertEABKey).ExecContext(ctx, k.KID, k.DeviceID, k.HMACKey,
+		micros(k.CreatedAt), micros(k.UsedAt), k.AccountID, k.Disabled)
+	if err != nil {
+		return fmt.Errorf("create eab key %q: %w", k.KID, classify(err))
+	}
+	return nil
+}
+
+// GetEABKey returns the EAB key with ID kid.
+func (t *txn) GetEABKey(ctx context.Context, kid string) (*store.EABKey, error) {
+	return get(ctx, t, getEABKey, scanEABKey, "eab key", kid)
+}
+
+// UseEABKey marks an unused key as used by accountID at at (now if zero); a
+// key that is already used, or disabled, is ErrConflict.
+func (t *txn) UseEABKey(ctx context.Context, kid, accountID string, at time.Time) error {
+	fillTime(&at)
+	if err := t.changeOne(ctx, useEABKey, eabKeyExists, kid, micros(at), accountID, kid); err != nil {
+		return fmt.Errorf("use eab key %q: %w", kid, err)
+	}
+	return nil
+}
+
+// DisableDeviceEABKeys makes every unused key of a device unusable.
+func (t *txn) DisableDeviceEABKeys(ctx context.Context, deviceID string, at time.Time) error {
+	fillTime(&at)
+	if _, err := t.write(ctx, disableDeviceEABKeys).ExecContext(ctx, micros(at), deviceID); err != nil {
+		return fmt.Errorf("disable eab keys of device %q: %w", deviceID, err)
+	}
+	return nil
+}
+
+// CreateAccount stores a, filling an empty ID and a zero CreatedAt; a
+// KeyThumbprint in use is ErrConflict.
+func (t *txn) CreateAccount(ctx context.Context, a *store.Account) error {
+	fillID(&a.ID)
+	fillTime(&a.CreatedAt)
+	contact, err := marshal(a.Contact)
+	if err != nil {
+		return fmt.Errorf("create account %q: %w", a.ID, err)
+	}
+	_, err = t.write(ctx, insertAccount).ExecContext(ctx, a.ID, a.DeviceID, a.KeyThumbprint, a.KeyJWK,
+		contact, string(a.Status), a.EABKID, micros(a.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("create account %q: %w", a.ID, classify(err))
+	}
+	return nil
+}
+
+// GetAccount returns the account with ID id.
+func (t *txn) GetAccount(ctx context.Context, id string) (*store.Account, error) {
+	return get(ctx, t, getAccount, scanAccount, "account", id)
+}
+
+// GetAccountByThumbprint returns the account whose key has thumbprint.
+func (t *txn) GetAccountByThumbprint(ctx context.Context, thumbprint string) (*store.Account, error) {
+	return get(ctx, t, getAccountByThumbprint, scanAccount, "account", thumbprint)
+}
+
+// UpdateAccount writes Status, Contact, KeyThumbprint and KeyJWK; a
+// thumbprint used by another account is ErrConflict.
+func (t *txn) UpdateAccount(ctx context.Context, a *store.Account) error {
+	contact, err := marshal(a.Contact)
+	if err == nil {
+		err = t.changeOne(ctx, updateAccount, -1, a.ID,
+			string(a.Status), contact, a.KeyThumbprint, a.KeyJWK, a.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("update account %q: %w", a.ID, err)
+	}
+	return nil
+}
+
+// ListAccountsByDevice returns a device's accounts, oldest first.
+func (t *txn) ListAccountsByDevice(ctx context.Context, deviceID string) ([]*store.Account, error) {
+	as, err := list(ctx, t.read(ctx, listAccountsByDevice), scanAccount, deviceID)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts of device %q: %w", deviceID, err)
+	}
+	return as, nil
+}
+
+// CreateOrder stores an order and its authorizations together. It fills
+// empty IDs, a zero CreatedAt, a nil o.AuthorizationIDs (from authzs), and
+// each authorization's OrderID and, when empty, AccountID.
+func (t *txn) CreateOrder(ctx context.Context, o *store.Order, authzs []*store.Authorization) error {
+	fillID(&o.ID)
+	fillTime(&o.CreatedAt)
+	for _, a := range authzs {
+		fillID(&a.ID)
+		a.OrderID = o.ID
+		if a.AccountID == "" {
+			a.AccountID = o.AccountID
+		}
+	}
+	if o.AuthorizationIDs == nil && len(authzs) > 0 {
+		o.AuthorizationIDs = make([]string, len(authzs))
+		for i, a := range authzs {
+			o.AuthorizationIDs[i] = a.ID
+		}
+	}
+	if err := t.atomic(ctx, func(t *txn) error { return t.createOrder(ctx, o, authzs) }); err != nil {
+		return fmt.Errorf("create order %q: %w", o.ID, err)
+	}
+	return nil
+}
+
+func (t *txn) createOrder(ctx context.Context, o *store.Order, authzs []*store.Authorization) error {
+	identifiers, err := marshal(o.Identifiers)
+	if err != nil {
+		return err
+	}
+	authzIDs, err := marshal(o.AuthorizationIDs)
+	if err != nil {
+		return err
+	}
+	perr, err := marshalProblem(o.Error)
+	if err != nil {
+		return err
+	}
+	_, err = t.write(ctx, insertOrder).ExecContext(ctx, o.ID, o.AccountID, o.DeviceID, string(o.Status),
+		identifiers, authzIDs, o.Profile, o.Replaces, micros(o.Expires), micros(o.CreatedAt),
+		o.CertificateSerial, perr)
+	if err != nil {
+		return classify(err)
+	}
+	for _, a := range authzs {
+		challenges, err := marshalChallenges(a.Challenges)
+		if err != nil {
+			return err
+		}
+		_, err = t.write(ctx, insertAuthorization).ExecContext(ctx, a.ID, a.AccountID, a.OrderID,
+			a.Identifier.Type, a.Identifier.Value, a.Wildcard, string(a.Status), micros(a.Expires), challenges)
+		if err != nil {
+			return fmt.Errorf("authorization %q: %w", a.ID, classify(err))
+		}
+	}
+	return nil
+}
+
+// GetOrder returns the order with ID id.
+func (t *txn) GetOrder(ctx context.Context, id string) (*store.Order, error) {
+	return get(ctx, t, getOrder, scanOrder, "order", id)
+}
+
+// UpdateOrder writes Status, Error and CertificateSerial, but only if the
+// stored status is still expect; otherwise ErrConflict.
+func (t *txn) UpdateOrder(ctx context.Context, o *store.Order, expect store.Status) error {
+	perr, err := marshalProblem(o.Error)
+	if err == nil {
+		err = t.changeOne(ctx, updateOrder, orderExists, o.ID,
+			string(o.Status), perr, o.CertificateSerial, o.ID, string(expect))
+	}
+	if err != nil {
+		return fmt.Errorf("update order %q: %w", o.ID, err)
+	}
+	return nil
+}
+
+// ListOrderIDs returns up to limit order IDs of an account, oldest first,
+// after the ID after ("" for the start). An after that is no order of the
+// account gives no IDs.
+func (t *txn) ListOrderIDs(ctx context.Context, accountID, after string, limit int) ([]string, error) {
+	if limit <= 0 {
+		return []string{}, nil
+	}
+	var (
+		ids []string
+		err error
+	)
+	if after == "" {
+		ids, err = list(ctx, t.read(ctx, listOrderIDs), scanString, accountID, limit)
+	} else {
+		ids, err = list(ctx, t.read(ctx, listOrderIDsAfter), scanString, after, accountID, limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list orders of account %q: %w", accountID, err)
+	}
+	return ids, nil
+}
+
+// GetAuthorization returns the authorization with ID id.
+func (t *txn) GetAuthorization(ctx context.Context, id string) (*store.Authorization, error) {
+	return get(ctx, t, getAuthorization, scanAuthorization, "authorization", id)
+}
+
+// UpdateAuthorization writes Status and Challenges.
+func (t *txn) UpdateAuthorization(ctx context.Context, a *store.Authorization) error {
+	challenges, err := marshalChallenges(a.Challenges)
+	if err == nil {
+		err = t.changeOne(ctx, updateAuthorization, -1, a.ID, string(a.Status), challenges, a.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("update authorization %q: %w", a.ID, err)
+	}
+	return nil
+}
+
+// CreateCertificate records an issued certificate, filling a zero
+// CreatedAt; a duplicate serial is ErrConflict.
+func (t *txn) CreateCertificate(ctx context.Context, c *store.Certificate) error {
+	if c.Serial == "" {
+		return errors.New("create certificate: empty serial")
+	}
+	fillTime(&c.CreatedAt)
+	names, err := marshal(c.Names)
+	if err != nil {
+		return fmt.Errorf("create certificate %q: %w", c.Serial, err)
+	}
+	_, err = t.write(ctx, insertCertificate).ExecContext(ctx, c.Serial, c.DeviceID, c.AccountID, c.OrderID,
+		names, c.Profile, micros(c.NotBefore), micros(c.NotAfter), c.ChainPEM, micros(c.CreatedAt),
+		micros(c.RevokedAt), c.Reason, c.ReplacedBy)
+	if err != nil {
+		return fmt.Errorf("create certificate %q: %w", c.Serial, classify(err))
+	}
+	return nil
+}
+
+// GetCertificate returns the certificate with serial.
+func (t *txn) GetCertificate(ctx context.Context, serial string) (*store.Certificate, error) {
+	return get(ctx, t, getCertificate, scanCertificate, "certificate", serial)
+}
+
+// ListCertificates returns a device's certificates, oldest first.
+func (t *txn) ListCertificates(ctx context.Context, deviceID string) ([]*store.Certificate, error) {
+	cs, err := list(ctx, t.read(ctx, listCertificates), scanCertificate, deviceID)
+	if err != nil {
+		return nil, fmt.Errorf("list certificates of device %q: %w", deviceID, err)
+	}
+	return cs, nil
+}
+
+// RevokeCertificate marks a certificate revoked at at (now if zero); one
+// already revoked is ErrConflict.
+func (t *txn) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error {
+	fillTime(&at)
+	if err := t.changeOne(ctx, revokeCertificate, certificateExists, serial, micros(at), reason, serial); err != nil {
+		return fmt.Errorf("revoke certificate %q: %w", serial, err)
+	}
+	return nil
+}
+
+// SetCertificateReplacedBy records that orderID replaces serial (RFC 9773);
+// it overwrites any earlier value.
+func (t *txn) SetCertificateReplacedBy(ctx context.Context, serial, orderID string) error {
+	if err := t.changeOne(ctx, setCertificateReplacedBy, -1, serial, orderID, serial); err != nil {
+		return fmt.Errorf("set replacement of certificate %q: %w", serial, err)
+	}
+	return nil
+}
+
+// ListRevoked returns every revoked certificate that has not expired at now
+// (NotAfter is not before now), in order of revocation.
+func (t *txn) ListRevoked(ctx context.Context, now time.Time) ([]store.RevokedCertificate, error) {
+	rs, err := list(ctx, t.read(ctx, listRevoked), scanRevoked, now.UnixMicro())
+	if err != nil {
+		return nil, fmt.Errorf("list revoked certificates: %w", err)
+	}
+	return rs, nil
+}
+
+// ConsumeNonce records a nonce as used until expires; a nonce used before
+// is ErrConflict.
+func (t *txn) ConsumeNonce(ctx context.Context, nonce string, expires time.Time) error {
+	if _, err := t.write(ctx, insertNonce).ExecContext(ctx, nonce, expires.UnixMicro()); err != nil {
+		return fmt.Errorf("consume nonce: %w", classify(err))
+	}
+	return nil
+}
+
+// Secret returns the secret stored under name, storing value first if there
+// is none.
+func (t *txn) Secret(ctx context.Context, name string, value []byte) ([]byte, error) {
+	v, err := get(ctx, t, getSecret, scanBytes, "secret", name)
+	if !errors.Is(err, store.ErrNotFound) {
+		return v, err
+	}
+	if _, err := t.write(ctx, insertSecret).ExecContext(ctx, name, value, now().UnixMicro()); err != nil {
+		return nil, fmt.Errorf("store secret %q: %w", name, classify(err))
+	}
+	return get(ctx, t, getSecret, scanBytes, "secret", name)
+}
+
+// Sweep deletes used nonces that expired before now and makes pending or
+// ready orders (and their pending authorizations) that expired before now
+// invalid. It returns how many rows it changed. Outside Update it deletes
+// nonces in batches, each its own transaction, so that a long backlog does
+// not stall other writers.
+func (t *txn) Sweep(ctx context.Context, now time.Time) (int, error) {
+	at := now.UnixMicro()
+	total := 0
+	for {
+		n, err := t.exec(ctx, sweepNonces, at)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("sweep nonces: %w", err)
+		}
+		if n < sweepBatch {
+			break
+		}
+	}
+	err := t.atomic(ctx, func(t *txn) error {
+		// Authorizations first: they are found through their orders'
+		// status, which the second statement changes.
+		for _, q := range []query{sweepAuthorizations, sweepOrders} {
+			n, err := t.exec(ctx, q, at)
+			if err != nil {
+				return err
+			}
+			total += n
+		}
+		return nil
+	})
+	if err != nil {
+		return total, fmt.Errorf("sweep orders: %w", err)
+	}
+	return total, nil
+}
+
+// read returns the prepared statement of a query that only reads.
+func (t *txn) read(ctx context.Context, q query) *sql.Stmt {
+	if t.tx != nil {
+		return t.tx.StmtContext(ctx, t.s.ws[q])
+	}
+	return t.s.rs[q]
+}
+
+// write returns the prepared statement of a query that writes. Outside a
+// transaction it runs on its own, which SQLite makes a transaction.
+func (t *txn) write(ctx context.Context, q query) *sql.Stmt {
+	if t.tx != nil {
+		return t.tx.StmtContext(ctx, t.s.ws[q])
+	}
+	return t.s.ws[q]
+}
+
+// atomic runs fn so that all its statements commit together: in the current
+// transaction, or in a new one on the writer.
+func (t *txn) atomic(ctx context.Context, fn func(t *txn) error) error {
+	if t.tx != nil {
+		return fn(t)
+	}
+	return t.s.update(ctx, fn)
+}
+
+// exec runs the write q and returns how many rows it changed.
+func (t *txn) exec(ctx context.Context, q query, args ...any) (int, error) {
+	res, err := t.write(ctx, q).ExecContext(ctx, args...)
+	if err != nil {
+		return 0, classify(err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// changeOne runs the write q, which must change the row with key key. If it
+// changes nothing, the row is missing (ErrNotFound) or, when the query
+// exists finds it, failed q's precondition (ErrConflict). An exists of -1
+// means every unchanged row is missing.
+func (t *txn) changeOne(ctx context.Context, q, exists query, key string, args ...any) error {
+	n, err := t.exec(ctx, q, args...)
+	if err != nil || n > 0 {
+		return err
+	}
+	if exists < 0 {
+		return store.ErrNotFound
+	}
+	var one int
+	switch err := t.read(ctx, exists).QueryRowContext(ctx, key).Scan(&one); {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.ErrNotFound
+	case err != nil:
+		return err
+	}
+	return store.ErrConflict
+}
+
+// get runs the single-row query q with key and scans its row.
+func get[T any](ctx context.Context, t *txn, q query, scan func(scanner) (T, error), what, key string) (T, error) {
+	v, err := scan(t.read(ctx, q).QueryRowContext(ctx, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return v, fmt.Errorf("get %s %q: %w", what, key, err)
+	}
+	return v, nil
+}
+
+// list runs st and scans every row. It returns an empty, non-nil slice when
+// there are none, so that callers writing JSON send [] rather than null.
+func list[T any](ctx context.Context, st *sql.Stmt, scan func(scanner) (T, error), args ...any) ([]T, error) {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// classify turns SQLite's constraint errors into the store's: a broken
+// uniqueness is ErrConflict, a reference to a missing row ErrNotFound.
+func classify(err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+		return fmt.Errorf("%w: %v", store.ErrConflict, err)
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return fmt.Errorf("%w: %v", store.ErrNotFound, err)
+	}
+	return err
+}
+
+// now returns the current time as the store keeps it.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// fillTime sets a zero *t to now.
+func fillTime(t *time.Time) {
+	if t.IsZero() {
+		*t = now()
+	}
+}
+
+// fillID sets an empty *id to a new random ID (128 bits, base32).
+func fillID(id *string) {
+	if *id == "" {
+		*id = rand.Text()
+	}
+}
+
+// micros is t as stored: unix microseconds, or NULL for the zero time.
+func micros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+// timeOf reverses micros.
+func timeOf(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(n.Int64).UTC()
+}
+
+// truncate returns t in the form the store returns it.
+func truncate(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// marshal is v as JSON text. A nil slice is stored as null and an empty one
+// as [], so each reads back as it was written.
+func marshal(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+func marshalProblem(p *problem.Error) (any, error) {
+	if p == nil {
+		return nil, nil
+	}
+	return marshal(p)
+}
+
+func marshalChallenges(cs []store.Challenge) (string, error) {
+	if cs != nil {
+		cs = append([]store.Challenge{}, cs...)
+		for i := range cs {
+			cs[i].Validated = truncate(cs[i].Validated)
+		}
+	}
+	return marshal(cs)
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanOwner(r scanner) (*store.Owner, error) {
+	var (
+		o       store.Owner
+		created sql.NullInt64
+	)
+	if err := r.Scan(&o.ID, &o.Name, &created); err != nil {
+		return nil, err
+	}
+	o.CreatedAt = timeOf(created)
+	return &o, nil
+}
+
+func scanDevice(r scanner) (*store.Device, error) {
+	var (
+		d                store.Device
+		created, revoked sql.NullInt64
+	)
+	err := r.Scan(&d.ID, &d.Label, &d.OwnerID, &d.Name, &d.Model, &d.KeyThumbprint, &d.Status,
+		&created, &revoked)
+	if err != nil {
+		return nil, err
+	}
+	d.CreatedAt, d.RevokedAt = timeOf(created), timeOf(revoked)
+	return &d, nil
+}
+
+func scanEABKey(r scanner) (*store.EABKey, error) {
+	var (
+		k             store.EABKey
+		created, used sql.NullInt64
+	)
+	err := r.Scan(&k.KID, &k.DeviceID, &k.HMACKey, &created, &used, &k.AccountID, &k.Disabled)
+	if err != nil {
+		return nil, err
+	}
+	k.CreatedAt, k.UsedAt = timeOf(created), timeOf(used)
+	return &k, nil
+}
+
+func scanAccount(r scanner) (*store.Account, error) {
+	var (
+		a       store.Account
+		contact string
+		created sql.NullInt64
+	)
+	err := r.Scan(&a.ID, &a.DeviceID, &a.KeyThumbprint, &a.KeyJWK, &contact, &a.Status, &a.EABKID, &created)
+	if err != nil {
+		return nil, err
+	}
+	a.CreatedAt = timeOf(created)
+	if err := json.Unmarshal([]byte(contact), &a.Contact); err != nil {
+		return nil, fmt.Errorf("account %q contact: %w", a.ID, err)
+	}
+	return &a, nil
+}
+
+func scanOrder(r scanner) (*store.Order, error) {
+	var (
+		o                     store.Order
+		identifiers, authzIDs string
+		problemJSON           sql.NullString
+		expires, created      sql.NullInt64
+	)
+	err := r.Scan(&o.ID, &o.AccountID, &o.DeviceID, &o.Status, &identifiers, &authzIDs, &o.Profile,
+		&o.Replaces, &expires, &created, &o.CertificateSerial, &problemJSON)
+	if err != nil {
+		return nil, err
+	}
+	o.Expires, o.CreatedAt = timeOf(expires), timeOf(created)
+	if err := json.Unmarshal([]byte(identifiers), &o.Identifiers); err != nil {
+		return nil, fmt.Errorf("order %q identifiers: %w", o.ID, err)
+	}
+	if err := json.Unmarshal([]byte(authzIDs), &o.AuthorizationIDs); err != nil {
+		return nil, fmt.Errorf("order %q authorizations: %w", o.ID, err)
+	}
+	if problemJSON.Valid {
+		if err := json.Unmarshal([]byte(problemJSON.String), &o.Error); err != nil {
+			return nil, fmt.Errorf("order %q error: %w", o.ID, err)
+		}
+	}
+	return &o, nil
+}
+
+func scanAuthorization(r scanner) (*store.Authorization, error) {
+	var (
+		a          store.Authorization
+		challenges string
+		expires    sql.NullInt64
+	)
+	err := r.Scan(&a.ID, &a.AccountID, &a.OrderID, &a.Identifier.Type, &a.Identifier.Value, &a.Wildcard,
+		&a.Status, &expires, &challenges)
+	if err != nil {
+		return nil, err
+	}
+	a.Expires = timeOf(expires)
+	if err := json.Unmarshal([]byte(challenges), &a.Challenges); err != nil {
+		return nil, fmt.Errorf("authorization %q challenges: %w", a.ID, err)
+	}
+	for i := range a.Challenges {
+		a.Challenges[i].Validated = truncate(a.Challenges[i].Validated)
+	}
+	return &a, nil
+}
+
+func scanCertificate(r scanner) (*store.Certificate, error) {
+	var (
+		c                                     store.Certificate
+		names                                 string
+		notBefore, notAfter, created, revoked sql.NullInt64
+	)
+	err := r.Scan(&c.Serial, &c.DeviceID, &c.AccountID, &c.OrderID, &names, &c.Profile, &notBefore,
+		&notAfter, &c.ChainPEM, &created, &revoked, &c.Reason, &c.ReplacedBy)
+	if err != nil {
+		return nil, err
+	}
+	c.NotBefore, c.NotAfter = timeOf(notBefore), timeOf(notAfter)
+	c.CreatedAt, c.RevokedAt = timeOf(created), timeOf(revoked)
+	if err := json.Unmarshal([]byte(names), &c.Names); err != nil {
+		return nil, fmt.Errorf("certificate %q names: %w", c.Serial, err)
+	}
+	return &c, nil
+}
+
+func scanRevoked(r scanner) (store.RevokedCertificate, error) {
+	var (
+		c       store.RevokedCertificate
+		revoked sql.NullInt64
+	)
+	if err := r.Scan(&c.Serial, &revoked, &c.Reason); err != nil {
+		return c, err
+	}
+	c.RevokedAt = timeOf(revoked)
+	return c, nil
+}
+
+func scanString(r scanner) (string, error) {
+	var s string
+	err := r.Scan(&s)
+	return s, err
+}
+
+func scanBytes(r scanner) ([]byte, error) {
+	var b []byte
+	err := r.Scan(&b)
+	return b, err
+}
