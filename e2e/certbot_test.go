@@ -106,8 +106,8 @@ func TestCertbot(t *testing.T) {
 				if r.code == 0 {
 					t.Fatalf("certbot got a certificate for %s, which the device does not own:\n%s", tc.domain, r)
 				}
-				if !strings.Contains(r.output(), "rejectedIdentifier") {
-					t.Errorf("certbot output does not mention rejectedIdentifier:\n%s%s", r, cb.log())
+				if !strings.Contains(r.output(), "rejectedIdentifier") && !cb.logHasRejection(tc.domain) {
+					t.Errorf("neither certbot's output nor its log mention rejectedIdentifier for %s:\n%s%s", tc.domain, r, cb.log())
 				}
 			})
 		}
@@ -125,6 +125,18 @@ func TestCertbot(t *testing.T) {
 			requireNotRevoked(t, iss, issued)
 		}
 	})
+}
+
+// logHasRejection reports whether certbot's log holds the rejection of
+// domain. Debian 12's certbot 2.1 on Python 3.11 prints any ACME error as
+// "AttributeError: can't set attribute" (certbot issue #9539, fixed in
+// 2.2), so its output cannot show the problem type; its log still does.
+func (c *certbot) logHasRejection(domain string) bool {
+	b, err := readFileString(filepath.Join(c.dir, "logs", "letsencrypt.log"))
+	if err != nil {
+		return false
+	}
+	return strings.Contains(b, "Problem for "+domain+": urn:ietf:params:acme:error:rejectedIdentifier")
 }
 
 // log is the tail of certbot's debug log, which holds the server's

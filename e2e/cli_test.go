@@ -74,9 +74,8 @@ func requireUsageError(t *testing.T, r result, mention string) {
 	if !strings.Contains(out, mention) {
 		t.Errorf("message does not name %q:\n%s", mention, r)
 	}
-	lower := strings.ToLower(out)
-	if !strings.Contains(lower, "help") && !strings.Contains(lower, "usage") && !strings.Contains(lower, "e.g.") {
-		t.Errorf("message does not say what to do (no pointer to help, usage or an example):\n%s", r)
+	if !containsAny(strings.ToLower(out), "help", "usage", "e.g.", "use ") {
+		t.Errorf("message does not say what to do (no pointer to help, usage, an example or what to use):\n%s", r)
 	}
 	if strings.Contains(out, "goroutine ") || strings.Contains(out, "panic:") {
 		t.Errorf("command panicked:\n%s", r)
@@ -197,4 +196,13 @@ func TestDeviceRevoke(t *testing.T) {
 
 	// The other device is untouched.
 	issue(t, ctx, otherCl, other.Names...)
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }
