@@ -154,7 +154,11 @@ func checkCSR(encoded string, o *store.Order, accountThumbprint string) (*x509.C
 	return csr, nil
 }
 
-// checkCSRKey accepts ECDSA P-256 and P-384 and RSA of 2048 bits or more.
+// maxCSRRSABits bounds certificate RSA keys: larger ones only make every
+// TLS handshake with the device slower.
+const maxCSRRSABits = 8192
+
+// checkCSRKey accepts ECDSA P-256 and P-384 and RSA of 2048 to 8192 bits.
 func checkCSRKey(csr *x509.CertificateRequest) error {
 	switch k := csr.PublicKey.(type) {
 	case *ecdsa.PublicKey:
@@ -163,8 +167,8 @@ func checkCSRKey(csr *x509.CertificateRequest) error {
 		}
 		return problem.BadCSRErr("csr key curve %s is not supported; use P-256 or P-384", k.Curve.Params().Name)
 	case *rsa.PublicKey:
-		if k.N.BitLen() < jws.MinRSABits {
-			return problem.New(problem.BadPublicKey, "csr RSA key has %d bits; at least %d are required", k.N.BitLen(), jws.MinRSABits)
+		if n := k.N.BitLen(); n < jws.MinRSABits || n > maxCSRRSABits {
+			return problem.New(problem.BadPublicKey, "csr RSA key has %d bits; %d to %d are accepted", n, jws.MinRSABits, maxCSRRSABits)
 		}
 		return nil
 	}
