@@ -49,7 +49,9 @@ func (c *certbot) certonly(t *testing.T, d *device, certName string, domains ...
 	t.Helper()
 	args := []string{
 		"--agree-tos", "--register-unsafely-without-email",
-		"--eab-kid", d.EABKID, "--eab-hmac-key", d.EABHMACKey,
+		// The = form, because certbot takes a value that starts with "-"
+		// for a flag; TestAdminDevices checks that the issuer makes none.
+		"--eab-kid=" + d.EABKID, "--eab-hmac-key=" + d.EABHMACKey,
 		"--manual", "--preferred-challenges", "dns", "--manual-auth-hook", "/bin/true",
 		"--cert-name", certName,
 	}
