@@ -25,6 +25,16 @@ func verifyDeviceChain(t *testing.T, iss *issuer, d *device, chain []*x509.Certi
 	if len(leaf.IPAddresses)+len(leaf.EmailAddresses)+len(leaf.URIs) != 0 {
 		t.Errorf("leaf has SANs besides DNS names: %v %v %v", leaf.IPAddresses, leaf.EmailAddresses, leaf.URIs)
 	}
+	if life := leaf.NotAfter.Sub(leaf.NotBefore); life <= 0 || life > maxLifetime {
+		t.Errorf("leaf lifetime %s, want at most %s", life, maxLifetime)
+	}
+	if len(chain) < 2 {
+		t.Fatalf("chain has only the leaf: clients need the intermediate")
+	}
+	if inter := chain[1]; !inter.PermittedDNSDomainsCritical || !slices.Equal(inter.PermittedDNSDomains, []string{iss.Zone}) {
+		t.Errorf("intermediate %q permits DNS names %q (critical %v), want only %s, critical",
+			inter.Subject, inter.PermittedDNSDomains, inter.PermittedDNSDomainsCritical, iss.Zone)
+	}
 	other := strings.Repeat("a", 26) + "." + iss.Zone
 	if other == d.Names[0] {
 		other = strings.Repeat("b", 26) + "." + iss.Zone
@@ -51,6 +61,9 @@ func verifyDeviceChain(t *testing.T, iss *issuer, d *device, chain []*x509.Certi
 		}
 	}
 }
+
+// maxLifetime is the longest certificate lifetime the issuer may give.
+const maxLifetime = 200 * 24 * time.Hour
 
 func verifyName(iss *issuer, chain []*x509.Certificate, name string) error {
 	inter := x509.NewCertPool()
