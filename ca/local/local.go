@@ -1,0 +1,413 @@
+// Package local is the built-in CA of lantls: a root and a name-constrained
+// intermediate, made at first start and kept as files in one directory,
+// that sign device certificates for names inside the issuer's zone.
+package local
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/lantls/lantls/internal/atomicfile"
+	"github.com/lantls/lantls/names"
+)
+
+// The files of a CA directory, all 0600 in a 0700 directory.
+const (
+	// RootCertFile holds the root certificate in PEM.
+	RootCertFile = "root.pem"
+	// RootKeyFile holds the root's key, PKCS#8 PEM.
+	RootKeyFile = "root.key"
+	// IntermediateCertFile holds the intermediate certificate in PEM.
+	IntermediateCertFile = "intermediate.pem"
+	// IntermediateKeyFile holds the intermediate's key, PKCS#8 PEM.
+	IntermediateKeyFile = "intermediate.key"
+)
+
+// Lifetimes of the certificates the CA makes for itself.
+const (
+	// RootLifetimeYears is the root's lifetime.
+	RootLifetimeYears = 10
+	// IntermediateLifetimeYears is the intermediate's lifetime.
+	IntermediateLifetimeYears = 5
+	// ServerCertLifetime is the lifetime of the issuer's own HTTPS
+	// certificate made by ServerCertificate.
+	ServerCertLifetime = 90 * 24 * time.Hour
+)
+
+// Backdate is how far before the signing time every certificate's
+// NotBefore lies, so a client whose clock runs a little behind still
+// accepts a certificate issued a moment ago.
+const Backdate = time.Minute
+
+// Options configure a CA.
+type Options struct {
+	// Zone is the issuer's DNS zone, e.g. "lan.test". The intermediate is
+	// name-constrained to it and Sign refuses names outside it.
+	Zone string
+	// BaseURL is the issuer's URL, e.g. "https://127.0.0.1:8443". Leaves
+	// carry BaseURL+"/ca/crl" as CRL distribution point and
+	// BaseURL+"/ca/intermediate.crt" as AIA caIssuers. Empty means leaves
+	// carry neither.
+	BaseURL string
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// CA is a root and a name-constrained intermediate with their keys. Its
+// certificates and keys do not change after Open, so every method is safe
+// for concurrent use and signing takes no lock.
+type CA struct {
+	zone     string
+	crlURL   string
+	aiaURL   string
+	now      func() time.Time
+	root     *x509.Certificate
+	rootKey  crypto.Signer
+	inter    *x509.Certificate
+	interKey crypto.Signer
+	rootPEM  []byte
+	// crlNumber is the last CRL number handed out, so numbers increase
+	// even when two CRLs are made within one millisecond.
+	crlNumber atomic.Int64
+}
+
+// Open loads the CA kept in dir, or makes a new root and intermediate there
+// when dir holds none of the CA's files. It fails if dir holds only some of
+// them, or a CA made for another zone: it never overwrites a key.
+func Open(dir string, opts Options) (*CA, error) {
+	zone, err := names.Normalize(opts.Zone)
+	if err != nil || strings.HasPrefix(zone, "*") {
+		return nil, fmt.Errorf("open ca: zone %q is not a DNS name", opts.Zone)
+	}
+	c := &CA{zone: zone, now: opts.Now}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if opts.BaseURL != "" {
+		u, err := url.Parse(opts.BaseURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, fmt.Errorf("open ca: base URL %q is not an http(s) URL", opts.BaseURL)
+		}
+		base := strings.TrimSuffix(opts.BaseURL, "/")
+		c.crlURL = base + "/ca/crl"
+		c.aiaURL = base + "/ca/intermediate.crt"
+	}
+
+	present, missing, err := inventory(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open ca: %w", err)
+	}
+	switch {
+	case len(present) == 0:
+		err = c.create(dir)
+	case len(missing) == 0:
+		err = c.load(dir)
+	default:
+		err = fmt.Errorf("%s holds %s but not %s, as if an earlier first start was interrupted; "+
+			"restore the missing files, or remove the directory to make a new CA (devices must then trust the new root)",
+			dir, strings.Join(present, ", "), strings.Join(missing, ", "))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open ca: %w", err)
+	}
+	c.rootPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.root.Raw})
+	return c, nil
+}
+
+// Root returns the root certificate, the one clients trust.
+func (c *CA) Root() *x509.Certificate { return c.root }
+
+// Intermediate returns the name-constrained intermediate that signs leaves
+// and CRLs.
+func (c *CA) Intermediate() *x509.Certificate { return c.inter }
+
+// RootPEM returns the root certificate in PEM.
+func (c *CA) RootPEM() []byte { return bytes.Clone(c.rootPEM) }
+
+// Zone returns the zone the intermediate is constrained to.
+func (c *CA) Zone() string { return c.zone }
+
+// files lists the CA's files in the order create writes them: keys first,
+// so a directory with both certificates always has both keys.
+var files = []string{RootKeyFile, RootCertFile, IntermediateKeyFile, IntermediateCertFile}
+
+func inventory(dir string) (present, missing []string, err error) {
+	for _, name := range files {
+		_, err := os.Stat(filepath.Join(dir, name))
+		switch {
+		case err == nil:
+			present = append(present, name)
+		case errors.Is(err, os.ErrNotExist):
+			missing = append(missing, name)
+		default:
+			return nil, nil, err
+		}
+	}
+	return present, missing, nil
+}
+
+func (c *CA) create(dir string) error {
+	now := c.now()
+	rootKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("generate root key: %w", err)
+	}
+	interKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("generate intermediate key: %w", err)
+	}
+	rootTmpl, err := c.rootTemplate(now, &rootKey.PublicKey)
+	if err != nil {
+		return err
+	}
+	root, err := createCertificate(rootTmpl, rootTmpl, &rootKey.PublicKey, rootKey)
+	if err != nil {
+		return fmt.Errorf("sign root: %w", err)
+	}
+	interTmpl, err := c.intermediateTemplate(now, &interKey.PublicKey)
+	if err != nil {
+		return err
+	}
+	inter, err := createCertificate(interTmpl, root, &interKey.PublicKey, rootKey)
+	if err != nil {
+		return fmt.Errorf("sign intermediate: %w", err)
+	}
+
+	rootKeyPEM, err := marshalKey(rootKey)
+	if err != nil {
+		return err
+	}
+	interKeyPEM, err := marshalKey(interKey)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("make directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("make directory: %w", err)
+	}
+	contents := map[string][]byte{
+		RootKeyFile:          rootKeyPEM,
+		RootCertFile:         pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}),
+		IntermediateKeyFile:  interKeyPEM,
+		IntermediateCertFile: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: inter.Raw}),
+	}
+	for _, name := range files {
+		if err := atomicfile.Write(filepath.Join(dir, name), contents[name], 0o600); err != nil {
+			return err
+		}
+	}
+	c.root, c.rootKey, c.inter, c.interKey = root, rootKey, inter, interKey
+	return nil
+}
+
+func (c *CA) rootTemplate(now time.Time, pub crypto.PublicKey) (*x509.Certificate, error) {
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	ski, err := subjectKeyID(pub)
+	if err != nil {
+		return nil, err
+	}
+	notBefore := now.Add(-Backdate)
+	return &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "lantls local root " + c.zone, Organization: []string{"lantls"}},
+		NotBefore:             notBefore,
+		NotAfter:              notBefore.AddDate(RootLifetimeYears, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		SubjectKeyId:          ski,
+	}, nil
+}
+
+// intermediateTemplate describes the signing CA. Its name constraints
+// permit DNS names in the zone only and exclude every IP address, so even a
+// stolen intermediate key cannot make a certificate that a client accepts
+// for any other name; its EKU limits it to TLS servers.
+func (c *CA) intermediateTemplate(now time.Time, pub crypto.PublicKey) (*x509.Certificate, error) {
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	ski, err := subjectKeyID(pub)
+	if err != nil {
+		return nil, err
+	}
+	notBefore := now.Add(-Backdate)
+	return &x509.Certificate{
+		SerialNumber:                serial,
+		Subject:                     pkix.Name{CommonName: "lantls local intermediate " + c.zone, Organization: []string{"lantls"}},
+		NotBefore:                   notBefore,
+		NotAfter:                    notBefore.AddDate(IntermediateLifetimeYears, 0, 0),
+		KeyUsage:                    x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		ExtKeyUsage:                 []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid:       true,
+		IsCA:                        true,
+		MaxPathLen:                  0,
+		MaxPathLenZero:              true,
+		SubjectKeyId:                ski,
+		PermittedDNSDomainsCritical: true,
+		PermittedDNSDomains:         []string{c.zone},
+		ExcludedIPRanges: []*net.IPNet{
+			{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
+			{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)},
+		},
+	}, nil
+}
+
+func (c *CA) load(dir string) error {
+	root, err := readCert(filepath.Join(dir, RootCertFile))
+	if err != nil {
+		return err
+	}
+	rootKey, err := readKey(filepath.Join(dir, RootKeyFile), root)
+	if err != nil {
+		return err
+	}
+	inter, err := readCert(filepath.Join(dir, IntermediateCertFile))
+	if err != nil {
+		return err
+	}
+	interKey, err := readKey(filepath.Join(dir, IntermediateKeyFile), inter)
+	if err != nil {
+		return err
+	}
+	if err := root.CheckSignatureFrom(root); err != nil {
+		return fmt.Errorf("%s is not a self-signed CA certificate: %w", filepath.Join(dir, RootCertFile), err)
+	}
+	if err := inter.CheckSignatureFrom(root); err != nil {
+		return fmt.Errorf("%s is not signed by %s: %w", filepath.Join(dir, IntermediateCertFile), filepath.Join(dir, RootCertFile), err)
+	}
+	permitted := inter.PermittedDNSDomains
+	if len(permitted) != 1 || !inter.PermittedDNSDomainsCritical {
+		return fmt.Errorf("%s is not name-constrained to one zone (permitted DNS domains %q); "+
+			"use a new --data directory to make a CA for zone %q", filepath.Join(dir, IntermediateCertFile), permitted, c.zone)
+	}
+	if permitted[0] != c.zone {
+		return fmt.Errorf("the CA in %s was made for zone %q, not %q: start with --zone %s to use it, "+
+			"or give a new --data directory to make a CA for %q", dir, permitted[0], c.zone, permitted[0], c.zone)
+	}
+	c.root, c.rootKey, c.inter, c.interKey = root, rootKey, inter, interKey
+	return nil
+}
+
+func readCert(path string) (*x509.Certificate, error) {
+	der, err := readPEM(path, "CERTIFICATE")
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return cert, nil
+}
+
+// readKey reads a PKCS#8 key and checks that it belongs to cert.
+func readKey(path string, cert *x509.Certificate) (crypto.Signer, error) {
+	der, err := readPEM(path, "PRIVATE KEY")
+	if err != nil {
+		return nil, err
+	}
+	k, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	signer, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("parse %s: %T cannot sign", path, k)
+	}
+	pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(cert.PublicKey) {
+		return nil, fmt.Errorf("%s does not hold the key of certificate %q", path, cert.Subject.CommonName)
+	}
+	return signer, nil
+}
+
+func readPEM(path, blockType string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, rest := pem.Decode(b)
+	if block == nil || block.Type != blockType {
+		return nil, fmt.Errorf("parse %s: want one PEM block of type %s", path, blockType)
+	}
+	if len(bytes.TrimSpace(rest)) != 0 {
+		return nil, fmt.Errorf("parse %s: data after the %s block", path, blockType)
+	}
+	return block.Bytes, nil
+}
+
+func marshalKey(k crypto.Signer) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, fmt.Errorf("marshal key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// createCertificate signs tmpl and parses the result.
+func createCertificate(tmpl, parent *x509.Certificate, pub crypto.PublicKey, key crypto.Signer) (*x509.Certificate, error) {
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, key)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
+}
+
+// randomSerial returns a positive 128-bit serial number: 16 random bytes
+// with the top bit cleared, so the DER integer needs no leading zero byte
+// and stays 16 bytes long, and never zero.
+func randomSerial() (*big.Int, error) {
+	var b [16]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("serial number: %w", err)
+		}
+		b[0] &= 0x7f
+		if n := new(big.Int).SetBytes(b[:]); n.Sign() > 0 {
+			return n, nil
+		}
+	}
+}
+
+// subjectKeyID is the leftmost 160 bits of the SHA-256 of the
+// subjectPublicKey bit string (RFC 7093 section 2, method 1).
+func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
+	spki, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("subject key identifier: %w", err)
+	}
+	var info struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(spki, &info); err != nil {
+		return nil, fmt.Errorf("subject key identifier: %w", err)
+	}
+	sum := sha256.Sum256(info.PublicKey.Bytes)
+	return sum[:20], nil
+}

@@ -1,0 +1,220 @@
+package local
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/ca"
+	"github.com/lantls/lantls/names"
+)
+
+// RSA key sizes Sign accepts.
+const (
+	// MinRSABits is the smallest RSA modulus Sign accepts.
+	MinRSABits = 2048
+	// MaxRSABits is the largest RSA modulus Sign accepts: larger keys make
+	// every handshake with the device slow for no gain.
+	MaxRSABits = 8192
+)
+
+var _ ca.Signer = (*CA)(nil)
+
+// Sign issues a leaf for req.Names with the key of req.CSR, signed by the
+// intermediate. The certificate has an empty subject and the names in a
+// critical subjectAltName, serverAuth as its only EKU, a 128-bit random
+// serial, and is valid from one minute before now for req.Profile.Lifetime,
+// cut short where the intermediate expires. Client-caused failures are
+// *problem.Error values (badCSR, rejectedIdentifier).
+func (c *CA) Sign(ctx context.Context, req ca.Request) (*ca.Issued, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	if req.CSR == nil {
+		return nil, fmt.Errorf("sign: %w", problem.BadCSRErr("no CSR"))
+	}
+	dnsNames, err := c.checkNames(req.Names)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	keyUsage, err := checkKey(req.CSR.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	lifetime := req.Profile.Lifetime
+	if lifetime <= 0 || lifetime > ca.MaxLifetime {
+		return nil, fmt.Errorf("sign: profile %q has lifetime %v, want more than 0 and at most %v",
+			req.Profile.Name, lifetime, ca.MaxLifetime)
+	}
+	notBefore := c.now().Add(-Backdate)
+	notAfter := notBefore.Add(lifetime)
+	if notAfter.After(c.inter.NotAfter) {
+		notAfter = c.inter.NotAfter
+	}
+	if !notAfter.After(notBefore) {
+		return nil, fmt.Errorf("sign: intermediate %q expired at %v", c.inter.Subject.CommonName, c.inter.NotAfter)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	ski, err := subjectKeyID(req.CSR.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		DNSNames:              dnsNames,
+		KeyUsage:              keyUsage,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		SubjectKeyId:          ski,
+	}
+	if c.crlURL != "" {
+		tmpl.CRLDistributionPoints = []string{c.crlURL}
+		tmpl.IssuingCertificateURL = []string{c.aiaURL}
+	}
+	leaf, err := createCertificate(tmpl, c.inter, req.CSR.PublicKey, c.interKey)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	chain := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw})
+	chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.inter.Raw})...)
+	return &ca.Issued{Leaf: leaf, ChainPEM: chain}, nil
+}
+
+// checkNames returns the names without duplicates, or a problem if any is
+// not a normalized DNS name inside the zone.
+func (c *CA) checkNames(in []string) ([]string, error) {
+	if len(in) == 0 {
+		return nil, problem.BadCSRErr("no names to certify")
+	}
+	out := make([]string, 0, len(in))
+	for _, n := range in {
+		norm, err := names.Normalize(n)
+		if err != nil || norm != n {
+			return nil, problem.RejectedIdentifierErr("%q is not a normalized DNS name", n)
+		}
+		if !names.InZone(n, c.zone) {
+			return nil, problem.RejectedIdentifierErr("%q is outside zone %q", n, c.zone)
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// checkKey accepts ECDSA P-256 and P-384 keys and RSA keys of 2048 to 8192
+// bits, and returns the key usage a TLS server key of that type needs.
+func checkKey(pub crypto.PublicKey) (x509.KeyUsage, error) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve == elliptic.P256() || k.Curve == elliptic.P384() {
+			return x509.KeyUsageDigitalSignature, nil
+		}
+		return 0, problem.BadCSRErr("ECDSA curve %s is not supported; use P-256 or P-384", k.Curve.Params().Name)
+	case *rsa.PublicKey:
+		if bits := k.N.BitLen(); bits < MinRSABits || bits > MaxRSABits {
+			return 0, problem.BadCSRErr("RSA key has %d bits; want %d to %d", bits, MinRSABits, MaxRSABits)
+		}
+		// RSA key exchange (TLS 1.2 without forward secrecy) encrypts
+		// with the certificate's key.
+		return x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, nil
+	}
+	return 0, problem.BadCSRErr("key type %T is not supported; use ECDSA P-256 or P-384, or RSA", pub)
+}
+
+// ServerCertificate issues the issuer's own HTTPS certificate, with a new
+// P-256 key, for hosts: DNS names (a single label such as "localhost" is
+// allowed) and IP literals. With no hosts it names localhost, 127.0.0.1 and
+// ::1. The root signs it directly, because the intermediate may sign only
+// names in the zone; it is valid for 90 days.
+func (c *CA) ServerCertificate(hosts []string) (*tls.Certificate, error) {
+	if len(hosts) == 0 {
+		hosts = []string{"localhost", "127.0.0.1", "::1"}
+	}
+	var dnsNames []string
+	var ips []net.IP
+	for _, h := range hosts {
+		if addr, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil {
+			if addr.Zone() != "" {
+				return nil, fmt.Errorf("server certificate: address %q has a zone", h)
+			}
+			ip := net.IP(addr.Unmap().AsSlice())
+			if !slices.ContainsFunc(ips, ip.Equal) {
+				ips = append(ips, ip)
+			}
+			continue
+		}
+		n, err := hostName(h)
+		if err != nil {
+			return nil, fmt.Errorf("server certificate: %w", err)
+		}
+		if !slices.Contains(dnsNames, n) {
+			dnsNames = append(dnsNames, n)
+		}
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("server certificate: generate key: %w", err)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, fmt.Errorf("server certificate: %w", err)
+	}
+	ski, err := subjectKeyID(&key.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("server certificate: %w", err)
+	}
+	notBefore := c.now().Add(-Backdate)
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		NotBefore:             notBefore,
+		NotAfter:              notBefore.Add(ServerCertLifetime),
+		DNSNames:              dnsNames,
+		IPAddresses:           ips,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		SubjectKeyId:          ski,
+	}
+	leaf, err := createCertificate(tmpl, c.root, &key.PublicKey, c.rootKey)
+	if err != nil {
+		return nil, fmt.Errorf("server certificate: %w", err)
+	}
+	return &tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// hostName normalizes a DNS name for the issuer's own certificate. Unlike
+// device names it may be a single label, such as "localhost".
+func hostName(h string) (string, error) {
+	n, err := names.Normalize(h)
+	if err == nil {
+		return n, nil
+	}
+	single := strings.TrimSuffix(h, ".")
+	if single == "" || single == "*" || strings.Contains(single, ".") {
+		return "", err
+	}
+	// Check the label as the first of a two-label name.
+	n, err2 := names.Normalize(single + ".invalid")
+	if err2 != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(n, ".invalid"), nil
+}
