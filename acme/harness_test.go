@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -160,12 +161,20 @@ func (h *harness) newDevice(keyThumbprint string) *device {
 // newEAB creates an EAB key for a device: a random kid and 32 random bytes.
 func (h *harness) newEAB(deviceID string) (string, []byte) {
 	h.tb.Helper()
+	kid, key, err := h.tryNewEAB(deviceID)
+	if err != nil {
+		h.tb.Fatal(err)
+	}
+	return kid, key
+}
+
+func (h *harness) tryNewEAB(deviceID string) (string, []byte, error) {
 	k := &store.EABKey{KID: randomString(16), DeviceID: deviceID, HMACKey: make([]byte, 32)}
 	rand.Read(k.HMACKey)
 	if err := h.store.CreateEABKey(h.ctx, k); err != nil {
-		h.tb.Fatalf("create EAB key: %v", err)
+		return "", nil, fmt.Errorf("create EAB key: %w", err)
 	}
-	return k.KID, k.HMACKey
+	return k.KID, k.HMACKey, nil
 }
 
 // client returns a raw client with key (a new P-256 key if nil).
@@ -222,13 +231,9 @@ func dnsIDs(names ...string) []store.Identifier {
 // newOrder creates an order and fails the test unless it gets 201.
 func (h *harness) newOrder(c *acmetest.Client, payload map[string]any) *order {
 	h.tb.Helper()
-	res, err := c.Post(h.ctx, c.Dir.NewOrder, payload)
-	if err != nil || res.Status != http.StatusCreated {
-		h.tb.Fatalf("new order: %v %v", res, err)
-	}
-	o := &order{URL: res.Location()}
-	if err := res.Decode(o); err != nil {
-		h.tb.Fatalf("decode order: %v", err)
+	o, err := h.tryNewOrder(c, payload)
+	if err != nil {
+		h.tb.Fatal(err)
 	}
 	return o
 }
@@ -237,20 +242,9 @@ func (h *harness) newOrder(c *acmetest.Client, payload map[string]any) *order {
 // it gets 200 and a valid order.
 func (h *harness) finalize(c *acmetest.Client, o *order, certKey crypto.Signer) *order {
 	h.tb.Helper()
-	var dns []string
-	for _, id := range o.Identifiers {
-		dns = append(dns, id.Value)
-	}
-	res, err := c.Post(h.ctx, o.Finalize, map[string]string{"csr": b64(csr(h.tb, certKey, dns...))})
-	if err != nil || res.Status != http.StatusOK {
-		h.tb.Fatalf("finalize: %v %v", res, err)
-	}
-	done := &order{URL: res.Location()}
-	if err := res.Decode(done); err != nil {
-		h.tb.Fatalf("decode order: %v", err)
-	}
-	if done.Status != "valid" || done.Certificate == "" {
-		h.tb.Fatalf("finalized order: %+v", done)
+	done, err := h.tryFinalize(c, o, certKey)
+	if err != nil {
+		h.tb.Fatal(err)
 	}
 	return done
 }
@@ -258,9 +252,74 @@ func (h *harness) finalize(c *acmetest.Client, o *order, certKey crypto.Signer) 
 // download fetches a certificate chain.
 func (h *harness) download(c *acmetest.Client, certURL string) []*x509.Certificate {
 	h.tb.Helper()
+	chain, err := h.tryDownload(c, certURL)
+	if err != nil {
+		h.tb.Fatal(err)
+	}
+	return chain
+}
+
+// issue runs order, finalize and download for names.
+func (h *harness) issue(c *acmetest.Client, names ...string) (*order, []*x509.Certificate) {
+	h.tb.Helper()
+	o, chain, err := h.tryIssue(c, newKey(h.tb), names...)
+	if err != nil {
+		h.tb.Fatal(err)
+	}
+	return o, chain
+}
+
+// The try variants return errors instead of failing the test, for use off
+// the test goroutine (benchmarks, concurrency tests).
+
+func (h *harness) tryNewOrder(c *acmetest.Client, payload map[string]any) (*order, error) {
+	res, err := c.Post(h.ctx, c.Dir.NewOrder, payload)
+	if err != nil {
+		return nil, fmt.Errorf("new order: %w", err)
+	}
+	if res.Status != http.StatusCreated {
+		return nil, fmt.Errorf("new order: %v", res)
+	}
+	o := &order{URL: res.Location()}
+	if err := res.Decode(o); err != nil {
+		return nil, fmt.Errorf("decode order: %w", err)
+	}
+	return o, nil
+}
+
+func (h *harness) tryFinalize(c *acmetest.Client, o *order, certKey crypto.Signer) (*order, error) {
+	var dns []string
+	for _, id := range o.Identifiers {
+		dns = append(dns, id.Value)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: dns}, certKey)
+	if err != nil {
+		return nil, fmt.Errorf("create CSR: %w", err)
+	}
+	res, err := c.Post(h.ctx, o.Finalize, map[string]string{"csr": b64(der)})
+	if err != nil {
+		return nil, fmt.Errorf("finalize: %w", err)
+	}
+	if res.Status != http.StatusOK {
+		return nil, fmt.Errorf("finalize: %v", res)
+	}
+	done := &order{URL: res.Location()}
+	if err := res.Decode(done); err != nil {
+		return nil, fmt.Errorf("decode order: %w", err)
+	}
+	if done.Status != "valid" || done.Certificate == "" || done.URL != o.URL {
+		return nil, fmt.Errorf("finalized order: %+v", done)
+	}
+	return done, nil
+}
+
+func (h *harness) tryDownload(c *acmetest.Client, certURL string) ([]*x509.Certificate, error) {
 	res, err := c.Post(h.ctx, certURL, nil)
-	if err != nil || res.Status != http.StatusOK {
-		h.tb.Fatalf("download: %v %v", res, err)
+	if err != nil {
+		return nil, fmt.Errorf("download: %w", err)
+	}
+	if res.Status != http.StatusOK {
+		return nil, fmt.Errorf("download: %v", res)
 	}
 	var chain []*x509.Certificate
 	rest := res.Body
@@ -272,23 +331,27 @@ func (h *harness) download(c *acmetest.Client, certURL string) []*x509.Certifica
 		}
 		cert, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			h.tb.Fatalf("parse chain: %v", err)
+			return nil, fmt.Errorf("parse chain: %w", err)
 		}
 		chain = append(chain, cert)
 	}
 	if len(chain) == 0 {
-		h.tb.Fatalf("empty chain: %s", res.Body)
+		return nil, fmt.Errorf("empty chain: %s", res.Body)
 	}
-	return chain
+	return chain, nil
 }
 
-// issue runs order, finalize and download for names.
-func (h *harness) issue(c *acmetest.Client, names ...string) (*order, []*x509.Certificate) {
-	h.tb.Helper()
-	o := h.newOrder(c, map[string]any{"identifiers": dnsIDs(names...)})
-	done := h.finalize(c, o, newKey(h.tb))
-	done.URL = o.URL
-	return done, h.download(c, done.Certificate)
+func (h *harness) tryIssue(c *acmetest.Client, certKey crypto.Signer, names ...string) (*order, []*x509.Certificate, error) {
+	o, err := h.tryNewOrder(c, map[string]any{"identifiers": dnsIDs(names...)})
+	if err != nil {
+		return nil, nil, err
+	}
+	done, err := h.tryFinalize(c, o, certKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	chain, err := h.tryDownload(c, done.Certificate)
+	return done, chain, err
 }
 
 // verify checks a chain against the CA root for dnsName.

@@ -1,0 +1,219 @@
+package acme_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	xacme "golang.org/x/crypto/acme"
+
+	"github.com/lantls/lantls/acme/internal/acmetest"
+	"github.com/lantls/lantls/acme/problem"
+)
+
+func TestKeyChange(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dev := h.newDevice("")
+	oldKey, newK := newKey(t), newKey(t)
+	cl := &xacme.Client{Key: oldKey, DirectoryURL: h.dirURL, HTTPClient: h.ts.Client()}
+	acct, err := cl.Register(ctx, &xacme.Account{
+		ExternalAccountBinding: &xacme.ExternalAccountBinding{KID: dev.eabKID, Key: dev.eabKey},
+	}, xacme.AcceptTOS)
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	if err := cl.AccountKeyRollover(ctx, newK); err != nil {
+		t.Fatalf("key rollover: %v", err)
+	}
+
+	// The old key no longer signs for the account, nor finds it.
+	old := h.client(oldKey)
+	old.KID = acct.URI
+	res, err := old.Post(ctx, old.Dir.NewOrder, map[string]any{"identifiers": dnsIDs(dev.name(""))})
+	wantProblem(t, res, err, problem.Malformed, http.StatusBadRequest)
+	res, err = old.Do(ctx, acmetest.Request{URL: old.Dir.NewAccount, JWK: true, Payload: map[string]bool{"onlyReturnExisting": true}})
+	wantProblem(t, res, err, problem.AccountDoesNotExist, http.StatusUnauthorized)
+
+	// The new key does, for the same device names.
+	if _, err := cl.AuthorizeOrder(ctx, xacme.DomainIDs(dev.name(""), "*."+dev.name(""))); err != nil {
+		t.Fatalf("order with the new key: %v", err)
+	}
+	nc := h.client(newK)
+	res, err = nc.Do(ctx, acmetest.Request{URL: nc.Dir.NewAccount, JWK: true, Payload: map[string]bool{"onlyReturnExisting": true}})
+	if err != nil || res.Status != http.StatusOK || res.Location() != acct.URI {
+		t.Fatalf("lookup by new key: %v %v", res, err)
+	}
+	stored, err := h.store.GetDevice(ctx, dev.ID)
+	if err != nil || stored.Label != dev.Label {
+		t.Errorf("device label changed: %v %v", stored, err)
+	}
+}
+
+func TestAccountDeactivation(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dev := h.newDevice("")
+	key := newKey(t)
+	cl := &xacme.Client{Key: key, DirectoryURL: h.dirURL, HTTPClient: h.ts.Client()}
+	if _, err := cl.Register(ctx, &xacme.Account{
+		ExternalAccountBinding: &xacme.ExternalAccountBinding{KID: dev.eabKID, Key: dev.eabKey},
+	}, xacme.AcceptTOS); err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	if err := cl.DeactivateReg(ctx); err != nil {
+		t.Fatalf("deactivate: %v", err)
+	}
+	_, err := cl.AuthorizeOrder(ctx, xacme.DomainIDs(dev.name("")))
+	var ae *xacme.Error
+	if !errors.As(err, &ae) || ae.ProblemType != problem.URNPrefix+string(problem.Unauthorized) {
+		t.Errorf("order after deactivation: %v", err)
+	}
+	raw := h.client(key)
+	res, err := raw.Register(ctx, dev.eabKID, dev.eabKey)
+	wantProblem(t, res, err, problem.Unauthorized, http.StatusUnauthorized)
+}
+
+func TestNewAccountWithExistingKey(t *testing.T) {
+	h := newHarness(t)
+	ctx := h.ctx
+	dev := h.newDevice("")
+	c := h.client(nil)
+
+	// onlyReturnExisting for a key without an account.
+	res, err := c.Do(ctx, acmetest.Request{URL: c.Dir.NewAccount, JWK: true, Payload: map[string]bool{"onlyReturnExisting": true}})
+	wantProblem(t, res, err, problem.AccountDoesNotExist, http.StatusUnauthorized)
+
+	res, err = c.Register(ctx, dev.eabKID, dev.eabKey)
+	if err != nil || res.Status != http.StatusCreated || res.Location() == "" {
+		t.Fatalf("register: %v %v", res, err)
+	}
+	first := res.Location()
+	var acct struct {
+		Status, Orders string
+	}
+	if err := res.Decode(&acct); err != nil || acct.Status != "valid" || acct.Orders != first+"/orders" {
+		t.Errorf("account = %+v %v", acct, err)
+	}
+
+	// The same key again, with a second EAB key: 200, same account, and
+	// the second EAB key stays unused.
+	kid2, key2 := h.newEAB(dev.ID)
+	res, err = c.Register(ctx, kid2, key2)
+	if err != nil || res.Status != http.StatusOK || res.Location() != first {
+		t.Fatalf("register again: %v %v (Location %q, want %q)", res, err, res.Location(), first)
+	}
+	if k, err := h.store.GetEABKey(ctx, kid2); err != nil || !k.UsedAt.IsZero() || k.AccountID != "" {
+		t.Errorf("second EAB key was consumed: %+v %v", k, err)
+	}
+
+	// onlyReturnExisting finds it without any EAB.
+	res, err = c.Do(ctx, acmetest.Request{URL: c.Dir.NewAccount, JWK: true, Payload: map[string]bool{"onlyReturnExisting": true}})
+	if err != nil || res.Status != http.StatusOK || res.Location() != first {
+		t.Fatalf("onlyReturnExisting: %v %v", res, err)
+	}
+
+	// The first EAB key is bound to the account.
+	if k, err := h.store.GetEABKey(ctx, dev.eabKID); err != nil || k.AccountID == "" || first != h.ts.URL+"/acme/account/"+k.AccountID {
+		t.Errorf("first EAB key = %+v %v", k, err)
+	}
+}
+
+func TestAccountContact(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dev := h.newDevice("")
+	cl := &xacme.Client{Key: newKey(t), DirectoryURL: h.dirURL, HTTPClient: h.ts.Client()}
+	if _, err := cl.Register(ctx, &xacme.Account{
+		Contact:                []string{"mailto:a@example.test"},
+		ExternalAccountBinding: &xacme.ExternalAccountBinding{KID: dev.eabKID, Key: dev.eabKey},
+	}, xacme.AcceptTOS); err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	got, err := cl.UpdateReg(ctx, &xacme.Account{Contact: []string{"mailto:b@example.test"}})
+	if err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	if len(got.Contact) != 1 || got.Contact[0] != "mailto:b@example.test" {
+		t.Errorf("contact = %v", got.Contact)
+	}
+	got, err = cl.GetReg(ctx, "")
+	if err != nil || len(got.Contact) != 1 || got.Contact[0] != "mailto:b@example.test" {
+		t.Errorf("GetReg = %+v %v", got, err)
+	}
+}
+
+func TestOrderListPagination(t *testing.T) {
+	h := newHarness(t)
+	h.srv.SetOrdersPerPage(2)
+	dev := h.newDevice("")
+	c := h.account(dev)
+	var want []string
+	for range 5 {
+		want = append(want, h.newOrder(c, map[string]any{"identifiers": dnsIDs(dev.name(""))}).URL)
+	}
+	var got []string
+	next, pages := c.KID+"/orders", 0
+	for next != "" {
+		res, err := c.Post(h.ctx, next, nil)
+		if err != nil || res.Status != http.StatusOK {
+			t.Fatalf("list %s: %v %v", next, res, err)
+		}
+		var list struct{ Orders []string }
+		if err := res.Decode(&list); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, list.Orders...)
+		pages++
+		next = linkRel(res.Header, "next")
+	}
+	if pages != 3 || len(got) != len(want) {
+		t.Fatalf("%d pages with %v, want 3 pages with %v", pages, got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("order %d = %s, want %s", i, got[i], want[i])
+		}
+	}
+	// Another account may not list them.
+	other := h.account(dev)
+	res, err := other.Post(h.ctx, c.KID+"/orders", nil)
+	wantProblem(t, res, err, problem.Unauthorized, http.StatusUnauthorized)
+}
+
+// wantProblem fails the test unless res is a problem of kind with status.
+func wantProblem(t *testing.T, res *acmetest.Response, err error, kind problem.Kind, status int) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := res.Problem()
+	if p == nil || p.Type != problem.URNPrefix+string(kind) || res.Status != status {
+		t.Fatalf("got %v, want %d %s", res, status, kind)
+	}
+}
+
+// linkRel returns the target of the Link header with rel, or "".
+func linkRel(h http.Header, rel string) string {
+	for _, l := range h.Values("Link") {
+		target, params, ok := cutLink(l)
+		if ok && params == `rel="`+rel+`"` {
+			return target
+		}
+	}
+	return ""
+}
+
+func cutLink(l string) (target, params string, ok bool) {
+	rest, found := strings.CutPrefix(l, "<")
+	if !found {
+		return "", "", false
+	}
+	return strings.Cut(rest, ">;")
+}
