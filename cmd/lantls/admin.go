@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lantls/lantls/devices"
+	"github.com/lantls/lantls/issuer"
+	"github.com/lantls/lantls/names"
+	"github.com/lantls/lantls/store"
+	"github.com/lantls/lantls/store/sqlite"
+)
+
+const adminUsage = `lantls admin [--data DIR] device <command> [flags]
+
+Commands:
+  device add     create a device and an EAB key for a stock ACME client
+  device list    list devices
+  device revoke  revoke a device: its certificates, accounts and keys
+
+The data dir is the issuer's (--data of 'lantls issuer'); the issuer may be
+running.`
+
+func runAdmin(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "admin", adminUsage)
+	dataDir := fs.String("data", issuer.Defaults.DataDir, "the issuer's data `dir`")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) < 2 || rest[0] != "device" {
+		return usagef("want 'device add', 'device list' or 'device revoke LABEL'; run 'lantls admin --help'")
+	}
+	a := &admin{env: e, dataDir: *dataDir}
+	switch rest[1] {
+	case "add":
+		return a.add(ctx, rest[2:])
+	case "list":
+		return a.list(ctx, rest[2:])
+	case "revoke":
+		return a.revoke(ctx, rest[2:])
+	}
+	return usagef("unknown device command %q: use add, list or revoke", rest[1])
+}
+
+type admin struct {
+	*env
+	dataDir string
+}
+
+// deviceFlags registers --data on a device subcommand, so it may come
+// before or after the subcommand.
+func (a *admin) deviceFlags(name, usage string) *flag.FlagSet {
+	fs := newFlags(a.env, "admin device "+name, usage)
+	fs.StringVar(&a.dataDir, "data", a.dataDir, "the issuer's data `dir`")
+	return fs
+}
+
+// open opens the store of the data dir and reads what the issuer recorded
+// there (its directory URL and zone), falling back to the defaults.
+func (a *admin) open(ctx context.Context, zone string) (store.Store, *issuer.Info, error) {
+	if fi, err := os.Stat(a.dataDir); err != nil || !fi.IsDir() {
+		return nil, nil, fmt.Errorf("data dir %s does not exist: start 'lantls issuer --data %s' once, or pass --data", a.dataDir, a.dataDir)
+	}
+	info, err := issuer.ReadInfo(a.dataDir)
+	if errors.Is(err, os.ErrNotExist) {
+		abs, _ := filepath.Abs(a.dataDir)
+		d := issuer.Defaults
+		info = &issuer.Info{
+			Directory: "https://" + d.Listen + "/acme/directory",
+			Root:      filepath.Join(abs, "ca", "root.pem"),
+			Zone:      d.Zone,
+		}
+		fmt.Fprintf(a.stderr, "note: no issuer has run with --data %s yet; assuming zone %s and directory %s\n", a.dataDir, info.Zone, info.Directory)
+	} else if err != nil {
+		return nil, nil, err
+	}
+	if zone != "" {
+		info.Zone = zone
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(a.dataDir, "lantls.db"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("open store: %w", err)
+	}
+	return st, info, nil
+}
+
+// deviceJSON is one line of `device add --json` and `device list --json`.
+type deviceJSON struct {
+	ID         string   `json:"id"`
+	Label      string   `json:"label"`
+	Owner      string   `json:"owner"`
+	Name       string   `json:"name"`
+	Status     string   `json:"status"`
+	Names      []string `json:"names"`
+	EABKID     string   `json:"eab_kid,omitempty"`
+	EABHMACKey string   `json:"eab_hmac_key,omitempty"`
+	Directory  string   `json:"directory,omitempty"`
+	Root       string   `json:"root,omitempty"`
+	Certbot    string   `json:"certbot,omitempty"`
+	Lego       string   `json:"lego,omitempty"`
+	Created    string   `json:"created,omitempty"`
+}
+
+func (a *admin) add(ctx context.Context, args []string) error {
+	fs := a.deviceFlags("add", `lantls admin device add --owner NAME --name "Living room TV" [--count N] [--json]`)
+	owner := fs.String("owner", "", "the device owner's `name` (created if new)")
+	name := fs.String("name", "", "the device's display `name`")
+	count := fs.Int("count", 1, "how many devices to create (names get a number)")
+	asJSON := fs.Bool("json", false, "print one JSON object per device per line")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	if *owner == "" || *name == "" {
+		return usagef("--owner and --name are required, e.g. --owner alice --name \"Living room TV\"")
+	}
+	if *count < 1 {
+		return usagef("--count must be at least 1")
+	}
+	st, info, err := a.open(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	enc := json.NewEncoder(a.stdout)
+	for i := range *count {
+		n := *name
+		if *count > 1 {
+			n = fmt.Sprintf("%s %d", *name, i+1)
+		}
+		c, err := devices.Add(ctx, st, info.Zone, *owner, n, time.Now())
+		if err != nil {
+			return err
+		}
+		d := credentialsJSON(c, info)
+		if *asJSON {
+			if err := enc.Encode(d); err != nil {
+				return err
+			}
+			continue
+		}
+		printDevice(a.stdout, d)
+	}
+	return nil
+}
+
+func credentialsJSON(c *devices.Credentials, info *issuer.Info) *deviceJSON {
+	d := &deviceJSON{
+		ID:         c.Device.ID,
+		Label:      c.Device.Label,
+		Owner:      c.Owner.Name,
+		Name:       c.Device.Name,
+		Status:     string(c.Device.Status),
+		Names:      c.Names,
+		EABKID:     c.KID,
+		EABHMACKey: c.HMACKey,
+		Directory:  info.Directory,
+		Root:       info.Root,
+	}
+	domains := ""
+	for _, n := range c.Names {
+		domains += " -d " + shellQuote(n)
+	}
+	d.Certbot = fmt.Sprintf("REQUESTS_CA_BUNDLE=%s certbot certonly --server %s --eab-kid %s --eab-hmac-key %s"+
+		" --manual --preferred-challenges dns --manual-auth-hook /bin/true --non-interactive --agree-tos"+
+		" --register-unsafely-without-email --cert-name %s%s",
+		shellQuote(info.Root), info.Directory, c.KID, c.HMACKey, c.Device.Label, domains)
+	d.Lego = fmt.Sprintf("EXEC_PATH=/bin/true LEGO_CA_CERTIFICATES=%s lego --server %s --eab --kid %s --hmac %s"+
+		" --accept-tos --email admin@example.com --key-type ec256 --dns exec --dns.disable-cp%s run",
+		shellQuote(info.Root), info.Directory, c.KID, c.HMACKey, domains)
+	return d
+}
+
+func printDevice(w io.Writer, d *deviceJSON) {
+	fmt.Fprintf(w, `device %q of owner %q
+  label         %s
+  names         %s
+  directory     %s
+  root          %s
+  eab_kid       %s
+  eab_hmac_key  %s
+  (the EAB key is secret and works for one ACME account only)
+
+Get its certificate with certbot:
+  %s
+
+or with lego:
+  %s
+
+`, d.Name, d.Owner, d.Label, strings.Join(d.Names, ", "), d.Directory, d.Root, d.EABKID, d.EABHMACKey, d.Certbot, d.Lego)
+}
+
+func (a *admin) list(ctx context.Context, args []string) error {
+	fs := a.deviceFlags("list", "lantls admin device list [--owner NAME] [--json]")
+	owner := fs.String("owner", "", "list only this owner's devices")
+	asJSON := fs.Bool("json", false, "print one JSON object per device per line")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	st, info, err := a.open(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var filter store.DeviceFilter
+	if *owner != "" {
+		o, err := st.GetOwnerByName(ctx, *owner)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no owner named %q", *owner)
+		} else if err != nil {
+			return err
+		}
+		filter.OwnerID = o.ID
+	}
+	devs, err := st.ListDevices(ctx, filter)
+	if err != nil {
+		return fmt.Errorf("list devices: %w", err)
+	}
+	owners := map[string]string{}
+	enc := json.NewEncoder(a.stdout)
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	if !*asJSON {
+		fmt.Fprintln(tw, "LABEL\tNAME\tOWNER\tSTATUS\tCERTS\tCREATED")
+	}
+	for _, d := range devs {
+		if _, ok := owners[d.OwnerID]; !ok {
+			o, err := st.GetOwner(ctx, d.OwnerID)
+			if err != nil {
+				return fmt.Errorf("list devices: owner of %s: %w", d.Label, err)
+			}
+			owners[d.OwnerID] = o.Name
+		}
+		certs, err := st.ListCertificates(ctx, d.ID)
+		if err != nil {
+			return fmt.Errorf("list devices: certificates of %s: %w", d.Label, err)
+		}
+		if *asJSON {
+			enc.Encode(&deviceJSON{ID: d.ID, Label: d.Label, Owner: owners[d.OwnerID], Name: d.Name, Status: string(d.Status),
+				Names: names.CertNames(d.Label, info.Zone), Created: d.CreatedAt.Format(time.RFC3339)})
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", d.Label, d.Name, owners[d.OwnerID], d.Status, len(certs), d.CreatedAt.Format(time.DateTime))
+	}
+	if !*asJSON {
+		tw.Flush()
+		if len(devs) == 0 {
+			fmt.Fprintln(a.stdout, "(no devices yet: add one with 'lantls admin device add')")
+		}
+	}
+	return nil
+}
+
+func (a *admin) revoke(ctx context.Context, args []string) error {
+	fs := a.deviceFlags("revoke", "lantls admin device revoke LABEL")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("want exactly one device LABEL (see 'lantls admin device list')")
+	}
+	st, _, err := a.open(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, err := devices.Revoke(ctx, st, fs.Arg(0), time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "revoked device %s (%q): %d certificates revoked, %d accounts deactivated\n",
+		r.Device.Label, r.Device.Name, r.Certificates, r.Accounts)
+	return nil
+}

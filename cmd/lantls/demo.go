@@ -1,0 +1,28 @@
+package main
+
+import (
+	"context"
+
+	"github.com/lantls/lantls/demo"
+)
+
+func runDemo(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "demo", "lantls demo [--check] [--data DIR]")
+	opts := demo.Options{Out: e.stdout}
+	fs.BoolVar(&opts.Check, "check", false, "fetch the device page trusting only the demo root, print a summary and exit (0 if it works)")
+	fs.StringVar(&opts.DataDir, "data", "", "keep the issuer's state in `dir` (default: a temporary dir, removed at exit)")
+	fs.StringVar(&opts.Zone, "zone", "", "DNS `zone` for device names (default lan.test)")
+	logFlags := addLogFlags(fs, "warn")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	logger, err := logFlags.logger(e)
+	if err != nil {
+		return err
+	}
+	opts.Logger = logger
+	return demo.Run(ctx, opts)
+}

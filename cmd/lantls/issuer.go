@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/lantls/lantls/issuer"
+)
+
+func runIssuer(ctx context.Context, e *env, args []string) error {
+	d := issuer.Defaults
+	fs := newFlags(e, "issuer", "lantls issuer [flags]")
+	cfg := issuer.Config{Hostnames: append([]string(nil), d.Hostnames...)}
+	fs.StringVar(&cfg.DataDir, "data", d.DataDir, "data `dir`: database, CA keys (0600) and issuer.json")
+	fs.StringVar(&cfg.Zone, "zone", d.Zone, "DNS `zone` device names live in; the CA is constrained to it")
+	fs.StringVar(&cfg.Listen, "listen", d.Listen, "HTTPS listen `address` (port 0 picks a free port)")
+	fs.Var((*stringList)(&cfg.Hostnames), "hostname", "comma-separated `names` in the issuer's own certificate, besides the listen IP")
+	fs.StringVar(&cfg.BaseURL, "base-url", "", "`URL` clients use to reach the issuer (default https://LISTEN)")
+	fs.StringVar(&cfg.Signer, "signer", d.Signer, "certificate `signer`: local (built-in name-constrained CA)")
+	logFlags := addLogFlags(fs, "info")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	logger, err := logFlags.logger(e)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = logger
+	iss, err := issuer.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	info := iss.Info()
+	fmt.Fprintf(e.stdout, `lantls issuer is ready
+  directory  %s
+  root       %s
+  zone       %s
+  health     %s/healthz
+  metrics    %s/metrics
+
+Add a device:  lantls admin --data %s device add --owner NAME --name "Living room TV"
+`, info.Directory, info.Root, info.Zone, info.BaseURL, info.BaseURL, shellQuote(cfg.DataDir))
+	return iss.Run(ctx)
+}
+
+// logFlags are the flags every long-running command shares.
+type logFlags struct {
+	format string
+	level  string
+}
+
+func addLogFlags(fs *flag.FlagSet, level string) *logFlags {
+	l := &logFlags{}
+	fs.StringVar(&l.format, "log-format", "text", "log `format` on stderr: text or json")
+	fs.StringVar(&l.level, "log-level", level, "log `level`: debug, info, warn or error")
+	return l
+}
+
+func (l *logFlags) logger(e *env) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(l.level)); err != nil {
+		return nil, usagef("--log-level %q: use debug, info, warn or error", l.level)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch l.format {
+	case "text":
+		return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
+	}
+	return nil, usagef("--log-format %q: use text or json", l.format)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@,+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

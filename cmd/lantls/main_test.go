@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestRun(t *testing.T) {
+	tests := []struct {
+		args   []string
+		code   int
+		stdout string // substring of stdout
+		stderr string // substring of stderr
+	}{
+		{args: []string{"--help"}, code: 0, stdout: "Commands:"},
+		{args: nil, code: 2, stdout: "Usage:"},
+		{args: []string{"version"}, code: 0, stdout: "lantls "},
+		{args: []string{"issuer", "--help"}, code: 0, stdout: "--zone"},
+		{args: []string{"admin", "--help"}, code: 0, stdout: "device add"},
+		{args: []string{"admin", "device", "add", "--help"}, code: 0, stdout: "--owner"},
+		{args: []string{"demo", "--help"}, code: 0, stdout: "--check"},
+		{args: []string{"frobnicate"}, code: 2, stderr: "unknown command \"frobnicate\"; run 'lantls --help'"},
+		{args: []string{"issuer", "--bogus"}, code: 2, stderr: "run 'lantls issuer --help'"},
+		{args: []string{"issuer", "extra"}, code: 2, stderr: "unexpected argument \"extra\""},
+		{args: []string{"issuer", "--signer", "hsm", "--data", "DATADIR"}, code: 1, stderr: "use --signer local"},
+		{args: []string{"issuer", "--zone", "nodots", "--data", "DATADIR"}, code: 1, stderr: "zone \"nodots\""},
+		{args: []string{"issuer", "--log-format", "xml"}, code: 2, stderr: "use text or json"},
+		{args: []string{"admin", "device"}, code: 2, stderr: "want 'device add'"},
+		{args: []string{"admin", "device", "frob"}, code: 2, stderr: "unknown device command"},
+		{args: []string{"admin", "--data", "DATADIR/missing", "device", "list"}, code: 1, stderr: "does not exist"},
+		{args: []string{"admin", "device", "add", "--owner", "alice"}, code: 2, stderr: "--owner and --name are required"},
+		{args: []string{"admin", "device", "revoke"}, code: 2, stderr: "exactly one device LABEL"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			args := make([]string, len(tt.args))
+			for i, a := range tt.args {
+				args[i] = strings.ReplaceAll(a, "DATADIR", dir)
+			}
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), &env{stdout: &stdout, stderr: &stderr}, args)
+			if code != tt.code {
+				t.Errorf("exit code = %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, &stdout, &stderr)
+			}
+			if !strings.Contains(stdout.String(), tt.stdout) {
+				t.Errorf("stdout = %q, want it to contain %q", &stdout, tt.stdout)
+			}
+			if !strings.Contains(stderr.String(), tt.stderr) {
+				t.Errorf("stderr = %q, want it to contain %q", &stderr, tt.stderr)
+			}
+		})
+	}
+}

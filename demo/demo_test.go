@@ -1,0 +1,23 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRunCheck(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	if err := Run(ctx, Options{Check: true, Out: &out, DataDir: t.TempDir()}); err != nil {
+		t.Fatalf("Run: %v\noutput:\n%s", err, &out)
+	}
+	for _, want := range []string{"[1/5] issuer", "[5/5] device page", "demo check passed", "rejected as it should be"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, &out)
+		}
+	}
+}

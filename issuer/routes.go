@@ -1,0 +1,110 @@
+package issuer
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/lantls/lantls/store"
+)
+
+// routes builds the issuer's HTTP handler: the ACME front end under /acme/,
+// the CA's public files under /ca/, and /healthz and /metrics.
+func (iss *Issuer) routes() http.Handler {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lantls_http_requests_total",
+		Help: "HTTP requests served, by route and status code.",
+	}, []string{"route", "code"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "lantls_http_request_duration_seconds",
+		Help:    "Time to serve an HTTP request, by route.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route"})
+	iss.registry.MustRegister(requests, latency)
+
+	mux := http.NewServeMux()
+	handle := func(pattern, route string, h http.Handler) {
+		mux.Handle(pattern, promhttp.InstrumentHandlerCounter(requests.MustCurryWith(prometheus.Labels{"route": route}),
+			promhttp.InstrumentHandlerDuration(latency.MustCurryWith(prometheus.Labels{"route": route}), h)))
+	}
+	handle("/acme/", "acme", iss.acme.Handler())
+	handle("GET /ca/root.pem", "ca", staticFile("application/x-pem-file", iss.ca.RootPEM()))
+	handle("GET /ca/root.crt", "ca", staticFile("application/pkix-cert", iss.ca.Root().Raw))
+	handle("GET /ca/intermediate.crt", "ca", staticFile("application/pkix-cert", iss.ca.Intermediate().Raw))
+	handle("GET /ca/crl", "crl", http.HandlerFunc(iss.serveCRL))
+	handle("GET /healthz", "healthz", http.HandlerFunc(iss.serveHealth))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(iss.registry, promhttp.HandlerOpts{Registry: iss.registry}))
+	mux.HandleFunc("GET /{$}", iss.serveIndex)
+	return mux
+}
+
+func staticFile(contentType string, body []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Write(body)
+	})
+}
+
+// serveCRL signs a fresh CRL of every unexpired revoked certificate, so a
+// revocation shows at once.
+func (iss *Issuer) serveCRL(w http.ResponseWriter, r *http.Request) {
+	now := iss.cfg.Now()
+	revoked, err := iss.store.ListRevoked(r.Context(), now)
+	if err != nil {
+		iss.cfg.Logger.Error("list revoked certificates", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	entries := make([]x509.RevocationListEntry, 0, len(revoked))
+	for _, rc := range revoked {
+		serial, ok := new(big.Int).SetString(rc.Serial, 16)
+		if !ok {
+			iss.cfg.Logger.Error("bad serial in store", "serial", rc.Serial)
+			continue
+		}
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: serial, RevocationTime: rc.RevokedAt, ReasonCode: rc.Reason})
+	}
+	der, err := iss.ca.CRL(now, entries)
+	if err != nil {
+		iss.cfg.Logger.Error("sign CRL", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pkix-crl")
+	w.Header().Set("Cache-Control", "max-age=60")
+	w.Write(der)
+}
+
+func (iss *Issuer) serveHealth(w http.ResponseWriter, r *http.Request) {
+	// A read of the store proves the database answers.
+	if _, err := iss.store.GetOwner(r.Context(), "healthz-probe"); err != nil && !isNotFound(err) {
+		iss.cfg.Logger.Error("health check", "err", err)
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "ok")
+}
+
+func (iss *Issuer) serveIndex(w http.ResponseWriter, r *http.Request) {
+	info := iss.Info()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "lantls issuer for zone %s\n\nACME directory: %s\nRoot certificate: %s/ca/root.pem (SHA-256 %s)\nCRL: %s/ca/crl\n",
+		info.Zone, info.Directory, info.BaseURL, rootFingerprint(iss.ca.Root()), info.BaseURL)
+}
+
+func rootFingerprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(sum[:])
+}
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
