@@ -182,23 +182,25 @@ func (s *Server) account(w http.ResponseWriter, r *http.Request, req *request) e
 		if p.Status != "" && p.Status != store.StatusDeactivated {
 			return problem.MalformedErr("an account's status can only be changed to %q", store.StatusDeactivated)
 		}
-		updated := *acct
 		if p.Contact != nil {
 			if err := checkContacts(*p.Contact); err != nil {
 				return err
 			}
-			updated.Contact = *p.Contact
 		}
-		if p.Status != "" {
-			updated.Status = p.Status
+		var err error
+		if acct, err = s.updateAccount(r.Context(), req, func(a *store.Account) {
+			if p.Contact != nil {
+				a.Contact = *p.Contact
+			}
+			if p.Status != "" {
+				a.Status = p.Status
+			}
+		}); err != nil {
+			return err
 		}
-		if err := s.store.UpdateAccount(r.Context(), &updated); err != nil {
-			return fmt.Errorf("update account: %w", err)
-		}
-		if updated.Status != acct.Status {
+		if acct.Status != store.StatusValid {
 			s.log.InfoContext(r.Context(), "acme account deactivated", "account", acct.ID)
 		}
-		acct = &updated
 	}
 	w.Header().Set("Location", s.accountURL(acct.ID))
 	return writeJSON(w, http.StatusOK, s.accountJSON(acct))
@@ -279,20 +281,48 @@ func (s *Server) keyChange(w http.ResponseWriter, r *http.Request, req *request)
 	if err != nil {
 		return err
 	}
-	updated := *req.account
-	updated.KeyThumbprint, updated.KeyJWK = newThumb, jwk
-	err = s.store.UpdateAccount(ctx, &updated)
+	updated, err := s.updateAccount(ctx, req, func(a *store.Account) {
+		a.KeyThumbprint, a.KeyJWK = newThumb, jwk
+	})
 	if errors.Is(err, store.ErrConflict) {
+		// Another account took the key between the check and the update.
 		if err := s.keyInUse(ctx, newThumb); err != nil {
 			return err
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("update account key: %w", err)
+		return err
 	}
 	s.log.InfoContext(ctx, "acme account key changed", "account", updated.ID)
 	w.Header().Set("Location", s.accountURL(updated.ID))
-	return writeJSON(w, http.StatusOK, s.accountJSON(&updated))
+	return writeJSON(w, http.StatusOK, s.accountJSON(updated))
+}
+
+// updateAccount applies change to the account that signed req, reading it
+// afresh in the same transaction so that concurrent updates (a contact
+// change and a key change, say) do not undo each other. The account must
+// still be valid and still have the key that signed req.
+func (s *Server) updateAccount(ctx context.Context, req *request, change func(a *store.Account)) (*store.Account, error) {
+	var updated *store.Account
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		a, err := tx.GetAccount(ctx, req.account.ID)
+		if err != nil {
+			return fmt.Errorf("get account: %w", err)
+		}
+		if a.Status != store.StatusValid {
+			return problem.UnauthorizedErr("account is %s", a.Status)
+		}
+		if a.KeyThumbprint != req.thumbprint {
+			return problem.UnauthorizedErr("the account's key changed while the request was served")
+		}
+		change(a)
+		if err := tx.UpdateAccount(ctx, a); err != nil {
+			return fmt.Errorf("update account: %w", err)
+		}
+		updated = a
+		return nil
+	})
+	return updated, err
 }
 
 // keyInUse returns a 409 naming the account that has the key, if any.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/lantls/lantls/acme/problem"
 	"github.com/lantls/lantls/store"
@@ -29,12 +30,8 @@ func (s *Server) authorization(w http.ResponseWriter, r *http.Request, req *requ
 		switch p.Status {
 		case "":
 		case store.StatusDeactivated:
-			if st := authorizationStatus(a, now); st != store.StatusPending && st != store.StatusValid {
-				return problem.MalformedErr("authorization is %s and cannot be deactivated", st)
-			}
-			a.Status = store.StatusDeactivated
-			if err := s.store.UpdateAuthorization(ctx, a); err != nil {
-				return fmt.Errorf("deactivate authorization: %w", err)
+			if a, err = s.deactivateAuthorization(ctx, a.ID, now); err != nil {
+				return err
 			}
 		default:
 			return problem.MalformedErr("an authorization's status can only be changed to %q", store.StatusDeactivated)
@@ -67,6 +64,27 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request, req *request)
 		return writeJSON(w, http.StatusOK, s.challengeJSON(a, c))
 	}
 	return problem.NotFound("authorization has no %s challenge", typ)
+}
+
+// deactivateAuthorization deactivates a pending or valid authorization,
+// reading it afresh in the same transaction.
+func (s *Server) deactivateAuthorization(ctx context.Context, id string, now time.Time) (*store.Authorization, error) {
+	var a *store.Authorization
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		var err error
+		if a, err = tx.GetAuthorization(ctx, id); err != nil {
+			return fmt.Errorf("get authorization: %w", err)
+		}
+		if st := authorizationStatus(a, now); st != store.StatusPending && st != store.StatusValid {
+			return problem.MalformedErr("authorization is %s and cannot be deactivated", st)
+		}
+		a.Status = store.StatusDeactivated
+		if err := tx.UpdateAuthorization(ctx, a); err != nil {
+			return fmt.Errorf("deactivate authorization: %w", err)
+		}
+		return nil
+	})
+	return a, err
 }
 
 // ownAuthorization loads an authorization of the account that signed req.

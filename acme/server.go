@@ -29,7 +29,9 @@ import (
 
 // Config is what the issuer hands to New.
 type Config struct {
-	Store  store.Store
+	// Store holds all ACME state; instances sharing a store share it all.
+	Store store.Store
+	// Signer turns checked requests into certificate chains.
 	Signer ca.Signer
 	// Zone is the issuer's DNS zone, e.g. "lan.test".
 	Zone string

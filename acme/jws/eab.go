@@ -17,9 +17,9 @@ import (
 // JWS over the new account's public key, MACed with the EAB key named by
 // KeyID. Its MAC has not been checked yet.
 type Binding struct {
-	KeyID     string
-	Algorithm string
-	URL       string
+	KeyID     string // the EAB key ID (kid header)
+	Algorithm string // HS256, HS384 or HS512
+	URL       string // the url header; must be the newAccount URL
 
 	protected string // as sent, for the MAC input
 	payload   string // as sent, for the MAC input

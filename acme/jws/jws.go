@@ -45,11 +45,11 @@ const MinRSABits = 2048
 // Message is a parsed flattened JWS whose signature has not been checked yet.
 // Exactly one of KeyID and Key is set.
 type Message struct {
-	Algorithm string
-	KeyID     string
-	Key       *jose.JSONWebKey
-	Nonce     string
-	URL       string
+	Algorithm string           // the alg header, one of Algorithms
+	KeyID     string           // the kid header: an account URL
+	Key       *jose.JSONWebKey // the jwk header: a public key
+	Nonce     string           // the nonce header, unchecked
+	URL       string           // the url header, unchecked
 
 	sig *jose.JSONWebSignature
 }

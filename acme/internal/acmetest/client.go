@@ -98,6 +98,7 @@ func (r *Response) Decode(v any) error { return json.Unmarshal(r.Body, v) }
 // Location returns the Location header.
 func (r *Response) Location() string { return r.Header.Get("Location") }
 
+// String summarizes r for test failures.
 func (r *Response) String() string {
 	return fmt.Sprintf("HTTP %d %s", r.Status, bytes.TrimSpace(r.Body))
 }
