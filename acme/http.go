@@ -152,7 +152,7 @@ func decodePayload(payload []byte, v any) error {
 	}
 	if err := json.Unmarshal(payload, v); err != nil {
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
+		if errors.As(err, &te) && te.Field != "" {
 			return problem.MalformedErr("payload field %q has the wrong type", te.Field)
 		}
 		return problem.MalformedErr("payload is not a valid JSON object")

@@ -132,6 +132,34 @@ func TestProblems(t *testing.T) {
 			},
 		},
 		{
+			name: "alg that does not suit the account key",
+			do: func(t *testing.T) *acmetest.Response {
+				return must(c.Do(ctx, acmetest.Request{URL: c.Dir.NewOrder, Payload: orderPayload, Alg: "ES384"}))
+			},
+			kind: problem.BadSignatureAlgorithm, status: 400,
+		},
+		{
+			name: "payload not an object",
+			do: func(t *testing.T) *acmetest.Response {
+				return must(c.Post(ctx, c.Dir.NewOrder, []byte("[1]")))
+			},
+			kind: problem.Malformed, status: 400,
+		},
+		{
+			name: "POST-as-GET to new-order",
+			do: func(t *testing.T) *acmetest.Response {
+				return must(c.Post(ctx, c.Dir.NewOrder, nil))
+			},
+			kind: problem.Malformed, status: 400,
+		},
+		{
+			name: "payload on a POST-as-GET resource",
+			do: func(t *testing.T) *acmetest.Response {
+				return must(c.Post(ctx, c.KID+"/orders", map[string]any{}))
+			},
+			kind: problem.Malformed, status: 400,
+		},
+		{
 			name: "wrong Content-Type",
 			do: func(t *testing.T) *acmetest.Response {
 				return must(c.Do(ctx, acmetest.Request{URL: c.Dir.NewOrder, Payload: orderPayload, ContentType: "application/json"}))
