@@ -1,6 +1,7 @@
 package acme_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -13,7 +14,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -48,6 +48,25 @@ type harness struct {
 	reg    *prometheus.Registry
 	dirURL string
 	owner  *store.Owner
+	logs   *syncBuffer // everything the server logged, at debug level
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's concurrent logging.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // testClock is the clock of the server and the CA; tests move it forward.
@@ -68,11 +87,12 @@ func (c *testClock) Advance(d time.Duration) {
 	c.offset += d
 }
 
-func newHarness(tb testing.TB) *harness {
+// newHarness starts a harness; opts may change the server's Config.
+func newHarness(tb testing.TB, opts ...func(*acme.Config)) *harness {
 	tb.Helper()
 	ctx := context.Background()
 	dir := tb.TempDir()
-	h := &harness{tb: tb, ctx: ctx, clock: &testClock{}, reg: prometheus.NewRegistry()}
+	h := &harness{tb: tb, ctx: ctx, clock: &testClock{}, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
 
 	var handler http.Handler = http.NotFoundHandler()
 	var mu sync.RWMutex
@@ -97,16 +117,20 @@ func newHarness(tb testing.TB) *harness {
 	if err != nil {
 		tb.Fatalf("open CA: %v", err)
 	}
-	h.srv, err = acme.New(ctx, acme.Config{
+	cfg := acme.Config{
 		Store:      st,
 		Signer:     h.ca,
 		Zone:       testZone,
 		BaseURL:    h.ts.URL,
 		IssuerCert: h.ca.Intermediate(),
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:     slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registerer: h.reg,
 		Now:        h.clock.Now,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h.srv, err = acme.New(ctx, cfg)
 	if err != nil {
 		tb.Fatalf("new server: %v", err)
 	}

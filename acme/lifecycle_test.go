@@ -2,6 +2,7 @@ package acme_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/lantls/lantls/acme"
 	"github.com/lantls/lantls/acme/internal/acmetest"
 	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/store"
 )
 
@@ -392,5 +394,34 @@ func TestConcurrentFinalize(t *testing.T) {
 	certs, err := h.store.ListCertificates(h.ctx, dev.ID)
 	if err != nil || len(certs) != 1 {
 		t.Errorf("recorded certificates = %d, %v", len(certs), err)
+	}
+}
+
+// TestSigningFailure uses a profile the CA refuses (a zero lifetime): the
+// client gets serverInternal without detail, and the order is invalid with
+// the problem stored.
+func TestSigningFailure(t *testing.T) {
+	profiles := maps.Clone(ca.Profiles)
+	profiles["broken"] = ca.Profile{Name: "broken", Description: "refused by the CA"}
+	h := newHarness(t, func(cfg *acme.Config) { cfg.Profiles = profiles })
+	dev := h.newDevice("")
+	c := h.account(dev)
+	o := h.newOrder(c, map[string]any{"identifiers": dnsIDs(dev.name("")), "profile": "broken"})
+	res, err := c.Post(h.ctx, o.Finalize, map[string]string{"csr": b64(csr(t, newKey(t), dev.name("")))})
+	wantProblem(t, res, err, problem.ServerInternal, http.StatusInternalServerError)
+	if p := res.Problem(); p.Detail != "internal error" {
+		t.Errorf("detail = %q", p.Detail)
+	}
+	res, err = c.Post(h.ctx, o.URL, nil)
+	if err != nil || res.Status != http.StatusOK {
+		t.Fatalf("get order: %v %v", res, err)
+	}
+	var got order
+	if err := res.Decode(&got); err != nil || got.Status != "invalid" || got.Error == nil ||
+		got.Error.Type != problem.URNPrefix+string(problem.ServerInternal) || got.Certificate != "" {
+		t.Errorf("order = %+v %v", got, err)
+	}
+	if certs, _ := h.store.ListCertificates(h.ctx, dev.ID); len(certs) != 0 {
+		t.Errorf("%d certificates recorded", len(certs))
 	}
 }

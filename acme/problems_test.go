@@ -44,6 +44,7 @@ func TestProblems(t *testing.T) {
 	}
 	otherDev := h.newDevice("")
 	other := h.account(otherDev)
+	var usedNonce string
 
 	tests := []struct {
 		name   string
@@ -66,6 +67,7 @@ func TestProblems(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				usedNonce = n
 				res, err := c.Do(ctx, acmetest.Request{URL: c.KID, Nonce: n})
 				expect(t, res, err, 200)
 				return must(c.Do(ctx, acmetest.Request{URL: c.KID, Nonce: n}))
@@ -630,6 +632,19 @@ func TestProblems(t *testing.T) {
 	}
 	if got := h.counter("lantls_acme_problems_total", "type", "badNonce"); got < 3 {
 		t.Errorf("badNonce counter = %v, want at least 3", got)
+	}
+
+	// The log has a line per request and per problem, and no secrets.
+	logs := h.logs.String()
+	for _, want := range []string{"level=DEBUG msg=\"acme request\"", "level=INFO msg=\"acme problem\" method=POST path=/acme/new-order type=rejectedIdentifier"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	for name, secret := range map[string]string{"EAB key": b64(dev.eabKey), "nonce": usedNonce} {
+		if secret == "" || strings.Contains(logs, secret) {
+			t.Errorf("log contains the %s (or the test lost it)", name)
+		}
 	}
 }
 
