@@ -63,7 +63,7 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request, req *request) 
 		Identifiers: ids,
 		Profile:     profile.Name,
 		Replaces:    replaces,
-		Expires:     now.Add(s.orderLife),
+		Expires:     now.Add(orderLifetime),
 		CreatedAt:   now,
 	}
 	authzs := make([]*store.Authorization, 0, len(ids))

@@ -33,7 +33,7 @@ func (s *Server) renewalInfo(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Retry-After", strconv.Itoa(int(s.retryAfter/time.Second)))
+	w.Header().Set("Retry-After", strconv.Itoa(int(renewalRetryAfter/time.Second)))
 	return writeJSON(w, http.StatusOK, renewalInfoJSON{SuggestedWindow: renewalWindow(cert, s.clock())})
 }
 

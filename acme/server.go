@@ -54,21 +54,19 @@ type Config struct {
 
 // Server serves the ACME API. Create it with New.
 type Server struct {
-	store      store.Store
-	signer     ca.Signer
-	zone       string
-	base       string
-	issuer     *x509.Certificate
-	profiles   map[string]ca.Profile
-	log        *slog.Logger
-	now        func() time.Time
-	nonces     *nonces
-	metrics    *metrics
-	policy     authzPolicy
-	handler    http.Handler
-	pageSize   int
-	orderLife  time.Duration
-	retryAfter time.Duration // Retry-After on renewalInfo responses
+	store    store.Store
+	signer   ca.Signer
+	zone     string
+	base     string
+	issuer   *x509.Certificate
+	profiles map[string]ca.Profile
+	log      *slog.Logger
+	now      func() time.Time
+	nonces   *nonces
+	metrics  *metrics
+	policy   authzPolicy
+	handler  http.Handler
+	pageSize int // orders per page of an account's order list
 }
 
 // Resource lifetimes and limits.
@@ -102,18 +100,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("acme: base URL %q must be scheme://host[:port]", cfg.BaseURL)
 	}
 	s := &Server{
-		store:      cfg.Store,
-		signer:     cfg.Signer,
-		zone:       strings.ToLower(strings.TrimSuffix(cfg.Zone, ".")),
-		base:       base,
-		issuer:     cfg.IssuerCert,
-		profiles:   cfg.Profiles,
-		log:        cfg.Logger,
-		now:        cfg.Now,
-		pageSize:   ordersPerPage,
-		orderLife:  orderLifetime,
-		retryAfter: renewalRetryAfter,
-		policy:     pairingPolicy,
+		store:    cfg.Store,
+		signer:   cfg.Signer,
+		zone:     strings.ToLower(strings.TrimSuffix(cfg.Zone, ".")),
+		base:     base,
+		issuer:   cfg.IssuerCert,
+		profiles: cfg.Profiles,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		pageSize: ordersPerPage,
+		policy:   pairingPolicy,
 	}
 	if s.profiles == nil {
 		s.profiles = ca.Profiles
