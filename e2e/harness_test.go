@@ -233,6 +233,7 @@ type issuer struct {
 	Root      string // path of the root certificate (PEM)
 	BaseURL   string // https://127.0.0.1:PORT
 	Zone      string
+	Bin       string // the lantls binary it runs
 
 	roots  *x509.CertPool
 	client *http.Client
@@ -267,11 +268,12 @@ func startIssuerIn(t *testing.T, dir string) *issuer {
 	t.Helper()
 	iss := &issuer{
 		Dir:    dir,
+		Bin:    lantlsBin,
 		stdout: &syncBuffer{},
 		stderr: &syncBuffer{},
 		done:   make(chan struct{}),
 	}
-	iss.cmd = command(context.Background(), lantlsBin, "issuer",
+	iss.cmd = command(context.Background(), iss.Bin, "issuer",
 		"--data", dir, "--zone", zone, "--listen", "127.0.0.1:0", "--hostname", "localhost")
 	iss.cmd.Env = loopbackEnv()
 	iss.cmd.Stderr = iss.stderr
@@ -428,7 +430,7 @@ func tail(s string, n int) string {
 // admin runs `lantls admin --data DIR args...`.
 func (iss *issuer) admin(t *testing.T, args ...string) result {
 	t.Helper()
-	return lantls(t, append([]string{"admin", "--data", iss.Dir}, args...)...)
+	return run(t, nil, iss.Bin, append([]string{"admin", "--data", iss.Dir}, args...)...)
 }
 
 // get fetches url with a client that trusts only the issuer's root.
