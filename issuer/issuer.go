@@ -192,7 +192,8 @@ func (iss *Issuer) Run(ctx context.Context) error {
 	defer iss.closeStore()
 	errc := make(chan error, 1)
 	go func() { errc <- iss.srv.ServeTLS(iss.ln, "", "") }()
-	go iss.maintain(ctx)
+	go iss.acme.RunSweeper(ctx, time.Minute)
+	go iss.renewTLSCertLoop(ctx)
 	iss.cfg.Logger.Info("issuer started", "directory", iss.Info().Directory, "zone", iss.cfg.Zone)
 	select {
 	case err := <-errc:
@@ -223,21 +224,16 @@ func (iss *Issuer) closeStore() error {
 	return err
 }
 
-// maintain runs periodic work until ctx is done: expire stale orders and
-// nonces, renew the issuer's own certificate.
-func (iss *Issuer) maintain(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
+// renewTLSCertLoop renews the issuer's own certificate 30 days before it
+// expires, checking hourly, until ctx is done.
+func (iss *Issuer) renewTLSCertLoop(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if n, err := iss.store.Sweep(ctx, iss.cfg.Now()); err != nil {
-			iss.cfg.Logger.Error("sweep", "err", err)
-		} else if n > 0 {
-			iss.cfg.Logger.Debug("sweep", "changed", n)
 		}
 		if leaf := iss.tlsCert.Load().Leaf; iss.cfg.Now().After(leaf.NotAfter.Add(-30 * 24 * time.Hour)) {
 			if err := iss.renewTLSCert(); err != nil {
