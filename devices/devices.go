@@ -43,9 +43,9 @@ func Add(ctx context.Context, st store.Store, zone, owner, name string, now time
 	if name == "" {
 		return nil, errors.New("add device: name is empty")
 	}
-	key := make([]byte, 32)
-	rand.Read(key)
-	c := &Credentials{KID: RandomID(), HMACKey: base64.RawURLEncoding.EncodeToString(key)}
+	key, hmacKey := argSafeRandom(32)
+	_, kid := argSafeRandom(16)
+	c := &Credentials{KID: kid, HMACKey: hmacKey}
 	err := st.Update(ctx, func(tx store.Tx) error {
 		o, err := tx.EnsureOwner(ctx, owner)
 		if err != nil {
@@ -137,6 +137,19 @@ func Revoke(ctx context.Context, st store.Store, label string, now time.Time) (*
 		return nil, fmt.Errorf("revoke device %s: %w", label, err)
 	}
 	return &r, nil
+}
+
+// argSafeRandom returns n random bytes and their base64url form, drawn
+// again while the form starts with '-': certbot and other command lines
+// would read such a value as a flag.
+func argSafeRandom(n int) ([]byte, string) {
+	b := make([]byte, n)
+	for {
+		rand.Read(b)
+		if s := base64.RawURLEncoding.EncodeToString(b); s[0] != '-' {
+			return b, s
+		}
+	}
 }
 
 // RandomID returns 16 random bytes, base64url without padding: the form of

@@ -37,8 +37,13 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	rest := fs.Args()
-	if len(rest) < 2 || rest[0] != "device" {
+	switch {
+	case len(rest) == 0:
 		return usagef("want 'device add', 'device list' or 'device revoke LABEL'; run 'lantls admin --help'")
+	case rest[0] != "device":
+		return usagef("unknown command %q: want 'device add', 'device list' or 'device revoke LABEL'; run 'lantls admin --help'", rest[0])
+	case len(rest) == 1:
+		return usagef("'device' needs a command: add, list or revoke; run 'lantls admin --help'")
 	}
 	a := &admin{env: e, dataDir: *dataDir}
 	switch rest[1] {
