@@ -221,6 +221,32 @@ func (c *CA) create(dir string) error {
 }
 
 func (c *CA) rootTemplate(now time.Time, pub crypto.PublicKey) (*x509.Certificate, error) {
+	return caTemplate(now, pub, "lantls local root "+c.zone, RootLifetimeYears)
+}
+
+// intermediateTemplate describes the signing CA. Its name constraints
+// permit DNS names in the zone only and exclude every IP address, so even a
+// stolen intermediate key cannot make a certificate that a client accepts
+// for any other name; its EKU limits it to TLS servers.
+func (c *CA) intermediateTemplate(now time.Time, pub crypto.PublicKey) (*x509.Certificate, error) {
+	tmpl, err := caTemplate(now, pub, "lantls local intermediate "+c.zone, IntermediateLifetimeYears)
+	if err != nil {
+		return nil, err
+	}
+	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	tmpl.MaxPathLen, tmpl.MaxPathLenZero = 0, true
+	tmpl.PermittedDNSDomainsCritical = true
+	tmpl.PermittedDNSDomains = []string{c.zone}
+	tmpl.ExcludedIPRanges = []*net.IPNet{
+		{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
+		{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)},
+	}
+	return tmpl, nil
+}
+
+// caTemplate is what the root and the intermediate share: a CA certificate
+// for pub, named cn, valid for years from now (backdated).
+func caTemplate(now time.Time, pub crypto.PublicKey, cn string, years int) (*x509.Certificate, error) {
 	serial, err := randomSerial()
 	if err != nil {
 		return nil, err
@@ -232,48 +258,13 @@ func (c *CA) rootTemplate(now time.Time, pub crypto.PublicKey) (*x509.Certificat
 	notBefore := now.Add(-Backdate)
 	return &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "lantls local root " + c.zone, Organization: []string{"lantls"}},
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{"lantls"}},
 		NotBefore:             notBefore,
-		NotAfter:              notBefore.AddDate(RootLifetimeYears, 0, 0),
+		NotAfter:              notBefore.AddDate(years, 0, 0),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		SubjectKeyId:          ski,
-	}, nil
-}
-
-// intermediateTemplate describes the signing CA. Its name constraints
-// permit DNS names in the zone only and exclude every IP address, so even a
-// stolen intermediate key cannot make a certificate that a client accepts
-// for any other name; its EKU limits it to TLS servers.
-func (c *CA) intermediateTemplate(now time.Time, pub crypto.PublicKey) (*x509.Certificate, error) {
-	serial, err := randomSerial()
-	if err != nil {
-		return nil, err
-	}
-	ski, err := subjectKeyID(pub)
-	if err != nil {
-		return nil, err
-	}
-	notBefore := now.Add(-Backdate)
-	return &x509.Certificate{
-		SerialNumber:                serial,
-		Subject:                     pkix.Name{CommonName: "lantls local intermediate " + c.zone, Organization: []string{"lantls"}},
-		NotBefore:                   notBefore,
-		NotAfter:                    notBefore.AddDate(IntermediateLifetimeYears, 0, 0),
-		KeyUsage:                    x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		ExtKeyUsage:                 []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid:       true,
-		IsCA:                        true,
-		MaxPathLen:                  0,
-		MaxPathLenZero:              true,
-		SubjectKeyId:                ski,
-		PermittedDNSDomainsCritical: true,
-		PermittedDNSDomains:         []string{c.zone},
-		ExcludedIPRanges: []*net.IPNet{
-			{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
-			{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)},
-		},
 	}, nil
 }
 

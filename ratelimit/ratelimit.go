@@ -1,0 +1,153 @@
+// Package ratelimit holds the issuer's rate limits: GCRA (the generic cell
+// rate algorithm) over keyed buckets whose state, one theoretical arrival
+// time per key, lives in the store, so limits hold across restarts and
+// across issuer instances. A limit is taken inside the same store
+// transaction as the work it guards: a denied request writes nothing, and
+// an allowed one costs no extra transaction.
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lantls/lantls/acme/problem"
+)
+
+// Limit allows Count events per Period for each key, in bursts of up to
+// Count. A zero Count disables the limit.
+type Limit struct {
+	Name   string
+	Count  int
+	Period time.Duration
+}
+
+// Enabled reports whether the limit applies.
+func (l Limit) Enabled() bool { return l.Count > 0 && l.Period > 0 }
+
+// String writes the limit as Parse reads it: "300/1h0m0s", or "off".
+func (l Limit) String() string {
+	if !l.Enabled() {
+		return "off"
+	}
+	return strconv.Itoa(l.Count) + "/" + l.Period.String()
+}
+
+// Set parses "COUNT/PERIOD" (e.g. "300/1h") or "off" into l, keeping its
+// Name; it makes a Limit usable as a flag.Value.
+func (l *Limit) Set(s string) error {
+	if s == "off" || s == "0" {
+		l.Count, l.Period = 0, 0
+		return nil
+	}
+	count, period, ok := strings.Cut(s, "/")
+	n, err := strconv.Atoi(count)
+	if !ok || err != nil || n < 0 {
+		return fmt.Errorf("limit %q: want COUNT/PERIOD such as 300/1h, or off", s)
+	}
+	d, err := time.ParseDuration(period)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("limit %q: period %q is not a positive duration such as 1h", s, period)
+	}
+	l.Count, l.Period = n, d
+	return nil
+}
+
+// Limits are every limit the issuer enforces.
+type Limits struct {
+	// OrdersPerAccount bounds newOrder per ACME account.
+	OrdersPerAccount Limit
+	// CertificatesPerDevice bounds issuance (finalize) per device, over all
+	// its accounts.
+	CertificatesPerDevice Limit
+	// AccountsPerSource bounds newAccount per client address (IPv4 /32,
+	// IPv6 /64).
+	AccountsPerSource Limit
+	// PairingsPerSource bounds pairing attempts per client address.
+	PairingsPerSource Limit
+	// OpenOrdersPerAccount caps an account's pending, ready and processing
+	// orders that have not expired; 0 means no cap.
+	OpenOrdersPerAccount int
+}
+
+// Defaults are safe for an issuer on the internet: generous for devices
+// that renew every few weeks, tight for anyone who scripts abuse.
+var Defaults = Limits{
+	OrdersPerAccount:      Limit{Name: "orders-per-account", Count: 300, Period: time.Hour},
+	CertificatesPerDevice: Limit{Name: "certificates-per-device", Count: 50, Period: 7 * 24 * time.Hour},
+	AccountsPerSource:     Limit{Name: "accounts-per-source", Count: 1000, Period: time.Hour},
+	PairingsPerSource:     Limit{Name: "pairings-per-source", Count: 60, Period: time.Hour},
+	OpenOrdersPerAccount:  100,
+}
+
+// Tx is the part of a store transaction a limit needs.
+type Tx interface {
+	// LimitTAT returns the theoretical arrival time stored for key, or the
+	// zero time if there is none.
+	LimitTAT(ctx context.Context, key string) (time.Time, error)
+	// SetLimitTAT stores key's theoretical arrival time; the store may
+	// forget it once it is in the past.
+	SetLimitTAT(ctx context.Context, key string, tat time.Time) error
+}
+
+// Take counts one event for key at now inside tx. If the limit is reached
+// it writes nothing and returns a rateLimited problem whose RetryAfter says
+// when the next event would be allowed.
+func (l Limit) Take(ctx context.Context, tx Tx, key string, now time.Time) error {
+	if !l.Enabled() {
+		return nil
+	}
+	k := l.Name + ":" + key
+	tat, err := tx.LimitTAT(ctx, k)
+	if err != nil {
+		return fmt.Errorf("rate limit %s: %w", l.Name, err)
+	}
+	next, wait := l.gcra(tat, now)
+	if wait > 0 {
+		return problem.RateLimitedErr(wait, "%s: limit of %d per %s reached; retry after %s",
+			l.Name, l.Count, l.Period, wait.Round(time.Second))
+	}
+	if err := tx.SetLimitTAT(ctx, k, next); err != nil {
+		return fmt.Errorf("rate limit %s: %w", l.Name, err)
+	}
+	return nil
+}
+
+// gcra returns the theoretical arrival time after one more event at now
+// and, if the event must be denied, how long to wait. Each event moves the
+// TAT one emission interval (Period/Count) ahead; an event is allowed while
+// the TAT stays within one Period of now, which allows bursts of Count.
+func (l Limit) gcra(tat, now time.Time) (next time.Time, wait time.Duration) {
+	interval := l.Period / time.Duration(l.Count)
+	if tat.Before(now) {
+		tat = now
+	}
+	next = tat.Add(interval)
+	if allowAt := next.Add(-l.Period); allowAt.After(now) {
+		return tat, allowAt.Sub(now)
+	}
+	return next, 0
+}
+
+// SourceKey returns the bucket key of a client address ("host:port" or a
+// bare address): the address itself for IPv4, its /64 for IPv6, where one
+// host usually holds a whole /64.
+func SourceKey(remoteAddr string) string {
+	host := remoteAddr
+	if ap, err := netip.ParseAddrPort(remoteAddr); err == nil {
+		host = ap.Addr().String()
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	addr = addr.Unmap()
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.String()
+}

@@ -1,0 +1,90 @@
+package ratelimit
+
+import (
+	"testing"
+	"time"
+)
+
+func TestGCRA(t *testing.T) {
+	l := Limit{Name: "test", Count: 3, Period: 3 * time.Second} // one per second, bursts of 3
+	t0 := time.Unix(1_700_000_000, 0)
+	tests := []struct {
+		at       time.Duration // since t0
+		wantWait time.Duration // 0: allowed
+	}{
+		{0, 0},
+		{0, 0},
+		{0, 0},           // burst of 3 used up
+		{0, time.Second}, // fourth at once: wait one interval
+		{500 * time.Millisecond, 500 * time.Millisecond},
+		{time.Second, 0},           // one interval later: one more
+		{time.Second, time.Second}, // and no more
+		{10 * time.Second, 0},      // idle long enough: full burst again
+		{10 * time.Second, 0},
+		{10 * time.Second, 0},
+		{10 * time.Second, time.Second},
+	}
+	var tat time.Time
+	for i, tt := range tests {
+		next, wait := l.gcra(tat, t0.Add(tt.at))
+		if wait != tt.wantWait {
+			t.Fatalf("event %d at +%v: wait %v, want %v", i, tt.at, wait, tt.wantWait)
+		}
+		if wait == 0 {
+			tat = next
+		} else if !next.Equal(tat) && tat.After(t0.Add(tt.at)) {
+			t.Fatalf("event %d: a denied event moved the TAT from %v to %v", i, tat, next)
+		}
+	}
+}
+
+func TestLimitSet(t *testing.T) {
+	tests := []struct {
+		in     string
+		want   Limit
+		hasErr bool
+	}{
+		{in: "300/1h", want: Limit{Count: 300, Period: time.Hour}},
+		{in: "5/30s", want: Limit{Count: 5, Period: 30 * time.Second}},
+		{in: "off", want: Limit{}},
+		{in: "0", want: Limit{}},
+		{in: "300", hasErr: true},
+		{in: "x/1h", hasErr: true},
+		{in: "-1/1h", hasErr: true},
+		{in: "3/0s", hasErr: true},
+		{in: "3/soon", hasErr: true},
+	}
+	for _, tt := range tests {
+		l := Limit{Name: "n", Count: 9, Period: time.Minute}
+		err := l.Set(tt.in)
+		if (err != nil) != tt.hasErr {
+			t.Errorf("Set(%q) err = %v, want error %v", tt.in, err, tt.hasErr)
+			continue
+		}
+		if tt.hasErr {
+			continue
+		}
+		tt.want.Name = "n"
+		if l != tt.want {
+			t.Errorf("Set(%q) = %+v, want %+v", tt.in, l, tt.want)
+		}
+		if tt.want.Enabled() != (l.String() != "off") {
+			t.Errorf("String() = %q for %+v", l.String(), l)
+		}
+	}
+}
+
+func TestSourceKey(t *testing.T) {
+	tests := map[string]string{
+		"192.0.2.7:4431":             "192.0.2.7",
+		"192.0.2.7":                  "192.0.2.7",
+		"[2001:db8:1:2:3:4:5:6]:443": "2001:db8:1:2::/64",
+		"[::ffff:192.0.2.7]:80":      "192.0.2.7",
+		"not-an-address":             "not-an-address",
+	}
+	for in, want := range tests {
+		if got := SourceKey(in); got != want {
+			t.Errorf("SourceKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
