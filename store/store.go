@@ -9,9 +9,20 @@
 //   - a missing row is ErrNotFound, a broken uniqueness or a failed
 //     precondition (e.g. a status that is no longer the expected one) is
 //     ErrConflict, both wrapped so that errors.Is works;
+//   - a reference to a row that does not exist (a device of an unknown
+//     owner, an order of an unknown account, ...) is ErrNotFound too;
 //   - methods called on the Store run each in their own transaction; Update
 //     runs several in one read-write transaction that commits only if fn
-//     returns nil.
+//     returns nil;
+//   - Create methods fill an empty ID with a random one and a zero
+//     CreatedAt with the current time, and write both back into the value
+//     passed; CreateOrder also sets each authorization's OrderID, an empty
+//     AccountID to the order's, and a nil AuthorizationIDs from authzs. A
+//     zero time given to UseEABKey, DisableDeviceEABKeys or
+//     RevokeCertificate means now;
+//   - List methods return an empty, non-nil slice when nothing matches.
+//     Slices inside values read back as written, nil as nil and empty as
+//     empty; only a []byte that was empty may read back as nil.
 package store
 
 import (
@@ -33,7 +44,8 @@ type Store interface {
 	Tx
 	// Update runs fn in one read-write transaction. fn must not keep tx
 	// after it returns; fn may be retried, so it must have no side effects
-	// outside tx.
+	// outside tx. fn must make its calls on tx, not on the Store: a write
+	// on the Store would wait for fn's transaction to end.
 	Update(ctx context.Context, fn func(tx Tx) error) error
 	// Close releases the store's resources.
 	Close() error

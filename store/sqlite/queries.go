@@ -60,6 +60,10 @@ const (
 	sweepAuthorizations
 	sweepOrders
 
+	savepoint
+	releaseSavepoint
+	rollbackToSavepoint
+
 	numQueries
 )
 
@@ -153,6 +157,10 @@ var queries = [numQueries]string{
 			(SELECT id FROM orders WHERE status IN ('pending', 'ready') AND expires < ?)`,
 	sweepOrders: `UPDATE orders SET status = 'invalid'
 		WHERE status IN ('pending', 'ready') AND expires < ?`,
+
+	savepoint:           `SAVEPOINT one_write`,
+	releaseSavepoint:    `RELEASE one_write`,
+	rollbackToSavepoint: `ROLLBACK TO one_write`,
 }
 
 // statements holds every query prepared on one pool.

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -34,19 +35,25 @@ const (
 	readerParams = commonParams + "&_pragma=query_only(ON)"
 )
 
-// Store is a store.Store kept in one SQLite file. Its methods run each in
-// its own transaction: writes on the single writer connection, reads on the
-// reader pool, so reads never wait for writes.
+// Store is a store.Store kept in one SQLite file. Reads called on it run on
+// a pool of reader connections and never wait for writes; writes, called on
+// it or through Update, run one at a time on the single writer connection
+// (see writer.go).
 //
-// Do not call a Store's methods from inside Update's fn: the writer
-// connection is busy with fn's transaction, so a write would wait forever;
-// use the Tx that fn is given.
+// Do not call a Store's write methods from inside Update's fn: the writer is
+// busy with fn, so they would wait forever; use the Tx that fn is given.
 type Store struct {
 	txn            // the store.Tx methods, bound to no transaction
 	w   *sql.DB    // the one writer connection
 	r   *sql.DB    // the reader pool
 	ws  statements // prepared on w
 	rs  statements // prepared on r
+
+	writes     chan *write   // to the writer goroutine
+	closing    chan struct{} // closed by Close
+	writerDone chan struct{} // closed when the writer goroutine ends
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -59,12 +66,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	s := &Store{}
+	s := &Store{
+		writes:     make(chan *write),
+		closing:    make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
 	s.txn = txn{s: s}
 	if err := s.open(ctx, abs); err != nil {
+		close(s.writerDone) // never started
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	go s.writeLoop()
 	return s, nil
 }
 
@@ -89,41 +102,30 @@ func (s *Store) open(ctx context.Context, path string) error {
 }
 
 // Update runs fn in one transaction on the writer connection, committing
-// only if fn returns nil; fn's error is returned as it is.
+// only if fn returns nil; fn's error is returned as it is, and a panic in fn
+// is passed on after the rollback.
 func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
 	return s.update(ctx, func(t *txn) error { return fn(t) })
 }
 
-func (s *Store) update(ctx context.Context, fn func(t *txn) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	// A no-op after Commit; otherwise it frees the only writer connection,
-	// also when fn panics.
-	defer tx.Rollback()
-	if err := fn(&txn{s: s, tx: tx}); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-// Close closes the prepared statements and both connection pools.
+// Close waits for the write in progress, then closes the prepared
+// statements and both connection pools. Writes after Close fail.
 func (s *Store) Close() error {
-	errs := []error{s.ws.close(), s.rs.close()}
-	if s.r != nil {
-		errs = append(errs, s.r.Close())
-	}
-	if s.w != nil {
-		errs = append(errs, s.w.Close())
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("close store: %w", err)
-	}
-	return nil
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		<-s.writerDone
+		errs := []error{s.ws.close(), s.rs.close()}
+		if s.r != nil {
+			errs = append(errs, s.r.Close())
+		}
+		if s.w != nil {
+			errs = append(errs, s.w.Close())
+		}
+		if err := errors.Join(errs...); err != nil {
+			s.closeErr = fmt.Errorf("close store: %w", err)
+		}
+	})
+	return s.closeErr
 }
 
 // createFile makes sure path exists with mode 0600 before SQLite opens it

@@ -16,10 +16,10 @@ import (
 	"github.com/lantls/lantls/store"
 )
 
-// txn implements store.Tx. With tx nil it works directly on the Store, each
-// method in its own transaction: reads on the reader pool, writes on the
-// writer, statements that must go together in a new writer transaction. With
-// tx set, every statement runs inside that one Update transaction.
+// txn implements store.Tx. With tx nil it works directly on the Store:
+// reads on the reader pool, and each write method as one write transaction
+// handed to the writer. With tx set, every statement runs inside that
+// transaction on the writer connection.
 type txn struct {
 	s  *Store
 	tx *sql.Tx
@@ -33,12 +33,19 @@ func (t *txn) EnsureOwner(ctx context.Context, name string) (*store.Owner, error
 	if !errors.Is(err, store.ErrNotFound) {
 		return o, err
 	}
-	// Another instance may create it in between: the insert then does
-	// nothing and the second read finds theirs.
-	if _, err := t.write(ctx, insertOwner).ExecContext(ctx, rand.Text(), name, now().UnixMicro()); err != nil {
-		return nil, fmt.Errorf("ensure owner %q: %w", name, classify(err))
+	err = t.atomic(ctx, func(t *txn) error {
+		// Someone else may have created it since: then this does nothing
+		// and the read below finds theirs.
+		if _, err := t.exec(ctx, insertOwner, rand.Text(), name, now().UnixMicro()); err != nil {
+			return err
+		}
+		o, err = t.GetOwnerByName(ctx, name)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ensure owner %q: %w", name, err)
 	}
-	return t.GetOwnerByName(ctx, name)
+	return o, nil
 }
 
 // GetOwner returns the owner with ID id.
@@ -55,10 +62,13 @@ func (t *txn) GetOwnerByName(ctx context.Context, name string) (*store.Owner, er
 func (t *txn) CreateDevice(ctx context.Context, d *store.Device) error {
 	fillID(&d.ID)
 	fillTime(&d.CreatedAt)
-	_, err := t.write(ctx, insertDevice).ExecContext(ctx, d.ID, d.Label, d.OwnerID, d.Name, d.Model,
-		d.KeyThumbprint, string(d.Status), micros(d.CreatedAt), micros(d.RevokedAt))
+	err := t.atomic(ctx, func(t *txn) error {
+		_, err := t.exec(ctx, insertDevice, d.ID, d.Label, d.OwnerID, d.Name, d.Model,
+			d.KeyThumbprint, string(d.Status), micros(d.CreatedAt), micros(d.RevokedAt))
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("create device %q: %w", d.ID, classify(err))
+		return fmt.Errorf("create device %q: %w", d.ID, err)
 	}
 	return nil
 }
@@ -80,9 +90,9 @@ func (t *txn) ListDevices(ctx context.Context, f store.DeviceFilter) ([]*store.D
 		err error
 	)
 	if f.OwnerID == "" {
-		ds, err = list(ctx, t.read(ctx, listDevices), scanDevice)
+		ds, err = list(ctx, t, listDevices, scanDevice)
 	} else {
-		ds, err = list(ctx, t.read(ctx, listDevicesByOwner), scanDevice, f.OwnerID)
+		ds, err = list(ctx, t, listDevicesByOwner, scanDevice, f.OwnerID)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
@@ -92,8 +102,10 @@ func (t *txn) ListDevices(ctx context.Context, f store.DeviceFilter) ([]*store.D
 
 // UpdateDevice writes Name, Status, KeyThumbprint and RevokedAt.
 func (t *txn) UpdateDevice(ctx context.Context, d *store.Device) error {
-	err := t.changeOne(ctx, updateDevice, -1, d.ID,
-		d.Name, string(d.Status), d.KeyThumbprint, micros(d.RevokedAt), d.ID)
+	err := t.atomic(ctx, func(t *txn) error {
+		return t.changeOne(ctx, updateDevice, -1, d.ID,
+			d.Name, string(d.Status), d.KeyThumbprint, micros(d.RevokedAt), d.ID)
+	})
 	if err != nil {
 		return fmt.Errorf("update device %q: %w", d.ID, err)
 	}
@@ -104,10 +116,13 @@ func (t *txn) UpdateDevice(ctx context.Context, d *store.Device) error {
 func (t *txn) CreateEABKey(ctx context.Context, k *store.EABKey) error {
 	fillID(&k.KID)
 	fillTime(&k.CreatedAt)
-	_, err := t.write(ctx, insertEABKey).ExecContext(ctx, k.KID, k.DeviceID, k.HMACKey,
-		micros(k.CreatedAt), micros(k.UsedAt), k.AccountID, k.Disabled)
+	err := t.atomic(ctx, func(t *txn) error {
+		_, err := t.exec(ctx, insertEABKey, k.KID, k.DeviceID, k.HMACKey,
+			micros(k.CreatedAt), micros(k.UsedAt), k.AccountID, k.Disabled)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("create eab key %q: %w", k.KID, classify(err))
+		return fmt.Errorf("create eab key %q: %w", k.KID, err)
 	}
 	return nil
 }
@@ -121,7 +136,10 @@ func (t *txn) GetEABKey(ctx context.Context, kid string) (*store.EABKey, error) 
 // key that is already used, or disabled, is ErrConflict.
 func (t *txn) UseEABKey(ctx context.Context, kid, accountID string, at time.Time) error {
 	fillTime(&at)
-	if err := t.changeOne(ctx, useEABKey, eabKeyExists, kid, micros(at), accountID, kid); err != nil {
+	err := t.atomic(ctx, func(t *txn) error {
+		return t.changeOne(ctx, useEABKey, eabKeyExists, kid, micros(at), accountID, kid)
+	})
+	if err != nil {
 		return fmt.Errorf("use eab key %q: %w", kid, err)
 	}
 	return nil
@@ -130,7 +148,11 @@ func (t *txn) UseEABKey(ctx context.Context, kid, accountID string, at time.Time
 // DisableDeviceEABKeys makes every unused key of a device unusable.
 func (t *txn) DisableDeviceEABKeys(ctx context.Context, deviceID string, at time.Time) error {
 	fillTime(&at)
-	if _, err := t.write(ctx, disableDeviceEABKeys).ExecContext(ctx, micros(at), deviceID); err != nil {
+	err := t.atomic(ctx, func(t *txn) error {
+		_, err := t.exec(ctx, disableDeviceEABKeys, micros(at), deviceID)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("disable eab keys of device %q: %w", deviceID, err)
 	}
 	return nil
@@ -142,13 +164,15 @@ func (t *txn) CreateAccount(ctx context.Context, a *store.Account) error {
 	fillID(&a.ID)
 	fillTime(&a.CreatedAt)
 	contact, err := marshal(a.Contact)
+	if err == nil {
+		err = t.atomic(ctx, func(t *txn) error {
+			_, err := t.exec(ctx, insertAccount, a.ID, a.DeviceID, a.KeyThumbprint, a.KeyJWK,
+				contact, string(a.Status), a.EABKID, micros(a.CreatedAt))
+			return err
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("create account %q: %w", a.ID, err)
-	}
-	_, err = t.write(ctx, insertAccount).ExecContext(ctx, a.ID, a.DeviceID, a.KeyThumbprint, a.KeyJWK,
-		contact, string(a.Status), a.EABKID, micros(a.CreatedAt))
-	if err != nil {
-		return fmt.Errorf("create account %q: %w", a.ID, classify(err))
 	}
 	return nil
 }
@@ -168,8 +192,10 @@ func (t *txn) GetAccountByThumbprint(ctx context.Context, thumbprint string) (*s
 func (t *txn) UpdateAccount(ctx context.Context, a *store.Account) error {
 	contact, err := marshal(a.Contact)
 	if err == nil {
-		err = t.changeOne(ctx, updateAccount, -1, a.ID,
-			string(a.Status), contact, a.KeyThumbprint, a.KeyJWK, a.ID)
+		err = t.atomic(ctx, func(t *txn) error {
+			return t.changeOne(ctx, updateAccount, -1, a.ID,
+				string(a.Status), contact, a.KeyThumbprint, a.KeyJWK, a.ID)
+		})
 	}
 	if err != nil {
 		return fmt.Errorf("update account %q: %w", a.ID, err)
@@ -179,7 +205,7 @@ func (t *txn) UpdateAccount(ctx context.Context, a *store.Account) error {
 
 // ListAccountsByDevice returns a device's accounts, oldest first.
 func (t *txn) ListAccountsByDevice(ctx context.Context, deviceID string) ([]*store.Account, error) {
-	as, err := list(ctx, t.read(ctx, listAccountsByDevice), scanAccount, deviceID)
+	as, err := list(ctx, t, listAccountsByDevice, scanAccount, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("list accounts of device %q: %w", deviceID, err)
 	}
@@ -205,7 +231,7 @@ func (t *txn) CreateOrder(ctx context.Context, o *store.Order, authzs []*store.A
 			o.AuthorizationIDs[i] = a.ID
 		}
 	}
-	if err := t.atomic(ctx, func(t *txn) error { return t.createOrder(ctx, o, authzs) }); err != nil {
+	if err := t.createOrder(ctx, o, authzs); err != nil {
 		return fmt.Errorf("create order %q: %w", o.ID, err)
 	}
 	return nil
@@ -224,24 +250,28 @@ func (t *txn) createOrder(ctx context.Context, o *store.Order, authzs []*store.A
 	if err != nil {
 		return err
 	}
-	_, err = t.write(ctx, insertOrder).ExecContext(ctx, o.ID, o.AccountID, o.DeviceID, string(o.Status),
-		identifiers, authzIDs, o.Profile, o.Replaces, micros(o.Expires), micros(o.CreatedAt),
-		o.CertificateSerial, perr)
-	if err != nil {
-		return classify(err)
+	challenges := make([]string, len(authzs))
+	for i, a := range authzs {
+		if challenges[i], err = marshalChallenges(a.Challenges); err != nil {
+			return err
+		}
 	}
-	for _, a := range authzs {
-		challenges, err := marshalChallenges(a.Challenges)
+	return t.atomic(ctx, func(t *txn) error {
+		_, err := t.exec(ctx, insertOrder, o.ID, o.AccountID, o.DeviceID, string(o.Status),
+			identifiers, authzIDs, o.Profile, o.Replaces, micros(o.Expires), micros(o.CreatedAt),
+			o.CertificateSerial, perr)
 		if err != nil {
 			return err
 		}
-		_, err = t.write(ctx, insertAuthorization).ExecContext(ctx, a.ID, a.AccountID, a.OrderID,
-			a.Identifier.Type, a.Identifier.Value, a.Wildcard, string(a.Status), micros(a.Expires), challenges)
-		if err != nil {
-			return fmt.Errorf("authorization %q: %w", a.ID, classify(err))
+		for i, a := range authzs {
+			_, err := t.exec(ctx, insertAuthorization, a.ID, a.AccountID, a.OrderID, a.Identifier.Type,
+				a.Identifier.Value, a.Wildcard, string(a.Status), micros(a.Expires), challenges[i])
+			if err != nil {
+				return fmt.Errorf("authorization %q: %w", a.ID, err)
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // GetOrder returns the order with ID id.
@@ -254,8 +284,10 @@ func (t *txn) GetOrder(ctx context.Context, id string) (*store.Order, error) {
 func (t *txn) UpdateOrder(ctx context.Context, o *store.Order, expect store.Status) error {
 	perr, err := marshalProblem(o.Error)
 	if err == nil {
-		err = t.changeOne(ctx, updateOrder, orderExists, o.ID,
-			string(o.Status), perr, o.CertificateSerial, o.ID, string(expect))
+		err = t.atomic(ctx, func(t *txn) error {
+			return t.changeOne(ctx, updateOrder, orderExists, o.ID,
+				string(o.Status), perr, o.CertificateSerial, o.ID, string(expect))
+		})
 	}
 	if err != nil {
 		return fmt.Errorf("update order %q: %w", o.ID, err)
@@ -275,9 +307,9 @@ func (t *txn) ListOrderIDs(ctx context.Context, accountID, after string, limit i
 		err error
 	)
 	if after == "" {
-		ids, err = list(ctx, t.read(ctx, listOrderIDs), scanString, accountID, limit)
+		ids, err = list(ctx, t, listOrderIDs, scanString, accountID, limit)
 	} else {
-		ids, err = list(ctx, t.read(ctx, listOrderIDsAfter), scanString, after, accountID, limit)
+		ids, err = list(ctx, t, listOrderIDsAfter, scanString, after, accountID, limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list orders of account %q: %w", accountID, err)
@@ -294,7 +326,9 @@ func (t *txn) GetAuthorization(ctx context.Context, id string) (*store.Authoriza
 func (t *txn) UpdateAuthorization(ctx context.Context, a *store.Authorization) error {
 	challenges, err := marshalChallenges(a.Challenges)
 	if err == nil {
-		err = t.changeOne(ctx, updateAuthorization, -1, a.ID, string(a.Status), challenges, a.ID)
+		err = t.atomic(ctx, func(t *txn) error {
+			return t.changeOne(ctx, updateAuthorization, -1, a.ID, string(a.Status), challenges, a.ID)
+		})
 	}
 	if err != nil {
 		return fmt.Errorf("update authorization %q: %w", a.ID, err)
@@ -310,14 +344,16 @@ func (t *txn) CreateCertificate(ctx context.Context, c *store.Certificate) error
 	}
 	fillTime(&c.CreatedAt)
 	names, err := marshal(c.Names)
+	if err == nil {
+		err = t.atomic(ctx, func(t *txn) error {
+			_, err := t.exec(ctx, insertCertificate, c.Serial, c.DeviceID, c.AccountID, c.OrderID,
+				names, c.Profile, micros(c.NotBefore), micros(c.NotAfter), c.ChainPEM, micros(c.CreatedAt),
+				micros(c.RevokedAt), c.Reason, c.ReplacedBy)
+			return err
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("create certificate %q: %w", c.Serial, err)
-	}
-	_, err = t.write(ctx, insertCertificate).ExecContext(ctx, c.Serial, c.DeviceID, c.AccountID, c.OrderID,
-		names, c.Profile, micros(c.NotBefore), micros(c.NotAfter), c.ChainPEM, micros(c.CreatedAt),
-		micros(c.RevokedAt), c.Reason, c.ReplacedBy)
-	if err != nil {
-		return fmt.Errorf("create certificate %q: %w", c.Serial, classify(err))
 	}
 	return nil
 }
@@ -329,7 +365,7 @@ func (t *txn) GetCertificate(ctx context.Context, serial string) (*store.Certifi
 
 // ListCertificates returns a device's certificates, oldest first.
 func (t *txn) ListCertificates(ctx context.Context, deviceID string) ([]*store.Certificate, error) {
-	cs, err := list(ctx, t.read(ctx, listCertificates), scanCertificate, deviceID)
+	cs, err := list(ctx, t, listCertificates, scanCertificate, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("list certificates of device %q: %w", deviceID, err)
 	}
@@ -340,7 +376,10 @@ func (t *txn) ListCertificates(ctx context.Context, deviceID string) ([]*store.C
 // already revoked is ErrConflict.
 func (t *txn) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error {
 	fillTime(&at)
-	if err := t.changeOne(ctx, revokeCertificate, certificateExists, serial, micros(at), reason, serial); err != nil {
+	err := t.atomic(ctx, func(t *txn) error {
+		return t.changeOne(ctx, revokeCertificate, certificateExists, serial, micros(at), reason, serial)
+	})
+	if err != nil {
 		return fmt.Errorf("revoke certificate %q: %w", serial, err)
 	}
 	return nil
@@ -349,7 +388,10 @@ func (t *txn) RevokeCertificate(ctx context.Context, serial string, reason int, 
 // SetCertificateReplacedBy records that orderID replaces serial (RFC 9773);
 // it overwrites any earlier value.
 func (t *txn) SetCertificateReplacedBy(ctx context.Context, serial, orderID string) error {
-	if err := t.changeOne(ctx, setCertificateReplacedBy, -1, serial, orderID, serial); err != nil {
+	err := t.atomic(ctx, func(t *txn) error {
+		return t.changeOne(ctx, setCertificateReplacedBy, -1, serial, orderID, serial)
+	})
+	if err != nil {
 		return fmt.Errorf("set replacement of certificate %q: %w", serial, err)
 	}
 	return nil
@@ -358,7 +400,7 @@ func (t *txn) SetCertificateReplacedBy(ctx context.Context, serial, orderID stri
 // ListRevoked returns every revoked certificate that has not expired at now
 // (NotAfter is not before now), in order of revocation.
 func (t *txn) ListRevoked(ctx context.Context, now time.Time) ([]store.RevokedCertificate, error) {
-	rs, err := list(ctx, t.read(ctx, listRevoked), scanRevoked, now.UnixMicro())
+	rs, err := list(ctx, t, listRevoked, scanRevoked, now.UnixMicro())
 	if err != nil {
 		return nil, fmt.Errorf("list revoked certificates: %w", err)
 	}
@@ -368,8 +410,12 @@ func (t *txn) ListRevoked(ctx context.Context, now time.Time) ([]store.RevokedCe
 // ConsumeNonce records a nonce as used until expires; a nonce used before
 // is ErrConflict.
 func (t *txn) ConsumeNonce(ctx context.Context, nonce string, expires time.Time) error {
-	if _, err := t.write(ctx, insertNonce).ExecContext(ctx, nonce, expires.UnixMicro()); err != nil {
-		return fmt.Errorf("consume nonce: %w", classify(err))
+	err := t.atomic(ctx, func(t *txn) error {
+		_, err := t.exec(ctx, insertNonce, nonce, expires.UnixMicro())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("consume nonce: %w", err)
 	}
 	return nil
 }
@@ -381,22 +427,33 @@ func (t *txn) Secret(ctx context.Context, name string, value []byte) ([]byte, er
 	if !errors.Is(err, store.ErrNotFound) {
 		return v, err
 	}
-	if _, err := t.write(ctx, insertSecret).ExecContext(ctx, name, value, now().UnixMicro()); err != nil {
-		return nil, fmt.Errorf("store secret %q: %w", name, classify(err))
+	err = t.atomic(ctx, func(t *txn) error {
+		if _, err := t.exec(ctx, insertSecret, name, value, now().UnixMicro()); err != nil {
+			return err
+		}
+		v, err = get(ctx, t, getSecret, scanBytes, "secret", name)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store secret %q: %w", name, err)
 	}
-	return get(ctx, t, getSecret, scanBytes, "secret", name)
+	return v, nil
 }
 
 // Sweep deletes used nonces that expired before now and makes pending or
 // ready orders (and their pending authorizations) that expired before now
 // invalid. It returns how many rows it changed. Outside Update it deletes
 // nonces in batches, each its own transaction, so that a long backlog does
-// not stall other writers.
+// not hold up other writes.
 func (t *txn) Sweep(ctx context.Context, now time.Time) (int, error) {
 	at := now.UnixMicro()
 	total := 0
 	for {
-		n, err := t.exec(ctx, sweepNonces, at)
+		var n int
+		err := t.atomic(ctx, func(t *txn) (err error) {
+			n, err = t.exec(ctx, sweepNonces, at)
+			return err
+		})
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("sweep nonces: %w", err)
@@ -408,13 +465,15 @@ func (t *txn) Sweep(ctx context.Context, now time.Time) (int, error) {
 	err := t.atomic(ctx, func(t *txn) error {
 		// Authorizations first: they are found through their orders'
 		// status, which the second statement changes.
-		for _, q := range []query{sweepAuthorizations, sweepOrders} {
-			n, err := t.exec(ctx, q, at)
-			if err != nil {
-				return err
-			}
-			total += n
+		n, err := t.exec(ctx, sweepAuthorizations, at)
+		if err != nil {
+			return err
 		}
+		m, err := t.exec(ctx, sweepOrders, at)
+		if err != nil {
+			return err
+		}
+		total += n + m
 		return nil
 	})
 	if err != nil {
@@ -423,35 +482,32 @@ func (t *txn) Sweep(ctx context.Context, now time.Time) (int, error) {
 	return total, nil
 }
 
-// read returns the prepared statement of a query that only reads.
-func (t *txn) read(ctx context.Context, q query) *sql.Stmt {
+// atomic runs fn so that all its statements commit together: in the current
+// transaction, or as one write handed to the writer.
+func (t *txn) atomic(ctx context.Context, fn func(t *txn) error) error {
+	if t.tx != nil {
+		return fn(t)
+	}
+	return t.s.updateOnWriter(ctx, fn)
+}
+
+// stmt returns the prepared statement of q: bound to the transaction, or,
+// for reads outside one, on the reader pool.
+func (t *txn) stmt(ctx context.Context, q query) *sql.Stmt {
 	if t.tx != nil {
 		return t.tx.StmtContext(ctx, t.s.ws[q])
 	}
 	return t.s.rs[q]
 }
 
-// write returns the prepared statement of a query that writes. Outside a
-// transaction it runs on its own, which SQLite makes a transaction.
-func (t *txn) write(ctx context.Context, q query) *sql.Stmt {
-	if t.tx != nil {
-		return t.tx.StmtContext(ctx, t.s.ws[q])
-	}
-	return t.s.ws[q]
-}
-
-// atomic runs fn so that all its statements commit together: in the current
-// transaction, or in a new one on the writer.
-func (t *txn) atomic(ctx context.Context, fn func(t *txn) error) error {
-	if t.tx != nil {
-		return fn(t)
-	}
-	return t.s.update(ctx, fn)
-}
-
-// exec runs the write q and returns how many rows it changed.
+// exec runs the write q, inside a transaction, and returns how many rows it
+// changed.
 func (t *txn) exec(ctx context.Context, q query, args ...any) (int, error) {
-	res, err := t.write(ctx, q).ExecContext(ctx, args...)
+	ctx, err := brief(ctx)
+	if err != nil {
+		return 0, err
+	}
+	res, err := t.stmt(ctx, q).ExecContext(ctx, args...)
 	if err != nil {
 		return 0, classify(err)
 	}
@@ -472,7 +528,7 @@ func (t *txn) changeOne(ctx context.Context, q, exists query, key string, args .
 		return store.ErrNotFound
 	}
 	var one int
-	switch err := t.read(ctx, exists).QueryRowContext(ctx, key).Scan(&one); {
+	switch err := t.stmt(ctx, exists).QueryRowContext(context.WithoutCancel(ctx), key).Scan(&one); {
 	case errors.Is(err, sql.ErrNoRows):
 		return store.ErrNotFound
 	case err != nil:
@@ -483,7 +539,12 @@ func (t *txn) changeOne(ctx context.Context, q, exists query, key string, args .
 
 // get runs the single-row query q with key and scans its row.
 func get[T any](ctx context.Context, t *txn, q query, scan func(scanner) (T, error), what, key string) (T, error) {
-	v, err := scan(t.read(ctx, q).QueryRowContext(ctx, key))
+	ctx, err := brief(ctx)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := scan(t.stmt(ctx, q).QueryRowContext(ctx, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}
@@ -493,10 +554,12 @@ func get[T any](ctx context.Context, t *txn, q query, scan func(scanner) (T, err
 	return v, nil
 }
 
-// list runs st and scans every row. It returns an empty, non-nil slice when
-// there are none, so that callers writing JSON send [] rather than null.
-func list[T any](ctx context.Context, st *sql.Stmt, scan func(scanner) (T, error), args ...any) ([]T, error) {
-	rows, err := st.QueryContext(ctx, args...)
+// list runs the query q and scans every row. It returns an empty, non-nil
+// slice when there are none, so that callers writing JSON send [] rather
+// than null. Lists can be long, so unlike single rows they stay
+// cancellable while they run.
+func list[T any](ctx context.Context, t *txn, q query, scan func(scanner) (T, error), args ...any) ([]T, error) {
+	rows, err := t.stmt(ctx, q).QueryContext(ctx, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -510,6 +573,17 @@ func list[T any](ctx context.Context, st *sql.Stmt, scan func(scanner) (T, error
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// brief returns ctx for a statement that touches a row or two and takes
+// microseconds: an error if ctx has already ended, else ctx without its
+// cancellation. Watching a cancellable context costs the driver and
+// database/sql a goroutine per statement, more than the statement itself.
+func brief(ctx context.Context) (context.Context, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return context.WithoutCancel(ctx), nil
 }
 
 // classify turns SQLite's constraint errors into the store's: a broken

@@ -45,7 +45,7 @@ CREATE TABLE accounts (
     status         TEXT NOT NULL,
     eab_kid        TEXT NOT NULL,
     created_at     BIGINT NOT NULL
-);
+) WITHOUT ROWID;
 CREATE INDEX accounts_by_device ON accounts (device_id, created_at, id);
 
 CREATE TABLE orders (
@@ -61,7 +61,7 @@ CREATE TABLE orders (
     created_at         BIGINT NOT NULL,
     certificate_serial TEXT NOT NULL,
     error              TEXT -- JSON problem document
-);
+) WITHOUT ROWID;
 CREATE INDEX orders_by_account ON orders (account_id, created_at, id);
 CREATE INDEX orders_by_status_expires ON orders (status, expires);
 
@@ -75,7 +75,7 @@ CREATE TABLE authorizations (
     status           TEXT NOT NULL,
     expires          BIGINT NOT NULL,
     challenges       TEXT NOT NULL -- JSON array
-);
+) WITHOUT ROWID;
 CREATE INDEX authorizations_by_order ON authorizations (order_id);
 
 CREATE TABLE certificates (
@@ -100,7 +100,7 @@ CREATE INDEX certificates_revoked ON certificates (not_after) WHERE revoked_at I
 CREATE TABLE nonces (
     nonce   TEXT PRIMARY KEY,
     expires BIGINT NOT NULL
-);
+) WITHOUT ROWID;
 CREATE INDEX nonces_by_expires ON nonces (expires);
 
 CREATE TABLE secrets (

@@ -1,0 +1,277 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// The writer: one goroutine owns the writer connection and orders every
+// write transaction. When several writes are waiting it runs them together
+// in one SQLite transaction (group commit), each inside its own savepoint,
+// so that one WAL append and one round of locks serve them all, and a
+// failing one is rolled back alone. Callers cannot tell the difference from
+// one transaction each: a write is reported only after its commit, and one
+// that failed left nothing behind.
+//
+// The fn of an Update runs on its caller's goroutine, while the writer
+// waits: the writer hands it the transaction and gets back how fn ended. So
+// a panic, or runtime.Goexit (t.Fatal in a test), in fn unwinds the caller
+// as usual, and the writer merely rolls fn's savepoint back. The store's own
+// write methods, short and known, the writer runs itself, saving two
+// goroutine switches each.
+
+// maxBatch bounds how many waiting writes share one commit, so that the
+// first of them does not wait for long behind the others.
+const maxBatch = 64
+
+// errClosed is returned for writes after Close.
+var errClosed = errors.New("store closed")
+
+// write is one write transaction waiting for the writer.
+type write struct {
+	ctx context.Context
+	// own, if set, is run by the writer itself; otherwise the caller runs
+	// its fn when handed a turn.
+	own func(t *txn) error
+	// turn carries the transaction to run fn in, as often as the writer
+	// asks (more than once only after a broken batch), then the result:
+	// a turn with done set. Buffered, so the writer never waits on a
+	// caller that has gone.
+	turn chan turn
+	// ran carries back how fn ended.
+	ran chan outcome
+}
+
+// turn is a message from the writer to a write's caller.
+type turn struct {
+	tx    *sql.Tx // run fn in tx, unless done
+	done  bool
+	err   error // the write's result, when done
+	panic any   // what own panicked with, when done
+}
+
+// outcome is how fn ended: returning err, or aborting (panic or
+// runtime.Goexit), after which its caller listens no more.
+type outcome struct {
+	err     error
+	aborted bool
+	panic   any // what own panicked with
+}
+
+func (o outcome) failed() bool { return o.err != nil || o.aborted }
+
+// errAborted is the outcome error of an fn that panicked or exited.
+var errAborted = errors.New("write aborted")
+
+// update runs fn, on the calling goroutine, in a write transaction and
+// returns once it is committed or rolled back.
+func (s *Store) update(ctx context.Context, fn func(t *txn) error) error {
+	w := newWrite(ctx)
+	if err := s.submit(w); err != nil {
+		return err
+	}
+	// The writer has it now: follow it to the end even if ctx ends, since
+	// the write may already be committed.
+	return w.follow(s, fn)
+}
+
+// updateOnWriter is update for the store's own write methods: the writer
+// runs fn itself. A panic in fn is passed on to the caller.
+func (s *Store) updateOnWriter(ctx context.Context, fn func(t *txn) error) error {
+	w := newWrite(ctx)
+	w.own = fn
+	if err := s.submit(w); err != nil {
+		return err
+	}
+	return w.await()
+}
+
+// await waits for the result of a write the writer runs itself.
+func (w *write) await() error {
+	t := <-w.turn
+	if t.panic != nil {
+		panic(t.panic)
+	}
+	return t.err
+}
+
+// submit hands w to the writer.
+func (s *Store) submit(w *write) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case s.writes <- w:
+		return nil
+	case <-w.ctx.Done():
+		return w.ctx.Err()
+	case <-s.closing:
+		return errClosed
+	}
+}
+
+func newWrite(ctx context.Context) *write {
+	return &write{ctx: ctx, turn: make(chan turn, 1), ran: make(chan outcome, 1)}
+}
+
+// follow runs fn each time the writer hands w a transaction, until the
+// writer reports w's result.
+func (w *write) follow(s *Store, fn func(t *txn) error) error {
+	for {
+		t := <-w.turn
+		if t.done {
+			return t.err
+		}
+		w.run(fn, &txn{s: s, tx: t.tx})
+	}
+}
+
+// run runs fn in t and reports how it ended, also when it never returns.
+func (w *write) run(fn func(t *txn) error, t *txn) {
+	o := outcome{aborted: true}
+	defer func() { w.ran <- o }()
+	o = outcome{err: fn(t)}
+}
+
+// writeLoop runs until Close, taking each waiting write together with any
+// others that queued up behind it.
+func (s *Store) writeLoop() {
+	defer close(s.writerDone)
+	for {
+		var first *write
+		select {
+		case first = <-s.writes:
+		case <-s.closing:
+			return
+		}
+		batch := []*write{first}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case w := <-s.writes:
+				batch = append(batch, w)
+			default:
+				break more
+			}
+		}
+		if len(batch) == 1 {
+			first.turn <- s.runAlone(first)
+		} else {
+			s.runBatch(batch)
+		}
+	}
+}
+
+// runAlone runs w in a transaction of its own and returns its result.
+func (s *Store) runAlone(w *write) turn {
+	if err := w.ctx.Err(); err != nil {
+		return turn{done: true, err: err}
+	}
+	tx, err := s.w.BeginTx(context.Background(), nil)
+	if err != nil {
+		return turn{done: true, err: fmt.Errorf("begin: %w", err)}
+	}
+	o := s.call(w, tx)
+	if o.failed() {
+		tx.Rollback()
+		return o.result()
+	}
+	if err := tx.Commit(); err != nil {
+		return turn{done: true, err: fmt.Errorf("commit: %w", err)}
+	}
+	return o.result()
+}
+
+// runBatch runs the writes of batch in one transaction, each in a
+// savepoint, and reports to each once the transaction is committed. If the
+// transaction breaks (SQLite rolls back the whole of it after some I/O
+// errors), the writes that had not failed on their own are run again alone,
+// as Update's contract allows.
+func (s *Store) runBatch(batch []*write) {
+	outcomes := make([]outcome, len(batch))
+	tx, err := s.w.BeginTx(context.Background(), nil)
+	if err != nil {
+		s.retryAlone(batch, outcomes)
+		return
+	}
+	for i, w := range batch {
+		if err := w.ctx.Err(); err != nil {
+			outcomes[i] = outcome{err: err}
+			continue
+		}
+		if err := s.savepoint(tx, savepoint); err != nil {
+			tx.Rollback()
+			s.retryAlone(batch, outcomes)
+			return
+		}
+		outcomes[i] = s.call(w, tx)
+		end := []query{releaseSavepoint}
+		if outcomes[i].failed() {
+			end = []query{rollbackToSavepoint, releaseSavepoint}
+		}
+		if err := s.savepoint(tx, end...); err != nil {
+			tx.Rollback()
+			s.retryAlone(batch, outcomes)
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		s.retryAlone(batch, outcomes)
+		return
+	}
+	for i, w := range batch {
+		w.turn <- outcomes[i].result()
+	}
+}
+
+// retryAlone reports the writes of a broken batch that failed on their own,
+// and runs the others again, each alone.
+func (s *Store) retryAlone(batch []*write, outcomes []outcome) {
+	for i, w := range batch {
+		if outcomes[i].failed() {
+			w.turn <- outcomes[i].result()
+		} else {
+			w.turn <- s.runAlone(w)
+		}
+	}
+}
+
+// call runs w's fn in tx, itself or by its caller, and returns how it
+// ended.
+func (s *Store) call(w *write, tx *sql.Tx) outcome {
+	if w.own != nil {
+		return s.runOwn(w.own, tx)
+	}
+	w.turn <- turn{tx: tx}
+	o := <-w.ran
+	if o.aborted {
+		o.err = errAborted
+	}
+	return o
+}
+
+// runOwn runs fn on the writer, catching a panic so that the writer lives
+// on and the caller gets it back.
+func (s *Store) runOwn(fn func(t *txn) error, tx *sql.Tx) (o outcome) {
+	defer func() {
+		if v := recover(); v != nil {
+			o = outcome{err: errAborted, aborted: true, panic: v}
+		}
+	}()
+	return outcome{err: fn(&txn{s: s, tx: tx})}
+}
+
+// result is the final message to the caller of a write that ended so.
+func (o outcome) result() turn { return turn{done: true, err: o.err, panic: o.panic} }
+
+// savepoint runs savepoint statements.
+func (s *Store) savepoint(tx *sql.Tx, qs ...query) error {
+	for _, q := range qs {
+		if _, err := tx.Stmt(s.ws[q]).Exec(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
