@@ -119,9 +119,17 @@ type Tx interface {
 	// there is none, so that every instance agrees on one value.
 	Secret(ctx context.Context, name string, value []byte) ([]byte, error)
 
-	// Sweep deletes used nonces that expired before now and makes pending
-	// or ready orders (and their pending authorizations) that expired
-	// before now invalid. It returns how many rows it changed.
+	// LimitTAT returns the theoretical arrival time stored for the rate
+	// limit key (see package ratelimit), or the zero time if there is none.
+	LimitTAT(ctx context.Context, key string) (time.Time, error)
+	// SetLimitTAT stores key's theoretical arrival time; a zero tat
+	// deletes it.
+	SetLimitTAT(ctx context.Context, key string, tat time.Time) error
+
+	// Sweep deletes used nonces that expired before now and rate-limit
+	// times before now, and makes pending or ready orders (and their
+	// pending authorizations) that expired before now invalid. It returns
+	// how many rows it changed.
 	Sweep(ctx context.Context, now time.Time) (int, error)
 }
 

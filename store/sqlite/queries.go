@@ -56,7 +56,12 @@ const (
 	insertSecret
 	getSecret
 
+	getLimitTAT
+	setLimitTAT
+	deleteLimitTAT
+
 	sweepNonces
+	sweepLimitTATs
 	sweepAuthorizations
 	sweepOrders
 
@@ -80,7 +85,7 @@ const (
 		not_after, chain_pem, created_at, revoked_at, reason, replaced_by`
 )
 
-// sweepBatch bounds how many nonces one Sweep transaction deletes, so that
+// sweepBatch bounds how many rows one Sweep transaction deletes, so that
 // a large backlog never holds the writer for long.
 const sweepBatch = 5000
 
@@ -150,8 +155,15 @@ var queries = [numQueries]string{
 	insertSecret: `INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
 	getSecret:    `SELECT value FROM secrets WHERE name = ?`,
 
+	getLimitTAT: `SELECT tat FROM rate_limits WHERE key = ?`,
+	setLimitTAT: `INSERT INTO rate_limits (key, tat) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET tat = excluded.tat`,
+	deleteLimitTAT: `DELETE FROM rate_limits WHERE key = ?`,
+
 	sweepNonces: `DELETE FROM nonces WHERE nonce IN
 		(SELECT nonce FROM nonces WHERE expires < ? LIMIT ` + fmt.Sprint(sweepBatch) + `)`,
+	sweepLimitTATs: `DELETE FROM rate_limits WHERE key IN
+		(SELECT key FROM rate_limits WHERE tat < ? LIMIT ` + fmt.Sprint(sweepBatch) + `)`,
 	sweepAuthorizations: `UPDATE authorizations SET status = 'invalid'
 		WHERE status = 'pending' AND order_id IN
 			(SELECT id FROM orders WHERE status IN ('pending', 'ready') AND expires < ?)`,

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
 	"github.com/lantls/lantls/store/storetest"
 )
@@ -84,6 +85,56 @@ func TestReopenKeepsData(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
+	}
+}
+
+// The store gives package ratelimit what it needs.
+var _ ratelimit.Tx = (*Store)(nil)
+
+func TestMigrationsUpAndDown(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "lantls.db")
+	abs, err := createFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := openDB(abs, writerParams, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err := migrator(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first version, with some data, as an older issuer left it.
+	if _, err := p.UpTo(ctx, 1); err != nil {
+		t.Fatalf("migrate to version 1: %v", err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO owners (id, name, created_at) VALUES ('o1', 'alice', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open of a version 1 database: %v", err)
+	}
+	if _, err := s.GetOwner(ctx, "o1"); err != nil {
+		t.Errorf("GetOwner after migrating: %v", err)
+	}
+	if err := s.SetLimitTAT(ctx, "k", time.Now()); err != nil {
+		t.Errorf("SetLimitTAT after migrating: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Every Down undoes its Up.
+	if _, err := p.DownTo(ctx, 0); err != nil {
+		t.Fatalf("migrate down: %v", err)
+	}
+	var tables int
+	err = db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'goose%' AND name NOT LIKE 'sqlite%'`).Scan(&tables)
+	if err != nil || tables != 0 {
+		t.Errorf("after migrating down, %d tables are left (%v)", tables, err)
 	}
 }
 

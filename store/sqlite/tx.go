@@ -440,26 +440,46 @@ func (t *txn) Secret(ctx context.Context, name string, value []byte) ([]byte, er
 	return v, nil
 }
 
-// Sweep deletes used nonces that expired before now and makes pending or
-// ready orders (and their pending authorizations) that expired before now
-// invalid. It returns how many rows it changed. Outside Update it deletes
-// nonces in batches, each its own transaction, so that a long backlog does
-// not hold up other writes.
+// LimitTAT returns the theoretical arrival time stored for the rate limit
+// key, or the zero time if there is none.
+func (t *txn) LimitTAT(ctx context.Context, key string) (time.Time, error) {
+	tat, err := get(ctx, t, getLimitTAT, scanTime, "rate limit", key)
+	if errors.Is(err, store.ErrNotFound) {
+		return time.Time{}, nil
+	}
+	return tat, err
+}
+
+// SetLimitTAT stores key's theoretical arrival time; a zero tat deletes it.
+func (t *txn) SetLimitTAT(ctx context.Context, key string, tat time.Time) error {
+	err := t.atomic(ctx, func(t *txn) error {
+		var err error
+		if tat.IsZero() {
+			_, err = t.exec(ctx, deleteLimitTAT, key)
+		} else {
+			_, err = t.exec(ctx, setLimitTAT, key, tat.UnixMicro())
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("set rate limit %q: %w", key, err)
+	}
+	return nil
+}
+
+// Sweep deletes used nonces that expired before now and rate-limit times
+// before now, and makes pending or ready orders (and their pending
+// authorizations) that expired before now invalid. It returns how many rows
+// it changed. Outside Update it deletes in batches, each its own
+// transaction, so that a long backlog does not hold up other writes.
 func (t *txn) Sweep(ctx context.Context, now time.Time) (int, error) {
 	at := now.UnixMicro()
 	total := 0
-	for {
-		var n int
-		err := t.atomic(ctx, func(t *txn) (err error) {
-			n, err = t.exec(ctx, sweepNonces, at)
-			return err
-		})
+	for _, q := range []query{sweepNonces, sweepLimitTATs} {
+		n, err := t.deleteAll(ctx, q, at)
 		total += n
 		if err != nil {
-			return total, fmt.Errorf("sweep nonces: %w", err)
-		}
-		if n < sweepBatch {
-			break
+			return total, fmt.Errorf("sweep: %w", err)
 		}
 	}
 	err := t.atomic(ctx, func(t *txn) error {
@@ -480,6 +500,23 @@ func (t *txn) Sweep(ctx context.Context, now time.Time) (int, error) {
 		return total, fmt.Errorf("sweep orders: %w", err)
 	}
 	return total, nil
+}
+
+// deleteAll runs the batched delete q until it deletes less than a batch,
+// and returns how many rows it deleted.
+func (t *txn) deleteAll(ctx context.Context, q query, args ...any) (int, error) {
+	total := 0
+	for {
+		var n int
+		err := t.atomic(ctx, func(t *txn) (err error) {
+			n, err = t.exec(ctx, q, args...)
+			return err
+		})
+		total += n
+		if err != nil || n < sweepBatch {
+			return total, err
+		}
+	}
 }
 
 // atomic runs fn so that all its statements commit together: in the current
@@ -811,6 +848,12 @@ func scanString(r scanner) (string, error) {
 	var s string
 	err := r.Scan(&s)
 	return s, err
+}
+
+func scanTime(r scanner) (time.Time, error) {
+	var n sql.NullInt64
+	err := r.Scan(&n)
+	return timeOf(n), err
 }
 
 func scanBytes(r scanner) ([]byte, error) {

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EmptyLists", testEmptyLists},
 		{"Nonces", testNonces},
 		{"Secret", testSecret},
+		{"RateLimits", testRateLimits},
 		{"Sweep", testSweep},
 		{"UpdateCommits", testUpdateCommits},
 		{"UpdateRollsBack", testUpdateRollsBack},
@@ -875,6 +876,49 @@ func testSecret(t *testing.T, s store.Store) {
 	equal(t, "Secret inside Update", got, []byte("first"))
 }
 
+func testRateLimits(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	check := func(what string, want time.Time) {
+		t.Helper()
+		got, err := s.LimitTAT(ctx, "orders:acct-1")
+		if err != nil {
+			t.Fatalf("LimitTAT %s: %v", what, err)
+		}
+		equal(t, "LimitTAT "+what, got, normTime(want))
+		checkTimes(t, &got)
+	}
+	check("before any", time.Time{})
+	for _, tat := range []time.Time{base, base.Add(time.Hour), base.Add(-time.Hour)} {
+		if err := s.SetLimitTAT(ctx, "orders:acct-1", tat); err != nil {
+			t.Fatalf("SetLimitTAT: %v", err)
+		}
+		check("after SetLimitTAT", tat)
+	}
+	if err := s.SetLimitTAT(ctx, "orders:acct-2", base.Add(time.Minute)); err != nil {
+		t.Fatalf("SetLimitTAT: %v", err)
+	}
+	check("after setting another key", base.Add(-time.Hour))
+	if err := s.SetLimitTAT(ctx, "orders:acct-1", time.Time{}); err != nil {
+		t.Fatalf("SetLimitTAT(zero): %v", err)
+	}
+	check("after SetLimitTAT(zero)", time.Time{})
+	err := s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.SetLimitTAT(ctx, "orders:acct-1", base); err != nil {
+			return err
+		}
+		got, err := tx.LimitTAT(ctx, "orders:acct-1")
+		if err != nil {
+			return err
+		}
+		equal(t, "LimitTAT inside Update", got, normTime(base))
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	check("after Update", base)
+}
+
 func testSweep(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	fx := newFixture(t, s, "a")
@@ -882,6 +926,11 @@ func testSweep(t *testing.T, s store.Store) {
 	for nonce, exp := range map[string]time.Time{"old-1": now.Add(-time.Second), "old-2": now.Add(-time.Hour), "fresh": now.Add(time.Minute)} {
 		if err := s.ConsumeNonce(ctx, nonce, exp); err != nil {
 			t.Fatalf("ConsumeNonce: %v", err)
+		}
+	}
+	for key, tat := range map[string]time.Time{"old": now.Add(-time.Second), "fresh": now.Add(time.Minute)} {
+		if err := s.SetLimitTAT(ctx, key, tat); err != nil {
+			t.Fatalf("SetLimitTAT: %v", err)
 		}
 	}
 	orders := []struct {
@@ -914,9 +963,17 @@ func testSweep(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
 	}
-	// Two nonces, two orders, their two pending authorizations.
-	if n != 6 {
-		t.Errorf("Sweep = %d, want 6", n)
+	// Two nonces, one rate-limit time, two orders, their two pending
+	// authorizations.
+	if n != 7 {
+		t.Errorf("Sweep = %d, want 7", n)
+	}
+	for key, want := range map[string]time.Time{"old": {}, "fresh": normTime(now.Add(time.Minute))} {
+		got, err := s.LimitTAT(ctx, key)
+		if err != nil {
+			t.Fatalf("LimitTAT: %v", err)
+		}
+		equal(t, "LimitTAT after Sweep of "+key, got, want)
 	}
 	for _, tc := range orders {
 		o, err := s.GetOrder(ctx, tc.id)
@@ -951,8 +1008,8 @@ func testSweep(t *testing.T, s store.Store) {
 		inTx, err = tx.Sweep(ctx, now.Add(2*time.Minute))
 		return err
 	})
-	if err != nil || inTx != 3 {
-		t.Errorf("Sweep inside Update = %d, %v; want 3 (nonce fresh, order pending-fresh and its pending authorization)", inTx, err)
+	if err != nil || inTx != 4 {
+		t.Errorf("Sweep inside Update = %d, %v; want 4 (nonce and rate limit fresh, order pending-fresh and its pending authorization)", inTx, err)
 	}
 }
 
