@@ -1463,37 +1463,7 @@ var timeType = reflect.TypeFor[time.Time]()
 // normalized returns a deep copy of *v with every time as the store returns
 // it: UTC, truncated to the microsecond.
 func normalized[T any](v *T) *T {
-	c := deepCopy(reflect.ValueOf(v).Elem())
-	out := c.Addr().Interface().(*T)
-	return out
-}
-
-func deepCopy(v reflect.Value) reflect.Value {
-	out := reflect.New(v.Type()).Elem()
-	switch {
-	case v.Type() == timeType:
-		out.Set(reflect.ValueOf(normTime(v.Interface().(time.Time))))
-	case v.Kind() == reflect.Pointer:
-		if !v.IsNil() {
-			out.Set(deepCopy(v.Elem()).Addr())
-		}
-	case v.Kind() == reflect.Slice:
-		if !v.IsNil() {
-			out.Set(reflect.MakeSlice(v.Type(), v.Len(), v.Len()))
-			for i := range v.Len() {
-				out.Index(i).Set(deepCopy(v.Index(i)))
-			}
-		}
-	case v.Kind() == reflect.Struct:
-		for i := range v.NumField() {
-			if out.Field(i).CanSet() {
-				out.Field(i).Set(deepCopy(v.Field(i)))
-			}
-		}
-	default:
-		out.Set(v)
-	}
-	return out
+	return mapTimes(reflect.ValueOf(v).Elem(), normTime).Addr().Interface().(*T)
 }
 
 func normTime(t time.Time) time.Time {
@@ -1507,33 +1477,40 @@ func normTime(t time.Time) time.Time {
 // fraction of a microsecond.
 func checkTimes[T any](t *testing.T, v *T) {
 	t.Helper()
-	walkTimes(reflect.ValueOf(v).Elem(), func(at time.Time) {
-		if at.IsZero() {
-			return
-		}
-		if at.Location() != time.UTC || at.Nanosecond()%1000 != 0 {
+	mapTimes(reflect.ValueOf(v).Elem(), func(at time.Time) time.Time {
+		if !at.IsZero() && (at.Location() != time.UTC || at.Nanosecond()%1000 != 0) {
 			t.Errorf("time %v is not UTC truncated to the microsecond", at)
 		}
+		return at
 	})
 }
 
-func walkTimes(v reflect.Value, fn func(time.Time)) {
+// mapTimes returns a deep copy of v (exported fields only) with fn applied
+// to every time in it.
+func mapTimes(v reflect.Value, fn func(time.Time) time.Time) reflect.Value {
+	out := reflect.New(v.Type()).Elem()
 	switch {
 	case v.Type() == timeType:
-		fn(v.Interface().(time.Time))
+		out.Set(reflect.ValueOf(fn(v.Interface().(time.Time))))
 	case v.Kind() == reflect.Pointer:
 		if !v.IsNil() {
-			walkTimes(v.Elem(), fn)
+			out.Set(mapTimes(v.Elem(), fn).Addr())
 		}
 	case v.Kind() == reflect.Slice:
-		for i := range v.Len() {
-			walkTimes(v.Index(i), fn)
+		if !v.IsNil() {
+			out.Set(reflect.MakeSlice(v.Type(), v.Len(), v.Len()))
+			for i := range v.Len() {
+				out.Index(i).Set(mapTimes(v.Index(i), fn))
+			}
 		}
 	case v.Kind() == reflect.Struct:
 		for i := range v.NumField() {
-			if v.Type().Field(i).IsExported() {
-				walkTimes(v.Field(i), fn)
+			if out.Field(i).CanSet() {
+				out.Field(i).Set(mapTimes(v.Field(i), fn))
 			}
 		}
+	default:
+		out.Set(v)
 	}
+	return out
 }
