@@ -576,12 +576,11 @@ func (t *txn) changeOne(ctx context.Context, q, exists query, key string, args .
 
 // get runs the single-row query q with key and scans its row.
 func get[T any](ctx context.Context, t *txn, q query, scan func(scanner) (T, error), what, key string) (T, error) {
+	var v T
 	ctx, err := brief(ctx)
-	if err != nil {
-		var zero T
-		return zero, err
+	if err == nil {
+		v, err = scan(t.stmt(ctx, q).QueryRowContext(ctx, key))
 	}
-	v, err := scan(t.stmt(ctx, q).QueryRowContext(ctx, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}

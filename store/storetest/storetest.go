@@ -10,6 +10,7 @@
 package storetest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateRollsBackOnStoreError", testUpdateRollsBackOnStoreError},
 		{"NotFound", testNotFound},
 		{"Conflict", testConflict},
+		{"CancelledContext", testCancelledContext},
 		{"ConcurrentUpdates", testConcurrentUpdates},
 	}
 	for _, tt := range tests {
@@ -1281,6 +1283,27 @@ func testConflict(t *testing.T, s store.Store) {
 	err := s.Update(ctx, func(tx store.Tx) error { return tx.ConsumeNonce(ctx, "n1", base.Add(time.Hour)) })
 	if !errors.Is(err, store.ErrConflict) {
 		t.Errorf("ConsumeNonce twice inside Update = %v, want ErrConflict", err)
+	}
+}
+
+func testCancelledContext(t *testing.T, s store.Store) {
+	fx := newFixture(t, s, "a")
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := s.GetAccount(ctx, fx.account.ID); !errors.Is(err, context.Canceled) {
+		t.Errorf("GetAccount with a cancelled context = %v, want context.Canceled", err)
+	}
+	if err := s.ConsumeNonce(ctx, "n1", base); !errors.Is(err, context.Canceled) {
+		t.Errorf("ConsumeNonce with a cancelled context = %v, want context.Canceled", err)
+	}
+	err := s.Update(ctx, func(tx store.Tx) error { return tx.ConsumeNonce(ctx, "n2", base) })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Update with a cancelled context = %v, want context.Canceled", err)
+	}
+	for _, nonce := range []string{"n1", "n2"} {
+		if err := s.ConsumeNonce(t.Context(), nonce, base); err != nil {
+			t.Errorf("ConsumeNonce(%s) after the cancelled calls: %v", nonce, err)
+		}
 	}
 }
 
