@@ -151,19 +151,13 @@ func TestPragmas(t *testing.T) {
 		{"busy_timeout", "10000"},
 	}
 	for _, tt := range tests {
-		for _, pool := range []struct {
-			name string
-			get  func() (string, error)
-		}{
-			{"writer", func() (string, error) { return pragma(ctx, s.w, tt.pragma) }},
-			{"reader", func() (string, error) { return pragma(ctx, s.r, tt.pragma) }},
-		} {
-			got, err := pool.get()
+		for name, db := range map[string]*sql.DB{"writer": s.w, "reader": s.r} {
+			got, err := pragma(ctx, db, tt.pragma)
 			if err != nil {
-				t.Fatalf("%s: pragma %s: %v", pool.name, tt.pragma, err)
+				t.Fatalf("%s: pragma %s: %v", name, tt.pragma, err)
 			}
 			if got != tt.want {
-				t.Errorf("%s: pragma %s = %s, want %s", pool.name, tt.pragma, got, tt.want)
+				t.Errorf("%s: pragma %s = %s, want %s", name, tt.pragma, got, tt.want)
 			}
 		}
 	}
