@@ -1,0 +1,443 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The lean ACME client below does exactly the requests of one issuance and
+// nothing else: it is the load generator, and it shares the machine with
+// the server it measures, so every microsecond it spends is taken from the
+// server. It signs ES256 JWS by hand (no JOSE library), keeps the nonce of
+// the last response, and retries a request once per badNonce as RFC 8555
+// section 6.5 asks of clients.
+
+// directory is the part of an ACME directory an issuance uses.
+type directory struct {
+	NewNonce   string `json:"newNonce"`
+	NewAccount string `json:"newAccount"`
+	NewOrder   string `json:"newOrder"`
+}
+
+// Problem is an RFC 7807 problem document an ACME server answered with.
+type Problem struct {
+	Type   string `json:"type"`
+	Detail string `json:"detail"`
+	Status int    `json:"status"`
+}
+
+func (p *Problem) Error() string {
+	return fmt.Sprintf("%s (HTTP %d): %s", p.Type, p.Status, p.Detail)
+}
+
+// maxBadNonceRetries is how often one request is resent after badNonce.
+const maxBadNonceRetries = 3
+
+const problemBadNonce = "urn:ietf:params:acme:error:badNonce"
+
+// acmeClient is one simulated device's ACME account session.
+type acmeClient struct {
+	hc    *http.Client
+	dir   *directory
+	key   *ecdsa.PrivateKey
+	jwk   []byte // public JWK, RFC 7638 member order, so also the thumbprint input
+	thumb string // base64url SHA-256 of jwk
+	kid   string // account URL once registered
+	nonce string
+	// badNonces counts resent requests, for the report.
+	badNonces int
+}
+
+func newACMEClient(hc *http.Client, dir *directory, key *ecdsa.PrivateKey) *acmeClient {
+	var x, y [32]byte
+	pub, _ := key.PublicKey.Bytes() // 0x04 || X || Y for P-256
+	copy(x[:], pub[1:33])
+	copy(y[:], pub[33:65])
+	jwk := []byte(`{"crv":"P-256","kty":"EC","x":"` + b64(x[:]) + `","y":"` + b64(y[:]) + `"}`)
+	sum := sha256.Sum256(jwk)
+	return &acmeClient{hc: hc, dir: dir, key: key, jwk: jwk, thumb: b64(sum[:])}
+}
+
+// fetchDirectory GETs the directory at url.
+func fetchDirectory(ctx context.Context, hc *http.Client, url string) (*directory, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("get directory: %w", err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("get directory: %w", err)
+	}
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("get directory %s: HTTP %d: %.200s", url, res.StatusCode, body)
+	}
+	var d directory
+	if err := json.Unmarshal(body, &d); err != nil {
+		return nil, fmt.Errorf("get directory %s: %w", url, err)
+	}
+	if d.NewNonce == "" || d.NewAccount == "" || d.NewOrder == "" {
+		return nil, fmt.Errorf("directory %s lacks newNonce, newAccount or newOrder", url)
+	}
+	return &d, nil
+}
+
+// newNonce fetches a first nonce with HEAD newNonce.
+func (c *acmeClient) newNonce(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, c.dir.NewNonce, nil)
+	if err != nil {
+		return err
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("HTTP %d from newNonce", res.StatusCode)
+	}
+	if c.nonce = res.Header.Get("Replay-Nonce"); c.nonce == "" {
+		return errors.New("newNonce answered without Replay-Nonce")
+	}
+	return nil
+}
+
+// response is what post returns: the status, headers and body of a
+// successful (2xx) answer.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// post sends payload (nil for POST-as-GET) to url signed with the account
+// key: with the JWK when the account is not registered yet, else with its
+// URL. A problem document comes back as a *Problem error.
+func (c *acmeClient) post(ctx context.Context, url string, payload []byte, accept string) (*response, error) {
+	for try := 0; ; try++ {
+		res, err := c.postOnce(ctx, url, payload, accept)
+		var p *Problem
+		if errors.As(err, &p) && p.Type == problemBadNonce && try < maxBadNonceRetries {
+			c.badNonces++
+			continue
+		}
+		return res, err
+	}
+}
+
+func (c *acmeClient) postOnce(ctx context.Context, url string, payload []byte, accept string) (*response, error) {
+	if c.nonce == "" {
+		if err := c.newNonce(ctx); err != nil {
+			return nil, err
+		}
+	}
+	body, err := c.signedBody(url, payload)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/jose+json")
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	c.nonce = res.Header.Get("Replay-Nonce")
+	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode >= 300 {
+		return nil, responseError(res, b)
+	}
+	return &response{status: res.StatusCode, header: res.Header, body: b}, nil
+}
+
+// responseError turns an error response into a *Problem, or a plain error
+// when the body is not a problem document.
+func responseError(res *http.Response, body []byte) error {
+	mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
+	if mt == "application/problem+json" {
+		p := &Problem{}
+		if err := json.Unmarshal(body, p); err == nil && p.Type != "" {
+			if p.Status == 0 {
+				p.Status = res.StatusCode
+			}
+			return p
+		}
+	}
+	return &Problem{Type: "http-" + strconv.Itoa(res.StatusCode), Status: res.StatusCode, Detail: fmt.Sprintf("%.200s", body)}
+}
+
+// protectedHeader is a JWS protected header of RFC 8555 section 6.2.
+type protectedHeader struct {
+	Alg   string          `json:"alg"`
+	JWK   json.RawMessage `json:"jwk,omitempty"`
+	KID   string          `json:"kid,omitempty"`
+	Nonce string          `json:"nonce,omitempty"`
+	URL   string          `json:"url"`
+}
+
+// flattened is a JWS in flattened JSON serialization.
+type flattened struct {
+	Protected string `json:"protected"`
+	Payload   string `json:"payload"`
+	Signature string `json:"signature"`
+}
+
+// signedBody returns the ES256 JWS of payload for url.
+func (c *acmeClient) signedBody(url string, payload []byte) ([]byte, error) {
+	h := protectedHeader{Alg: "ES256", Nonce: c.nonce, URL: url}
+	if c.kid != "" {
+		h.KID = c.kid
+	} else {
+		h.JWK = c.jwk
+	}
+	c.nonce = "" // spent, whatever happens next
+	hb, err := json.Marshal(h)
+	if err != nil {
+		return nil, err
+	}
+	f := flattened{Protected: b64(hb), Payload: b64(payload)}
+	digest := sha256.Sum256([]byte(f.Protected + "." + f.Payload))
+	r, s, err := ecdsa.Sign(rand.Reader, c.key, digest[:])
+	if err != nil {
+		return nil, fmt.Errorf("sign request: %w", err)
+	}
+	var sig [64]byte
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	f.Signature = b64(sig[:])
+	return json.Marshal(f)
+}
+
+// eabJWS returns the external account binding of RFC 8555 section 7.3.4:
+// the account's JWK signed with HS256 under the EAB key.
+func (c *acmeClient) eabJWS(kid string, hmacKey []byte) (json.RawMessage, error) {
+	hb, err := json.Marshal(protectedHeader{Alg: "HS256", KID: kid, URL: c.dir.NewAccount})
+	if err != nil {
+		return nil, err
+	}
+	f := flattened{Protected: b64(hb), Payload: b64(c.jwk)}
+	mac := hmac.New(sha256.New, hmacKey)
+	mac.Write([]byte(f.Protected + "." + f.Payload))
+	f.Signature = b64(mac.Sum(nil))
+	return json.Marshal(f)
+}
+
+// register creates the account, with an EAB when kid is set.
+func (c *acmeClient) register(ctx context.Context, kid string, hmacKey []byte) error {
+	p := struct {
+		TermsOfServiceAgreed   bool            `json:"termsOfServiceAgreed"`
+		ExternalAccountBinding json.RawMessage `json:"externalAccountBinding,omitempty"`
+	}{TermsOfServiceAgreed: true}
+	if kid != "" {
+		var err error
+		if p.ExternalAccountBinding, err = c.eabJWS(kid, hmacKey); err != nil {
+			return err
+		}
+	}
+	payload, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	res, err := c.post(ctx, c.dir.NewAccount, payload, "")
+	if err != nil {
+		return err
+	}
+	if c.kid = res.header.Get("Location"); c.kid == "" {
+		return errors.New("newAccount answered without Location")
+	}
+	return nil
+}
+
+// identifier is an ACME identifier.
+type identifier struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+// order is the part of an ACME order an issuance reads.
+type order struct {
+	url            string
+	Status         string   `json:"status"`
+	Authorizations []string `json:"authorizations"`
+	Finalize       string   `json:"finalize"`
+	Certificate    string   `json:"certificate"`
+	Error          *Problem `json:"error"`
+}
+
+// newOrder orders ids.
+func (c *acmeClient) newOrder(ctx context.Context, ids []identifier) (*order, error) {
+	payload, err := json.Marshal(struct {
+		Identifiers []identifier `json:"identifiers"`
+	}{ids})
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.post(ctx, c.dir.NewOrder, payload, "")
+	if err != nil {
+		return nil, err
+	}
+	o := &order{url: res.header.Get("Location")}
+	if err := json.Unmarshal(res.body, o); err != nil {
+		return nil, fmt.Errorf("decode order: %w", err)
+	}
+	if o.url == "" || o.Finalize == "" {
+		return nil, errors.New("newOrder answered without Location or finalize URL")
+	}
+	return o, nil
+}
+
+// authorization is the part of an ACME authorization an issuance reads.
+type authorization struct {
+	url        string
+	retryAfter time.Duration
+	Status     string      `json:"status"`
+	Identifier identifier  `json:"identifier"`
+	Wildcard   bool        `json:"wildcard"`
+	Challenges []challenge `json:"challenges"`
+}
+
+type challenge struct {
+	Type   string   `json:"type"`
+	URL    string   `json:"url"`
+	Token  string   `json:"token"`
+	Status string   `json:"status"`
+	Error  *Problem `json:"error"`
+}
+
+// getAuthorization fetches an authorization with POST-as-GET.
+func (c *acmeClient) getAuthorization(ctx context.Context, url string) (*authorization, error) {
+	res, err := c.post(ctx, url, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	a := &authorization{url: url, retryAfter: retryAfter(res.header)}
+	if err := json.Unmarshal(res.body, a); err != nil {
+		return nil, fmt.Errorf("decode authorization: %w", err)
+	}
+	return a, nil
+}
+
+// accept tells the server to validate ch.
+func (c *acmeClient) accept(ctx context.Context, ch *challenge) error {
+	_, err := c.post(ctx, ch.URL, []byte("{}"), "")
+	return err
+}
+
+// keyAuthorization is the http-01 response body for token.
+func (c *acmeClient) keyAuthorization(token string) string { return token + "." + c.thumb }
+
+// finalize sends the CSR (DER) and returns the order as answered.
+func (c *acmeClient) finalize(ctx context.Context, o *order, csr []byte) (*order, time.Duration, error) {
+	payload, err := json.Marshal(struct {
+		CSR string `json:"csr"`
+	}{b64(csr)})
+	if err != nil {
+		return nil, 0, err
+	}
+	res, err := c.post(ctx, o.Finalize, payload, "")
+	if err != nil {
+		return nil, 0, err
+	}
+	next := &order{url: o.url}
+	if err := json.Unmarshal(res.body, next); err != nil {
+		return nil, 0, fmt.Errorf("decode order: %w", err)
+	}
+	return next, retryAfter(res.header), nil
+}
+
+// getOrder fetches an order with POST-as-GET.
+func (c *acmeClient) getOrder(ctx context.Context, url string) (*order, time.Duration, error) {
+	res, err := c.post(ctx, url, nil, "")
+	if err != nil {
+		return nil, 0, err
+	}
+	o := &order{url: url}
+	if err := json.Unmarshal(res.body, o); err != nil {
+		return nil, 0, fmt.Errorf("decode order: %w", err)
+	}
+	return o, retryAfter(res.header), nil
+}
+
+// certificate downloads the chain and returns its DER certificates, leaf
+// first.
+func (c *acmeClient) certificate(ctx context.Context, url string) ([][]byte, error) {
+	res, err := c.post(ctx, url, nil, "application/pem-certificate-chain")
+	if err != nil {
+		return nil, err
+	}
+	var chain [][]byte
+	rest := res.body
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type == "CERTIFICATE" {
+			chain = append(chain, b.Bytes)
+		}
+	}
+	if len(chain) == 0 {
+		return nil, errors.New("certificate download holds no PEM certificate")
+	}
+	return chain, nil
+}
+
+// retryAfter reads a Retry-After header in seconds or as an HTTP date; 0
+// when absent.
+func retryAfter(h http.Header) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// decodeKey decodes an EAB HMAC key: base64url as lantls, certbot, lego and
+// Pebble take it, with or without padding; standard base64 is accepted too.
+func decodeKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	for _, enc := range []*base64.Encoding{base64.RawURLEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.StdEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) > 0 {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("EAB HMAC key is not base64url")
+}

@@ -1,0 +1,617 @@
+// Package bench measures the issuer and its peers: IssueLoad drives whole
+// ACME issuances against any RFC 8555 server from many simulated devices
+// at once, and Seed fills an issuer's store with devices so that a run can
+// show how the issuer behaves with a million of them.
+//
+// A simulated device does what a fresh device does: it makes a new P-256
+// account key, registers (with its own EAB key when the server wants one),
+// orders its names, reads the authorizations and answers http-01 where one
+// is pending, finalizes with a CSR for a new P-256 key and downloads the
+// chain. Every run is bounded by a count and a time.
+package bench
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Clients IssueLoad can drive.
+const (
+	// ClientLean is this package's own minimal ACME client (the default).
+	ClientLean = "lean"
+	// ClientXACME is golang.org/x/crypto/acme, for comparison.
+	ClientXACME = "xacme"
+)
+
+// Options configure IssueLoad. Zero values take the defaults documented on
+// each field.
+type Options struct {
+	// Directory is the ACME directory URL.
+	Directory string
+	// Devices are used in order, one issuance each.
+	Devices []Device
+	// N is how many issuances to attempt; 0 or more than len(Devices)
+	// means one per device.
+	N int
+	// Concurrency is how many devices run at once; default 1.
+	Concurrency int
+	// Duration stops the start of new issuances once it has passed;
+	// issuances in flight finish. Default 1 minute.
+	Duration time.Duration
+	// Timeout is the hard limit of the whole run: issuances still in
+	// flight when it passes are cancelled. Default Duration + IssueTimeout.
+	Timeout time.Duration
+	// IssueTimeout bounds one issuance; default 30 s.
+	IssueTimeout time.Duration
+	// Stall ends the run when issuances are in flight but none finished
+	// for this long (a hung server); default 10 s.
+	Stall time.Duration
+	// PollInterval is the wait between polls of a pending authorization or
+	// a processing order when the server sends no Retry-After; default
+	// 10 ms. MaxPoll caps a Retry-After; default 2 s.
+	PollInterval time.Duration
+	MaxPoll      time.Duration
+	// RootCAs verify the server's TLS certificate; nil means the system's.
+	RootCAs *x509.CertPool
+	// HTTP2 lets connections use HTTP/2; by default each connection is
+	// HTTP/1.1 with keep-alive, so C devices use about C connections.
+	HTTP2 bool
+	// HTTP01Addr is where http-01 challenges are answered, started the
+	// first time one is pending; default 127.0.0.1:80.
+	HTTP01Addr string
+	// Client is ClientLean (default) or ClientXACME.
+	Client string
+	// Verify checks every downloaded chain against RootCAs (it costs client
+	// CPU, so it is off by default).
+	Verify bool
+	// Progress receives a line per second; nil for none.
+	Progress io.Writer
+	// Issued, if set, is called with every certificate chain (DER, leaf
+	// first), from many goroutines at once.
+	Issued func(d Device, chain [][]byte)
+}
+
+func (o *Options) defaults() error {
+	if o.Directory == "" {
+		return errors.New("no directory URL")
+	}
+	if len(o.Devices) == 0 {
+		return errors.New("no devices")
+	}
+	if o.N <= 0 || o.N > len(o.Devices) {
+		o.N = len(o.Devices)
+	}
+	o.Concurrency = max(o.Concurrency, 1)
+	setDefault(&o.Duration, time.Minute)
+	setDefault(&o.IssueTimeout, 30*time.Second)
+	setDefault(&o.Timeout, o.Duration+o.IssueTimeout)
+	setDefault(&o.Stall, 10*time.Second)
+	setDefault(&o.PollInterval, 10*time.Millisecond)
+	setDefault(&o.MaxPoll, 2*time.Second)
+	if o.HTTP01Addr == "" {
+		o.HTTP01Addr = "127.0.0.1:80"
+	}
+	switch o.Client {
+	case "":
+		o.Client = ClientLean
+	case ClientLean, ClientXACME:
+	default:
+		return fmt.Errorf("unknown client %q: use %s or %s", o.Client, ClientLean, ClientXACME)
+	}
+	return nil
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// IssueLoad runs up to o.N issuances, o.Concurrency at a time, until they
+// are done or o.Duration has passed, and reports what it measured. Failed
+// issuances are counted, not returned: the error is for a run that could
+// not start (bad options, no directory). When ctx ends (Ctrl-C) the run
+// stops at once and the partial result is returned with StoppedBy
+// "interrupt".
+func IssueLoad(ctx context.Context, o Options) (*Result, error) {
+	if err := o.defaults(); err != nil {
+		return nil, fmt.Errorf("issue load: %w", err)
+	}
+	hc := newHTTPClient(&o)
+	defer hc.CloseIdleConnections()
+	dir, err := fetchDirectory(ctx, hc, o.Directory)
+	if err != nil {
+		return nil, fmt.Errorf("issue load: %w", err)
+	}
+	r := &run{o: &o, hc: hc, dir: dir, http01: newHTTP01(o.HTTP01Addr)}
+	defer r.http01.close()
+	return r.run(ctx), nil
+}
+
+func newHTTPClient(o *Options) *http.Client {
+	tr := &http.Transport{
+		// Never through a proxy: the load goes to a server on this machine.
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     &tls.Config{RootCAs: o.RootCAs},
+		TLSHandshakeTimeout: 10 * time.Second,
+		ForceAttemptHTTP2:   o.HTTP2,
+		MaxIdleConnsPerHost: 2 * o.Concurrency,
+		IdleConnTimeout:     time.Minute,
+		DisableCompression:  true,
+	}
+	return &http.Client{Transport: tr}
+}
+
+// run is one IssueLoad call in progress.
+type run struct {
+	o      *Options
+	hc     *http.Client
+	dir    *directory
+	http01 *http01
+	start  time.Time
+
+	next      atomic.Int64 // index of the next device
+	issued    atomic.Int64
+	failed    atomic.Int64
+	inFlight  atomic.Int64
+	lastDone  atomic.Int64 // nanoseconds from start of the last finished issuance
+	stopNew   atomic.Bool  // set when the duration has passed
+	stalled   atomic.Bool
+	recorders []*recorder
+}
+
+func (r *run) run(ctx context.Context) *Result {
+	runCtx, cancel := context.WithTimeout(ctx, r.o.Timeout)
+	defer cancel()
+	r.start = time.Now()
+	durationTimer := time.AfterFunc(r.o.Duration, func() { r.stopNew.Store(true) })
+	defer durationTimer.Stop()
+
+	var wg sync.WaitGroup
+	r.recorders = make([]*recorder, r.o.Concurrency)
+	for i := range r.recorders {
+		rec := newRecorder()
+		r.recorders[i] = rec
+		wg.Go(func() { r.worker(runCtx, rec) })
+	}
+	done := make(chan struct{})
+	watcherDone := make(chan struct{})
+	go func() {
+		r.watch(done, cancel)
+		close(watcherDone)
+	}()
+	wg.Wait()
+	elapsed := time.Since(r.start)
+	close(done)
+	<-watcherDone
+	return r.result(ctx, runCtx, elapsed)
+}
+
+// worker runs issuances of the next devices until none is left or the run
+// must stop.
+func (r *run) worker(ctx context.Context, rec *recorder) {
+	for !r.stopNew.Load() && ctx.Err() == nil {
+		i := int(r.next.Add(1) - 1)
+		if i >= r.o.N {
+			return
+		}
+		r.inFlight.Add(1)
+		d := r.o.Devices[i]
+		ictx, cancel := context.WithTimeout(ctx, r.o.IssueTimeout)
+		err := r.issue(ictx, d, rec)
+		cancel()
+		r.inFlight.Add(-1)
+		switch {
+		case err == nil:
+			r.issued.Add(1)
+		case ctx.Err() != nil:
+			rec.cancelled++
+			continue // not finished: no progress
+		default:
+			r.failed.Add(1)
+			rec.fail(err)
+		}
+		r.lastDone.Store(int64(time.Since(r.start)))
+	}
+}
+
+// watch prints progress every second and cancels the run when it stalls,
+// until done is closed.
+func (r *run) watch(done <-chan struct{}, cancel context.CancelFunc) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var lastCount int64
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		since := time.Since(r.start)
+		count := r.issued.Load() + r.failed.Load()
+		if r.o.Progress != nil {
+			fmt.Fprintf(r.o.Progress, "%6.1fs  %d/%d done  %4d/s now  %6.1f/s avg  %d errors  %d in flight\n",
+				since.Seconds(), count, r.o.N, count-lastCount, float64(r.issued.Load())/since.Seconds(), r.failed.Load(), r.inFlight.Load())
+		}
+		lastCount = count
+		if r.inFlight.Load() > 0 && since-time.Duration(r.lastDone.Load()) > r.o.Stall {
+			r.stalled.Store(true)
+			if r.o.Progress != nil {
+				fmt.Fprintf(r.o.Progress, "no issuance finished for %s with %d in flight: the server hangs; stopping\n", r.o.Stall, r.inFlight.Load())
+			}
+			cancel()
+			return
+		}
+	}
+}
+
+func (r *run) result(ctx, runCtx context.Context, elapsed time.Duration) *Result {
+	res := &Result{
+		Directory:    r.o.Directory,
+		Client:       r.o.Client,
+		Concurrency:  r.o.Concurrency,
+		Planned:      r.o.N,
+		Issued:       int(r.issued.Load()),
+		Failed:       int(r.failed.Load()),
+		Elapsed:      round3(elapsed.Seconds()),
+		LastProgress: round3(time.Duration(r.lastDone.Load()).Seconds()),
+		Errors:       map[string]int{},
+		ErrorSamples: map[string]string{},
+	}
+	if elapsed > 0 {
+		res.Rate = round3(float64(res.Issued) / elapsed.Seconds())
+	}
+	switch {
+	case r.stalled.Load():
+		res.StoppedBy = StopStall
+	case ctx.Err() != nil:
+		res.StoppedBy = StopInterrupt
+	case runCtx.Err() != nil:
+		res.StoppedBy = StopTimeout
+	case res.Issued+res.Failed < res.Planned:
+		res.StoppedBy = StopDuration
+	default:
+		res.StoppedBy = StopCount
+	}
+	all := newRecorder()
+	for _, rec := range r.recorders {
+		all.merge(rec)
+	}
+	res.Cancelled = all.cancelled
+	res.BadNonceRetries = all.badNonces
+	for i, name := range stepNames {
+		res.Steps = append(res.Steps, newStepStats(name, all.steps[i]))
+	}
+	res.Errors, res.ErrorSamples = all.errors, all.samples
+	return res
+}
+
+func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
+
+// recorder holds one worker's measurements, merged at the end so that
+// workers never contend for a lock.
+type recorder struct {
+	steps     [slotTotal + 1][]time.Duration // by index in stepNames
+	errors    map[string]int
+	samples   map[string]string
+	cancelled int
+	badNonces int
+}
+
+func newRecorder() *recorder {
+	return &recorder{errors: map[string]int{}, samples: map[string]string{}}
+}
+
+func (rec *recorder) add(step int, d time.Duration) { rec.steps[step] = append(rec.steps[step], d) }
+
+func (rec *recorder) fail(err error) {
+	typ, msg := classify(err)
+	rec.errors[typ]++
+	if _, ok := rec.samples[typ]; !ok {
+		rec.samples[typ] = msg
+	}
+}
+
+func (rec *recorder) merge(o *recorder) {
+	for i := range rec.steps {
+		rec.steps[i] = append(rec.steps[i], o.steps[i]...)
+	}
+	for k, v := range o.errors {
+		rec.errors[k] += v
+	}
+	for k, v := range o.samples {
+		if _, ok := rec.samples[k]; !ok {
+			rec.samples[k] = v
+		}
+	}
+	rec.cancelled += o.cancelled
+	rec.badNonces += o.badNonces
+}
+
+// Slots of the steps in a recorder.
+const (
+	slotNonce = iota
+	slotAccount
+	slotOrder
+	slotAuthz
+	slotChallenge
+	slotFinalize
+	slotDownload
+	slotTotal
+)
+
+// stepError is an error that happened in a step.
+type stepError struct {
+	step string
+	err  error
+}
+
+func (e *stepError) Error() string { return e.step + ": " + e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
+
+func inStep(step string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &stepError{step, err}
+}
+
+const acmeErrorPrefix = "urn:ietf:params:acme:error:"
+
+// classify returns the error type an error is counted under and a short
+// message for the samples.
+func classify(err error) (string, string) {
+	msg := err.Error()
+	if len(msg) > 300 {
+		msg = msg[:300] + "..."
+	}
+	var p *Problem
+	var ne net.Error
+	switch {
+	case errors.As(err, &p):
+		return strings.TrimPrefix(p.Type, acmeErrorPrefix), msg
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout", msg
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout", msg
+	case errors.As(err, &ne), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "transport", msg
+	}
+	return "client", msg
+}
+
+// issue runs one device's issuance with the configured client.
+func (r *run) issue(ctx context.Context, d Device, rec *recorder) error {
+	start := time.Now()
+	var chain [][]byte
+	var err error
+	if r.o.Client == ClientXACME {
+		chain, err = r.issueXACME(ctx, d, rec)
+	} else {
+		chain, err = r.issueLean(ctx, d, rec)
+	}
+	if err == nil && r.o.Verify {
+		err = inStep("verify", verifyChain(chain, r.o.RootCAs))
+	}
+	if err != nil {
+		return err
+	}
+	rec.add(slotTotal, time.Since(start))
+	if r.o.Issued != nil {
+		r.o.Issued(d, chain)
+	}
+	return nil
+}
+
+// issueLean is one issuance with the lean client, step by step.
+func (r *run) issueLean(ctx context.Context, d Device, rec *recorder) ([][]byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	c := newACMEClient(r.hc, r.dir, key)
+	defer func() { rec.badNonces += c.badNonces }()
+	t := time.Now()
+	lap := func(slot int) {
+		now := time.Now()
+		rec.add(slot, now.Sub(t))
+		t = now
+	}
+
+	if err := c.newNonce(ctx); err != nil {
+		return nil, inStep(StepNonce, err)
+	}
+	lap(slotNonce)
+	if err := c.register(ctx, d.KID, d.HMACKey); err != nil {
+		return nil, inStep(StepAccount, err)
+	}
+	lap(slotAccount)
+	o, err := c.newOrder(ctx, identifiers(d.Names))
+	if err != nil {
+		return nil, inStep(StepOrder, err)
+	}
+	lap(slotOrder)
+	var pending []*authorization
+	for _, u := range o.Authorizations {
+		a, err := c.getAuthorization(ctx, u)
+		if err != nil {
+			return nil, inStep(StepAuthz, err)
+		}
+		switch a.Status {
+		case "valid":
+		case "pending":
+			pending = append(pending, a)
+		default:
+			return nil, inStep(StepAuthz, fmt.Errorf("authorization for %s is %s", a.Identifier.Value, a.Status))
+		}
+	}
+	lap(slotAuthz)
+	if len(pending) > 0 {
+		for _, a := range pending {
+			if err := r.solve(ctx, c, a); err != nil {
+				return nil, inStep(StepChallenge, err)
+			}
+		}
+		lap(slotChallenge)
+	}
+	o, err = r.finalizeLean(ctx, c, o, d.Names)
+	if err != nil {
+		return nil, inStep(StepFinalize, err)
+	}
+	lap(slotFinalize)
+	chain, err := c.certificate(ctx, o.Certificate)
+	if err != nil {
+		return nil, inStep(StepDownload, err)
+	}
+	lap(slotDownload)
+	return chain, nil
+}
+
+// solve answers one pending authorization and waits until it is valid:
+// http-01 where offered (served on HTTP01Addr), else dns-01, which only a
+// server that skips validation (Pebble with PEBBLE_VA_ALWAYS_VALID) will
+// accept from a client that publishes no record.
+func (r *run) solve(ctx context.Context, c *acmeClient, a *authorization) error {
+	ch := pickChallenge(a.Challenges)
+	if ch == nil {
+		return fmt.Errorf("authorization for %s offers no http-01 or dns-01 challenge", a.Identifier.Value)
+	}
+	if ch.Type == "http-01" {
+		if err := r.http01.set(ch.Token, c.keyAuthorization(ch.Token)); err != nil {
+			return err
+		}
+		defer r.http01.remove(ch.Token)
+	}
+	if err := c.accept(ctx, ch); err != nil {
+		return err
+	}
+	for {
+		if err := r.sleep(ctx, a.retryAfter); err != nil {
+			return err
+		}
+		var err error
+		if a, err = c.getAuthorization(ctx, a.url); err != nil {
+			return err
+		}
+		switch a.Status {
+		case "valid":
+			return nil
+		case "pending", "processing":
+			continue
+		}
+		for _, ch := range a.Challenges {
+			if ch.Error != nil {
+				return ch.Error
+			}
+		}
+		return fmt.Errorf("authorization for %s is %s", a.Identifier.Value, a.Status)
+	}
+}
+
+func pickChallenge(chs []challenge) *challenge {
+	for _, typ := range []string{"http-01", "dns-01"} {
+		for i := range chs {
+			if chs[i].Type == typ {
+				return &chs[i]
+			}
+		}
+	}
+	return nil
+}
+
+// finalizeLean sends a CSR for a new key and waits until the order is
+// valid.
+func (r *run) finalizeLean(ctx context.Context, c *acmeClient, o *order, names []string) (*order, error) {
+	csr, err := newCSR(names)
+	if err != nil {
+		return nil, err
+	}
+	next, wait, err := c.finalize(ctx, o, csr)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		switch next.Status {
+		case "valid":
+			if next.Certificate == "" {
+				return nil, errors.New("valid order has no certificate URL")
+			}
+			return next, nil
+		case "processing", "ready", "pending":
+		default:
+			if next.Error != nil {
+				return nil, next.Error
+			}
+			return nil, fmt.Errorf("order is %s", next.Status)
+		}
+		if err := r.sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+		if next, wait, err = c.getOrder(ctx, o.url); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// sleep waits before the next poll: Retry-After capped at MaxPoll, or
+// PollInterval when the server sent none.
+func (r *run) sleep(ctx context.Context, retryAfter time.Duration) error {
+	d := r.o.PollInterval
+	if retryAfter > 0 {
+		d = min(retryAfter, r.o.MaxPoll)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// identifiers turns names into ACME identifiers: IP addresses are "ip",
+// everything else "dns".
+func identifiers(names []string) []identifier {
+	ids := make([]identifier, len(names))
+	for i, n := range names {
+		ids[i] = identifier{Type: "dns", Value: n}
+		if net.ParseIP(n) != nil {
+			ids[i].Type = "ip"
+		}
+	}
+	return ids
+}
+
+// verifyChain checks that chain's leaf verifies to roots through the
+// certificates after it.
+func verifyChain(chain [][]byte, roots *x509.CertPool) error {
+	certs := make([]*x509.Certificate, len(chain))
+	for i, der := range chain {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return fmt.Errorf("parse certificate %d of the chain: %w", i, err)
+		}
+		certs[i] = c
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	_, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+	return err
+}
