@@ -12,6 +12,7 @@ import (
 
 	"github.com/lantls/lantls/acme/jws"
 	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
 )
 
@@ -65,8 +66,12 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request, req *request
 		CreatedAt:     now,
 	}
 	var keyTaken bool
+	source := ratelimit.SourceKey(r.RemoteAddr)
 	err = s.store.Update(ctx, func(tx store.Tx) error {
 		keyTaken = false
+		if err := s.limits.AccountsPerSource.Take(ctx, tx, source, now); err != nil {
+			return err
+		}
 		if err := tx.CreateAccount(ctx, acct); err != nil {
 			keyTaken = errors.Is(err, store.ErrConflict)
 			return fmt.Errorf("create account: %w", err)

@@ -58,7 +58,16 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 	}
 
 	o.Status = store.StatusProcessing
-	err = s.store.UpdateOrder(ctx, o, store.StatusReady)
+	err = s.store.Update(ctx, func(tx store.Tx) error {
+		if err := s.limits.CertificatesPerDevice.Take(ctx, tx, o.DeviceID, s.clock()); err != nil {
+			return err
+		}
+		return tx.UpdateOrder(ctx, o, store.StatusReady)
+	})
+	if problem.Is(err, problem.RateLimited) {
+		o.Status = store.StatusReady
+		return err
+	}
 	if errors.Is(err, store.ErrConflict) {
 		return problem.New(problem.OrderNotReady, "order is already being finalized")
 	}

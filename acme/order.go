@@ -75,6 +75,9 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request, req *request) 
 	o.Status = statusFromAuthorizations(authzs)
 
 	err = s.store.Update(ctx, func(tx store.Tx) error {
+		if err := s.limits.OrdersPerAccount.Take(ctx, tx, o.AccountID, now); err != nil {
+			return err
+		}
 		if replaces != "" {
 			if err := s.checkNotReplaced(ctx, tx, replaces, now); err != nil {
 				return err

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lantls/lantls/ca"
+	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
 )
 
@@ -50,6 +51,8 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Limits are the rate limits to enforce; the zero value enforces none.
+	Limits ratelimit.Limits
 }
 
 // Server serves the ACME API. Create it with New.
@@ -67,6 +70,7 @@ type Server struct {
 	policy   authzPolicy
 	handler  http.Handler
 	pageSize int // orders per page of an account's order list
+	limits   ratelimit.Limits
 }
 
 // Resource lifetimes and limits.
@@ -109,6 +113,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 		now:      cfg.Now,
 		pageSize: ordersPerPage,
+		limits:   cfg.Limits,
 		policy:   pairingPolicy,
 	}
 	if s.profiles == nil {

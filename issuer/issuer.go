@@ -24,6 +24,7 @@ import (
 	"github.com/lantls/lantls/ca/local"
 	"github.com/lantls/lantls/internal/atomicfile"
 	"github.com/lantls/lantls/names"
+	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
 	"github.com/lantls/lantls/store/sqlite"
 )
@@ -38,8 +39,10 @@ type Config struct {
 	// It is baked into certificates as their CRL and AIA URLs.
 	BaseURL string
 	Signer  string // "local"
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// Limits are the rate limits the ACME server enforces.
+	Limits ratelimit.Limits
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Defaults are the embedded defaults of `lantls issuer`.
@@ -49,6 +52,7 @@ var Defaults = Config{
 	Listen:    "127.0.0.1:8443",
 	Hostnames: []string{"localhost"},
 	Signer:    "local",
+	Limits:    ratelimit.Defaults,
 }
 
 // Issuer is a running issuer's state. Make one with New, serve with Run.
@@ -153,6 +157,7 @@ func (iss *Issuer) open(ctx context.Context) error {
 		Logger:     cfg.Logger,
 		Registerer: iss.registry,
 		Now:        cfg.Now,
+		Limits:     cfg.Limits,
 	})
 	if err != nil {
 		return fmt.Errorf("start ACME server: %w", err)

@@ -8,18 +8,20 @@ import (
 	"strings"
 
 	"github.com/lantls/lantls/issuer"
+	"github.com/lantls/lantls/ratelimit"
 )
 
 func runIssuer(ctx context.Context, e *env, args []string) error {
 	d := issuer.Defaults
 	fs := newFlags(e, "issuer", "lantls issuer [flags]")
-	cfg := issuer.Config{Hostnames: append([]string(nil), d.Hostnames...)}
+	cfg := issuer.Config{Hostnames: append([]string(nil), d.Hostnames...), Limits: d.Limits}
 	fs.StringVar(&cfg.DataDir, "data", d.DataDir, "data `dir`: database, CA keys (0600) and issuer.json")
 	fs.StringVar(&cfg.Zone, "zone", d.Zone, "DNS `zone` device names live in; the CA is constrained to it")
 	fs.StringVar(&cfg.Listen, "listen", d.Listen, "HTTPS listen `address` (port 0 picks a free port)")
 	fs.Var((*stringList)(&cfg.Hostnames), "hostname", "comma-separated `names` in the issuer's own certificate, besides the listen IP")
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "`URL` clients use to reach the issuer (default https://LISTEN)")
 	fs.StringVar(&cfg.Signer, "signer", d.Signer, "certificate `signer`: local (built-in name-constrained CA)")
+	addLimitFlags(fs, &cfg.Limits)
 	logFlags := addLogFlags(fs, "info")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -47,6 +49,21 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 Add a device:  lantls admin --data %s device add --owner NAME --name "Living room TV"
 `, info.Directory, info.Root, info.Zone, info.BaseURL, info.BaseURL, shellQuote(cfg.DataDir))
 	return iss.Run(ctx)
+}
+
+// addLimitFlags adds one flag per rate limit, named after the limit.
+func addLimitFlags(fs *flag.FlagSet, l *ratelimit.Limits) {
+	for _, f := range []struct {
+		lim  *ratelimit.Limit
+		what string
+	}{
+		{&l.OrdersPerAccount, "new orders per ACME account"},
+		{&l.CertificatesPerDevice, "certificates per device"},
+		{&l.AccountsPerSource, "new ACME accounts per client address (IPv6: per /64)"},
+		{&l.PairingsPerSource, "pairing attempts per client address"},
+	} {
+		fs.Var(f.lim, "limit-"+f.lim.Name, "at most `COUNT/PERIOD` "+f.what+" (e.g. 300/1h), or off")
+	}
 }
 
 // logFlags are the flags every long-running command shares.
