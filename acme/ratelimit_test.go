@@ -100,3 +100,29 @@ func checkRateLimited(t *testing.T, res *acmetest.Response) time.Duration {
 	}
 	return time.Duration(secs) * time.Second
 }
+
+// TestOpenOrdersCap checks that abandoned orders cannot pile up: past the
+// cap newOrder is refused until one is finalized or expires.
+func TestOpenOrdersCap(t *testing.T) {
+	h := newHarness(t, func(c *acme.Config) { c.Limits.OpenOrdersPerAccount = 2 })
+	dev := h.newDevice("")
+	c := h.account(dev)
+	payload := map[string]any{"identifiers": dnsIDs(dev.name(""))}
+	first := h.newOrder(c, payload)
+	h.newOrder(c, payload)
+	res, err := c.Post(h.ctx, c.Dir.NewOrder, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRateLimited(t, res)
+	// Finalizing one frees its place.
+	h.finalize(c, first, newKey(t))
+	h.newOrder(c, payload)
+	if res, _ := c.Post(h.ctx, c.Dir.NewOrder, payload); res.Status != http.StatusTooManyRequests {
+		t.Fatalf("fourth order with two open: %v, want 429", res)
+	}
+	// Expired orders do not count.
+	h.clock.Advance(25 * time.Hour)
+	c.Nonce(h.ctx) // drop the nonce that expired with the orders
+	h.newOrder(c, payload)
+}

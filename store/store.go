@@ -92,6 +92,9 @@ type Tx interface {
 	// ListOrderIDs returns up to limit order IDs of an account, oldest
 	// first, after the ID after ("" for the start).
 	ListOrderIDs(ctx context.Context, accountID, after string, limit int) ([]string, error)
+	// CountOpenOrders counts an account's pending, ready and processing
+	// orders that expire after now.
+	CountOpenOrders(ctx context.Context, accountID string, now time.Time) (int, error)
 	GetAuthorization(ctx context.Context, id string) (*Authorization, error)
 	// UpdateAuthorization writes Status and Challenges.
 	UpdateAuthorization(ctx context.Context, a *Authorization) error

@@ -40,6 +40,7 @@ const (
 	orderExists
 	listOrderIDs
 	listOrderIDsAfter
+	countOpenOrders
 	insertAuthorization
 	getAuthorization
 	updateAuthorization
@@ -133,6 +134,8 @@ var queries = [numQueries]string{
 		WHERE a.id = ? AND o.account_id = ? AND a.account_id = o.account_id
 		  AND (o.created_at, o.id) > (a.created_at, a.id)
 		ORDER BY o.created_at, o.id LIMIT ?`,
+	countOpenOrders: `SELECT count(*) FROM orders
+		WHERE account_id = ? AND status IN ('pending', 'ready', 'processing') AND expires > ?`,
 	insertAuthorization: `INSERT INTO authorizations (` + authorizationColumns + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	getAuthorization:    `SELECT ` + authorizationColumns + ` FROM authorizations WHERE id = ?`,

@@ -317,6 +317,17 @@ func (t *txn) ListOrderIDs(ctx context.Context, accountID, after string, limit i
 	return ids, nil
 }
 
+// CountOpenOrders counts an account's pending, ready and processing orders
+// that expire after now.
+func (t *txn) CountOpenOrders(ctx context.Context, accountID string, now time.Time) (int, error) {
+	var n int
+	err := t.stmt(ctx, countOpenOrders).QueryRowContext(ctx, accountID, now.UnixMicro()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count open orders of account %q: %w", accountID, err)
+	}
+	return n, nil
+}
+
 // GetAuthorization returns the authorization with ID id.
 func (t *txn) GetAuthorization(ctx context.Context, id string) (*store.Authorization, error) {
 	return get(ctx, t, getAuthorization, scanAuthorization, "authorization", id)

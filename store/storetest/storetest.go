@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateAuthorization", testUpdateAuthorization},
 		{"ListOrderIDs", testListOrderIDs},
 		{"ListOrderIDsTies", testListOrderIDsTies},
+		{"CountOpenOrders", testCountOpenOrders},
 		{"Certificates", testCertificates},
 		{"RevokeCertificate", testRevokeCertificate},
 		{"ListRevoked", testListRevoked},
@@ -692,6 +693,30 @@ func testListOrderIDsTies(t *testing.T, s store.Store) {
 		after = page[0]
 	}
 	equal(t, "orders seen paging one by one through equal creation times", seen, want)
+}
+
+func testCountOpenOrders(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	fx := newFixture(t, s, "a")
+	other := newFixture(t, s, "b")
+	later, earlier := base.Add(time.Hour), base.Add(-time.Hour)
+	mustOrder(t, s, fx.account, "pending", store.StatusPending, later)
+	mustOrder(t, s, fx.account, "ready", store.StatusReady, later)
+	mustOrder(t, s, fx.account, "processing", store.StatusProcessing, later)
+	mustOrder(t, s, fx.account, "valid", store.StatusValid, later)
+	mustOrder(t, s, fx.account, "invalid", store.StatusInvalid, later)
+	mustOrder(t, s, fx.account, "expired", store.StatusPending, earlier)
+	mustOrder(t, s, other.account, "others", store.StatusPending, later)
+	n, err := s.CountOpenOrders(ctx, fx.account.ID, base)
+	if err != nil {
+		t.Fatalf("CountOpenOrders: %v", err)
+	}
+	if n != 3 {
+		t.Errorf("CountOpenOrders = %d, want 3 (pending, ready, processing; not valid, invalid, expired or another account's)", n)
+	}
+	if n, err := s.CountOpenOrders(ctx, "no-such-account", base); err != nil || n != 0 {
+		t.Errorf("CountOpenOrders of an unknown account = %d, %v; want 0, nil", n, err)
+	}
 }
 
 func testCertificates(t *testing.T, s store.Store) {
