@@ -66,7 +66,8 @@ type Limits struct {
 	// AccountsPerSource bounds newAccount per client address (IPv4 /32,
 	// IPv6 /64).
 	AccountsPerSource Limit
-	// PairingsPerSource bounds pairing attempts per client address.
+	// PairingsPerSource bounds pairing attempts per client address; the
+	// pairing service takes it.
 	PairingsPerSource Limit
 	// OpenOrdersPerAccount caps an account's pending, ready and processing
 	// orders that have not expired; 0 means no cap.

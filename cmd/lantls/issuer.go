@@ -60,10 +60,10 @@ func addLimitFlags(fs *flag.FlagSet, l *ratelimit.Limits) {
 		{&l.OrdersPerAccount, "new orders per ACME account"},
 		{&l.CertificatesPerDevice, "certificates per device"},
 		{&l.AccountsPerSource, "new ACME accounts per client address (IPv6: per /64)"},
-		{&l.PairingsPerSource, "pairing attempts per client address"},
 	} {
 		fs.Var(f.lim, "limit-"+f.lim.Name, "at most `COUNT/PERIOD` "+f.what+" (e.g. 300/1h), or off")
 	}
+	fs.IntVar(&l.OpenOrdersPerAccount, "limit-open-orders-per-account", l.OpenOrdersPerAccount, "at most `N` unexpired unfinished orders per ACME account (0: no cap)")
 }
 
 // logFlags are the flags every long-running command shares.
