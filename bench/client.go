@@ -346,10 +346,18 @@ func (c *acmeClient) getAuthorization(ctx context.Context, url string) (*authori
 	return a, nil
 }
 
-// accept tells the server to validate ch.
-func (c *acmeClient) accept(ctx context.Context, ch *challenge) error {
-	_, err := c.post(ctx, ch.URL, []byte("{}"), "")
-	return err
+// accept tells the server to validate ch and returns the challenge as
+// answered: a server that validates at once says valid or invalid here.
+func (c *acmeClient) accept(ctx context.Context, ch *challenge) (*challenge, error) {
+	res, err := c.post(ctx, ch.URL, []byte("{}"), "")
+	if err != nil {
+		return nil, err
+	}
+	var got challenge
+	if err := json.Unmarshal(res.body, &got); err != nil {
+		return nil, fmt.Errorf("decode challenge: %w", err)
+	}
+	return &got, nil
 }
 
 // keyAuthorization is the http-01 response body for token.
