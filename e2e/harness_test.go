@@ -235,6 +235,11 @@ type issuer struct {
 	Zone      string
 	Bin       string // the lantls binary it runs
 
+	// StartedAt is when the process was started, ReadyAfter how long it
+	// took from there to print its ready block.
+	StartedAt  time.Time
+	ReadyAfter time.Duration
+
 	roots  *x509.CertPool
 	client *http.Client
 	cmd    *exec.Cmd
@@ -266,6 +271,14 @@ func startIssuer(t *testing.T) *issuer {
 // issuer on the data of an earlier one.
 func startIssuerIn(t *testing.T, dir string) *issuer {
 	t.Helper()
+	return startIssuerOn(t, dir, "127.0.0.1:0")
+}
+
+// startIssuerOn is startIssuerIn with a given listen address, to restart an
+// issuer where its clients expect it: same data, same port; flags are added
+// to the command line.
+func startIssuerOn(t *testing.T, dir, listen string, flags ...string) *issuer {
+	t.Helper()
 	iss := &issuer{
 		Dir:    dir,
 		Bin:    lantlsBin,
@@ -273,14 +286,15 @@ func startIssuerIn(t *testing.T, dir string) *issuer {
 		stderr: &syncBuffer{},
 		done:   make(chan struct{}),
 	}
-	iss.cmd = command(context.Background(), iss.Bin, "issuer",
-		"--data", dir, "--zone", zone, "--listen", "127.0.0.1:0", "--hostname", "localhost")
+	args := append([]string{"issuer", "--data", dir, "--zone", zone, "--listen", listen, "--hostname", "localhost"}, flags...)
+	iss.cmd = command(context.Background(), iss.Bin, args...)
 	iss.cmd.Env = loopbackEnv()
 	iss.cmd.Stderr = iss.stderr
 	pipe, err := iss.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	iss.StartedAt = time.Now()
 	if err := iss.cmd.Start(); err != nil {
 		t.Fatalf("starting issuer: %v", err)
 	}
@@ -291,6 +305,7 @@ func startIssuerIn(t *testing.T, dir string) *issuer {
 	var fields map[string]string
 	select {
 	case fields = <-ready:
+		iss.ReadyAfter = time.Since(iss.StartedAt)
 	case <-iss.done:
 		t.Fatalf("issuer exited before it was ready: %v\n%s", iss.err, iss.logs())
 	case <-time.After(readyTimeout):
@@ -412,6 +427,35 @@ func (iss *issuer) stop(t *testing.T) {
 	if t.Failed() {
 		t.Logf("issuer output:\n%s", iss.logs())
 	}
+}
+
+// Kill ends the issuer with SIGKILL, as a crash or an OOM kill would, and
+// waits for it to exit. It fails the test if the issuer had already exited,
+// or if the race detector reported a race before the kill (a killed process
+// has no exit status to carry it). Stop does nothing afterwards.
+func (iss *issuer) Kill(t *testing.T) {
+	t.Helper()
+	iss.stopOnce.Do(func() {
+		if iss.client != nil {
+			defer iss.client.CloseIdleConnections()
+		}
+		select {
+		case <-iss.done:
+			t.Errorf("issuer exited before it was killed: %v\n%s", iss.err, iss.logs())
+			return
+		default:
+		}
+		syscall.Kill(-iss.cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-iss.done:
+		case <-time.After(stopTimeout):
+			t.Errorf("issuer still running %s after SIGKILL", stopTimeout)
+			return
+		}
+		if strings.Contains(iss.stderr.String(), "WARNING: DATA RACE") {
+			t.Errorf("the race detector reported a race in the issuer before it was killed\n%s", iss.logs())
+		}
+	})
 }
 
 func (iss *issuer) logs() string {
