@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lantls/lantls/acme"
 	"github.com/lantls/lantls/acme/internal/acmetest"
 )
 
@@ -18,7 +19,8 @@ import (
 // key is made directly in the store, as the owner UI would. Profile the
 // server path with -cpuprofile.
 func BenchmarkIssuance(b *testing.B) {
-	h := newHarness(b)
+	// As the issuer runs it: one instance, nonces tracked in memory.
+	h := newHarness(b, func(c *acme.Config) { c.LocalNonces = true })
 	dev := h.newDevice("")
 	names := []string{dev.name(""), "*." + dev.name("")}
 	tr := h.ts.Client().Transport.(*http.Transport).Clone()

@@ -62,7 +62,7 @@ func (s *Server) verify(r *http.Request, auth authMode) (*request, error) {
 		return nil, err
 	}
 	now := s.clock()
-	nonceExpires, err := s.nonces.check(msg.Nonce, now)
+	ticket, err := s.nonces.check(msg.Nonce, now)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +88,7 @@ func (s *Server) verify(r *http.Request, auth authMode) (*request, error) {
 	if req.thumbprint, err = jws.Thumbprint(req.key); err != nil {
 		return nil, err
 	}
-	if err := s.nonces.spend(r.Context(), msg.Nonce, nonceExpires); err != nil {
+	if err := s.nonces.spend(r.Context(), msg.Nonce, ticket); err != nil {
 		return nil, err
 	}
 	if req.account != nil && req.account.Status != store.StatusValid {

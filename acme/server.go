@@ -53,6 +53,11 @@ type Config struct {
 	Now func() time.Time
 	// Limits are the rate limits to enforce; the zero value enforces none.
 	Limits ratelimit.Limits
+	// LocalNonces tracks spent nonces in this process instead of the
+	// store: no store write per request, but only for a server that is the
+	// only one serving its store (nonces of other instances, and of this
+	// one before a restart, are badNonce).
+	LocalNonces bool
 }
 
 // Server serves the ACME API. Create it with New.
@@ -65,7 +70,7 @@ type Server struct {
 	profiles map[string]ca.Profile
 	log      *slog.Logger
 	now      func() time.Time
-	nonces   *nonces
+	nonces   nonceSource
 	metrics  *metrics
 	policy   authzPolicy
 	handler  http.Handler
@@ -134,7 +139,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("acme: load nonce key: %w", err)
 	}
-	s.nonces = newNonces(key, s.store)
+	if cfg.LocalNonces {
+		s.nonces = newLocalNonces(key, localNonceWindow)
+	} else {
+		s.nonces = newNonces(key, s.store)
+	}
 	if s.metrics, err = newMetrics(cfg.Registerer); err != nil {
 		return nil, fmt.Errorf("acme: register metrics: %w", err)
 	}

@@ -64,6 +64,7 @@ type Issuer struct {
 	ln       net.Listener
 	srv      *http.Server
 	registry *prometheus.Registry
+	lock     *os.File // held while the issuer lives
 	tlsCert  atomic.Pointer[tls.Certificate]
 	baseURL  string
 }
@@ -95,14 +96,18 @@ func New(ctx context.Context, cfg Config) (*Issuer, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("listen on %s: %w (pick another address with --listen)", cfg.Listen, err)
 	}
-	iss := &Issuer{cfg: cfg, ln: ln, registry: prometheus.NewRegistry()}
+	iss := &Issuer{cfg: cfg, ln: ln, lock: lock, registry: prometheus.NewRegistry()}
 	if err := iss.open(ctx); err != nil {
-		ln.Close()
-		iss.closeStore()
+		iss.Close()
 		return nil, err
 	}
 	return iss, nil
@@ -158,6 +163,8 @@ func (iss *Issuer) open(ctx context.Context) error {
 		Registerer: iss.registry,
 		Now:        cfg.Now,
 		Limits:     cfg.Limits,
+		// The data dir lock makes this the only issuer on its store.
+		LocalNonces: true,
 	})
 	if err != nil {
 		return fmt.Errorf("start ACME server: %w", err)
@@ -194,7 +201,7 @@ func (iss *Issuer) RootPEM() []byte { return iss.ca.RootPEM() }
 // accepting, lets requests in flight finish (up to 10 s) and closes the
 // store.
 func (iss *Issuer) Run(ctx context.Context) error {
-	defer iss.closeStore()
+	defer iss.release()
 	errc := make(chan error, 1)
 	go func() { errc <- iss.srv.ServeTLS(iss.ln, "", "") }()
 	go iss.acme.RunSweeper(ctx, time.Minute)
@@ -217,15 +224,20 @@ func (iss *Issuer) Run(ctx context.Context) error {
 // Close releases what New opened, for an issuer that never ran.
 func (iss *Issuer) Close() error {
 	iss.ln.Close()
-	return iss.closeStore()
+	return iss.release()
 }
 
-func (iss *Issuer) closeStore() error {
-	if iss.store == nil {
-		return nil
+// release closes the store, then gives up the data dir.
+func (iss *Issuer) release() error {
+	var err error
+	if iss.store != nil {
+		err = iss.store.Close()
+		iss.store = nil
 	}
-	err := iss.store.Close()
-	iss.store = nil
+	if iss.lock != nil {
+		iss.lock.Close()
+		iss.lock = nil
+	}
 	return err
 }
 

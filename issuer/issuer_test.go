@@ -141,10 +141,15 @@ func TestIssuerRestartKeepsCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer second.Close()
 	if string(second.RootPEM()) != root {
 		t.Error("the root changed across a restart")
 	}
+	// One issuer per data dir.
+	_, err = New(ctx, Config{DataDir: dir, Zone: "lan.test", Listen: "127.0.0.1:0", Signer: "local"})
+	if err == nil || !strings.Contains(err.Error(), "another issuer is running") {
+		t.Errorf("second issuer on a data dir in use: err = %v, want 'another issuer is running'", err)
+	}
+	second.Close()
 
 	_, err = New(ctx, Config{DataDir: dir, Zone: "other.test", Listen: "127.0.0.1:0", Signer: "local"})
 	if err == nil || !strings.Contains(err.Error(), "lan.test") {
