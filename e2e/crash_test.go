@@ -101,7 +101,7 @@ func TestCrashSafety(t *testing.T) {
 		verifyDeviceChain(t, iss, c.dev, c.chain)
 	}
 	t.Logf("crash safety: %d kills; %d certificates received (%d downloaded from orders found valid after an error) by %d devices; "+
-		"%d accounts, %d repeated newAccount answered with the existing account; %d orders left processing by a kill; "+
+		"%d accounts, %d repeated newAccount answered with the existing account; %d orders cut off by a kill; "+
 		"restart from exec to the ready line max %s, to /healthz 200 max %s, each %s; client errors by step: %s; store: %s",
 		kills, len(load.certs), load.refetched(), len(load.devices),
 		load.accounts(), load.reregistered(), load.orphaned(),
@@ -487,7 +487,7 @@ type crashDevice struct {
 	certKey    *ecdsa.PrivateKey
 	csr        []byte
 	certs      int
-	orphaned   int // orders found processing after an error
+	orphaned   int // orders a kill cut off while signing, found after an error
 	unexpected int // errors no crash explains
 	lastErr    error
 }
@@ -510,9 +510,14 @@ func anomalyf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errAnomaly, fmt.Sprintf(format, args...))
 }
 
-// errOrphaned is an order found processing after an error: the issuer was
-// killed while signing it, and it will stay processing until it expires.
-var errOrphaned = errors.New("order left processing")
+// errOrphaned is an order the issuer was killed while signing: at its next
+// start the issuer made it invalid (serverInternal, "restarted while
+// signing"), and the client orders again.
+var errOrphaned = errors.New("order cut off by a kill")
+
+// restartedWhileSigning is the detail of the problem the issuer stores in
+// orders a crash cut off.
+const restartedWhileSigning = "the issuer restarted while signing"
 
 // attempt takes the device one step further each time it is called, from
 // where the last try stopped: newAccount (again, with the same key and EAB
@@ -561,10 +566,14 @@ func (d *crashDevice) attempt(ctx context.Context) (*crashCert, error) {
 			return nil, stepErr("certificate", err)
 		}
 		return d.received(ders, true)
-	case acme.StatusProcessing:
+	case acme.StatusInvalid:
 		d.order = nil
-		d.orphaned++
-		return nil, stepErr("order", errOrphaned)
+		if o.Error != nil && o.Error.ProblemType == "urn:ietf:params:acme:error:serverInternal" &&
+			strings.Contains(o.Error.Detail, restartedWhileSigning) {
+			d.orphaned++
+			return nil, stepErr("order", errOrphaned)
+		}
+		return nil, stepErr("order", anomalyf("order %s is invalid (error %v)", o.URI, o.Error))
 	default:
 		d.order = nil
 		return nil, stepErr("order", anomalyf("order %s is %s (error %v)", o.URI, o.Status, o.Error))
@@ -662,7 +671,7 @@ func crashErrorKind(err error) (kind string, expected bool) {
 	case errors.As(err, &ve):
 		return "TLS verification", false
 	case errors.Is(err, errOrphaned):
-		return "left processing", true
+		return "cut off while signing", true
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout", true
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -766,15 +775,20 @@ func checkCrashStore(t *testing.T, iss *issuer, devs []*device, load *crashLoad)
 		}
 	}
 
-	// An order stays processing only if a kill cut its signing short, and
-	// then its client found it so.
+	// A kill can cut an order's signing short; the next start makes such
+	// orders invalid, so none stays processing, and every order a client
+	// found cut off is one of them.
 	orders := queryStrings(t, db, `SELECT status || ' ' || COUNT(*) FROM orders GROUP BY status ORDER BY status`)
-	var processing int
-	if err := db.QueryRow(`SELECT COUNT(*) FROM orders WHERE status = 'processing'`).Scan(&processing); err != nil {
+	var processing, cutOff int
+	if err := db.QueryRow(`SELECT (SELECT COUNT(*) FROM orders WHERE status = 'processing'),
+		(SELECT COUNT(*) FROM orders WHERE status = 'invalid' AND error LIKE '%' || ? || '%')`, restartedWhileSigning).Scan(&processing, &cutOff); err != nil {
 		t.Fatalf("counting processing orders: %v", err)
 	}
-	if processing > load.orphaned() {
-		t.Errorf("%d orders are processing, but clients found only %d so after a kill", processing, load.orphaned())
+	if processing != 0 {
+		t.Errorf("%d orders are still processing after a clean stop, want 0", processing)
+	}
+	if load.orphaned() > cutOff {
+		t.Errorf("clients found %d orders cut off by a kill, but the store has only %d", load.orphaned(), cutOff)
 	}
 	var certs, accounts int
 	if err := db.QueryRow(`SELECT (SELECT COUNT(*) FROM certificates), (SELECT COUNT(*) FROM accounts)`).Scan(&certs, &accounts); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/lantls/lantls/acme"
+	"github.com/lantls/lantls/acme/problem"
 	"github.com/lantls/lantls/ca/local"
 	"github.com/lantls/lantls/internal/atomicfile"
 	"github.com/lantls/lantls/names"
@@ -144,6 +145,16 @@ func (iss *Issuer) open(ctx context.Context) error {
 	iss.store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "lantls.db"))
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
+	}
+	// The data dir lock makes this the only issuer on the store, so an
+	// order still processing was cut off by a crash: fail it, and its
+	// client orders again, instead of polling it for a day.
+	n, err := iss.store.FailProcessingOrders(ctx, problem.ServerInternalErr("the issuer restarted while signing; place a new order"))
+	if err != nil {
+		return fmt.Errorf("recover orders: %w", err)
+	}
+	if n > 0 {
+		cfg.Logger.Warn("orders cut off by a restart made invalid", "orders", n)
 	}
 	iss.ca, err = local.Open(filepath.Join(cfg.DataDir, "ca"), local.Options{Zone: cfg.Zone, BaseURL: iss.baseURL, Now: cfg.Now})
 	if err != nil {

@@ -89,6 +89,11 @@ type Tx interface {
 	// UpdateOrder writes Status, Error and CertificateSerial, but only if the
 	// stored status is still expect; otherwise ErrConflict.
 	UpdateOrder(ctx context.Context, o *Order, expect Status) error
+	// FailProcessingOrders makes every processing order invalid with the
+	// problem p and returns how many it changed. It is for an issuer's
+	// start-up, when no other instance can be signing: an order left
+	// processing by a crash would otherwise wait for its expiry.
+	FailProcessingOrders(ctx context.Context, p *problem.Error) (int, error)
 	// ListOrderIDs returns up to limit order IDs of an account, oldest
 	// first, after the ID after ("" for the start).
 	ListOrderIDs(ctx context.Context, accountID, after string, limit int) ([]string, error)

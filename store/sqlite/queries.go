@@ -41,6 +41,7 @@ const (
 	listOrderIDs
 	listOrderIDsAfter
 	countOpenOrders
+	failProcessingOrders
 	insertAuthorization
 	getAuthorization
 	updateAuthorization
@@ -134,6 +135,7 @@ var queries = [numQueries]string{
 		WHERE a.id = ? AND o.account_id = ? AND a.account_id = o.account_id
 		  AND (o.created_at, o.id) > (a.created_at, a.id)
 		ORDER BY o.created_at, o.id LIMIT ?`,
+	failProcessingOrders: `UPDATE orders SET status = 'invalid', error = ? WHERE status = 'processing'`,
 	countOpenOrders: `SELECT count(*) FROM orders
 		WHERE account_id = ? AND status IN ('pending', 'ready', 'processing') AND expires > ?`,
 	insertAuthorization: `INSERT INTO authorizations (` + authorizationColumns + `)

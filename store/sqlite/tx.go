@@ -317,6 +317,23 @@ func (t *txn) ListOrderIDs(ctx context.Context, accountID, after string, limit i
 	return ids, nil
 }
 
+// FailProcessingOrders makes every processing order invalid with p.
+func (t *txn) FailProcessingOrders(ctx context.Context, p *problem.Error) (int, error) {
+	doc, err := marshalProblem(p)
+	if err != nil {
+		return 0, fmt.Errorf("fail processing orders: %w", err)
+	}
+	var n int
+	err = t.atomic(ctx, func(t *txn) (err error) {
+		n, err = t.exec(ctx, failProcessingOrders, doc)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("fail processing orders: %w", err)
+	}
+	return n, nil
+}
+
 // CountOpenOrders counts an account's pending, ready and processing orders
 // that expire after now.
 func (t *txn) CountOpenOrders(ctx context.Context, accountID string, now time.Time) (int, error) {

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListOrderIDs", testListOrderIDs},
 		{"ListOrderIDsTies", testListOrderIDsTies},
 		{"CountOpenOrders", testCountOpenOrders},
+		{"FailProcessingOrders", testFailProcessingOrders},
 		{"Certificates", testCertificates},
 		{"RevokeCertificate", testRevokeCertificate},
 		{"ListRevoked", testListRevoked},
@@ -716,6 +717,35 @@ func testCountOpenOrders(t *testing.T, s store.Store) {
 	}
 	if n, err := s.CountOpenOrders(ctx, "no-such-account", base); err != nil || n != 0 {
 		t.Errorf("CountOpenOrders of an unknown account = %d, %v; want 0, nil", n, err)
+	}
+}
+
+func testFailProcessingOrders(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	fx := newFixture(t, s, "a")
+	later := base.Add(time.Hour)
+	mustOrder(t, s, fx.account, "processing-1", store.StatusProcessing, later)
+	mustOrder(t, s, fx.account, "processing-2", store.StatusProcessing, later)
+	mustOrder(t, s, fx.account, "ready", store.StatusReady, later)
+	p := problem.New(problem.ServerInternal, "the issuer restarted while signing")
+	n, err := s.FailProcessingOrders(ctx, p)
+	if err != nil || n != 2 {
+		t.Fatalf("FailProcessingOrders = %d, %v; want 2, nil", n, err)
+	}
+	for id, want := range map[string]store.Status{"processing-1": store.StatusInvalid, "processing-2": store.StatusInvalid, "ready": store.StatusReady} {
+		o, err := s.GetOrder(ctx, id)
+		if err != nil {
+			t.Fatalf("GetOrder(%s): %v", id, err)
+		}
+		if o.Status != want {
+			t.Errorf("order %s status = %s, want %s", id, o.Status, want)
+		}
+		if want == store.StatusInvalid && (o.Error == nil || o.Error.Kind != problem.ServerInternal || o.Error.Detail != p.Detail) {
+			t.Errorf("order %s error = %+v, want %+v", id, o.Error, p)
+		}
+	}
+	if n, err := s.FailProcessingOrders(ctx, p); err != nil || n != 0 {
+		t.Errorf("second FailProcessingOrders = %d, %v; want 0, nil", n, err)
 	}
 }
 
