@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -85,7 +86,9 @@ func (s *Server) verify(r *http.Request, auth authMode) (*request, error) {
 	if req.payload, err = msg.Verify(req.key); err != nil {
 		return nil, err
 	}
-	if req.thumbprint, err = jws.Thumbprint(req.key); err != nil {
+	if req.account != nil {
+		req.thumbprint = req.account.KeyThumbprint
+	} else if req.thumbprint, err = jws.Thumbprint(req.key); err != nil {
 		return nil, err
 	}
 	if err := s.nonces.spend(r.Context(), msg.Nonce, ticket); err != nil {
@@ -111,7 +114,7 @@ func (s *Server) accountByKID(ctx context.Context, kid string) (*store.Account, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("get account: %w", err)
 	}
-	key, err := jws.ParseKey(acct.KeyJWK)
+	key, err := s.keys.parse(acct.KeyJWK)
 	if err != nil {
 		return nil, nil, fmt.Errorf("account %s has a broken stored key: %v", acct.ID, err)
 	}
@@ -124,4 +127,36 @@ func sameAccount(req *request, id string) error {
 		return problem.UnauthorizedErr("this resource belongs to another account")
 	}
 	return nil
+}
+
+// keyCache keeps parsed account keys by their stored JSON, so that a
+// request signed with kid does not parse the same JWK again. The JSON is
+// the key, so an entry can never go stale; the cache only forgets, all at
+// once, when it is full.
+type keyCache struct {
+	mu   sync.RWMutex
+	keys map[string]*jose.JSONWebKey
+}
+
+// maxCachedKeys bounds the cache: about 1 KiB each.
+const maxCachedKeys = 50_000
+
+func (c *keyCache) parse(jwk []byte) (*jose.JSONWebKey, error) {
+	c.mu.RLock()
+	k, ok := c.keys[string(jwk)]
+	c.mu.RUnlock()
+	if ok {
+		return k, nil
+	}
+	k, err := jws.ParseKey(jwk)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.keys == nil || len(c.keys) >= maxCachedKeys {
+		c.keys = make(map[string]*jose.JSONWebKey)
+	}
+	c.keys[string(jwk)] = k
+	c.mu.Unlock()
+	return k, nil
 }

@@ -71,6 +71,7 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	nonces   nonceSource
+	keys     keyCache
 	metrics  *metrics
 	policy   authzPolicy
 	handler  http.Handler

@@ -15,10 +15,13 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"math/big"
+	"slices"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -37,8 +40,6 @@ const (
 // algorithms field of a badSignatureAlgorithm problem.
 func Algorithms() []string { return []string{ES256, ES384, RS256, EdDSA} }
 
-var joseAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.EdDSA}
-
 // MinRSABits is the smallest RSA modulus accepted for any key.
 const MinRSABits = 2048
 
@@ -51,11 +52,13 @@ type Message struct {
 	Nonce     string           // the nonce header, unchecked
 	URL       string           // the url header, unchecked
 
-	sig *jose.JSONWebSignature
+	signingInput []byte // protected "." payload, as sent
+	payload      string // base64url, as sent
+	signature    []byte
 }
 
-// flattened is the outline of a JWS JSON serialization, read only to reject
-// the forms ACME does not allow before go-jose parses the rest.
+// flattened is a JWS JSON serialization, read with fields for the forms
+// ACME does not allow so that they can be refused by name.
 type flattened struct {
 	Protected  *string          `json:"protected"`
 	Header     json.RawMessage  `json:"header"`
@@ -64,8 +67,24 @@ type flattened struct {
 	Signatures *json.RawMessage `json:"signatures"`
 }
 
+// protectedHeader holds the header parameters ACME uses (RFC 8555 section
+// 6.2), and those it refuses.
+type protectedHeader struct {
+	Alg   string          `json:"alg"`
+	KID   string          `json:"kid"`
+	JWK   json.RawMessage `json:"jwk"`
+	Nonce json.RawMessage `json:"nonce"`
+	URL   json.RawMessage `json:"url"`
+	B64   json.RawMessage `json:"b64"`
+	Crit  json.RawMessage `json:"crit"`
+}
+
 // Parse reads body as a flattened JWS JSON serialization with exactly one of
 // jwk and kid in its protected header, an accepted algorithm and a url.
+//
+// The envelope is read with encoding/json and the signature checked with
+// crypto/* directly: on the issuer's hot path this is several times
+// cheaper than a general JOSE parser. go-jose still parses JWKs.
 func Parse(body []byte) (*Message, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '{' {
@@ -87,33 +106,43 @@ func Parse(body []byte) (*Message, error) {
 	case f.Signature == nil || *f.Signature == "":
 		return nil, problem.MalformedErr("JWS has no signature")
 	}
-
-	sig, err := jose.ParseSignedJSON(string(body), joseAlgorithms)
+	rawHeader, err := base64.RawURLEncoding.DecodeString(*f.Protected)
 	if err != nil {
-		return nil, parseError(err)
+		return nil, problem.MalformedErr("JWS protected header is not base64url")
 	}
-	if len(sig.Signatures) != 1 {
-		return nil, problem.MalformedErr("JWS must have exactly one signature")
+	var h protectedHeader
+	if err := json.Unmarshal(rawHeader, &h); err != nil {
+		return nil, problem.MalformedErr("JWS protected header is not a JSON object")
 	}
-	h := sig.Signatures[0].Protected
-	for _, name := range []jose.HeaderKey{"b64", "crit"} {
-		if _, ok := h.ExtraHeaders[name]; ok {
-			return nil, problem.MalformedErr("JWS header %s is not allowed", name)
-		}
+	sig, err := base64.RawURLEncoding.DecodeString(*f.Signature)
+	if err != nil {
+		return nil, problem.MalformedErr("JWS signature is not base64url")
+	}
+	if !slices.Contains(Algorithms(), h.Alg) {
+		return nil, BadAlgorithm(h.Alg)
+	}
+	if h.B64 != nil || h.Crit != nil {
+		return nil, problem.MalformedErr("JWS headers b64 and crit are not allowed")
 	}
 	m := &Message{
-		Algorithm: h.Algorithm,
-		KeyID:     h.KeyID,
-		Key:       h.JSONWebKey,
-		Nonce:     h.Nonce,
-		sig:       sig,
+		Algorithm:    h.Alg,
+		KeyID:        h.KID,
+		signingInput: []byte(*f.Protected + "." + *f.Payload),
+		payload:      *f.Payload,
+		signature:    sig,
 	}
-	if u, ok := h.ExtraHeaders["url"]; ok {
-		s, isString := u.(string)
-		if !isString {
-			return nil, problem.MalformedErr("JWS header url is not a string")
+	if h.Nonce != nil && json.Unmarshal(h.Nonce, &m.Nonce) != nil {
+		return nil, problem.MalformedErr("JWS header nonce is not a string")
+	}
+	if h.URL != nil && json.Unmarshal(h.URL, &m.URL) != nil {
+		return nil, problem.MalformedErr("JWS header url is not a string")
+	}
+	if h.JWK != nil {
+		var k jose.JSONWebKey
+		if err := k.UnmarshalJSON(h.JWK); err != nil {
+			return nil, problem.MalformedErr("JWS header jwk is not a valid JWK")
 		}
-		m.URL = s
+		m.Key = &k
 	}
 	switch {
 	case m.URL == "":
@@ -124,18 +153,6 @@ func Parse(body []byte) (*Message, error) {
 		return nil, problem.MalformedErr("JWS header has neither jwk nor kid")
 	}
 	return m, nil
-}
-
-// parseError maps go-jose parse errors to problems.
-func parseError(err error) error {
-	var alg *jose.ErrUnexpectedSignatureAlgorithm
-	if errors.As(err, &alg) {
-		return BadAlgorithm(string(alg.Got))
-	}
-	if errors.Is(err, jose.ErrUnprotectedNonce) {
-		return problem.MalformedErr("JWS nonce must be in the protected header")
-	}
-	return problem.MalformedErr("JWS cannot be parsed")
 }
 
 // BadAlgorithm returns the badSignatureAlgorithm problem for alg.
@@ -151,11 +168,48 @@ func (m *Message) Verify(key *jose.JSONWebKey) ([]byte, error) {
 	if err := CheckKey(key, m.Algorithm); err != nil {
 		return nil, err
 	}
-	payload, err := m.sig.Verify(key)
-	if err != nil {
+	if !verifySignature(key.Key, m.Algorithm, m.signingInput, m.signature) {
 		return nil, problem.MalformedErr("JWS signature is invalid")
 	}
+	payload, err := base64.RawURLEncoding.DecodeString(m.payload)
+	if err != nil {
+		return nil, problem.MalformedErr("JWS payload is not base64url")
+	}
 	return payload, nil
+}
+
+// verifySignature checks a JWS signature (RFC 7518 section 3) over input
+// with pub, whose type CheckKey has matched to alg.
+func verifySignature(pub crypto.PublicKey, alg string, input, sig []byte) bool {
+	switch alg {
+	case ES256, ES384:
+		k, ok := pub.(*ecdsa.PublicKey)
+		if !ok {
+			return false
+		}
+		size := (k.Curve.Params().BitSize + 7) / 8
+		if len(sig) != 2*size {
+			return false
+		}
+		var digest []byte
+		if alg == ES256 {
+			d := sha256.Sum256(input)
+			digest = d[:]
+		} else {
+			d := sha512.Sum384(input)
+			digest = d[:]
+		}
+		r, s := new(big.Int).SetBytes(sig[:size]), new(big.Int).SetBytes(sig[size:])
+		return ecdsa.Verify(k, digest, r, s)
+	case RS256:
+		k, ok := pub.(*rsa.PublicKey)
+		d := sha256.Sum256(input)
+		return ok && rsa.VerifyPKCS1v15(k, crypto.SHA256, d[:], sig) == nil
+	case EdDSA:
+		k, ok := pub.(ed25519.PublicKey)
+		return ok && ed25519.Verify(k, input, sig)
+	}
+	return false
 }
 
 // CheckKey reports whether key is a public key lantls accepts and whether
