@@ -5,7 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"strings"
+	"time"
 
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/ratelimit"
@@ -22,12 +26,18 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "`URL` clients use to reach the issuer (default https://LISTEN)")
 	fs.StringVar(&cfg.Signer, "signer", d.Signer, "certificate `signer`: local (built-in name-constrained CA)")
 	addLimitFlags(fs, &cfg.Limits)
+	pprofAddr := fs.String("pprof", "", "serve Go profiles (net/http/pprof) on this `address`, e.g. 127.0.0.1:6060; keep it private")
 	logFlags := addLogFlags(fs, "info")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := noArgs(fs); err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		if err := servePprof(ctx, *pprofAddr); err != nil {
+			return err
+		}
 	}
 	logger, err := logFlags.logger(e)
 	if err != nil {
@@ -64,6 +74,23 @@ func addLimitFlags(fs *flag.FlagSet, l *ratelimit.Limits) {
 		fs.Var(f.lim, "limit-"+f.lim.Name, "at most `COUNT/PERIOD` "+f.what+" (e.g. 300/1h), or off")
 	}
 	fs.IntVar(&l.OpenOrdersPerAccount, "limit-open-orders-per-account", l.OpenOrdersPerAccount, "at most `N` unexpired unfinished orders per ACME account (0: no cap)")
+}
+
+// servePprof serves the runtime profiles on their own listener, never on
+// the issuer's public one.
+func servePprof(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--pprof %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	context.AfterFunc(ctx, func() { srv.Close() })
+	return nil
 }
 
 // logFlags are the flags every long-running command shares.
