@@ -1,0 +1,306 @@
+// Command issuereport turns the runs of bench/issue.sh into the Markdown
+// tables of bench/results/issue-DATE.md. It reads a manifest with one run
+// per line, tab-separated:
+//
+//	server  concurrency  exit-status  wall-s  server-cpu-s  client-cpu-s  result.json  progress.log
+//
+// where result.json is what `lantls bench issue --json` wrote (missing or
+// empty if the run died) and progress.log its stderr. Servers are named
+// ours, pebble and step-ca; ratios compare ours with the others.
+//
+//	issuereport --runs runs.tsv [--only table|scale] [--scale scale.tsv --seed seed.txt]
+//
+// prints the table of runs, the ratios and the latency per step; with
+// --only table just the table of runs; with --only scale just the
+// comparison of the scale run with the run of ours at its concurrency.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/lantls/lantls/bench"
+)
+
+// run is one line of a manifest with its result.
+type run struct {
+	server      string
+	concurrency int
+	exit        int
+	wall        float64
+	serverCPU   float64
+	clientCPU   float64
+	res         *bench.Result // nil when the client wrote none
+	lastLog     string
+}
+
+func main() {
+	runsFile := flag.String("runs", "", "manifest of the comparison `runs`")
+	scaleFile := flag.String("scale", "", "manifest of the scale run")
+	seedFile := flag.String("seed", "", "output of `lantls bench seed` for the scale run")
+	scaleDevices := flag.Int("scale-devices", 1000000, "how many `devices` the scale run's store held")
+	only := flag.String("only", "", "print only this `part`: table or scale")
+	flag.Parse()
+	if err := report(os.Stdout, *runsFile, *scaleFile, *seedFile, *only, *scaleDevices); err != nil {
+		fmt.Fprintln(os.Stderr, "issuereport:", err)
+		os.Exit(1)
+	}
+}
+
+func report(w io.Writer, runsFile, scaleFile, seedFile, only string, scaleDevices int) error {
+	runs, err := readManifest(runsFile)
+	if err != nil {
+		return err
+	}
+	switch only {
+	case "table":
+		writeRuns(w, runs)
+		return nil
+	case "scale":
+		scale, err := readManifest(scaleFile)
+		if err != nil {
+			return err
+		}
+		seed, _ := os.ReadFile(seedFile)
+		writeScale(w, runs, scale, strings.TrimSpace(string(seed)), scaleDevices)
+		return nil
+	case "":
+		writeRuns(w, runs)
+		writeRatios(w, runs)
+		writeSteps(w, runs)
+		return nil
+	}
+	return fmt.Errorf("--only %q: want table or scale", only)
+}
+
+func readManifest(path string) ([]*run, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var runs []*run
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), "\t")
+		if len(fields) != 8 {
+			return nil, fmt.Errorf("%s: want 8 tab-separated fields, got %q", path, sc.Text())
+		}
+		r := &run{server: fields[0]}
+		r.concurrency, _ = strconv.Atoi(fields[1])
+		r.exit, _ = strconv.Atoi(fields[2])
+		r.wall, _ = strconv.ParseFloat(fields[3], 64)
+		r.serverCPU, _ = strconv.ParseFloat(fields[4], 64)
+		r.clientCPU, _ = strconv.ParseFloat(fields[5], 64)
+		if b, err := os.ReadFile(fields[6]); err == nil && len(b) > 0 {
+			var res bench.Result
+			if json.Unmarshal(b, &res) == nil {
+				r.res = &res
+			}
+		}
+		r.lastLog = lastLine(fields[7])
+		runs = append(runs, r)
+	}
+	return runs, sc.Err()
+}
+
+func lastLine(path string) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// measured reports whether r gives a rate to compare: it ran to its count
+// or duration without hanging.
+func (r *run) measured() bool {
+	return r.res != nil && r.res.Issued > 0 && (r.res.StoppedBy == bench.StopCount || r.res.StoppedBy == bench.StopDuration)
+}
+
+// outcome says in words how the run ended.
+func (r *run) outcome() string {
+	if r.res == nil {
+		switch r.exit {
+		case 124, 137:
+			return fmt.Sprintf("killed by `timeout` after %.0fs", r.wall)
+		}
+		return fmt.Sprintf("error (exit %d): %s", r.exit, strings.ReplaceAll(r.lastLog, "|", "/"))
+	}
+	res := r.res
+	var s string
+	switch res.StoppedBy {
+	case bench.StopStall:
+		s = fmt.Sprintf("**hung after %.1fs** (%d issued, then nothing for the stall limit; %d requests cut off)", res.LastProgress, res.Issued, res.Cancelled)
+	case bench.StopTimeout:
+		s = fmt.Sprintf("timed out after %.0fs (%d cut off)", res.Elapsed, res.Cancelled)
+	case bench.StopInterrupt:
+		s = "interrupted"
+	default:
+		s = fmt.Sprintf("ok, stopped by %s", res.StoppedBy)
+	}
+	if res.Failed > 0 {
+		var types []string
+		for t, n := range res.Errors {
+			types = append(types, fmt.Sprintf("%s ×%d", t, n))
+		}
+		slices.Sort(types)
+		s += fmt.Sprintf("; %d failed: %s", res.Failed, strings.Join(types, ", "))
+	}
+	return s
+}
+
+func perIssuance(cpu float64, r *run) string {
+	if r.res == nil || r.res.Issued == 0 || cpu <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", cpu*1000/float64(r.res.Issued))
+}
+
+func writeRuns(w io.Writer, runs []*run) {
+	fmt.Fprintln(w, "| server | c | issuances/s | p50 total ms | p99 total ms | issued | server CPU ms/issuance | client CPU ms/issuance | outcome |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+	for _, r := range runs {
+		rate, p50, p99, issued := "-", "-", "-", "-"
+		if r.res != nil {
+			issued = strconv.Itoa(r.res.Issued)
+			if t := r.res.Step(bench.StepTotal); t.Count > 0 {
+				p50, p99 = fmt.Sprintf("%.1f", t.P50), fmt.Sprintf("%.1f", t.P99)
+			}
+			if r.measured() {
+				rate = fmt.Sprintf("**%.1f**", r.res.Rate)
+			}
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", r.server, r.concurrency, rate, p50, p99, issued,
+			perIssuance(r.serverCPU, r), perIssuance(r.clientCPU, r), r.outcome())
+	}
+	fmt.Fprintln(w)
+}
+
+func find(runs []*run, server string, c int) *run {
+	for _, r := range runs {
+		if r.server == server && r.concurrency == c {
+			return r
+		}
+	}
+	return nil
+}
+
+func concurrencies(runs []*run) []int {
+	var cs []int
+	for _, r := range runs {
+		if !slices.Contains(cs, r.concurrency) {
+			cs = append(cs, r.concurrency)
+		}
+	}
+	slices.Sort(cs)
+	return cs
+}
+
+func writeRatios(w io.Writer, runs []*run) {
+	fmt.Fprintln(w, "Ratios of issuance rates (ours divided by the peer's, same c):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| c | ours/Pebble | ours/step-ca |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: |")
+	for _, c := range concurrencies(runs) {
+		ours := find(runs, "ours", c)
+		fmt.Fprintf(w, "| %d | %s | %s |\n", c, ratio(ours, find(runs, "pebble", c), "Pebble"), ratio(ours, find(runs, "step-ca", c), "step-ca"))
+	}
+	fmt.Fprintln(w)
+}
+
+func ratio(ours, peer *run, name string) string {
+	switch {
+	case ours == nil || !ours.measured():
+		return "n/a (ours not measured)"
+	case peer == nil:
+		return "n/a (not run)"
+	case !peer.measured():
+		return fmt.Sprintf("n/a (%s: %s)", name, strings.SplitN(peer.outcome(), " (", 2)[0])
+	}
+	return fmt.Sprintf("%.2f×", ours.res.Rate/peer.res.Rate)
+}
+
+// writeSteps shows where the time of one issuance goes, per server, at the
+// highest concurrency each server completed.
+func writeSteps(w io.Writer, runs []*run) {
+	steps := []string{bench.StepNonce, bench.StepAccount, bench.StepOrder, bench.StepAuthz, bench.StepChallenge, bench.StepFinalize, bench.StepDownload, bench.StepTotal}
+	fmt.Fprintln(w, "Latency per step, p50 / p99 in ms, at the highest concurrency each server completed:")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "| server | c | %s |\n", strings.Join(steps, " | "))
+	fmt.Fprintf(w, "| --- | ---: |%s\n", strings.Repeat(" ---: |", len(steps)))
+	for _, server := range []string{"ours", "pebble", "step-ca"} {
+		var best *run
+		for _, r := range runs {
+			if r.server == server && r.measured() && (best == nil || r.concurrency > best.concurrency) {
+				best = r
+			}
+		}
+		if best == nil {
+			continue
+		}
+		cells := make([]string, len(steps))
+		for i, s := range steps {
+			st := best.res.Step(s)
+			cells[i] = "-"
+			if st.Count > 0 {
+				cells[i] = fmt.Sprintf("%.1f / %.1f", st.P50, st.P99)
+			}
+		}
+		fmt.Fprintf(w, "| %s | %d | %s |\n", server, best.concurrency, strings.Join(cells, " | "))
+	}
+	fmt.Fprintln(w)
+}
+
+func writeScale(w io.Writer, runs, scale []*run, seed string, devices int) {
+	fmt.Fprintln(w, "| store | c | issuances/s | p50 total ms | p99 total ms | outcome |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | --- |")
+	row := func(label string, r *run) {
+		if r == nil {
+			fmt.Fprintf(w, "| %s | - | - | - | - | not run |\n", label)
+			return
+		}
+		rate, p50, p99 := "-", "-", "-"
+		if r.measured() {
+			t := r.res.Step(bench.StepTotal)
+			rate, p50, p99 = fmt.Sprintf("%.1f", r.res.Rate), fmt.Sprintf("%.1f", t.P50), fmt.Sprintf("%.1f", t.P99)
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s |\n", label, r.concurrency, rate, p50, p99, r.outcome())
+	}
+	var full *run
+	if len(scale) > 0 {
+		full = scale[0]
+	}
+	var empty *run
+	if full != nil {
+		empty = find(runs, "ours", full.concurrency)
+	}
+	row("empty (the run above)", empty)
+	row(fmt.Sprintf("%s devices seeded", thousands(devices)), full)
+	fmt.Fprintln(w)
+	if empty != nil && full != nil && empty.measured() && full.measured() {
+		d := (full.res.Rate/empty.res.Rate - 1) * 100
+		verdict := "within the 20% target"
+		if d < -20 {
+			verdict = "**outside** the 20% target"
+		}
+		fmt.Fprintf(w, "With the seeded store the rate is %+.1f%% of the empty-store rate: %s.\n\n", d, verdict)
+	}
+	if seed != "" {
+		fmt.Fprintf(w, "Seeding (`lantls bench seed`):\n\n```\n%s\n```\n\n", seed)
+	}
+}
+
+// thousands writes n with commas: 1,000,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

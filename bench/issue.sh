@@ -1,0 +1,518 @@
+#!/usr/bin/env bash
+# bench/issue.sh: issuance under load, lantls against Pebble and step-ca,
+# all driven by the same load client (`lantls bench issue`) on this
+# machine, at several concurrencies; then lantls with a million devices in
+# its store; then one run of lantls under pprof (`lantls issuer --pprof`).
+# Writes
+# bench/results/issue-YYYY-MM-DD.md. See bench/README.md.
+#
+# Knobs (environment):
+#   QUICK=1            smoke run of about a minute: c=4 only, small N, 5 s
+#                      runs, a 20,000-device scale run; writes to the work
+#                      dir instead of bench/results
+#   SKIP_SCALE=1       no million-device run
+#   SKIP_PEBBLE=1, SKIP_STEPCA=1, SKIP_PROFILE=1
+#   CONCURRENCY="4 16 64"  DURATION=15s  STALL=5s
+#   N_OURS=20000  N_PEBBLE=6000  N_STEPCA=3000   issuances per run (at most)
+#   SCALE_DEVICES=1000000
+#   SOURCE=worktree|head   build lantls from the working tree (default) or
+#                      from a clean copy of HEAD
+#   OUT=FILE           where to write the results
+#   KEEP=1             keep the work dir (logs, JSON results, profiles)
+#   PEBBLE_PORT=14000 PEBBLE_MGMT_PORT=15000 STEPCA_PORT=9443 PPROF_PORT=6061
+#
+# Needs Go, root (step-ca's http-01 challenges are answered on
+# 127.0.0.1:80) and the Go module proxy for the peers' first build. All
+# traffic stays on 127.0.0.1; every run is bounded by --n, --duration and
+# `timeout`.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=$ROOT/bench/bin
+PEBBLE_VERSION=v2.10.1
+STEPCA_VERSION=v0.30.2
+
+QUICK=${QUICK:-0}
+if [[ $QUICK == 1 ]]; then
+	CONCURRENCY=${CONCURRENCY:-4}
+	DURATION=${DURATION:-5s}
+	N_OURS=${N_OURS:-1500} N_PEBBLE=${N_PEBBLE:-400} N_STEPCA=${N_STEPCA:-300}
+	SCALE_DEVICES=${SCALE_DEVICES:-20000}
+fi
+CONCURRENCY=${CONCURRENCY:-4 16 64}
+DURATION=${DURATION:-15s}
+STALL=${STALL:-5s}
+N_OURS=${N_OURS:-20000}
+N_PEBBLE=${N_PEBBLE:-6000}
+N_STEPCA=${N_STEPCA:-3000}
+SCALE_DEVICES=${SCALE_DEVICES:-1000000}
+SOURCE=${SOURCE:-worktree}
+PEBBLE_PORT=${PEBBLE_PORT:-14000}
+PEBBLE_MGMT_PORT=${PEBBLE_MGMT_PORT:-15000}
+STEPCA_PORT=${STEPCA_PORT:-9443}
+PPROF_PORT=${PPROF_PORT:-6061}
+# Every simulated device registers from 127.0.0.1, so the per-source limit
+# on new accounts is raised out of the way; it still runs and counts. The
+# other limits (per account, per device) are left at their defaults: each
+# device makes one account, one order and one certificate.
+OURS_FLAGS=(--log-level warn --limit-accounts-per-source 1000000000/1h)
+# The load client stops on its own after DURATION plus the time in-flight
+# issuances need; `timeout` is the backstop for a client that hangs.
+RUN_TIMEOUT=$(( ${DURATION%s} + 45 ))
+MAX_C=$(tr ' ' '\n' <<<"$CONCURRENCY" | sort -n | tail -1)
+CLK_TCK=$(getconf CLK_TCK)
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/lantls-bench.XXXXXX")
+if [[ $QUICK == 1 ]]; then
+	OUT=${OUT:-$WORK/issue-quick.md}
+else
+	OUT=${OUT:-$ROOT/bench/results/issue-$(date -u +%F).md}
+fi
+SERVER_PID=
+SCRIPT_START=$(date +%s)
+
+cleanup() {
+	stop_server
+	if [[ ${KEEP:-0} == 1 ]]; then
+		echo "work dir kept: $WORK" >&2
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+
+say() { printf '\n== %s (%ds)\n' "$*" $(( $(date +%s) - SCRIPT_START )) >&2; }
+
+# note records a command line for the results file, with the work dir and
+# the repository shortened.
+note() {
+	local line= a
+	for a in "$@"; do
+		# Arguments here never hold a single quote.
+		if [[ ! $a =~ ^[A-Za-z0-9_./:=@,+-]+$ ]]; then a="'$a'"; fi
+		line+="$a "
+	done
+	line=${line//$WORK/\$WORK}
+	line=${line//$ROOT/.}
+	printf '%s\n' "${line% }" >>"$WORK/commands.txt"
+}
+
+# --- build -----------------------------------------------------------------
+
+say "build"
+mkdir -p "$BIN" "$WORK/runs"
+SRC=$ROOT
+if [[ $SOURCE == head ]]; then
+	SRC=$WORK/src
+	mkdir -p "$SRC"
+	git -C "$ROOT" archive HEAD | tar -x -C "$SRC"
+fi
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | wc -l)
+t0=$(date +%s)
+(cd "$SRC" && go build -o "$BIN/" ./cmd/lantls ./bench/cmd/peerconf ./bench/cmd/issuereport)
+BUILD_LANTLS=$(( $(date +%s) - t0 ))
+
+# installed reports whether bin/NAME was built from module version VERSION.
+installed() { [[ -x $BIN/$1 ]] && go version -m "$BIN/$1" 2>/dev/null | grep -q "mod.*[[:space:]]$2[[:space:]]"; }
+
+t0=$(date +%s)
+if [[ ${SKIP_PEBBLE:-0} != 1 ]] && ! installed pebble $PEBBLE_VERSION; then
+	say "install Pebble $PEBBLE_VERSION"
+	GOBIN=$BIN go install github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION
+fi
+BUILD_PEBBLE=$(( $(date +%s) - t0 ))
+t0=$(date +%s)
+if [[ ${SKIP_STEPCA:-0} != 1 ]] && ! installed step-ca $STEPCA_VERSION; then
+	say "install step-ca $STEPCA_VERSION (about two minutes)"
+	# With cgo a smart-card dependency wants libpcsclite.
+	CGO_ENABLED=0 GOBIN=$BIN go install github.com/smallstep/certificates/cmd/step-ca@$STEPCA_VERSION
+fi
+BUILD_STEPCA=$(( $(date +%s) - t0 ))
+PEBBLE_CERTS=$(go env GOMODCACHE)/github.com/letsencrypt/pebble/v2@$PEBBLE_VERSION/test/certs
+if [[ ${SKIP_PEBBLE:-0} != 1 && ! -d $PEBBLE_CERTS ]]; then
+	(cd "$WORK" && GOFLAGS=-mod=mod go mod download github.com/letsencrypt/pebble/v2@$PEBBLE_VERSION)
+fi
+
+# --- servers ---------------------------------------------------------------
+
+# wait_port waits up to 30 s for a listener on 127.0.0.1:$1, or for the
+# server to die.
+wait_port() {
+	for _ in $(seq 300); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		kill -0 "$SERVER_PID" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+stop_server() {
+	[[ -n $SERVER_PID ]] || return 0
+	kill -TERM "$SERVER_PID" 2>/dev/null || true
+	for _ in $(seq 100); do
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$SERVER_PID" 2>/dev/null || true
+	wait "$SERVER_PID" 2>/dev/null || true
+	SERVER_PID=
+}
+
+# start_ours DIR [FLAGS...]: runs an issuer on a free port in DIR and sets
+# DIRECTORY and CA_BUNDLE.
+start_ours() {
+	local dir=$1
+	shift
+	mkdir -p "$dir"
+	rm -f "$dir/issuer.json"
+	local cmd=("$BIN/lantls" issuer "${OURS_FLAGS[@]}" "$@" --data "$dir" --listen 127.0.0.1:0)
+	note "${cmd[@]}"
+	"${cmd[@]}" >"$dir.log" 2>&1 &
+	SERVER_PID=$!
+	for _ in $(seq 300); do
+		[[ -s $dir/issuer.json ]] && break
+		kill -0 "$SERVER_PID" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	DIRECTORY=$(sed -n 's/.*"directory": "\(.*\)".*/\1/p' "$dir/issuer.json")
+	CA_BUNDLE=$dir/ca/root.pem
+	local port=${DIRECTORY#https://127.0.0.1:}
+	wait_port "${port%%/*}"
+}
+
+start_pebble() {
+	local dir=$1 n=$2
+	mkdir -p "$dir"
+	note "$BIN/peerconf" pebble --dir "$dir" --listen "127.0.0.1:$PEBBLE_PORT" --management "127.0.0.1:$PEBBLE_MGMT_PORT" --certs "$PEBBLE_CERTS" --eab "$n"
+	"$BIN/peerconf" pebble --dir "$dir" --listen "127.0.0.1:$PEBBLE_PORT" --management "127.0.0.1:$PEBBLE_MGMT_PORT" --certs "$PEBBLE_CERTS" --eab "$n"
+	note env PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 "$BIN/pebble" -config "$dir/pebble.json"
+	PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 \
+		"$BIN/pebble" -config "$dir/pebble.json" >"$dir.log" 2>&1 &
+	SERVER_PID=$!
+	DIRECTORY=https://127.0.0.1:$PEBBLE_PORT/dir
+	CA_BUNDLE=$PEBBLE_CERTS/pebble.minica.pem
+	wait_port "$PEBBLE_PORT"
+}
+
+start_stepca() {
+	local dir=$1
+	mkdir -p "$dir"
+	note "$BIN/peerconf" stepca --dir "$dir" --listen "127.0.0.1:$STEPCA_PORT"
+	"$BIN/peerconf" stepca --dir "$dir" --listen "127.0.0.1:$STEPCA_PORT"
+	note "$BIN/step-ca" "$dir/ca.json"
+	"$BIN/step-ca" "$dir/ca.json" >"$dir.log" 2>&1 &
+	SERVER_PID=$!
+	DIRECTORY=https://127.0.0.1:$STEPCA_PORT/acme/acme/directory
+	CA_BUNDLE=$dir/root_ca.crt
+	wait_port "$STEPCA_PORT"
+}
+
+# --- load ------------------------------------------------------------------
+
+server_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0; }
+
+# children_cpu prints the CPU seconds (user + system) of every child this
+# shell has waited for. `times` must run in this shell, not in a command
+# substitution's subshell, which has no children of its own.
+children_cpu() {
+	times >"$WORK/times.txt"
+	tail -1 "$WORK/times.txt" | awk '{
+		s = 0
+		for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] }
+		print s
+	}'
+}
+
+# load SERVER C MANIFEST ARGS...: one load run against the running server,
+# recorded as a line of MANIFEST.
+load() {
+	local server=$1 c=$2 manifest=$3
+	shift 3
+	local name=$WORK/runs/$server-c$c
+	local args=(bench issue --directory "$DIRECTORY" --ca-bundle "$CA_BUNDLE" --c "$c" --duration "$DURATION" --stall "$STALL" "$@")
+	note timeout -k 5 "$RUN_TIMEOUT" "$BIN/lantls" "${args[@]}" --json
+	local s0 c0 t0 rc s1 c1 t1
+	children_cpu >"$WORK/cpu0.txt"
+	s0=$(server_ticks) c0=$(<"$WORK/cpu0.txt") t0=$(date +%s.%N)
+	set +e
+	timeout -k 5 "$RUN_TIMEOUT" "$BIN/lantls" "${args[@]}" --json >"$name.json" 2>"$name.log"
+	rc=$?
+	set -e
+	children_cpu >"$WORK/cpu1.txt"
+	s1=$(server_ticks) c1=$(<"$WORK/cpu1.txt") t1=$(date +%s.%N)
+	if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+		echo "server exited during the run; its log: $(tail -1 "$name.log")" >>"$name.log"
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$c" "$rc" \
+		"$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')" \
+		"$(awk -v a="$s0" -v b="$s1" -v t="$CLK_TCK" 'BEGIN{printf "%.2f", (b-a)/t}')" \
+		"$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')" \
+		"$name.json" "$name.log" >>"$manifest"
+	grep -E '"(issuances_per_s|stopped_by|issued|failed)"' "$name.json" 2>/dev/null | tr -d ' \n' >&2 || true
+	echo " (exit $rc)" >&2
+}
+
+# failed_start SERVER C MANIFEST LOG: records a server that did not start.
+failed_start() {
+	echo "server did not start: $(tail -3 "$4" | tr '\n' ' ')" >"$WORK/runs/$1-c$2.log"
+	printf '%s\t%s\t%s\t0\t0\t0\t%s\t%s\n' "$1" "$2" 1 "$WORK/runs/$1-c$2.json" "$WORK/runs/$1-c$2.log" >>"$3"
+	echo "$1 did not start; see $4" >&2
+}
+
+RUNS=$WORK/runs.tsv
+: >"$RUNS"
+
+for c in $CONCURRENCY; do
+	say "ours, c=$c"
+	dir=$WORK/ours-c$c
+	if start_ours "$dir"; then
+		note "$BIN/lantls" admin --data "$dir" device add --owner bench --name dev --count "$N_OURS" --json
+		"$BIN/lantls" admin --data "$dir" device add --owner bench --name dev --count "$N_OURS" --json >"$dir.eab"
+		load ours "$c" "$RUNS" --eab-file "$dir.eab"
+	else
+		failed_start ours "$c" "$RUNS" "$dir.log"
+	fi
+	stop_server
+	rm -rf "$dir"
+
+	if [[ ${SKIP_PEBBLE:-0} != 1 ]]; then
+		say "Pebble, c=$c"
+		dir=$WORK/pebble-c$c
+		if start_pebble "$dir" "$N_PEBBLE"; then
+			load pebble "$c" "$RUNS" --eab-file "$dir/eab.txt" --names-template 'd{i}.example.com,*.d{i}.example.com'
+		else
+			failed_start pebble "$c" "$RUNS" "$dir.log"
+		fi
+		stop_server
+	fi
+
+	if [[ ${SKIP_STEPCA:-0} != 1 ]]; then
+		say "step-ca, c=$c"
+		dir=$WORK/step-ca-c$c
+		if start_stepca "$dir"; then
+			load step-ca "$c" "$RUNS" --names-template 127.0.0.1 --n "$N_STEPCA"
+		else
+			failed_start step-ca "$c" "$RUNS" "$dir.log"
+		fi
+		stop_server
+		rm -rf "$dir/db"
+	fi
+done
+
+# --- scale -----------------------------------------------------------------
+
+SCALE=$WORK/scale.tsv
+SEED_OUT=$WORK/seed.txt
+DB_BYTES=
+if [[ ${SKIP_SCALE:-0} != 1 ]]; then
+	say "scale: seed $SCALE_DEVICES devices"
+	dir=$WORK/ours-scale
+	mkdir -p "$dir"
+	: >"$SCALE"
+	note "$BIN/lantls" bench seed --data "$dir" --devices "$SCALE_DEVICES" --batch 25000
+	"$BIN/lantls" bench seed --data "$dir" --devices "$SCALE_DEVICES" --batch 25000 >"$SEED_OUT" 2>"$WORK/seed.log"
+	say "scale: ours with $SCALE_DEVICES devices, c=$MAX_C"
+	if start_ours "$dir"; then
+		note "$BIN/lantls" admin --data "$dir" device add --owner bench --name dev --count "$N_OURS" --json
+		"$BIN/lantls" admin --data "$dir" device add --owner bench --name dev --count "$N_OURS" --json >"$dir.eab"
+		load ours-scale "$MAX_C" "$SCALE" --eab-file "$dir.eab"
+	else
+		failed_start ours-scale "$MAX_C" "$SCALE" "$dir.log"
+	fi
+	stop_server
+	rm -rf "$dir"
+fi
+
+# --- profile ---------------------------------------------------------------
+
+# One more run of ours at the highest concurrency, with the issuer's own
+# pprof endpoint: a CPU profile over the middle of the run and a snapshot
+# of the goroutines, to see where requests wait.
+PROFILE_DIR=$WORK/profile
+mkdir -p "$PROFILE_DIR"
+export PPROF_TMPDIR=$PROFILE_DIR # where go tool pprof keeps its copies
+PROFILE_NOTE=
+PROFILE_SECONDS=$(( ${DURATION%s} * 2 / 3 ))
+if [[ ${SKIP_PROFILE:-0} == 1 ]]; then
+	PROFILE_NOTE="skipped (SKIP_PROFILE=1)"
+elif ! "$BIN/lantls" issuer --help 2>/dev/null | grep -q -- --pprof; then
+	PROFILE_NOTE="skipped: this lantls has no \`issuer --pprof\`"
+else
+	say "profile: ours under pprof, c=$MAX_C"
+	dir=$WORK/ours-profile
+	if start_ours "$dir" --pprof "127.0.0.1:$PPROF_PORT"; then
+		"$BIN/lantls" admin --data "$dir" device add --owner bench --name dev --count "$N_OURS" --json >"$dir.eab"
+		pprof_url=http://127.0.0.1:$PPROF_PORT/debug/pprof
+		note go tool pprof -proto -output "$PROFILE_DIR/server.prof" "$pprof_url/profile?seconds=$PROFILE_SECONDS"
+		(
+			sleep 1
+			go tool pprof -proto -output "$PROFILE_DIR/server.prof" "$pprof_url/profile?seconds=$PROFILE_SECONDS" 2>"$PROFILE_DIR/fetch.log"
+		) &
+		fetch_pid=$!
+		(
+			sleep $(( ${DURATION%s} / 2 ))
+			for i in 1 2 3 4 5; do
+				go tool pprof -proto -output "$PROFILE_DIR/goroutine-$i.prof" "$pprof_url/goroutine" 2>>"$PROFILE_DIR/fetch.log"
+				sleep 0.3
+			done
+		) &
+		snap_pid=$!
+		load ours-profiled "$MAX_C" "$WORK/profile.tsv" --eab-file "$dir.eab" --cpuprofile "$PROFILE_DIR/client.prof"
+		wait "$fetch_pid" "$snap_pid" || PROFILE_NOTE="profile fetch failed: $(tail -1 "$PROFILE_DIR/fetch.log")"
+	else
+		PROFILE_NOTE="skipped: the issuer did not start with --pprof"
+	fi
+	stop_server
+	rm -rf "$dir"
+fi
+
+# pprof_top [FLAGS] PROFILE: the top entries of a profile.
+pprof_top() { go tool pprof -top -nodecount=25 "$@" 2>/dev/null | sed -n '/^Showing nodes/,$p'; }
+
+# pprof_share PROFILE REGEX: the percentage of samples with a frame
+# matching REGEX.
+pprof_share() {
+	go tool pprof -top -nodecount=1000000 -focus="$2" "$1" 2>/dev/null |
+		sed -n 's/^Showing nodes accounting for [^,]*, \([0-9.]*%\) of .*/\1/p'
+}
+
+profile_shares() {
+	local prof=$1
+	printf '| part | share of CPU samples |\n| --- | ---: |\n'
+	while IFS='|' read -r label regex; do
+		printf '| %s | %s |\n' "${label% }" "$(pprof_share "$prof" "$regex")"
+	done <<-'EOF'
+		ECDSA P-256 verification (JWS, CSR) |ecdsa\.(Verify|verify)
+		ECDSA P-256 signing |ecdsa\.(Sign|sign)
+		certificate creation (x509.CreateCertificate) |x509\.CreateCertificate$
+		store (lantls/store/sqlite and SQLite) |lantls/store/sqlite|modernc\.org/sqlite
+		JSON encoding and decoding |encoding/json|go-jose/v4/json
+		TLS record layer |crypto/tls\.\(\*Conn\)\.(Read|Write)
+		TLS handshakes |crypto/tls\.\(\*Conn\)\.(Handshake|serverHandshake|clientHandshake)
+		system calls |syscall\.|Syscall
+		garbage collection and allocation |runtime\.(gcBgMarkWorker|gcAssist|mallocgc)
+		logging (log/slog) |log/slog\.
+		metrics (Prometheus counters, histograms) |client_golang/prometheus\.\(\*(histogram|counter|gauge|summary)
+	EOF
+}
+
+# --- report ----------------------------------------------------------------
+
+say "report"
+CPU_MODEL=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+MEM=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+TOTAL=$(( $(date +%s) - SCRIPT_START ))
+
+{
+	cat <<-EOF
+	# Issuance under load: lantls, Pebble and step-ca
+
+	Written by \`bench/issue.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC') in ${TOTAL}s (builds included).
+
+	## Machine and software
+
+	- $(nproc) CPUs: ${CPU_MODEL}; ${MEM} memory; Linux $(uname -r)
+	- $(go version | cut -d' ' -f3-)
+	- lantls at commit ${COMMIT} ($( [[ $SOURCE == head ]] && echo "built from a clean copy of HEAD" || echo "built from the working tree, ${DIRTY} tracked files modified")), SQLite store, local signer
+	- Pebble ${PEBBLE_VERSION} (\`go install github.com/letsencrypt/pebble/v2/cmd/pebble@${PEBBLE_VERSION}\`), stock, in-memory
+	- step-ca ${STEPCA_VERSION} (\`CGO_ENABLED=0 go install github.com/smallstep/certificates/cmd/step-ca@${STEPCA_VERSION}\`), stock, Badger v2 database
+	- build times: lantls ${BUILD_LANTLS}s, Pebble ${BUILD_PEBBLE}s, step-ca ${BUILD_STEPCA}s (0 when already built)
+
+	The load client runs on the same machine as the server and takes CPU from
+	it: the "client CPU" column says how much. Each simulated device makes a
+	new P-256 account key, registers (with its own EAB key for lantls and
+	Pebble), orders its names, reads both authorizations, answers where one is
+	pending, finalizes with a CSR for a new P-256 key and downloads the chain:
+
+	- lantls: \`L.Z\` and \`*.L.Z\` of a device made with \`lantls admin device add\`;
+	  authorizations are valid at once (the EAB key binds the device).
+	- Pebble: \`dN.example.com\` and \`*.dN.example.com\`, EAB required, with
+	  \`PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_VA_NOSLEEP=1\`, \`retryAfter\` 0 and
+	  \`PEBBLE_WFE_NONCEREJECT=0\` (stock Pebble refuses 5% of nonces on purpose
+	  to test client retries). The client answers http-01 and dns-01, which
+	  Pebble then takes as valid without looking.
+	- step-ca: the IP identifier \`127.0.0.1\`, no EAB (its ACME provisioner
+	  does not ask for it); step-ca validates http-01 for real against the
+	  client's responder on 127.0.0.1:80.
+
+	Where a server sends no \`Retry-After\` (Pebble), the client polls pending
+	authorizations and processing orders every 10 ms. Every server is started
+	fresh for each run. Each run stops after N issuances or ${DURATION}, and
+	is declared hung when nothing finishes for ${STALL} while requests are in
+	flight.
+
+	## Issuance rate
+
+	EOF
+	"$BIN/issuereport" --runs "$RUNS"
+	if [[ -s ${SCALE:-} ]]; then
+		cat <<-EOF
+		## Scale: ${SCALE_DEVICES} devices in the store
+
+		The same run as lantls at c=${MAX_C} above, against an issuer whose store
+		was first filled with ${SCALE_DEVICES} devices and their EAB keys by
+		\`lantls bench seed\` (the run's own devices are added after them).
+
+		EOF
+		"$BIN/issuereport" --runs "$RUNS" --scale "$SCALE" --seed "$SEED_OUT" --scale-devices "$SCALE_DEVICES" --only scale
+	fi
+	echo "## Profile"
+	echo
+	if [[ -s $PROFILE_DIR/server.prof ]]; then
+		cat <<-EOF
+		lantls once more at c=${MAX_C}, as \`lantls issuer --pprof\`, with a CPU
+		profile over ${PROFILE_SECONDS}s in the middle of the run (client CPU
+		here includes fetching the profiles):
+
+		EOF
+		"$BIN/issuereport" --runs "$WORK/profile.tsv" --only table
+		cat <<-EOF
+		Server CPU by part (a sample counts in every part it has a frame in):
+
+		$(profile_shares "$PROFILE_DIR/server.prof")
+
+		Server, top functions by own CPU time:
+
+		\`\`\`
+		$(pprof_top "$PROFILE_DIR/server.prof")
+		\`\`\`
+
+		Server, top functions by cumulative CPU time:
+
+		\`\`\`
+		$(pprof_top -cum "$PROFILE_DIR/server.prof")
+		\`\`\`
+
+		Where the goroutines serving HTTP connections are, in five snapshots
+		halfway through the run added up (runtime, I/O and TLS frames hidden,
+		so each counts at the innermost frame left; a keep-alive connection
+		waiting for the client's next request is in \`connReader.Read\`):
+
+		\`\`\`
+		$(go tool pprof -top -nodecount=20 -focus='net/http\.\(\*conn\)\.serve' -hide='^(runtime|bufio|crypto/tls|net|internal/poll|syscall|sync|internal/sync|io|bytes)\.' "$PROFILE_DIR"/goroutine-*.prof 2>/dev/null | sed -n '/^Showing nodes/,$p')
+		\`\`\`
+
+		Load client (\`--cpuprofile\`), CPU by part:
+
+		$(profile_shares "$PROFILE_DIR/client.prof")
+
+		EOF
+	else
+		echo "${PROFILE_NOTE:-no profile was written}."
+		echo
+	fi
+	cat <<-EOF
+	## Commands
+
+	\`\`\`
+	EOF
+	cat "$WORK/commands.txt"
+	cat <<-EOF
+	\`\`\`
+
+	\`\$WORK\` is a temporary directory; \`KEEP=1 bench/issue.sh\` keeps it
+	with every log, JSON result and profile.
+	EOF
+} >"$OUT"
+say "results written to $OUT"
