@@ -11,9 +11,9 @@
 #                      runs, a 20,000-device scale run; writes to the work
 #                      dir instead of bench/results
 #   SKIP_SCALE=1       no million-device run
-#   SKIP_PEBBLE=1, SKIP_STEPCA=1, SKIP_PROFILE=1
+#   SKIP_PEBBLE=1, SKIP_STEPCA=1, SKIP_PROFILE=1, SKIP_CLIENT_CHECK=1
 #   CONCURRENCY="4 16 64"  DURATION=15s  STALL=5s
-#   N_OURS=20000  N_PEBBLE=6000  N_STEPCA=3000   issuances per run (at most)
+#   N_OURS=20000  N_PEBBLE=6000  N_STEPCA=6000   issuances per run (at most)
 #   SCALE_DEVICES=1000000
 #   SOURCE=worktree|head   build lantls from the working tree (default) or
 #                      from a clean copy of HEAD
@@ -44,7 +44,7 @@ DURATION=${DURATION:-15s}
 STALL=${STALL:-5s}
 N_OURS=${N_OURS:-20000}
 N_PEBBLE=${N_PEBBLE:-6000}
-N_STEPCA=${N_STEPCA:-3000}
+N_STEPCA=${N_STEPCA:-6000}
 SCALE_DEVICES=${SCALE_DEVICES:-1000000}
 SOURCE=${SOURCE:-worktree}
 PEBBLE_PORT=${PEBBLE_PORT:-14000}
@@ -70,6 +70,8 @@ else
 fi
 SERVER_PID=
 SCRIPT_START=$(date +%s)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+SCALE_LABEL=$(sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$SCALE_DEVICES")
 
 cleanup() {
 	stop_server
@@ -300,6 +302,21 @@ for c in $CONCURRENCY; do
 	fi
 done
 
+# The same run of ours at the highest concurrency with golang.org/x/crypto/acme
+# as the client, to show what the lean client saves.
+if [[ ${SKIP_CLIENT_CHECK:-0} != 1 ]]; then
+	say "ours, c=$MAX_C, x/crypto/acme client"
+	dir=$WORK/ours-xacme
+	if start_ours "$dir"; then
+		"$BIN/lantls" admin --data "$dir" device add --owner bench --name dev --count "$N_OURS" --json >"$dir.eab"
+		load ours-xacme "$MAX_C" "$RUNS" --eab-file "$dir.eab" --client xacme
+	else
+		failed_start ours-xacme "$MAX_C" "$RUNS" "$dir.log"
+	fi
+	stop_server
+	rm -rf "$dir"
+fi
+
 # --- scale -----------------------------------------------------------------
 
 SCALE=$WORK/scale.tsv
@@ -412,7 +429,7 @@ TOTAL=$(( $(date +%s) - SCRIPT_START ))
 
 	## Machine and software
 
-	- $(nproc) CPUs: ${CPU_MODEL}; ${MEM} memory; Linux $(uname -r)
+	- $(nproc) CPUs: ${CPU_MODEL}; ${MEM} memory; Linux $(uname -r); load average ${LOAD_BEFORE} when the script started
 	- $(go version | cut -d' ' -f3-)
 	- lantls at commit ${COMMIT} ($( [[ $SOURCE == head ]] && echo "built from a clean copy of HEAD" || echo "built from the working tree, ${DIRTY} tracked files modified")), SQLite store, local signer
 	- Pebble ${PEBBLE_VERSION} (\`go install github.com/letsencrypt/pebble/v2/cmd/pebble@${PEBBLE_VERSION}\`), stock, in-memory
@@ -448,10 +465,10 @@ TOTAL=$(( $(date +%s) - SCRIPT_START ))
 	"$BIN/issuereport" --runs "$RUNS"
 	if [[ -s ${SCALE:-} ]]; then
 		cat <<-EOF
-		## Scale: ${SCALE_DEVICES} devices in the store
+		## Scale: ${SCALE_LABEL} devices in the store
 
 		The same run as lantls at c=${MAX_C} above, against an issuer whose store
-		was first filled with ${SCALE_DEVICES} devices and their EAB keys by
+		was first filled with ${SCALE_LABEL} devices and their EAB keys by
 		\`lantls bench seed\` (the run's own devices are added after them).
 
 		EOF
@@ -470,7 +487,9 @@ TOTAL=$(( $(date +%s) - SCRIPT_START ))
 		cat <<-EOF
 		Server CPU by part (a sample counts in every part it has a frame in):
 
-		$(profile_shares "$PROFILE_DIR/server.prof")
+		$(profile_shares "$PROFILE_DIR/server.prof" | tee "$PROFILE_DIR/shares.md")
+
+		Largest parts: $(tail -n +3 "$PROFILE_DIR/shares.md" | sort -t'|' -k3 -g -r | head -3 | awk -F'|' '{gsub(/^ +| +$/, "", $2); gsub(/ /, "", $3); printf "%s%s %s", (NR > 1 ? "; " : ""), $2, $3}').
 
 		Server, top functions by own CPU time:
 

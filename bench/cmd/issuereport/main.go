@@ -123,6 +123,15 @@ func (r *run) measured() bool {
 	return r.res != nil && r.res.Issued > 0 && (r.res.StoppedBy == bench.StopCount || r.res.StoppedBy == bench.StopDuration)
 }
 
+// rateBeforeHang is the rate of a run that hung, up to its last finished
+// issuance; 0 if it never issued.
+func (r *run) rateBeforeHang() float64 {
+	if r.res == nil || r.res.StoppedBy != bench.StopStall || r.res.Issued == 0 || r.res.LastProgress <= 0 {
+		return 0
+	}
+	return float64(r.res.Issued) / r.res.LastProgress
+}
+
 // outcome says in words how the run ended.
 func (r *run) outcome() string {
 	if r.res == nil {
@@ -137,6 +146,10 @@ func (r *run) outcome() string {
 	switch res.StoppedBy {
 	case bench.StopStall:
 		s = fmt.Sprintf("**hung after %.1fs** (%d issued, then nothing for the stall limit; %d requests cut off)", res.LastProgress, res.Issued, res.Cancelled)
+		if r.rateBeforeHang() > 0 {
+			s = fmt.Sprintf("**hung after %.1fs** (%d issued at %.1f/s, then nothing for the stall limit; %d requests cut off)",
+				res.LastProgress, res.Issued, r.rateBeforeHang(), res.Cancelled)
+		}
 	case bench.StopTimeout:
 		s = fmt.Sprintf("timed out after %.0fs (%d cut off)", res.Elapsed, res.Cancelled)
 	case bench.StopInterrupt:
@@ -220,6 +233,8 @@ func ratio(ours, peer *run, name string) string {
 		return "n/a (ours not measured)"
 	case peer == nil:
 		return "n/a (not run)"
+	case peer.rateBeforeHang() > 0:
+		return fmt.Sprintf("%.2f× against its %.1f/s before it hung at %.1fs", ours.res.Rate/peer.rateBeforeHang(), peer.rateBeforeHang(), peer.res.LastProgress)
 	case !peer.measured():
 		return fmt.Sprintf("n/a (%s: %s)", name, strings.SplitN(peer.outcome(), " (", 2)[0])
 	}

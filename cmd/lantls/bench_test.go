@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lantls/lantls/bench"
+	"github.com/lantls/lantls/issuer"
+)
+
+func TestBenchUsage(t *testing.T) {
+	tests := []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{args: []string{"bench", "--help"}, code: 0, stdout: "issue  drive whole ACME issuances"},
+		{args: []string{"bench"}, code: 2, stderr: "want 'issue' or 'seed'"},
+		{args: []string{"bench", "frob"}, code: 2, stderr: "unknown command \"frob\""},
+		{args: []string{"bench", "issue", "--help"}, code: 0, stdout: "--eab-file"},
+		{args: []string{"bench", "issue"}, code: 2, stderr: "--directory is required"},
+		{args: []string{"bench", "issue", "--directory", "https://127.0.0.1:1/dir"}, code: 2, stderr: "pass --names-template and --n"},
+		{args: []string{"bench", "issue", "--directory", "https://127.0.0.1:1/dir", "--eab-file", "DATADIR/missing"}, code: 1, stderr: "no such file"},
+		{args: []string{"bench", "issue", "--directory", "https://127.0.0.1:1/dir", "--eab-file", "DATADIR/plain", "--n", "1"}, code: 1, stderr: "pass a names template"},
+		{args: []string{"bench", "issue", "--directory", "https://127.0.0.1:1/dir", "--names-template", "a.example", "--n", "1", "--ca-bundle", "DATADIR/plain"}, code: 1, stderr: "holds no PEM certificate"},
+		{args: []string{"bench", "seed", "--help"}, code: 0, stdout: "--devices"},
+		{args: []string{"bench", "seed", "--data", "DATADIR"}, code: 2, stderr: "--devices must be at least 1"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "plain"), []byte("kid c2VjcmV0\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			args := make([]string, len(tt.args))
+			for i, a := range tt.args {
+				args[i] = strings.ReplaceAll(a, "DATADIR", dir)
+			}
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), &env{stdout: &stdout, stderr: &stderr}, args)
+			if code != tt.code {
+				t.Errorf("exit code = %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, &stdout, &stderr)
+			}
+			if !strings.Contains(stdout.String(), tt.stdout) {
+				t.Errorf("stdout = %q, want it to contain %q", &stdout, tt.stdout)
+			}
+			if !strings.Contains(stderr.String(), tt.stderr) {
+				t.Errorf("stderr = %q, want it to contain %q", &stderr, tt.stderr)
+			}
+		})
+	}
+}
+
+func TestBenchSeed(t *testing.T) {
+	dir := t.TempDir()
+	eab := filepath.Join(dir, "eab.jsonl")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), &env{stdout: &stdout, stderr: &stderr},
+		[]string{"bench", "seed", "--data", dir, "--devices", "7", "--batch", "3", "--eab-out", eab})
+	if code != 0 {
+		t.Fatalf("exit code %d\nstdout: %s\nstderr: %s", code, &stdout, &stderr)
+	}
+	if !strings.Contains(stdout.String(), "seeded 7 devices") || !strings.Contains(stdout.String(), "bytes per device") {
+		t.Errorf("stdout = %q", &stdout)
+	}
+	if !strings.Contains(stderr.String(), "seeded 7/7 devices") {
+		t.Errorf("stderr has no final progress line: %q", &stderr)
+	}
+	b, err := os.ReadFile(eab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), `"eab_hmac_key"`); n != 7 {
+		t.Errorf("--eab-out holds %d keys, want 7", n)
+	}
+
+	stdout.Reset()
+	code = run(context.Background(), &env{stdout: &stdout, stderr: &stderr}, []string{"admin", "--data", dir, "device", "list", "--json"})
+	if code != 0 || strings.Count(stdout.String(), `"owner":"bench"`) != 7 {
+		t.Errorf("device list after seeding: exit %d\n%s", code, &stdout)
+	}
+}
+
+func TestBenchIssue(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	iss, err := issuer.New(ctx, issuer.Config{DataDir: dir, Zone: "lan.test", Listen: "127.0.0.1:0", Signer: "local"})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- iss.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("issuer Run: %v", err)
+		}
+	})
+
+	var devs, stdout, stderr bytes.Buffer
+	if code := run(ctx, &env{stdout: &devs, stderr: &stderr}, []string{"admin", "--data", dir, "device", "add", "--owner", "bench", "--name", "dev", "--count", "3", "--json"}); code != 0 {
+		t.Fatalf("device add: exit %d: %s", code, &stderr)
+	}
+	eab := filepath.Join(dir, "eab.jsonl")
+	if err := os.WriteFile(eab, devs.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code := run(ctx, &env{stdout: &stdout, stderr: &stderr}, []string{"bench", "issue",
+		"--directory", iss.Info().Directory, "--ca-bundle", iss.Info().Root, "--eab-file", eab, "--c", "2", "--verify", "--json"})
+	if code != 0 {
+		t.Fatalf("bench issue: exit %d\nstdout: %s\nstderr: %s", code, &stdout, &stderr)
+	}
+	var res bench.Result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("--json output: %v\n%s", err, &stdout)
+	}
+	if res.Issued != 3 || res.Failed != 0 || res.Concurrency != 2 || res.StoppedBy != bench.StopCount {
+		t.Errorf("result %+v", res)
+	}
+}
