@@ -113,6 +113,9 @@ COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | wc -l)
 t0=$(date +%s)
 (cd "$SRC" && go build -o "$BIN/" ./cmd/lantls ./bench/cmd/peerconf ./bench/cmd/issuereport)
+# `go tool pprof` is built on first use; build it now, not while it would
+# take CPU from the profiled run.
+go tool pprof -h >/dev/null 2>&1 || true
 BUILD_LANTLS=$(( $(date +%s) - t0 ))
 
 # installed reports whether bin/NAME was built from module version VERSION.
