@@ -311,6 +311,7 @@ if [[ ${SKIP_CLIENT_CHECK:-0} != 1 ]]; then
 	say "ours, c=$MAX_C, x/crypto/acme client"
 	dir=$WORK/ours-xacme
 	if start_ours "$dir"; then
+		note "$BIN/lantls" admin --data "$dir" device add --owner bench --name dev --count "$N_OURS" --json
 		"$BIN/lantls" admin --data "$dir" device add --owner bench --name dev --count "$N_OURS" --json >"$dir.eab"
 		load ours-xacme "$MAX_C" "$RUNS" --eab-file "$dir.eab" --client xacme
 	else
@@ -362,6 +363,7 @@ else
 	say "profile: ours under pprof, c=$MAX_C"
 	dir=$WORK/ours-profile
 	if start_ours "$dir" --pprof "127.0.0.1:$PPROF_PORT"; then
+		note "$BIN/lantls" admin --data "$dir" device add --owner bench --name dev --count "$N_OURS" --json
 		"$BIN/lantls" admin --data "$dir" device add --owner bench --name dev --count "$N_OURS" --json >"$dir.eab"
 		pprof_url=http://127.0.0.1:$PPROF_PORT/debug/pprof
 		note go tool pprof -proto -output "$PROFILE_DIR/server.prof" "$pprof_url/profile?seconds=$PROFILE_SECONDS"
