@@ -15,34 +15,14 @@ import (
 
 	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/issuer"
+	"github.com/lantls/lantls/issuer/issuertest"
 )
 
-// startIssuer runs a real issuer on 127.0.0.1 port 0 in a temporary data
-// dir and returns it with a pool that holds its root.
+// startIssuer runs a real issuer and returns it with a pool that holds
+// its root.
 func startIssuer(t *testing.T) (*issuer.Issuer, *x509.CertPool) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	iss, err := issuer.New(ctx, issuer.Config{DataDir: t.TempDir(), Zone: "lan.test", Listen: "127.0.0.1:0", Signer: "local"})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- iss.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("issuer Run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("issuer did not stop within 15s")
-		}
-	})
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(iss.RootPEM())
-	return iss, roots
+	return issuertest.Start(t, issuer.Config{})
 }
 
 // addDevices makes n devices with devices.Add, as `lantls admin device add`

@@ -3,8 +3,6 @@ package bench
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -134,10 +132,8 @@ func newSeedBatch(ownerID string, o SeedOptions, first, n int) *seedBatch {
 			Status:    store.StatusActive,
 			CreatedAt: created,
 		}
-		key, hmacKey := argSafeRandom(32)
-		_, kid := argSafeRandom(16)
-		b.keys[i] = store.EABKey{KID: kid, DeviceID: d.ID, HMACKey: key, CreatedAt: created}
-		b.hmac[i] = hmacKey
+		key, hmacKey := devices.NewEABKey(d.ID, created)
+		b.keys[i], b.hmac[i] = *key, hmacKey
 	}
 	return b
 }
@@ -159,17 +155,4 @@ func (b *seedBatch) writeCredentials(w io.Writer, owner, zone string) error {
 		}
 	}
 	return nil
-}
-
-// argSafeRandom returns n random bytes and their base64url form, drawn
-// again while the form starts with '-', as devices.Add does, so that the
-// values can be pasted into command lines.
-func argSafeRandom(n int) ([]byte, string) {
-	b := make([]byte, n)
-	for {
-		rand.Read(b)
-		if s := base64.RawURLEncoding.EncodeToString(b); s[0] != '-' {
-			return b, s
-		}
-	}
 }

@@ -43,9 +43,7 @@ func Add(ctx context.Context, st store.Store, zone, owner, name string, now time
 	if name == "" {
 		return nil, errors.New("add device: name is empty")
 	}
-	key, hmacKey := argSafeRandom(32)
-	_, kid := argSafeRandom(16)
-	c := &Credentials{KID: kid, HMACKey: hmacKey}
+	c := &Credentials{}
 	err := st.Update(ctx, func(tx store.Tx) error {
 		o, err := tx.EnsureOwner(ctx, owner)
 		if err != nil {
@@ -63,7 +61,9 @@ func Add(ctx context.Context, st store.Store, zone, owner, name string, now time
 			return err
 		}
 		c.Owner, c.Device = o, d
-		return tx.CreateEABKey(ctx, &store.EABKey{KID: c.KID, DeviceID: d.ID, HMACKey: key, CreatedAt: now})
+		key, hmacKey := NewEABKey(d.ID, now)
+		c.KID, c.HMACKey = key.KID, hmacKey
+		return tx.CreateEABKey(ctx, key)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("add device: %w", err)
@@ -137,6 +137,15 @@ func Revoke(ctx context.Context, st store.Store, label string, now time.Time) (*
 		return nil, fmt.Errorf("revoke device %s: %w", label, err)
 	}
 	return &r, nil
+}
+
+// NewEABKey returns a new, unused EAB key for a device (a random kid and
+// 32 random bytes) and the key as base64url, the form certbot and lego
+// take.
+func NewEABKey(deviceID string, now time.Time) (*store.EABKey, string) {
+	key, hmacKey := argSafeRandom(32)
+	_, kid := argSafeRandom(16)
+	return &store.EABKey{KID: kid, DeviceID: deviceID, HMACKey: key, CreatedAt: now}, hmacKey
 }
 
 // argSafeRandom returns n random bytes and their base64url form, drawn

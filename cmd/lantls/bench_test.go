@@ -11,6 +11,7 @@ import (
 
 	"github.com/lantls/lantls/bench"
 	"github.com/lantls/lantls/issuer"
+	"github.com/lantls/lantls/issuer/issuertest"
 )
 
 func TestBenchUsage(t *testing.T) {
@@ -89,20 +90,8 @@ func TestBenchSeed(t *testing.T) {
 
 func TestBenchIssue(t *testing.T) {
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	iss, err := issuer.New(ctx, issuer.Config{DataDir: dir, Zone: "lan.test", Listen: "127.0.0.1:0", Signer: "local"})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- iss.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("issuer Run: %v", err)
-		}
-	})
+	ctx := context.Background()
+	iss, _ := issuertest.Start(t, issuer.Config{DataDir: dir})
 
 	var devs, stdout, stderr bytes.Buffer
 	if code := run(ctx, &env{stdout: &devs, stderr: &stderr}, []string{"admin", "--data", dir, "device", "add", "--owner", "bench", "--name", "dev", "--count", "3", "--json"}); code != 0 {
