@@ -18,6 +18,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // The lean ACME client below does exactly the requests of one issuance and
@@ -59,6 +62,11 @@ type acmeClient struct {
 	thumb string // base64url SHA-256 of jwk
 	kid   string // account URL once registered
 	nonce string
+	// Protected-header prefixes, encoded once: with the JWK (before
+	// registration) and with the account URL (kidHeaderFor) after it.
+	jwkHeader, kidHeader []byte
+	kidHeaderFor         string
+	hdr                  []byte // scratch for the protected header
 	// badNonces counts resent requests, for the report.
 	badNonces int
 }
@@ -159,9 +167,10 @@ func (c *acmeClient) postOnce(ctx context.Context, url string, payload []byte, a
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/jose+json")
 	if accept != "" {
-		req.Header.Set("Accept", accept)
+		req.Header = http.Header{"Content-Type": joseContentType, "Accept": {accept}}
+	} else {
+		req.Header = http.Header{"Content-Type": joseContentType}
 	}
 	res, err := c.hc.Do(req)
 	if err != nil {
@@ -169,7 +178,7 @@ func (c *acmeClient) postOnce(ctx context.Context, url string, payload []byte, a
 	}
 	defer res.Body.Close()
 	c.nonce = res.Header.Get("Replay-Nonce")
-	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	b, err := readBody(res)
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +186,37 @@ func (c *acmeClient) postOnce(ctx context.Context, url string, payload []byte, a
 		return nil, responseError(res, b)
 	}
 	return &response{status: res.StatusCode, header: res.Header, body: b}, nil
+}
+
+// joseContentType is the Content-Type of every POST; the transport only
+// reads it.
+var joseContentType = []string{"application/jose+json"}
+
+// maxBody is the most of a response body that is read.
+const maxBody = 1 << 20
+
+// readBody reads res.Body to its end, at most maxBody bytes, like
+// io.ReadAll but into one buffer of the announced length when there is one.
+func readBody(res *http.Response) ([]byte, error) {
+	n := res.ContentLength
+	if n < 0 || n > maxBody {
+		return io.ReadAll(io.LimitReader(res.Body, maxBody))
+	}
+	b := make([]byte, 0, n+1) // +1: room to see the end
+	r := io.LimitReader(res.Body, maxBody)
+	for {
+		m, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // longer than announced: grow
+		}
+	}
 }
 
 // responseError turns an error response into a *Problem, or a plain error
@@ -211,30 +251,110 @@ type flattened struct {
 	Signature string `json:"signature"`
 }
 
-// signedBody returns the ES256 JWS of payload for url.
+// signedBody returns the ES256 JWS of payload for url, in flattened JSON
+// serialization. It writes the same bytes encoding/json would for
+// protectedHeader and flattened (same member order, same escaping), but by
+// appending to one buffer: the header's fixed part ({"alg":"ES256","jwk":...
+// or "kid":...) is encoded once per account, not per request.
 func (c *acmeClient) signedBody(url string, payload []byte) ([]byte, error) {
-	h := protectedHeader{Alg: "ES256", Nonce: c.nonce, URL: url}
 	if c.kid != "" {
-		h.KID = c.kid
+		if c.kidHeader == nil || c.kidHeaderFor != c.kid {
+			c.kidHeader = appendJSONString(append([]byte(nil), `{"alg":"ES256","kid":`...), c.kid)
+			c.kidHeader = append(c.kidHeader, ',')
+			c.kidHeaderFor = c.kid
+		}
+		c.hdr = append(c.hdr[:0], c.kidHeader...)
 	} else {
-		h.JWK = c.jwk
+		if c.jwkHeader == nil {
+			c.jwkHeader = append(append(append([]byte(nil), `{"alg":"ES256","jwk":`...), c.jwk...), ',')
+		}
+		c.hdr = append(c.hdr[:0], c.jwkHeader...)
 	}
+	if c.nonce != "" {
+		c.hdr = appendJSONString(append(c.hdr, `"nonce":`...), c.nonce)
+		c.hdr = append(c.hdr, ',')
+	}
+	c.hdr = appendJSONString(append(c.hdr, `"url":`...), url)
+	c.hdr = append(c.hdr, '}')
 	c.nonce = "" // spent, whatever happens next
-	hb, err := json.Marshal(h)
-	if err != nil {
-		return nil, err
-	}
-	f := flattened{Protected: b64(hb), Payload: b64(payload)}
-	digest := sha256.Sum256([]byte(f.Protected + "." + f.Payload))
-	r, s, err := ecdsa.Sign(rand.Reader, c.key, digest[:])
+
+	enc := base64.RawURLEncoding
+	const (
+		open   = `{"protected":"`
+		middle = `","payload":"`
+		sigKey = `","signature":"`
+		end    = `"}`
+	)
+	// A fresh buffer per request: the transport may still be reading the
+	// body of this request when the next one is built.
+	body := make([]byte, 0, len(open)+enc.EncodedLen(len(c.hdr))+len(middle)+enc.EncodedLen(len(payload))+len(sigKey)+enc.EncodedLen(64)+len(end))
+	body = append(body, open...)
+	protected := len(body)
+	body = enc.AppendEncode(body, c.hdr)
+	protectedEnd := len(body)
+	body = append(body, middle...)
+	payloadStart := len(body)
+	body = enc.AppendEncode(body, payload)
+	h := sha256.New()
+	h.Write(body[protected:protectedEnd])
+	h.Write([]byte{'.'})
+	h.Write(body[payloadStart:])
+	var digest [sha256.Size]byte
+	sig, err := signES256(c.key, h.Sum(digest[:0]))
 	if err != nil {
 		return nil, fmt.Errorf("sign request: %w", err)
 	}
-	var sig [64]byte
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
-	f.Signature = b64(sig[:])
-	return json.Marshal(f)
+	body = append(body, sigKey...)
+	body = enc.AppendEncode(body, sig[:])
+	return append(body, end...), nil
+}
+
+// signES256 signs digest and returns the JWS form of the signature, R and S
+// as 32 bytes each (RFC 7518 section 3.4).
+func signES256(key *ecdsa.PrivateKey, digest []byte) (sig [64]byte, err error) {
+	der, err := ecdsa.SignASN1(rand.Reader, key, digest)
+	if err != nil {
+		return sig, err
+	}
+	var r, s []byte
+	in := cryptobyte.String(der)
+	var seq cryptobyte.String
+	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !in.Empty() ||
+		!seq.ReadASN1Integer(&r) || !seq.ReadASN1Integer(&s) || !seq.Empty() {
+		return sig, errors.New("malformed ECDSA signature")
+	}
+	if !putScalar(sig[:32], r) || !putScalar(sig[32:], s) {
+		return sig, errors.New("malformed ECDSA signature")
+	}
+	return sig, nil
+}
+
+// putScalar writes the big-endian integer v, left-padded with zeros, into
+// dst; false if it does not fit.
+func putScalar(dst, v []byte) bool {
+	for len(v) > 0 && v[0] == 0 {
+		v = v[1:]
+	}
+	if len(v) > len(dst) {
+		return false
+	}
+	copy(dst[len(dst)-len(v):], v)
+	return true
+}
+
+// appendJSONString appends s as a JSON string, byte for byte as
+// encoding/json writes it. Nonces and URLs need no escaping, so they are
+// copied; anything else goes through encoding/json.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < 0x20 || b >= 0x7f || b == '"' || b == '\\' || b == '<' || b == '>' || b == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(dst, q...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }
 
 // eabJWS returns the external account binding of RFC 8555 section 7.3.4:
