@@ -72,11 +72,9 @@ type acmeClient struct {
 }
 
 func newACMEClient(hc *http.Client, dir *directory, key *ecdsa.PrivateKey) *acmeClient {
-	var x, y [32]byte
-	pub, _ := key.PublicKey.Bytes() // 0x04 || X || Y for P-256
-	copy(x[:], pub[1:33])
-	copy(y[:], pub[33:65])
-	jwk := []byte(`{"crv":"P-256","kty":"EC","x":"` + b64(x[:]) + `","y":"` + b64(y[:]) + `"}`)
+	var pub [65]byte
+	p256Point(pub[:], key)
+	jwk := []byte(`{"crv":"P-256","kty":"EC","x":"` + b64(pub[1:33]) + `","y":"` + b64(pub[33:65]) + `"}`)
 	sum := sha256.Sum256(jwk)
 	return &acmeClient{hc: hc, dir: dir, key: key, jwk: jwk, thumb: b64(sum[:])}
 }
@@ -309,8 +307,8 @@ func (c *acmeClient) signedBody(url string, payload []byte) ([]byte, error) {
 	return append(body, end...), nil
 }
 
-// signES256 signs digest and returns the JWS form of the signature, R and S
-// as 32 bytes each (RFC 7518 section 3.4).
+// signES256 signs the SHA-256 digest and returns the JWS form of the
+// signature, R and S as 32 bytes each (RFC 7518 section 3.4).
 func signES256(key *ecdsa.PrivateKey, digest []byte) (sig [64]byte, err error) {
 	der, err := ecdsa.SignASN1(rand.Reader, key, digest)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/asn1"
 	"fmt"
 	"net"
@@ -21,6 +20,34 @@ var (
 	oidECDSAWithSHA256  = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}
 )
 
+// p256SPKIPrefix is the DER of a P-256 SubjectPublicKeyInfo up to the
+// uncompressed point: SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 },
+// BIT STRING (66 bytes, no unused bits) }.
+var p256SPKIPrefix = []byte{
+	0x30, 0x59, 0x30, 0x13,
+	0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+	0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+	0x03, 0x42, 0x00,
+}
+
+// p256SPKI returns the DER SubjectPublicKeyInfo of a P-256 key, as
+// x509.MarshalPKIXPublicKey does, from the coordinates GenerateKey made
+// (it does not check again that they are on the curve).
+func p256SPKI(key *ecdsa.PrivateKey) []byte {
+	spki := make([]byte, len(p256SPKIPrefix)+65)
+	n := copy(spki, p256SPKIPrefix)
+	p256Point(spki[n:], key)
+	return spki
+}
+
+// p256Point writes the uncompressed point of key, 0x04 || X || Y, into
+// the 65 bytes of dst.
+func p256Point(dst []byte, key *ecdsa.PrivateKey) {
+	dst[0] = 4
+	key.X.FillBytes(dst[1:33])
+	key.Y.FillBytes(dst[33:65])
+}
+
 // newCSR returns a DER PKCS #10 request (RFC 2986) for names, with an empty
 // subject and the names in a subjectAltName extension, signed by a new
 // P-256 key. It is encoded here rather than with
@@ -32,10 +59,7 @@ func newCSR(names []string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	spki, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if err != nil {
-		return nil, err
-	}
+	spki := p256SPKI(key)
 	var san cryptobyte.Builder
 	san.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		for _, n := range names {

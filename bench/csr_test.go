@@ -1,6 +1,10 @@
 package bench
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"net"
 	"slices"
@@ -27,5 +31,26 @@ func TestNewCSR(t *testing.T) {
 	}
 	if len(csr.Subject.Names) != 0 {
 		t.Errorf("subject %v, want empty", csr.Subject)
+	}
+}
+
+func TestP256SPKI(t *testing.T) {
+	for range 500 { // X or Y starts with a zero byte in about one key in 128
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p256SPKI(key); !bytes.Equal(got, want) {
+			t.Fatalf("p256SPKI\n got %x\nwant %x", got, want)
+		}
+		var pt [65]byte
+		p256Point(pt[:], key)
+		if pub, _ := key.PublicKey.Bytes(); !bytes.Equal(pt[:], pub) {
+			t.Fatalf("p256Point %x, want %x", pt, pub)
+		}
 	}
 }
