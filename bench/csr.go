@@ -101,7 +101,7 @@ func newCSR(names []string) ([]byte, error) {
 		return nil, fmt.Errorf("make CSR: %w", err)
 	}
 	digest := sha256.Sum256(infoDER)
-	sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
+	sig, err := signP256(key, digest[:])
 	if err != nil {
 		return nil, fmt.Errorf("make CSR: %w", err)
 	}
