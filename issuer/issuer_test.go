@@ -1,4 +1,4 @@
-package issuer
+package issuer_test
 
 import (
 	"context"
@@ -11,34 +11,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lantls/lantls/issuer"
+	"github.com/lantls/lantls/issuer/issuertest"
 )
 
-// startIssuer runs an issuer on 127.0.0.1 port 0 in dir and returns it with
-// a client that trusts only its root. Cleanup stops it and checks that Run
-// returned cleanly.
-func startIssuer(t *testing.T, dir string) (*Issuer, *http.Client) {
+// startIssuer runs an issuer in dir and returns it with a client that
+// trusts only its root.
+func startIssuer(t *testing.T, dir string) (*issuer.Issuer, *http.Client) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	iss, err := New(ctx, Config{DataDir: dir, Zone: "lan.test", Listen: "127.0.0.1:0", Hostnames: []string{"localhost"}, Signer: "local"})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- iss.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("Run did not return within 15s of cancel")
-		}
-	})
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(iss.RootPEM())
+	iss, roots := issuertest.Start(t, issuer.Config{DataDir: dir, Hostnames: []string{"localhost"}})
 	return iss, &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
 }
 
@@ -97,7 +79,12 @@ func TestIssuerServes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rl.CheckSignatureFrom(iss.ca.Intermediate()); err != nil {
+	_, interDER := get(t, client, info.BaseURL+"/ca/intermediate.crt")
+	inter, err := x509.ParseCertificate(interDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rl.CheckSignatureFrom(inter); err != nil {
 		t.Errorf("CRL signature: %v", err)
 	}
 
@@ -110,14 +97,14 @@ func TestIssuerServes(t *testing.T) {
 	}
 
 	// issuer.json says how to reach it, and only its owner may read it.
-	got, err := ReadInfo(dir)
+	got, err := issuer.ReadInfo(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if *got != info {
 		t.Errorf("issuer.json = %+v, want %+v", *got, info)
 	}
-	for _, f := range []string{InfoFile, "lantls.db", "ca/root.key", "ca/intermediate.key"} {
+	for _, f := range []string{issuer.InfoFile, "lantls.db", "ca/root.key", "ca/intermediate.key"} {
 		fi, err := os.Stat(filepath.Join(dir, f))
 		if err != nil {
 			t.Errorf("%s: %v", f, err)
@@ -130,14 +117,14 @@ func TestIssuerServes(t *testing.T) {
 func TestIssuerRestartKeepsCA(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	first, err := New(ctx, Config{DataDir: dir, Zone: "lan.test", Listen: "127.0.0.1:0", Signer: "local"})
+	first, err := issuer.New(ctx, issuer.Config{DataDir: dir, Zone: "lan.test", Listen: "127.0.0.1:0", Signer: "local"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	root := string(first.RootPEM())
 	first.Close()
 
-	second, err := New(ctx, Config{DataDir: dir, Zone: "lan.test", Listen: "127.0.0.1:0", Signer: "local"})
+	second, err := issuer.New(ctx, issuer.Config{DataDir: dir, Zone: "lan.test", Listen: "127.0.0.1:0", Signer: "local"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,13 +132,13 @@ func TestIssuerRestartKeepsCA(t *testing.T) {
 		t.Error("the root changed across a restart")
 	}
 	// One issuer per data dir.
-	_, err = New(ctx, Config{DataDir: dir, Zone: "lan.test", Listen: "127.0.0.1:0", Signer: "local"})
+	_, err = issuer.New(ctx, issuer.Config{DataDir: dir, Zone: "lan.test", Listen: "127.0.0.1:0", Signer: "local"})
 	if err == nil || !strings.Contains(err.Error(), "another issuer is running") {
 		t.Errorf("second issuer on a data dir in use: err = %v, want 'another issuer is running'", err)
 	}
 	second.Close()
 
-	_, err = New(ctx, Config{DataDir: dir, Zone: "other.test", Listen: "127.0.0.1:0", Signer: "local"})
+	_, err = issuer.New(ctx, issuer.Config{DataDir: dir, Zone: "other.test", Listen: "127.0.0.1:0", Signer: "local"})
 	if err == nil || !strings.Contains(err.Error(), "lan.test") {
 		t.Errorf("New with another zone on the same data dir: err = %v, want one naming lan.test", err)
 	}
@@ -160,20 +147,20 @@ func TestIssuerRestartKeepsCA(t *testing.T) {
 func TestIssuerConfigErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  Config
+		cfg  issuer.Config
 		want string
 	}{
-		{"signer", Config{Signer: "hsm", Zone: "lan.test", DataDir: "x"}, "use --signer local"},
-		{"zone", Config{Signer: "local", Zone: "nodots", DataDir: "x"}, "zone \"nodots\""},
-		{"wildcard zone", Config{Signer: "local", Zone: "*.lan.test", DataDir: "x"}, "zone"},
-		{"listen", Config{Signer: "local", Zone: "lan.test", DataDir: "DIR", Listen: "256.0.0.1:1"}, "--listen"},
+		{"signer", issuer.Config{Signer: "hsm", Zone: "lan.test", DataDir: "x"}, "use --signer local"},
+		{"zone", issuer.Config{Signer: "local", Zone: "nodots", DataDir: "x"}, "zone \"nodots\""},
+		{"wildcard zone", issuer.Config{Signer: "local", Zone: "*.lan.test", DataDir: "x"}, "zone"},
+		{"listen", issuer.Config{Signer: "local", Zone: "lan.test", DataDir: "DIR", Listen: "256.0.0.1:1"}, "--listen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.cfg.DataDir == "DIR" {
 				tt.cfg.DataDir = t.TempDir()
 			}
-			_, err := New(context.Background(), tt.cfg)
+			_, err := issuer.New(context.Background(), tt.cfg)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want it to contain %q", err, tt.want)
 			}
