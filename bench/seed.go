@@ -141,15 +141,8 @@ func newSeedBatch(ownerID string, o SeedOptions, first, n int) *seedBatch {
 func (b *seedBatch) writeCredentials(w io.Writer, owner, zone string) error {
 	enc := json.NewEncoder(w)
 	for i, d := range b.devices {
-		line := struct {
-			ID         string   `json:"id"`
-			Label      string   `json:"label"`
-			Owner      string   `json:"owner"`
-			Name       string   `json:"name"`
-			Names      []string `json:"names"`
-			EABKID     string   `json:"eab_kid"`
-			EABHMACKey string   `json:"eab_hmac_key"`
-		}{d.ID, d.Label, owner, d.Name, names.CertNames(d.Label, zone), b.keys[i].KID, b.hmac[i]}
+		line := devices.Summary{ID: d.ID, Label: d.Label, Owner: owner, Name: d.Name, Names: names.CertNames(d.Label, zone),
+			EABKID: b.keys[i].KID, EABHMACKey: b.hmac[i]}
 		if err := enc.Encode(&line); err != nil {
 			return err
 		}

@@ -72,6 +72,25 @@ func Add(ctx context.Context, st store.Store, zone, owner, name string, now time
 	return c, nil
 }
 
+// Summary is the JSON form of a device that `lantls admin device add
+// --json` and `device list --json` print, one per line, and that `lantls
+// bench issue --eab-file` reads. EABHMACKey is secret.
+type Summary struct {
+	ID         string   `json:"id"`
+	Label      string   `json:"label"`
+	Owner      string   `json:"owner"`
+	Name       string   `json:"name"`
+	Status     string   `json:"status,omitempty"`
+	Names      []string `json:"names"`
+	EABKID     string   `json:"eab_kid,omitempty"`
+	EABHMACKey string   `json:"eab_hmac_key,omitempty"`
+	Directory  string   `json:"directory,omitempty"`
+	Root       string   `json:"root,omitempty"`
+	Certbot    string   `json:"certbot,omitempty"`
+	Lego       string   `json:"lego,omitempty"`
+	Created    string   `json:"created,omitempty"`
+}
+
 // Revoked says what Revoke did.
 type Revoked struct {
 	Device       *store.Device

@@ -99,23 +99,6 @@ func (a *admin) open(ctx context.Context, zone string) (store.Store, *issuer.Inf
 	return st, info, nil
 }
 
-// deviceJSON is one line of `device add --json` and `device list --json`.
-type deviceJSON struct {
-	ID         string   `json:"id"`
-	Label      string   `json:"label"`
-	Owner      string   `json:"owner"`
-	Name       string   `json:"name"`
-	Status     string   `json:"status"`
-	Names      []string `json:"names"`
-	EABKID     string   `json:"eab_kid,omitempty"`
-	EABHMACKey string   `json:"eab_hmac_key,omitempty"`
-	Directory  string   `json:"directory,omitempty"`
-	Root       string   `json:"root,omitempty"`
-	Certbot    string   `json:"certbot,omitempty"`
-	Lego       string   `json:"lego,omitempty"`
-	Created    string   `json:"created,omitempty"`
-}
-
 func (a *admin) add(ctx context.Context, args []string) error {
 	fs := a.deviceFlags("add", `lantls admin device add --owner NAME --name "Living room TV" [--count N] [--json]`)
 	owner := fs.String("owner", "", "the device owner's `name` (created if new)")
@@ -161,8 +144,8 @@ func (a *admin) add(ctx context.Context, args []string) error {
 	return nil
 }
 
-func credentialsJSON(c *devices.Credentials, info *issuer.Info) *deviceJSON {
-	d := &deviceJSON{
+func credentialsJSON(c *devices.Credentials, info *issuer.Info) *devices.Summary {
+	d := &devices.Summary{
 		ID:         c.Device.ID,
 		Label:      c.Device.Label,
 		Owner:      c.Owner.Name,
@@ -188,7 +171,7 @@ func credentialsJSON(c *devices.Credentials, info *issuer.Info) *deviceJSON {
 	return d
 }
 
-func printDevice(w io.Writer, d *deviceJSON) {
+func printDevice(w io.Writer, d *devices.Summary) {
 	fmt.Fprintf(w, `device %q of owner %q
   label         %s
   names         %s
@@ -255,7 +238,7 @@ func (a *admin) list(ctx context.Context, args []string) error {
 			return fmt.Errorf("list devices: certificates of %s: %w", d.Label, err)
 		}
 		if *asJSON {
-			enc.Encode(&deviceJSON{ID: d.ID, Label: d.Label, Owner: owners[d.OwnerID], Name: d.Name, Status: string(d.Status),
+			enc.Encode(&devices.Summary{ID: d.ID, Label: d.Label, Owner: owners[d.OwnerID], Name: d.Name, Status: string(d.Status),
 				Names: names.CertNames(d.Label, info.Zone), Created: d.CreatedAt.Format(time.RFC3339)})
 			continue
 		}

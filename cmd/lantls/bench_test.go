@@ -15,12 +15,7 @@ import (
 )
 
 func TestBenchUsage(t *testing.T) {
-	tests := []struct {
-		args   []string
-		code   int
-		stdout string
-		stderr string
-	}{
+	runCases(t, []cliCase{
 		{args: []string{"bench", "--help"}, code: 0, stdout: "issue  drive whole ACME issuances"},
 		{args: []string{"bench"}, code: 2, stderr: "want 'issue' or 'seed'"},
 		{args: []string{"bench", "frob"}, code: 2, stderr: "unknown command \"frob\""},
@@ -32,30 +27,7 @@ func TestBenchUsage(t *testing.T) {
 		{args: []string{"bench", "issue", "--directory", "https://127.0.0.1:1/dir", "--names-template", "a.example", "--n", "1", "--ca-bundle", "DATADIR/plain"}, code: 1, stderr: "holds no PEM certificate"},
 		{args: []string{"bench", "seed", "--help"}, code: 0, stdout: "--devices"},
 		{args: []string{"bench", "seed", "--data", "DATADIR"}, code: 2, stderr: "--devices must be at least 1"},
-	}
-	for _, tt := range tests {
-		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "plain"), []byte("kid c2VjcmV0\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			args := make([]string, len(tt.args))
-			for i, a := range tt.args {
-				args[i] = strings.ReplaceAll(a, "DATADIR", dir)
-			}
-			var stdout, stderr bytes.Buffer
-			code := run(context.Background(), &env{stdout: &stdout, stderr: &stderr}, args)
-			if code != tt.code {
-				t.Errorf("exit code = %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, &stdout, &stderr)
-			}
-			if !strings.Contains(stdout.String(), tt.stdout) {
-				t.Errorf("stdout = %q, want it to contain %q", &stdout, tt.stdout)
-			}
-			if !strings.Contains(stderr.String(), tt.stderr) {
-				t.Errorf("stderr = %q, want it to contain %q", &stderr, tt.stderr)
-			}
-		})
-	}
+	})
 }
 
 func TestBenchSeed(t *testing.T) {

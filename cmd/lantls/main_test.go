@@ -3,17 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
 func TestRun(t *testing.T) {
-	tests := []struct {
-		args   []string
-		code   int
-		stdout string // substring of stdout
-		stderr string // substring of stderr
-	}{
+	runCases(t, []cliCase{
 		{args: []string{"--help"}, code: 0, stdout: "Commands:"},
 		{args: nil, code: 2, stdout: "Usage:"},
 		{args: []string{"version"}, code: 0, stdout: "lantls "},
@@ -33,10 +30,26 @@ func TestRun(t *testing.T) {
 		{args: []string{"admin", "--data", "DATADIR/missing", "device", "list"}, code: 1, stderr: "does not exist"},
 		{args: []string{"admin", "device", "add", "--owner", "alice"}, code: 2, stderr: "--owner and --name are required"},
 		{args: []string{"admin", "device", "revoke"}, code: 2, stderr: "exactly one device LABEL"},
-	}
-	for _, tt := range tests {
+	})
+}
+
+// cliCase is one command line and what it must do.
+type cliCase struct {
+	args   []string // DATADIR stands for a fresh directory holding a file "plain"
+	code   int
+	stdout string // substring of stdout
+	stderr string // substring of stderr
+}
+
+// runCases runs each case as a subtest through run, with its own data dir.
+func runCases(t *testing.T, cases []cliCase) {
+	t.Helper()
+	for _, tt := range cases {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "plain"), []byte("kid c2VjcmV0\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
 			args := make([]string, len(tt.args))
 			for i, a := range tt.args {
 				args[i] = strings.ReplaceAll(a, "DATADIR", dir)
@@ -54,4 +67,5 @@ func TestRun(t *testing.T) {
 			}
 		})
 	}
+
 }
