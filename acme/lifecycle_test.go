@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -337,8 +338,39 @@ func TestRunSweeperStops(t *testing.T) {
 // TestConcurrentFinalize finalizes one order from many clients at once:
 // exactly one wins, the others get orderNotReady, and one certificate is
 // recorded.
+// meteredSigner is a signer that counts its signatures and says it is
+// metered, as an upstream CA is.
+type meteredSigner struct {
+	ca.Signer
+	signed atomic.Int32
+}
+
+func (m *meteredSigner) Sign(ctx context.Context, req ca.Request) (*ca.Issued, error) {
+	m.signed.Add(1)
+	return m.Signer.Sign(ctx, req)
+}
+
+func (m *meteredSigner) Metered() bool { return true }
+
+// withMeteredSigner wraps the harness's CA as a metered signer.
+func withMeteredSigner(m *meteredSigner) func(*acme.Config) {
+	return func(cfg *acme.Config) { m.Signer = cfg.Signer; cfg.Signer = m }
+}
+
+// TestConcurrentFinalize finalizes one order from several requests at
+// once: one wins, the others get orderNotReady, one certificate is
+// recorded; a metered signer is asked only once.
 func TestConcurrentFinalize(t *testing.T) {
-	h := newHarness(t)
+	t.Run("local", func(t *testing.T) { testConcurrentFinalize(t, nil) })
+	t.Run("metered", func(t *testing.T) { testConcurrentFinalize(t, &meteredSigner{}) })
+}
+
+func testConcurrentFinalize(t *testing.T, metered *meteredSigner) {
+	var opts []func(*acme.Config)
+	if metered != nil {
+		opts = append(opts, withMeteredSigner(metered))
+	}
+	h := newHarness(t, opts...)
 	dev := h.newDevice("")
 	c := h.account(dev)
 	o := h.newOrder(c, map[string]any{"identifiers": dnsIDs(dev.name(""), "*."+dev.name(""))})
@@ -395,15 +427,27 @@ func TestConcurrentFinalize(t *testing.T) {
 	if err != nil || len(certs) != 1 {
 		t.Errorf("recorded certificates = %d, %v", len(certs), err)
 	}
+	if metered != nil && metered.signed.Load() != 1 {
+		t.Errorf("metered signer signed %d times, want 1", metered.signed.Load())
+	}
 }
 
 // TestSigningFailure uses a profile the CA refuses (a zero lifetime): the
 // client gets serverInternal without detail, and the order is invalid with
 // the problem stored.
 func TestSigningFailure(t *testing.T) {
+	t.Run("local", func(t *testing.T) { testSigningFailure(t, nil) })
+	t.Run("metered", func(t *testing.T) { testSigningFailure(t, &meteredSigner{}) })
+}
+
+func testSigningFailure(t *testing.T, metered *meteredSigner) {
 	profiles := maps.Clone(ca.Profiles)
 	profiles["broken"] = ca.Profile{Name: "broken", Description: "refused by the CA"}
-	h := newHarness(t, func(cfg *acme.Config) { cfg.Profiles = profiles })
+	opts := []func(*acme.Config){func(cfg *acme.Config) { cfg.Profiles = profiles }}
+	if metered != nil {
+		opts = append(opts, withMeteredSigner(metered))
+	}
+	h := newHarness(t, opts...)
 	dev := h.newDevice("")
 	c := h.account(dev)
 	o := h.newOrder(c, map[string]any{"identifiers": dnsIDs(dev.name("")), "profile": "broken"})

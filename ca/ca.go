@@ -50,3 +50,20 @@ type Issued struct {
 type Signer interface {
 	Sign(ctx context.Context, req Request) (*Issued, error)
 }
+
+// Metered is implemented by signers each of whose signatures costs more
+// than CPU time: an upstream CA, where a signature is an order there and a
+// place under its rate limits. The ACME front end claims an order before
+// it asks a metered signer, so that two concurrent finalizes of one order
+// never both sign. Other signers are asked first, and a certificate that
+// loses such a race is dropped before anyone sees it.
+type Metered interface {
+	Signer
+	Metered() bool
+}
+
+// IsMetered reports whether s is a metered signer.
+func IsMetered(s Signer) bool {
+	m, ok := s.(Metered)
+	return ok && m.Metered()
+}
