@@ -56,7 +56,7 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request, req *request
 	}
 	now := s.clock()
 	acct := &store.Account{
-		ID:            newID(now),
+		ID:            store.NewID(now),
 		DeviceID:      dev.ID,
 		KeyThumbprint: req.thumbprint,
 		KeyJWK:        jwk,

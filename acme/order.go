@@ -57,7 +57,7 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request, req *request) 
 
 	now := s.clock()
 	o := &store.Order{
-		ID:          newID(now),
+		ID:          store.NewID(now),
 		AccountID:   req.account.ID,
 		DeviceID:    dev.ID,
 		Identifiers: ids,
@@ -260,7 +260,7 @@ func pairingPolicy(dev *store.Device, id store.Identifier, wildcard bool, now ti
 func (s *Server) newAuthorization(o *store.Order, dev *store.Device, name string, now time.Time) *store.Authorization {
 	value, wildcard := strings.CutPrefix(name, "*.")
 	a := &store.Authorization{
-		ID:         newID(now),
+		ID:         store.NewID(now),
 		AccountID:  o.AccountID,
 		OrderID:    o.ID,
 		Identifier: store.Identifier{Type: identifierDNS, Value: value},

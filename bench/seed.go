@@ -125,7 +125,7 @@ func newSeedBatch(ownerID string, o SeedOptions, first, n int) *seedBatch {
 		d := &b.devices[i]
 		created := o.Now.Add(time.Duration(first+i) * time.Microsecond)
 		*d = store.Device{
-			ID:        devices.RandomID(),
+			ID:        store.NewID(created),
 			Label:     names.RandomLabel(),
 			OwnerID:   ownerID,
 			Name:      o.Name + " " + strconv.Itoa(first+i+1),

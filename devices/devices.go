@@ -50,7 +50,7 @@ func Add(ctx context.Context, st store.Store, zone, owner, name string, now time
 			return err
 		}
 		d := &store.Device{
-			ID:        RandomID(),
+			ID:        store.NewID(now),
 			Label:     names.RandomLabel(),
 			OwnerID:   o.ID,
 			Name:      name,
@@ -158,13 +158,13 @@ func Revoke(ctx context.Context, st store.Store, label string, now time.Time) (*
 	return &r, nil
 }
 
-// NewEABKey returns a new, unused EAB key for a device (a random kid and
+// NewEABKey returns a new, unused EAB key for a device (a kid from
+// store.NewID and
 // 32 random bytes) and the key as base64url, the form certbot and lego
 // take.
 func NewEABKey(deviceID string, now time.Time) (*store.EABKey, string) {
 	key, hmacKey := argSafeRandom(32)
-	_, kid := argSafeRandom(16)
-	return &store.EABKey{KID: kid, DeviceID: deviceID, HMACKey: key, CreatedAt: now}, hmacKey
+	return &store.EABKey{KID: store.NewID(now), DeviceID: deviceID, HMACKey: key, CreatedAt: now}, hmacKey
 }
 
 // argSafeRandom returns n random bytes and their base64url form, drawn
@@ -178,12 +178,4 @@ func argSafeRandom(n int) ([]byte, string) {
 			return b, s
 		}
 	}
-}
-
-// RandomID returns 16 random bytes, base64url without padding: the form of
-// every opaque ID the issuer makes.
-func RandomID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
 }

@@ -76,11 +76,11 @@ func TestRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acct := &store.Account{ID: RandomID(), DeviceID: c.Device.ID, KeyThumbprint: "thumb", KeyJWK: []byte(`{}`), Status: store.StatusValid, EABKID: c.KID, CreatedAt: now}
+	acct := &store.Account{ID: store.NewID(now), DeviceID: c.Device.ID, KeyThumbprint: "thumb", KeyJWK: []byte(`{}`), Status: store.StatusValid, EABKID: c.KID, CreatedAt: now}
 	if err := st.CreateAccount(ctx, acct); err != nil {
 		t.Fatal(err)
 	}
-	order := &store.Order{ID: RandomID(), AccountID: acct.ID, DeviceID: c.Device.ID, Status: store.StatusValid,
+	order := &store.Order{ID: store.NewID(now), AccountID: acct.ID, DeviceID: c.Device.ID, Status: store.StatusValid,
 		Identifiers: []store.Identifier{{Type: "dns", Value: c.Names[0]}}, Profile: "default", Expires: now.Add(time.Hour), CreatedAt: now}
 	if err := st.CreateOrder(ctx, order, nil); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -36,7 +35,7 @@ func (t *txn) EnsureOwner(ctx context.Context, name string) (*store.Owner, error
 	err = t.atomic(ctx, func(t *txn) error {
 		// Someone else may have created it since: then this does nothing
 		// and the read below finds theirs.
-		if _, err := t.exec(ctx, insertOwner, rand.Text(), name, now().UnixMicro()); err != nil {
+		if _, err := t.exec(ctx, insertOwner, store.NewID(now()), name, now().UnixMicro()); err != nil {
 			return err
 		}
 		o, err = t.GetOwnerByName(ctx, name)
@@ -676,10 +675,10 @@ func fillTime(t *time.Time) {
 	}
 }
 
-// fillID sets an empty *id to a new random ID (128 bits, base32).
+// fillID sets an empty *id to a new ID.
 func fillID(id *string) {
 	if *id == "" {
-		*id = rand.Text()
+		*id = store.NewID(now())
 	}
 }
 
