@@ -159,9 +159,8 @@ func Revoke(ctx context.Context, st store.Store, label string, now time.Time) (*
 }
 
 // NewEABKey returns a new, unused EAB key for a device (a kid from
-// store.NewID and
-// 32 random bytes) and the key as base64url, the form certbot and lego
-// take.
+// store.NewID and 32 random bytes) and the key as base64url, the form
+// certbot and lego take.
 func NewEABKey(deviceID string, now time.Time) (*store.EABKey, string) {
 	key, hmacKey := argSafeRandom(32)
 	return &store.EABKey{KID: store.NewID(now), DeviceID: deviceID, HMACKey: key, CreatedAt: now}, hmacKey
