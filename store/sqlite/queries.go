@@ -87,6 +87,12 @@ const (
 		not_after, chain_pem, created_at, revoked_at, reason, replaced_by`
 )
 
+// openOrder is the WHERE term of the partial index orders_open_by_expires
+// (migration 00003). SQLite uses a partial index only for queries that
+// contain its term as written, so queries over open orders include it
+// even where a narrower term follows.
+const openOrder = `status IN ('pending', 'ready', 'processing')`
+
 // sweepBatch bounds how many rows one Sweep transaction deletes, so that
 // a large backlog never holds the writer for long.
 const sweepBatch = 5000
@@ -135,9 +141,10 @@ var queries = [numQueries]string{
 		WHERE a.id = ? AND o.account_id = ? AND a.account_id = o.account_id
 		  AND (o.created_at, o.id) > (a.created_at, a.id)
 		ORDER BY o.created_at, o.id LIMIT ?`,
-	failProcessingOrders: `UPDATE orders SET status = 'invalid', error = ? WHERE status = 'processing'`,
+	failProcessingOrders: `UPDATE orders SET status = 'invalid', error = ?
+		WHERE ` + openOrder + ` AND status = 'processing'`,
 	countOpenOrders: `SELECT count(*) FROM orders
-		WHERE account_id = ? AND status IN ('pending', 'ready', 'processing') AND expires > ?`,
+		WHERE account_id = ? AND ` + openOrder + ` AND expires > ?`,
 	insertAuthorization: `INSERT INTO authorizations (` + authorizationColumns + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	getAuthorization:    `SELECT ` + authorizationColumns + ` FROM authorizations WHERE id = ?`,
@@ -171,9 +178,9 @@ var queries = [numQueries]string{
 		(SELECT key FROM rate_limits WHERE tat < ? LIMIT ` + fmt.Sprint(sweepBatch) + `)`,
 	sweepAuthorizations: `UPDATE authorizations SET status = 'invalid'
 		WHERE status = 'pending' AND order_id IN
-			(SELECT id FROM orders WHERE status IN ('pending', 'ready') AND expires < ?)`,
+			(SELECT id FROM orders WHERE ` + openOrder + ` AND status <> 'processing' AND expires < ?)`,
 	sweepOrders: `UPDATE orders SET status = 'invalid'
-		WHERE status IN ('pending', 'ready') AND expires < ?`,
+		WHERE ` + openOrder + ` AND status <> 'processing' AND expires < ?`,
 
 	savepoint:           `SAVEPOINT one_write`,
 	releaseSavepoint:    `RELEASE one_write`,

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,6 +163,11 @@ func TestPragmas(t *testing.T) {
 			}
 		}
 	}
+	for p, want := range map[string]string{"cache_size": "-65536", "wal_autocheckpoint": "4000"} {
+		if got, err := pragma(ctx, s.w, p); err != nil || got != want {
+			t.Errorf("writer %s = %s, %v; want %s", p, got, err, want)
+		}
+	}
 	if got, err := pragma(ctx, s.r, "query_only"); err != nil || got != "1" {
 		t.Errorf("reader query_only = %s, %v; want 1", got, err)
 	}
@@ -256,4 +263,37 @@ func open(t *testing.T, path string) *Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// TestOpenOrderQueriesUseIndex guards the partial index of open orders:
+// a query that stops repeating its WHERE term (openOrder) would still
+// work, but by scanning every order ever made.
+func TestOpenOrderQueriesUseIndex(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "lantls.db"))
+	for _, tt := range []struct {
+		q    query
+		args []any
+	}{
+		{failProcessingOrders, []any{nil}},
+		{sweepOrders, []any{0}},
+		{sweepAuthorizations, []any{0}},
+	} {
+		rows, err := s.w.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+queries[tt.q], tt.args...)
+		if err != nil {
+			t.Fatalf("query %d: %v", tt.q, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if !slices.ContainsFunc(plan, func(d string) bool { return strings.Contains(d, "orders_open_by_expires") }) {
+			t.Errorf("query %d does not use orders_open_by_expires: %q", tt.q, plan)
+		}
+	}
 }
