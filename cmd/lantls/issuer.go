@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -44,6 +46,13 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	cfg.Logger = logger
+	// The issuer's live Go heap is a few MB (SQLite's page caches are
+	// outside it) while it allocates some 100 KB per issuance, so at
+	// Go's default the collector would run a dozen times a second under
+	// load, 4% of the CPU. A quarter as often costs a few MB more memory.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	iss, err := issuer.New(ctx, cfg)
 	if err != nil {
 		return err
