@@ -163,7 +163,7 @@ func TestPragmas(t *testing.T) {
 			}
 		}
 	}
-	for p, want := range map[string]string{"cache_size": "-65536", "wal_autocheckpoint": "4000"} {
+	for p, want := range map[string]string{"wal_autocheckpoint": "4000"} {
 		if got, err := pragma(ctx, s.w, p); err != nil || got != want {
 			t.Errorf("writer %s = %s, %v; want %s", p, got, err, want)
 		}
