@@ -73,7 +73,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 	// does, so writes ignore its cancellation.
 	wctx := context.WithoutCancel(ctx)
 	issued, err := s.signer.Sign(ctx, ca.Request{CSR: csr, Names: identifierValues(o.Identifiers), Profile: profile})
-	if err == nil && (issued == nil || issued.Leaf == nil) {
+	if err == nil && (issued == nil || issued.Serial == nil || len(issued.ChainPEM) == 0) {
 		err = errors.New("signer returned no certificate")
 	}
 	if err != nil {
@@ -82,14 +82,14 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 
 	now := s.clock()
 	cert := &store.Certificate{
-		Serial:    fmt.Sprintf("%x", issued.Leaf.SerialNumber),
+		Serial:    fmt.Sprintf("%x", issued.Serial),
 		DeviceID:  o.DeviceID,
 		AccountID: o.AccountID,
 		OrderID:   o.ID,
 		Names:     identifierValues(o.Identifiers),
 		Profile:   profile.Name,
-		NotBefore: issued.Leaf.NotBefore.UTC(),
-		NotAfter:  issued.Leaf.NotAfter.UTC(),
+		NotBefore: issued.NotBefore.UTC(),
+		NotAfter:  issued.NotAfter.UTC(),
 		ChainPEM:  issued.ChainPEM,
 		CreatedAt: now,
 	}

@@ -6,6 +6,7 @@ package ca
 import (
 	"context"
 	"crypto/x509"
+	"math/big"
 	"time"
 )
 
@@ -38,10 +39,16 @@ type Request struct {
 	Profile Profile
 }
 
-// Issued is a signed certificate and the chain to serve with it.
+// Issued is a signed certificate and the chain to serve with it. It holds
+// the few leaf fields the issuer records rather than a parsed leaf, which
+// the local signer never needs to make; a signer that receives a chain from
+// elsewhere parses its leaf to fill them.
 type Issued struct {
-	Leaf     *x509.Certificate
-	ChainPEM []byte // leaf first, then intermediates; never the root
+	Serial    *big.Int
+	NotBefore time.Time
+	NotAfter  time.Time
+	DER       []byte // the leaf
+	ChainPEM  []byte // leaf first, then intermediates; never the root
 }
 
 // Signer turns a checked request into a certificate chain. Implementations

@@ -9,10 +9,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -24,6 +22,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lantls/lantls/internal/atomicfile"
 	"github.com/lantls/lantls/names"
@@ -84,6 +83,10 @@ type CA struct {
 	inter    *x509.Certificate
 	interKey crypto.Signer
 	rootPEM  []byte
+	interPEM []byte
+	// leafParts are the DER pieces Sign puts in every leaf; nil when
+	// crypto/x509 signs leaves instead.
+	leafParts *leafParts
 	// crlNumber is the last CRL number handed out, so numbers increase
 	// even when two CRLs are made within one millisecond.
 	crlNumber atomic.Int64
@@ -103,7 +106,8 @@ func Open(dir string, opts Options) (*CA, error) {
 	}
 	if opts.BaseURL != "" {
 		u, err := url.Parse(opts.BaseURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		// Leaves carry the URLs as IA5Strings, which are ASCII.
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !isASCII(opts.BaseURL) {
 			return nil, fmt.Errorf("open ca: base URL %q is not an http(s) URL", opts.BaseURL)
 		}
 		base := strings.TrimSuffix(opts.BaseURL, "/")
@@ -129,6 +133,10 @@ func Open(dir string, opts Options) (*CA, error) {
 		return nil, fmt.Errorf("open ca: %w", err)
 	}
 	c.rootPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.root.Raw})
+	c.interPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.inter.Raw})
+	if c.leafParts, err = c.newLeafParts(); err != nil {
+		return nil, fmt.Errorf("open ca: leaf extensions: %w", err)
+	}
 	return c, nil
 }
 
@@ -385,20 +393,20 @@ func randomSerial() (*big.Int, error) {
 	}
 }
 
-// subjectKeyID is the leftmost 160 bits of the SHA-256 of the
-// subjectPublicKey bit string (RFC 7093 section 2, method 1).
+// subjectKeyID is keyID of pub as crypto/x509 encodes it.
 func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
 	spki, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		return nil, fmt.Errorf("subject key identifier: %w", err)
 	}
-	var info struct {
-		Algorithm pkix.AlgorithmIdentifier
-		PublicKey asn1.BitString
+	return keyID(spki)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
 	}
-	if _, err := asn1.Unmarshal(spki, &info); err != nil {
-		return nil, fmt.Errorf("subject key identifier: %w", err)
-	}
-	sum := sha256.Sum256(info.PublicKey.Bytes)
-	return sum[:20], nil
+	return true
 }

@@ -288,6 +288,7 @@ func TestOpenRejectsBadOptions(t *testing.T) {
 		{"ftp base URL", Options{Zone: testZone, BaseURL: "ftp://127.0.0.1"}},
 		{"relative base URL", Options{Zone: testZone, BaseURL: "/ca"}},
 		{"base URL without host", Options{Zone: testZone, BaseURL: "https://"}},
+		{"non-ASCII base URL", Options{Zone: testZone, BaseURL: "https://hüb.example"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/lantls/lantls/acme/problem"
 	"github.com/lantls/lantls/ca"
@@ -58,8 +59,10 @@ func (c *CA) Sign(ctx context.Context, req ca.Request) (*ca.Issued, error) {
 		return nil, fmt.Errorf("sign: profile %q has lifetime %v, want more than 0 and at most %v",
 			req.Profile.Name, lifetime, ca.MaxLifetime)
 	}
-	notBefore := c.now().Add(-Backdate)
-	notAfter := notBefore.Add(lifetime)
+	// Whole seconds in UTC, as the certificate holds them, so that Issued
+	// tells the certificate's own times.
+	notBefore := c.now().Add(-Backdate).UTC().Truncate(time.Second)
+	notAfter := notBefore.Add(lifetime).Truncate(time.Second)
 	if notAfter.After(c.inter.NotAfter) {
 		notAfter = c.inter.NotAfter
 	}
@@ -70,31 +73,30 @@ func (c *CA) Sign(ctx context.Context, req ca.Request) (*ca.Issued, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	ski, err := subjectKeyID(req.CSR.PublicKey)
+	spki, err := csrSPKI(req.CSR)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		DNSNames:              dnsNames,
-		KeyUsage:              keyUsage,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		SubjectKeyId:          ski,
-	}
-	if c.crlURL != "" {
-		tmpl.CRLDistributionPoints = []string{c.crlURL}
-		tmpl.IssuingCertificateURL = []string{c.aiaURL}
-	}
-	leaf, err := createCertificate(tmpl, c.inter, req.CSR.PublicKey, c.interKey)
+	ski, err := keyID(spki)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	chain := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw})
-	chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.inter.Raw})...)
-	return &ca.Issued{Leaf: leaf, ChainPEM: chain}, nil
+	der, err := c.signLeaf(&leaf{
+		serial:    serial,
+		notBefore: notBefore,
+		notAfter:  notAfter,
+		dnsNames:  dnsNames,
+		keyUsage:  keyUsage,
+		pub:       req.CSR.PublicKey,
+		spki:      spki,
+		ski:       ski,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	chain := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	chain = append(chain, c.interPEM...)
+	return &ca.Issued{Serial: serial, NotBefore: notBefore, NotAfter: notAfter, DER: der, ChainPEM: chain}, nil
 }
 
 // checkNames returns the names without duplicates, or a problem if any is
