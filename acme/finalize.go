@@ -95,6 +95,9 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 	}
 	o.Status, o.CertificateSerial = store.StatusValid, cert.Serial
 	err = s.store.Update(wctx, func(tx store.Tx) error {
+		if _, err := checkDevice(wctx, tx, o.DeviceID); err != nil {
+			return err
+		}
 		if from == store.StatusReady {
 			if err := s.limits.CertificatesPerDevice.Take(wctx, tx, o.DeviceID, now); err != nil {
 				return err
@@ -111,7 +114,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 	if err != nil {
 		o.Status, o.CertificateSerial = from, ""
 		switch {
-		case from == store.StatusReady && problem.Is(err, problem.RateLimited):
+		case from == store.StatusReady && (problem.Is(err, problem.RateLimited) || problem.Is(err, problem.Unauthorized)):
 			return err
 		case from == store.StatusReady && errors.Is(err, store.ErrConflict):
 			return problem.New(problem.OrderNotReady, "order was finalized by another request")
@@ -131,6 +134,9 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 func (s *Server) claim(ctx context.Context, o *store.Order) error {
 	o.Status = store.StatusProcessing
 	err := s.store.Update(ctx, func(tx store.Tx) error {
+		if _, err := checkDevice(ctx, tx, o.DeviceID); err != nil {
+			return err
+		}
 		if err := s.limits.CertificatesPerDevice.Take(ctx, tx, o.DeviceID, s.clock()); err != nil {
 			return err
 		}
@@ -140,7 +146,7 @@ func (s *Server) claim(ctx context.Context, o *store.Order) error {
 		return nil
 	}
 	o.Status = store.StatusReady
-	if problem.Is(err, problem.RateLimited) {
+	if problem.Is(err, problem.RateLimited) || problem.Is(err, problem.Unauthorized) {
 		return err
 	}
 	if errors.Is(err, store.ErrConflict) {

@@ -41,6 +41,7 @@ type harness struct {
 	tb     testing.TB
 	ctx    context.Context
 	store  *sqlite.Store
+	dbPath string // the store's file, for a second Store as another process would open
 	ca     *local.CA
 	srv    *acme.Server
 	ts     *httptest.Server
@@ -106,7 +107,8 @@ func newHarness(tb testing.TB, opts ...func(*acme.Config)) *harness {
 	tb.Cleanup(h.ts.Close)
 	h.dirURL = h.ts.URL + "/acme/directory"
 
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "lantls.db"))
+	h.dbPath = filepath.Join(dir, "lantls.db")
+	st, err := sqlite.Open(ctx, h.dbPath)
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}

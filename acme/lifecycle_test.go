@@ -15,7 +15,9 @@ import (
 	"github.com/lantls/lantls/acme/internal/acmetest"
 	"github.com/lantls/lantls/acme/problem"
 	"github.com/lantls/lantls/ca"
+	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/store"
+	"github.com/lantls/lantls/store/sqlite"
 )
 
 func TestDirectoryAndNewNonce(t *testing.T) {
@@ -467,5 +469,46 @@ func testSigningFailure(t *testing.T, metered *meteredSigner) {
 	}
 	if certs, _ := h.store.ListCertificates(h.ctx, dev.ID); len(certs) != 0 {
 		t.Errorf("%d certificates recorded", len(certs))
+	}
+}
+
+// TestRevokedByAnotherProcess revokes a device through a second Store on
+// the same file, as `lantls admin device revoke` does next to a running
+// issuer, right after the server has read (and cached) the device and its
+// account: the device's next order and the finalize of its ready order
+// are refused at once, and no certificate is recorded.
+func TestRevokedByAnotherProcess(t *testing.T) {
+	h := newHarness(t)
+	dev := h.newDevice("")
+	c := h.account(dev)
+	h.issue(c, dev.name(""))
+	ready := h.newOrder(c, map[string]any{"identifiers": dnsIDs(dev.name(""))})
+
+	other, err := sqlite.Open(h.ctx, h.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := devices.Revoke(h.ctx, other, dev.Label, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := c.Post(h.ctx, c.Dir.NewOrder, map[string]any{"identifiers": dnsIDs(dev.name(""))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := res.Problem(); p == nil || p.Type != problem.URNPrefix+string(problem.Unauthorized) {
+		t.Errorf("new order after revocation: %v", res)
+	}
+	res, err = c.Post(h.ctx, ready.Finalize, map[string]string{"csr": b64(csr(t, newKey(t), dev.name("")))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := res.Problem(); p == nil || p.Type != problem.URNPrefix+string(problem.Unauthorized) {
+		t.Errorf("finalize after revocation: %v", res)
+	}
+	certs, err := h.store.ListCertificates(h.ctx, dev.ID)
+	if err != nil || len(certs) != 1 {
+		t.Errorf("certificates = %d, %v; want only the one from before", len(certs), err)
 	}
 }

@@ -75,6 +75,9 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request, req *request) 
 	o.Status = statusFromAuthorizations(authzs)
 
 	err = s.store.Update(ctx, func(tx store.Tx) error {
+		if _, err := checkDevice(ctx, tx, o.DeviceID); err != nil {
+			return err
+		}
 		if err := s.limits.OrdersPerAccount.Take(ctx, tx, o.AccountID, now); err != nil {
 			return err
 		}
@@ -341,9 +344,20 @@ func (s *Server) ownOrder(ctx context.Context, req *request, id string) (*store.
 	return o, nil
 }
 
-// activeDevice loads the device of acct, which must be active.
+// activeDevice loads the device of acct, which must be active. Read
+// through the store it may come from a cache a moment behind a revocation
+// made by another process (store/sqlite's row cache); the writes that
+// create orders and record certificates check again with checkDevice in
+// their transaction.
 func (s *Server) activeDevice(ctx context.Context, acct *store.Account) (*store.Device, error) {
-	dev, err := s.store.GetDevice(ctx, acct.DeviceID)
+	return checkDevice(ctx, s.store, acct.DeviceID)
+}
+
+// checkDevice loads the device with id through r, which must be active.
+func checkDevice(ctx context.Context, r interface {
+	GetDevice(ctx context.Context, id string) (*store.Device, error)
+}, id string) (*store.Device, error) {
+	dev, err := r.GetDevice(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("get device: %w", err)
 	}

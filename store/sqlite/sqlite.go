@@ -56,6 +56,8 @@ type Store struct {
 	ws  statements // prepared on w
 	rs  statements // prepared on r
 
+	caches *caches // of accounts and devices, see cache.go
+
 	writes     chan *write   // to the writer goroutine
 	closing    chan struct{} // closed by Close
 	writerDone chan struct{} // closed when the writer goroutine ends
@@ -74,6 +76,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	s := &Store{
+		caches:     newCaches(),
 		writes:     make(chan *write),
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
@@ -103,6 +106,9 @@ func (s *Store) open(ctx context.Context, path string) error {
 		return err
 	}
 	if err := s.ws.prepare(ctx, s.w); err != nil {
+		return err
+	}
+	if err := s.w.QueryRowContext(ctx, "PRAGMA data_version").Scan(&s.caches.dataVersion); err != nil {
 		return err
 	}
 	return s.rs.prepare(ctx, s.r)

@@ -74,7 +74,11 @@ func (t *txn) CreateDevice(ctx context.Context, d *store.Device) error {
 
 // GetDevice returns the device with ID id.
 func (t *txn) GetDevice(ctx context.Context, id string) (*store.Device, error) {
-	return get(ctx, t, getDevice, scanDevice, "device", id)
+	read := func() (*store.Device, error) { return get(ctx, t, getDevice, scanDevice, "device", id) }
+	if t.tx != nil {
+		return read()
+	}
+	return cached(&t.s.caches.devices, id, read)
 }
 
 // GetDeviceByLabel returns the device labelled label.
@@ -102,6 +106,7 @@ func (t *txn) ListDevices(ctx context.Context, f store.DeviceFilter) ([]*store.D
 // UpdateDevice writes Name, Status, KeyThumbprint and RevokedAt.
 func (t *txn) UpdateDevice(ctx context.Context, d *store.Device) error {
 	err := t.atomic(ctx, func(t *txn) error {
+		t.s.caches.stale.Store(true)
 		return t.changeOne(ctx, updateDevice, -1, d.ID,
 			d.Name, string(d.Status), d.KeyThumbprint, micros(d.RevokedAt), d.ID)
 	})
@@ -178,7 +183,11 @@ func (t *txn) CreateAccount(ctx context.Context, a *store.Account) error {
 
 // GetAccount returns the account with ID id.
 func (t *txn) GetAccount(ctx context.Context, id string) (*store.Account, error) {
-	return get(ctx, t, getAccount, scanAccount, "account", id)
+	read := func() (*store.Account, error) { return get(ctx, t, getAccount, scanAccount, "account", id) }
+	if t.tx != nil {
+		return read()
+	}
+	return cached(&t.s.caches.accounts, id, read)
 }
 
 // GetAccountByThumbprint returns the account whose key has thumbprint.
@@ -192,6 +201,7 @@ func (t *txn) UpdateAccount(ctx context.Context, a *store.Account) error {
 	contact, err := marshal(a.Contact)
 	if err == nil {
 		err = t.atomic(ctx, func(t *txn) error {
+			t.s.caches.stale.Store(true)
 			return t.changeOne(ctx, updateAccount, -1, a.ID,
 				string(a.Status), contact, a.KeyThumbprint, a.KeyJWK, a.ID)
 		})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"time"
 )
 
 // The writer: one goroutine owns the writer connection and orders every
@@ -26,6 +27,10 @@ import (
 // maxBatch bounds how many waiting writes share one commit, so that the
 // first of them does not wait for long behind the others.
 const maxBatch = 64
+
+// externalCheckInterval is how often the writer looks for commits by other
+// processes, which make the row caches stale (cache.go).
+const externalCheckInterval = 50 * time.Millisecond
 
 // errClosed is returned for writes after Close.
 var errClosed = errors.New("store closed")
@@ -140,10 +145,15 @@ func (w *write) run(fn func(t *txn) error, t *txn) {
 // others that queued up behind it.
 func (s *Store) writeLoop() {
 	defer close(s.writerDone)
+	tick := time.NewTicker(externalCheckInterval)
+	defer tick.Stop()
 	for {
 		var first *write
 		select {
 		case first = <-s.writes:
+		case <-tick.C:
+			s.checkExternal(context.Background())
+			continue
 		case <-s.closing:
 			return
 		}
@@ -186,7 +196,9 @@ func (s *Store) runAlone(w *write) turn {
 		tx.Rollback()
 		return o.result()
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	s.caches.committed()
+	if err != nil {
 		return turn{done: true, err: fmt.Errorf("commit: %w", err)}
 	}
 	return o.result()
@@ -225,7 +237,9 @@ func (s *Store) runBatch(batch []*write) {
 			return
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	s.caches.committed()
+	if err != nil {
 		s.retryAlone(batch, outcomes)
 		return
 	}

@@ -1,0 +1,143 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lantls/lantls/store"
+)
+
+// cacheFixture is a store with one device and one account of it.
+func cacheFixture(t *testing.T) (*Store, string, *store.Device, *store.Account) {
+	t.Helper()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "lantls.db")
+	s := open(t, path)
+	o, err := s.EnsureOwner(ctx, "owner@example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &store.Device{Label: "d1", OwnerID: o.ID, Name: "TV", Status: store.StatusActive}
+	if err := s.CreateDevice(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	a := &store.Account{DeviceID: d.ID, KeyThumbprint: "tp", KeyJWK: []byte(`{"k":1}`),
+		Contact: []string{"mailto:a@example.test"}, Status: store.StatusValid, EABKID: "kid"}
+	if err := s.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	return s, path, d, a
+}
+
+func TestCacheSeesOwnWrites(t *testing.T) {
+	s, _, d, a := cacheFixture(t)
+	ctx := t.Context()
+	for range 2 { // miss, then hit
+		if got, err := s.GetAccount(ctx, a.ID); err != nil || got.Status != store.StatusValid {
+			t.Fatalf("GetAccount = %+v, %v", got, err)
+		}
+	}
+	a.Status = store.StatusDeactivated
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.UpdateAccount(ctx, a) }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetAccount(ctx, a.ID); err != nil || got.Status != store.StatusDeactivated {
+		t.Errorf("after Update: GetAccount = %+v, %v; want deactivated", got, err)
+	}
+
+	s.GetDevice(ctx, d.ID)
+	d.Status, d.RevokedAt = store.StatusRevoked, time.Now()
+	if err := s.UpdateDevice(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetDevice(ctx, d.ID); err != nil || got.Status != store.StatusRevoked {
+		t.Errorf("after UpdateDevice: GetDevice = %+v, %v; want revoked", got, err)
+	}
+}
+
+// TestCacheSeesOtherProcessWrites changes a device and an account through
+// a second Store on the same file, as `lantls admin device revoke` does
+// next to a running issuer.
+func TestCacheSeesOtherProcessWrites(t *testing.T) {
+	s, path, d, a := cacheFixture(t)
+	ctx := t.Context()
+	s.GetDevice(ctx, d.ID)
+	s.GetAccount(ctx, a.ID)
+	other := open(t, path)
+	d.Status, d.RevokedAt = store.StatusRevoked, time.Now()
+	a.Status = store.StatusRevoked
+	err := other.Update(ctx, func(tx store.Tx) error {
+		if err := tx.UpdateAccount(ctx, a); err != nil {
+			return err
+		}
+		return tx.UpdateDevice(ctx, d)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		gd, err1 := s.GetDevice(ctx, d.ID)
+		ga, err2 := s.GetAccount(ctx, a.ID)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		if gd.Status == store.StatusRevoked && ga.Status == store.StatusRevoked {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("after 5s the cache still has device %s, account %s", gd.Status, ga.Status)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("seen after %v (check interval %v)", time.Since(start).Round(time.Millisecond), externalCheckInterval)
+}
+
+func TestCacheReturnsCopies(t *testing.T) {
+	s, _, _, a := cacheFixture(t)
+	ctx := t.Context()
+	for range 2 {
+		got, err := s.GetAccount(ctx, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != store.StatusValid || string(got.KeyJWK) != `{"k":1}` || got.Contact[0] != "mailto:a@example.test" {
+			t.Fatalf("GetAccount = %+v", got)
+		}
+		got.Status, got.KeyJWK[0], got.Contact[0] = store.StatusRevoked, 'x', "changed"
+	}
+}
+
+// TestCacheReadYourWrites toggles an account's status while readers read
+// it: once an update has returned, no read that starts after it may see
+// the status before it.
+func TestCacheReadYourWrites(t *testing.T) {
+	s, _, _, a := cacheFixture(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				s.GetAccount(ctx, a.ID)
+			}
+		}()
+	}
+	statuses := []store.Status{store.StatusDeactivated, store.StatusValid}
+	for i := range 200 {
+		a.Status = statuses[i%2]
+		if err := s.UpdateAccount(t.Context(), a); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.GetAccount(t.Context(), a.ID); err != nil || got.Status != a.Status {
+			t.Fatalf("update %d: GetAccount = %+v, %v; want %s", i, got, err, a.Status)
+		}
+	}
+	cancel()
+	wg.Wait()
+}
