@@ -2,44 +2,53 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/lantls/lantls/store"
 )
 
-// The row cache: accounts and devices read outside transactions, which the
-// ACME server does on nearly every request (the account of each JWS, the
-// device of each order and finalize), are kept in memory. A reader
-// connection's page cache is dropped at the start of every read that
-// follows a commit, so under load each of those reads walked its B-tree
-// from disk pages again; the cache removes six of the fifteen reads of an
-// issuance.
+// The row cache: the rows the ACME server reads outside transactions on
+// nearly every request (the account of each JWS, the device of each order,
+// the authorizations, order and certificate of an issuance) are kept in
+// memory. A reader connection's page cache is dropped at the start of every
+// read that follows a commit, so under load each of those reads walked its
+// B-tree from disk pages again. With the cache an issuance makes three
+// reads from the reader pool (the account by key, the EAB key, the device)
+// instead of fifteen.
 //
 // It stays exact for this process and close behind other processes:
-//   - a write transaction that changed an account or device (UpdateAccount,
-//     UpdateDevice) empties the cache after it commits;
+//   - a write records what it did to cached kinds of rows (created, changed,
+//     changed in bulk) in its txn; once the write has committed, and before
+//     its caller returns, the new rows are put in the cache and changed ones
+//     dropped. A write that failed or was rolled back records nothing.
 //   - a write by another process (lantls admin on the same data dir) is
 //     seen by the writer, which asks SQLite every externalCheckInterval
-//     whether another connection committed (PRAGMA data_version, which
-//     on the writer connection changes only then), and empties the cache;
-//   - a read that raced with either puts nothing: a value is kept only if
-//     the cache was not emptied between the read's start and its end.
+//     whether another connection committed (PRAGMA data_version, which on
+//     the writer connection changes only then), and empties every cache;
+//   - a read that raced with a drop or a reset puts nothing: a value read
+//     from the database is kept only if no drop or reset happened between
+//     the read's start and its end.
 //
 // So a device revoked with the CLI is refused by a running issuer within
-// externalCheckInterval. Transactions (Update) never use the cache.
+// externalCheckInterval; the ACME server checks the device again inside the
+// transactions that create orders and record certificates, which read
+// through the transaction and never through the cache.
 
-// maxCachedRows bounds each cache; when full it is emptied, which is rare
-// and cheap.
-const maxCachedRows = 100_000
+// maxCachedRows bounds each cache: it holds the rows used since it last
+// filled up, and at most twice this many.
+const maxCachedRows = 20_000
 
-// rowCache is a cache of one kind of row by ID.
+// rowCache is a cache of one kind of row by ID: a current and a previous
+// map, the previous one dropped whenever the current one fills up, so that
+// recently used rows stay.
 type rowCache[T any] struct {
 	clone func(T) T // copies a row so that callers may change theirs
 	mu    sync.Mutex
-	gen   uint64 // counts resets
+	gen   uint64 // counts drops and resets
 	rows  map[string]T
+	old   map[string]T
 }
 
 // get returns a copy of the cached row with id, if any, and the
@@ -47,25 +56,48 @@ type rowCache[T any] struct {
 func (c *rowCache[T]) get(id string) (v T, gen uint64, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	v, ok = c.rows[id]
+	if v, ok = c.rows[id]; !ok {
+		if v, ok = c.old[id]; ok {
+			c.store(id, v)
+		}
+	}
 	if ok {
 		v = c.clone(v)
 	}
 	return v, c.gen, ok
 }
 
-// put keeps a copy of v, read after get returned gen, unless the cache was
-// reset since.
+// put keeps a copy of v, read after get returned gen, unless a row was
+// dropped or the cache reset since.
 func (c *rowCache[T]) put(id string, v T, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen != c.gen {
-		return
+	if gen == c.gen {
+		c.store(id, c.clone(v))
 	}
+}
+
+// created keeps v, a row just committed; no read can have raced with it.
+func (c *rowCache[T]) created(id string, v T) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.store(id, v)
+}
+
+func (c *rowCache[T]) store(id string, v T) {
 	if c.rows == nil || len(c.rows) >= maxCachedRows {
-		c.rows = make(map[string]T)
+		c.old, c.rows = c.rows, make(map[string]T)
 	}
-	c.rows[id] = c.clone(v)
+	c.rows[id] = v
+}
+
+// drop forgets the row with id and fails every read in flight to put.
+func (c *rowCache[T]) drop(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.rows, id)
+	delete(c.old, id)
 }
 
 // reset empties the cache and fails every read in flight to put.
@@ -73,17 +105,18 @@ func (c *rowCache[T]) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	clear(c.rows)
+	c.rows, c.old = nil, nil
 }
 
 // caches are the row caches of a Store.
 type caches struct {
 	accounts rowCache[*store.Account]
 	devices  rowCache[*store.Device]
-	// stale is set by a write that changed a cached kind of row; the
-	// writer resets the caches after the commit.
-	stale atomic.Bool
-	// dataVersion is the writer connection's last PRAGMA data_version.
+	orders   rowCache[*store.Order]
+	authzs   rowCache[*store.Authorization]
+	certs    rowCache[*store.Certificate]
+	// dataVersion is the writer connection's last PRAGMA data_version;
+	// only the writer goroutine uses it.
 	dataVersion int64
 }
 
@@ -98,23 +131,41 @@ func newCaches() *caches {
 			c := *d
 			return &c
 		}},
+		orders: rowCache[*store.Order]{clone: func(o *store.Order) *store.Order {
+			// Problem documents are never changed in place, so the
+			// copies share them.
+			c := *o
+			c.Identifiers, c.AuthorizationIDs = slices.Clone(o.Identifiers), slices.Clone(o.AuthorizationIDs)
+			return &c
+		}},
+		authzs: rowCache[*store.Authorization]{clone: func(a *store.Authorization) *store.Authorization {
+			c := *a
+			c.Challenges = slices.Clone(a.Challenges)
+			return &c
+		}},
+		certs: rowCache[*store.Certificate]{clone: func(x *store.Certificate) *store.Certificate {
+			c := *x
+			c.Names, c.ChainPEM = slices.Clone(x.Names), slices.Clone(x.ChainPEM)
+			return &c
+		}},
 	}
 }
 
 func (c *caches) reset() {
 	c.accounts.reset()
 	c.devices.reset()
+	c.orders.reset()
+	c.authzs.reset()
+	c.certs.reset()
 }
 
-// committed is called by the writer after each commit.
-func (c *caches) committed() {
-	if c.stale.Swap(false) {
-		c.reset()
+// cached reads the row with id through c, or through read on a miss. Like
+// every read it fails once ctx is done.
+func cached[T any](ctx context.Context, c *rowCache[T], id string, read func() (T, error)) (T, error) {
+	if err := ctx.Err(); err != nil {
+		var zero T
+		return zero, err
 	}
-}
-
-// cached reads the row with id through c, or through read on a miss.
-func cached[T any](c *rowCache[T], id string, read func() (T, error)) (T, error) {
 	v, gen, ok := c.get(id)
 	if ok {
 		return v, nil
@@ -124,6 +175,21 @@ func cached[T any](c *rowCache[T], id string, read func() (T, error)) (T, error)
 		c.put(id, v, gen)
 	}
 	return v, err
+}
+
+// after records what a write does to the caches once it has committed.
+// Within a transaction it waits for the commit; outside one (a store
+// method called on the Store) the method runs as a write of its own, which
+// has committed by the time fn could run, so fn runs then.
+func (t *txn) after(fn func(c *caches)) {
+	t.fx = append(t.fx, fn)
+}
+
+// applyEffects runs what a committed write recorded.
+func (s *Store) applyEffects(fx []func(c *caches)) {
+	for _, fn := range fx {
+		fn(s.caches)
+	}
 }
 
 // checkExternal resets the caches if another connection committed since
@@ -139,4 +205,61 @@ func (s *Store) checkExternal(ctx context.Context) {
 		s.caches.dataVersion = v
 		s.caches.reset()
 	}
+}
+
+// The stored forms of rows just written: copies that equal what reading
+// them back returns (times in UTC to the microsecond, challenges through
+// their JSON), so that a cached row is the row read.
+
+func storedDevice(d *store.Device) *store.Device {
+	c := *d
+	c.CreatedAt, c.RevokedAt = truncate(d.CreatedAt), truncate(d.RevokedAt)
+	return &c
+}
+
+func storedAccount(a *store.Account) *store.Account {
+	c := *a
+	c.KeyJWK, c.Contact = slices.Clone(a.KeyJWK), slices.Clone(a.Contact)
+	c.CreatedAt = truncate(a.CreatedAt)
+	return &c
+}
+
+// storedOrder returns nil for an order with a problem, which is not cached
+// as written: its JSON form may read back different.
+func storedOrder(o *store.Order) *store.Order {
+	if o.Error != nil {
+		return nil
+	}
+	c := *o
+	c.Identifiers, c.AuthorizationIDs = slices.Clone(o.Identifiers), slices.Clone(o.AuthorizationIDs)
+	c.Expires, c.CreatedAt = truncate(o.Expires), truncate(o.CreatedAt)
+	return &c
+}
+
+func storedAuthorization(a *store.Authorization, challenges string) (*store.Authorization, error) {
+	c := *a
+	c.Expires = truncate(a.Expires)
+	var err error
+	c.Challenges, err = decodeChallenges(challenges)
+	return &c, err
+}
+
+func storedCertificate(x *store.Certificate) *store.Certificate {
+	c := *x
+	c.Names, c.ChainPEM = slices.Clone(x.Names), slices.Clone(x.ChainPEM)
+	c.NotBefore, c.NotAfter = truncate(x.NotBefore), truncate(x.NotAfter)
+	c.CreatedAt, c.RevokedAt = truncate(x.CreatedAt), truncate(x.RevokedAt)
+	return &c
+}
+
+// decodeChallenges reads an authorization's challenges column.
+func decodeChallenges(s string) ([]store.Challenge, error) {
+	var cs []store.Challenge
+	if err := json.Unmarshal([]byte(s), &cs); err != nil {
+		return nil, err
+	}
+	for i := range cs {
+		cs[i].Validated = truncate(cs[i].Validated)
+	}
+	return cs, nil
 }

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -140,4 +142,92 @@ func TestCacheReadYourWrites(t *testing.T) {
 	}
 	cancel()
 	wg.Wait()
+}
+
+// TestCachedRowsEqualStoredRows creates rows of every cached kind with
+// times that have nanoseconds and a zone, and checks that what the cache
+// returns equals what reading the database returns.
+func TestCachedRowsEqualStoredRows(t *testing.T) {
+	s, _, d, a := cacheFixture(t)
+	ctx := t.Context()
+	at := time.Date(2026, 11, 23, 12, 0, 0, 123456789, time.FixedZone("X", 3600))
+	o := &store.Order{AccountID: a.ID, DeviceID: d.ID, Status: store.StatusReady,
+		Identifiers: []store.Identifier{{Type: "dns", Value: "x.example.test"}}, Profile: "default",
+		Expires: at.Add(time.Hour), CreatedAt: at}
+	z := &store.Authorization{Identifier: store.Identifier{Type: "dns", Value: "x.example.test"},
+		Status: store.StatusValid, Expires: at.Add(time.Hour),
+		Challenges: []store.Challenge{{Type: "http-01", Token: "tok", Status: store.StatusValid, Validated: at}}}
+	err := s.Update(ctx, func(tx store.Tx) error { return tx.CreateOrder(ctx, o, []*store.Authorization{z}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &store.Certificate{Serial: "abc", DeviceID: d.ID, AccountID: a.ID, OrderID: o.ID,
+		Names: []string{"x.example.test"}, Profile: "default", NotBefore: at, NotAfter: at.Add(time.Hour),
+		ChainPEM: []byte("pem"), CreatedAt: at}
+	if err := s.CreateCertificate(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		what         string
+		cache, store func() (any, error)
+	}{
+		{"device", func() (any, error) { return s.GetDevice(ctx, d.ID) },
+			func() (any, error) { return get(ctx, &s.txn, getDevice, scanDevice, "device", d.ID) }},
+		{"account", func() (any, error) { return s.GetAccount(ctx, a.ID) },
+			func() (any, error) { return get(ctx, &s.txn, getAccount, scanAccount, "account", a.ID) }},
+		{"order", func() (any, error) { return s.GetOrder(ctx, o.ID) },
+			func() (any, error) { return get(ctx, &s.txn, getOrder, scanOrder, "order", o.ID) }},
+		{"authorization", func() (any, error) { return s.GetAuthorization(ctx, z.ID) },
+			func() (any, error) {
+				return get(ctx, &s.txn, getAuthorization, scanAuthorization, "authorization", z.ID)
+			}},
+		{"certificate", func() (any, error) { return s.GetCertificate(ctx, c.Serial) },
+			func() (any, error) { return get(ctx, &s.txn, getCertificate, scanCertificate, "certificate", c.Serial) }},
+	} {
+		cachedRow, err1 := tt.cache()
+		storedRow, err2 := tt.store()
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: %v, %v", tt.what, err1, err2)
+		}
+		if !reflect.DeepEqual(cachedRow, storedRow) {
+			t.Errorf("%s: cached\n%+v\nstored\n%+v", tt.what, cachedRow, storedRow)
+		}
+	}
+
+	// A change drops the row: the next read sees it.
+	o.Status, o.CertificateSerial = store.StatusValid, c.Serial
+	if err := s.UpdateOrder(ctx, o, store.StatusReady); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetOrder(ctx, o.ID); err != nil || got.Status != store.StatusValid {
+		t.Errorf("after UpdateOrder: %+v, %v", got, err)
+	}
+	if err := s.RevokeCertificate(ctx, c.Serial, 1, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetCertificate(ctx, c.Serial); err != nil || !got.Revoked() {
+		t.Errorf("after RevokeCertificate: %+v, %v", got, err)
+	}
+}
+
+// TestFailedWriteCachesNothing rolls back a write that created an order:
+// the order must not be found through the cache.
+func TestFailedWriteCachesNothing(t *testing.T) {
+	s, _, d, a := cacheFixture(t)
+	ctx := t.Context()
+	o := &store.Order{AccountID: a.ID, DeviceID: d.ID, Status: store.StatusReady, Profile: "default",
+		Identifiers: []store.Identifier{{Type: "dns", Value: "x.example.test"}}, Expires: time.Now().Add(time.Hour)}
+	errBoom := errors.New("boom")
+	err := s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.CreateOrder(ctx, o, nil); err != nil {
+			return err
+		}
+		return errBoom
+	})
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("Update = %v", err)
+	}
+	if _, err := s.GetOrder(ctx, o.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetOrder of a rolled-back order = %v, want ErrNotFound", err)
+	}
 }

@@ -22,6 +22,7 @@ import (
 type txn struct {
 	s  *Store
 	tx *sql.Tx
+	fx []func(*caches) // what this write does to cached rows once committed (cache.go)
 }
 
 var _ store.Tx = (*txn)(nil)
@@ -64,6 +65,10 @@ func (t *txn) CreateDevice(ctx context.Context, d *store.Device) error {
 	err := t.atomic(ctx, func(t *txn) error {
 		_, err := t.exec(ctx, insertDevice, d.ID, d.Label, d.OwnerID, d.Name, d.Model,
 			d.KeyThumbprint, string(d.Status), micros(d.CreatedAt), micros(d.RevokedAt))
+		if err == nil {
+			v := storedDevice(d)
+			t.after(func(c *caches) { c.devices.created(v.ID, v) })
+		}
 		return err
 	})
 	if err != nil {
@@ -78,7 +83,7 @@ func (t *txn) GetDevice(ctx context.Context, id string) (*store.Device, error) {
 	if t.tx != nil {
 		return read()
 	}
-	return cached(&t.s.caches.devices, id, read)
+	return cached(ctx, &t.s.caches.devices, id, read)
 }
 
 // GetDeviceByLabel returns the device labelled label.
@@ -106,7 +111,7 @@ func (t *txn) ListDevices(ctx context.Context, f store.DeviceFilter) ([]*store.D
 // UpdateDevice writes Name, Status, KeyThumbprint and RevokedAt.
 func (t *txn) UpdateDevice(ctx context.Context, d *store.Device) error {
 	err := t.atomic(ctx, func(t *txn) error {
-		t.s.caches.stale.Store(true)
+		t.after(func(c *caches) { c.devices.drop(d.ID) })
 		return t.changeOne(ctx, updateDevice, -1, d.ID,
 			d.Name, string(d.Status), d.KeyThumbprint, micros(d.RevokedAt), d.ID)
 	})
@@ -172,6 +177,10 @@ func (t *txn) CreateAccount(ctx context.Context, a *store.Account) error {
 		err = t.atomic(ctx, func(t *txn) error {
 			_, err := t.exec(ctx, insertAccount, a.ID, a.DeviceID, a.KeyThumbprint, a.KeyJWK,
 				contact, string(a.Status), a.EABKID, micros(a.CreatedAt))
+			if err == nil {
+				v := storedAccount(a)
+				t.after(func(c *caches) { c.accounts.created(v.ID, v) })
+			}
 			return err
 		})
 	}
@@ -187,7 +196,7 @@ func (t *txn) GetAccount(ctx context.Context, id string) (*store.Account, error)
 	if t.tx != nil {
 		return read()
 	}
-	return cached(&t.s.caches.accounts, id, read)
+	return cached(ctx, &t.s.caches.accounts, id, read)
 }
 
 // GetAccountByThumbprint returns the account whose key has thumbprint.
@@ -201,7 +210,7 @@ func (t *txn) UpdateAccount(ctx context.Context, a *store.Account) error {
 	contact, err := marshal(a.Contact)
 	if err == nil {
 		err = t.atomic(ctx, func(t *txn) error {
-			t.s.caches.stale.Store(true)
+			t.after(func(c *caches) { c.accounts.drop(a.ID) })
 			return t.changeOne(ctx, updateAccount, -1, a.ID,
 				string(a.Status), contact, a.KeyThumbprint, a.KeyJWK, a.ID)
 		})
@@ -272,11 +281,17 @@ func (t *txn) createOrder(ctx context.Context, o *store.Order, authzs []*store.A
 		if err != nil {
 			return err
 		}
+		if v := storedOrder(o); v != nil {
+			t.after(func(c *caches) { c.orders.created(v.ID, v) })
+		}
 		for i, a := range authzs {
 			_, err := t.exec(ctx, insertAuthorization, a.ID, a.AccountID, a.OrderID, a.Identifier.Type,
 				a.Identifier.Value, a.Wildcard, string(a.Status), micros(a.Expires), challenges[i])
 			if err != nil {
 				return fmt.Errorf("authorization %q: %w", a.ID, err)
+			}
+			if v, err := storedAuthorization(a, challenges[i]); err == nil {
+				t.after(func(c *caches) { c.authzs.created(v.ID, v) })
 			}
 		}
 		return nil
@@ -285,7 +300,11 @@ func (t *txn) createOrder(ctx context.Context, o *store.Order, authzs []*store.A
 
 // GetOrder returns the order with ID id.
 func (t *txn) GetOrder(ctx context.Context, id string) (*store.Order, error) {
-	return get(ctx, t, getOrder, scanOrder, "order", id)
+	read := func() (*store.Order, error) { return get(ctx, t, getOrder, scanOrder, "order", id) }
+	if t.tx != nil {
+		return read()
+	}
+	return cached(ctx, &t.s.caches.orders, id, read)
 }
 
 // UpdateOrder writes Status, Error and CertificateSerial, but only if the
@@ -294,6 +313,7 @@ func (t *txn) UpdateOrder(ctx context.Context, o *store.Order, expect store.Stat
 	perr, err := marshalProblem(o.Error)
 	if err == nil {
 		err = t.atomic(ctx, func(t *txn) error {
+			t.after(func(c *caches) { c.orders.drop(o.ID) })
 			return t.changeOne(ctx, updateOrder, orderExists, o.ID,
 				string(o.Status), perr, o.CertificateSerial, o.ID, string(expect))
 		})
@@ -334,6 +354,7 @@ func (t *txn) FailProcessingOrders(ctx context.Context, p *problem.Error) (int, 
 	}
 	var n int
 	err = t.atomic(ctx, func(t *txn) (err error) {
+		t.after(func(c *caches) { c.orders.reset() })
 		n, err = t.exec(ctx, failProcessingOrders, doc)
 		return err
 	})
@@ -356,7 +377,11 @@ func (t *txn) CountOpenOrders(ctx context.Context, accountID string, now time.Ti
 
 // GetAuthorization returns the authorization with ID id.
 func (t *txn) GetAuthorization(ctx context.Context, id string) (*store.Authorization, error) {
-	return get(ctx, t, getAuthorization, scanAuthorization, "authorization", id)
+	read := func() (*store.Authorization, error) { return get(ctx, t, getAuthorization, scanAuthorization, "authorization", id) }
+	if t.tx != nil {
+		return read()
+	}
+	return cached(ctx, &t.s.caches.authzs, id, read)
 }
 
 // UpdateAuthorization writes Status and Challenges.
@@ -364,6 +389,7 @@ func (t *txn) UpdateAuthorization(ctx context.Context, a *store.Authorization) e
 	challenges, err := marshalChallenges(a.Challenges)
 	if err == nil {
 		err = t.atomic(ctx, func(t *txn) error {
+			t.after(func(c *caches) { c.authzs.drop(a.ID) })
 			return t.changeOne(ctx, updateAuthorization, -1, a.ID, string(a.Status), challenges, a.ID)
 		})
 	}
@@ -386,6 +412,10 @@ func (t *txn) CreateCertificate(ctx context.Context, c *store.Certificate) error
 			_, err := t.exec(ctx, insertCertificate, c.Serial, c.DeviceID, c.AccountID, c.OrderID,
 				names, c.Profile, micros(c.NotBefore), micros(c.NotAfter), c.ChainPEM, micros(c.CreatedAt),
 				micros(c.RevokedAt), c.Reason, c.ReplacedBy)
+			if err == nil {
+				v := storedCertificate(c)
+				t.after(func(c *caches) { c.certs.created(v.Serial, v) })
+			}
 			return err
 		})
 	}
@@ -397,7 +427,11 @@ func (t *txn) CreateCertificate(ctx context.Context, c *store.Certificate) error
 
 // GetCertificate returns the certificate with serial.
 func (t *txn) GetCertificate(ctx context.Context, serial string) (*store.Certificate, error) {
-	return get(ctx, t, getCertificate, scanCertificate, "certificate", serial)
+	read := func() (*store.Certificate, error) { return get(ctx, t, getCertificate, scanCertificate, "certificate", serial) }
+	if t.tx != nil {
+		return read()
+	}
+	return cached(ctx, &t.s.caches.certs, serial, read)
 }
 
 // ListCertificates returns a device's certificates, oldest first.
@@ -414,6 +448,7 @@ func (t *txn) ListCertificates(ctx context.Context, deviceID string) ([]*store.C
 func (t *txn) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error {
 	fillTime(&at)
 	err := t.atomic(ctx, func(t *txn) error {
+		t.after(func(c *caches) { c.certs.drop(serial) })
 		return t.changeOne(ctx, revokeCertificate, certificateExists, serial, micros(at), reason, serial)
 	})
 	if err != nil {
@@ -426,6 +461,7 @@ func (t *txn) RevokeCertificate(ctx context.Context, serial string, reason int, 
 // it overwrites any earlier value.
 func (t *txn) SetCertificateReplacedBy(ctx context.Context, serial, orderID string) error {
 	err := t.atomic(ctx, func(t *txn) error {
+		t.after(func(c *caches) { c.certs.drop(serial) })
 		return t.changeOne(ctx, setCertificateReplacedBy, -1, serial, orderID, serial)
 	})
 	if err != nil {
@@ -520,6 +556,7 @@ func (t *txn) Sweep(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 	err := t.atomic(ctx, func(t *txn) error {
+		t.after(func(c *caches) { c.orders.reset(); c.authzs.reset() })
 		// Authorizations first: they are found through their orders'
 		// status, which the second statement changes.
 		n, err := t.exec(ctx, sweepAuthorizations, at)
@@ -840,11 +877,8 @@ func scanAuthorization(r scanner) (*store.Authorization, error) {
 		return nil, err
 	}
 	a.Expires = timeOf(expires)
-	if err := json.Unmarshal([]byte(challenges), &a.Challenges); err != nil {
+	if a.Challenges, err = decodeChallenges(challenges); err != nil {
 		return nil, fmt.Errorf("authorization %q challenges: %w", a.ID, err)
-	}
-	for i := range a.Challenges {
-		a.Challenges[i].Validated = truncate(a.Challenges[i].Validated)
 	}
 	return &a, nil
 }

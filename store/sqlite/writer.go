@@ -48,14 +48,17 @@ type write struct {
 	turn chan turn
 	// ran carries back how fn ended.
 	ran chan outcome
+	// fx is what an own write did to cached rows, once it has committed.
+	fx []func(*caches)
 }
 
 // turn is a message from the writer to a write's caller.
 type turn struct {
 	tx    *sql.Tx // run fn in tx, unless done
 	done  bool
-	err   error // the write's result, when done
-	panic any   // what own panicked with, when done
+	err   error            // the write's result, when done
+	panic any              // what own panicked with, when done
+	fx    []func(*caches) // what own did to cached rows, when done
 }
 
 // outcome is how fn ended: returning err, or aborting (panic or
@@ -63,7 +66,8 @@ type turn struct {
 type outcome struct {
 	err     error
 	aborted bool
-	panic   any // what own panicked with
+	panic   any              // what own panicked with
+	fx      []func(*caches) // what own did to cached rows
 }
 
 func (o outcome) failed() bool { return o.err != nil || o.aborted }
@@ -91,15 +95,21 @@ func (s *Store) updateOnWriter(ctx context.Context, fn func(t *txn) error) error
 	if err := s.submit(w); err != nil {
 		return err
 	}
-	return w.await()
+	if err := w.await(); err != nil {
+		return err
+	}
+	s.applyEffects(w.fx)
+	return nil
 }
 
 // await waits for the result of a write the writer runs itself.
+// What the write did to cached rows is left in w.fx.
 func (w *write) await() error {
 	t := <-w.turn
 	if t.panic != nil {
 		panic(t.panic)
 	}
+	w.fx = t.fx
 	return t.err
 }
 
@@ -125,12 +135,17 @@ func newWrite(ctx context.Context) *write {
 // follow runs fn each time the writer hands w a transaction, until the
 // writer reports w's result.
 func (w *write) follow(s *Store, fn func(t *txn) error) error {
+	var last *txn // of the try that counts, if the writer asked twice
 	for {
 		t := <-w.turn
 		if t.done {
+			if t.err == nil && last != nil {
+				s.applyEffects(last.fx)
+			}
 			return t.err
 		}
-		w.run(fn, &txn{s: s, tx: t.tx})
+		last = &txn{s: s, tx: t.tx}
+		w.run(fn, last)
 	}
 }
 
@@ -196,9 +211,7 @@ func (s *Store) runAlone(w *write) turn {
 		tx.Rollback()
 		return o.result()
 	}
-	err = tx.Commit()
-	s.caches.committed()
-	if err != nil {
+	if err := tx.Commit(); err != nil {
 		return turn{done: true, err: fmt.Errorf("commit: %w", err)}
 	}
 	return o.result()
@@ -237,9 +250,7 @@ func (s *Store) runBatch(batch []*write) {
 			return
 		}
 	}
-	err = tx.Commit()
-	s.caches.committed()
-	if err != nil {
+	if err := tx.Commit(); err != nil {
 		s.retryAlone(batch, outcomes)
 		return
 	}
@@ -282,11 +293,13 @@ func (s *Store) runOwn(fn func(t *txn) error, tx *sql.Tx) (o outcome) {
 			o = outcome{err: errAborted, aborted: true, panic: v}
 		}
 	}()
-	return outcome{err: fn(&txn{s: s, tx: tx})}
+	t := &txn{s: s, tx: tx}
+	err := fn(t)
+	return outcome{err: err, fx: t.fx}
 }
 
 // result is the final message to the caller of a write that ended so.
-func (o outcome) result() turn { return turn{done: true, err: o.err, panic: o.panic} }
+func (o outcome) result() turn { return turn{done: true, err: o.err, panic: o.panic, fx: o.fx} }
 
 // savepoint runs savepoint statements.
 func (s *Store) savepoint(tx *sql.Tx, qs ...query) error {
