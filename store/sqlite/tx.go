@@ -377,7 +377,9 @@ func (t *txn) CountOpenOrders(ctx context.Context, accountID string, now time.Ti
 
 // GetAuthorization returns the authorization with ID id.
 func (t *txn) GetAuthorization(ctx context.Context, id string) (*store.Authorization, error) {
-	read := func() (*store.Authorization, error) { return get(ctx, t, getAuthorization, scanAuthorization, "authorization", id) }
+	read := func() (*store.Authorization, error) {
+		return get(ctx, t, getAuthorization, scanAuthorization, "authorization", id)
+	}
 	if t.tx != nil {
 		return read()
 	}
@@ -427,7 +429,9 @@ func (t *txn) CreateCertificate(ctx context.Context, c *store.Certificate) error
 
 // GetCertificate returns the certificate with serial.
 func (t *txn) GetCertificate(ctx context.Context, serial string) (*store.Certificate, error) {
-	read := func() (*store.Certificate, error) { return get(ctx, t, getCertificate, scanCertificate, "certificate", serial) }
+	read := func() (*store.Certificate, error) {
+		return get(ctx, t, getCertificate, scanCertificate, "certificate", serial)
+	}
 	if t.tx != nil {
 		return read()
 	}

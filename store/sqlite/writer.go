@@ -56,8 +56,8 @@ type write struct {
 type turn struct {
 	tx    *sql.Tx // run fn in tx, unless done
 	done  bool
-	err   error            // the write's result, when done
-	panic any              // what own panicked with, when done
+	err   error           // the write's result, when done
+	panic any             // what own panicked with, when done
 	fx    []func(*caches) // what own did to cached rows, when done
 }
 
@@ -66,7 +66,7 @@ type turn struct {
 type outcome struct {
 	err     error
 	aborted bool
-	panic   any              // what own panicked with
+	panic   any             // what own panicked with
 	fx      []func(*caches) // what own did to cached rows
 }
 
