@@ -159,20 +159,24 @@ func (c *caches) reset() {
 	c.certs.reset()
 }
 
-// cached reads the row with id through c, or through read on a miss. Like
-// every read it fails once ctx is done.
-func cached[T any](ctx context.Context, c *rowCache[T], id string, read func() (T, error)) (T, error) {
+// getCached is get through the cache c, for reads outside a transaction;
+// reads inside one see the transaction and never the cache. Like every
+// read it fails once ctx is done.
+func getCached[T any](ctx context.Context, t *txn, c *rowCache[T], q query, scan func(scanner) (T, error), what, key string) (T, error) {
+	if t.tx != nil {
+		return get(ctx, t, q, scan, what, key)
+	}
 	if err := ctx.Err(); err != nil {
 		var zero T
 		return zero, err
 	}
-	v, gen, ok := c.get(id)
+	v, gen, ok := c.get(key)
 	if ok {
 		return v, nil
 	}
-	v, err := read()
+	v, err := get(ctx, t, q, scan, what, key)
 	if err == nil {
-		c.put(id, v, gen)
+		c.put(key, v, gen)
 	}
 	return v, err
 }

@@ -79,11 +79,7 @@ func (t *txn) CreateDevice(ctx context.Context, d *store.Device) error {
 
 // GetDevice returns the device with ID id.
 func (t *txn) GetDevice(ctx context.Context, id string) (*store.Device, error) {
-	read := func() (*store.Device, error) { return get(ctx, t, getDevice, scanDevice, "device", id) }
-	if t.tx != nil {
-		return read()
-	}
-	return cached(ctx, &t.s.caches.devices, id, read)
+	return getCached(ctx, t, &t.s.caches.devices, getDevice, scanDevice, "device", id)
 }
 
 // GetDeviceByLabel returns the device labelled label.
@@ -192,11 +188,7 @@ func (t *txn) CreateAccount(ctx context.Context, a *store.Account) error {
 
 // GetAccount returns the account with ID id.
 func (t *txn) GetAccount(ctx context.Context, id string) (*store.Account, error) {
-	read := func() (*store.Account, error) { return get(ctx, t, getAccount, scanAccount, "account", id) }
-	if t.tx != nil {
-		return read()
-	}
-	return cached(ctx, &t.s.caches.accounts, id, read)
+	return getCached(ctx, t, &t.s.caches.accounts, getAccount, scanAccount, "account", id)
 }
 
 // GetAccountByThumbprint returns the account whose key has thumbprint.
@@ -300,11 +292,7 @@ func (t *txn) createOrder(ctx context.Context, o *store.Order, authzs []*store.A
 
 // GetOrder returns the order with ID id.
 func (t *txn) GetOrder(ctx context.Context, id string) (*store.Order, error) {
-	read := func() (*store.Order, error) { return get(ctx, t, getOrder, scanOrder, "order", id) }
-	if t.tx != nil {
-		return read()
-	}
-	return cached(ctx, &t.s.caches.orders, id, read)
+	return getCached(ctx, t, &t.s.caches.orders, getOrder, scanOrder, "order", id)
 }
 
 // UpdateOrder writes Status, Error and CertificateSerial, but only if the
@@ -377,13 +365,7 @@ func (t *txn) CountOpenOrders(ctx context.Context, accountID string, now time.Ti
 
 // GetAuthorization returns the authorization with ID id.
 func (t *txn) GetAuthorization(ctx context.Context, id string) (*store.Authorization, error) {
-	read := func() (*store.Authorization, error) {
-		return get(ctx, t, getAuthorization, scanAuthorization, "authorization", id)
-	}
-	if t.tx != nil {
-		return read()
-	}
-	return cached(ctx, &t.s.caches.authzs, id, read)
+	return getCached(ctx, t, &t.s.caches.authzs, getAuthorization, scanAuthorization, "authorization", id)
 }
 
 // UpdateAuthorization writes Status and Challenges.
@@ -429,13 +411,7 @@ func (t *txn) CreateCertificate(ctx context.Context, c *store.Certificate) error
 
 // GetCertificate returns the certificate with serial.
 func (t *txn) GetCertificate(ctx context.Context, serial string) (*store.Certificate, error) {
-	read := func() (*store.Certificate, error) {
-		return get(ctx, t, getCertificate, scanCertificate, "certificate", serial)
-	}
-	if t.tx != nil {
-		return read()
-	}
-	return cached(ctx, &t.s.caches.certs, serial, read)
+	return getCached(ctx, t, &t.s.caches.certs, getCertificate, scanCertificate, "certificate", serial)
 }
 
 // ListCertificates returns a device's certificates, oldest first.
