@@ -407,7 +407,7 @@ profile_shares() {
 	done <<-'EOF'
 		ECDSA P-256 verification (JWS, CSR) |ecdsa\.(Verify|verify)
 		ECDSA P-256 signing |ecdsa\.(Sign|sign)
-		certificate creation (x509.CreateCertificate) |x509\.CreateCertificate$
+		certificate creation (ca/local Sign, signature included) |ca/local\.\(\*CA\)\.Sign$
 		store (lantls/store/sqlite and SQLite) |lantls/store/sqlite|modernc\.org/sqlite
 		JSON encoding and decoding |encoding/json|go-jose/v4/json
 		TLS record layer |crypto/tls\.\(\*Conn\)\.(Read|Write)
