@@ -122,33 +122,45 @@ type caches struct {
 
 func newCaches() *caches {
 	return &caches{
-		accounts: rowCache[*store.Account]{clone: func(a *store.Account) *store.Account {
-			c := *a
-			c.KeyJWK, c.Contact = slices.Clone(a.KeyJWK), slices.Clone(a.Contact)
-			return &c
-		}},
-		devices: rowCache[*store.Device]{clone: func(d *store.Device) *store.Device {
-			c := *d
-			return &c
-		}},
-		orders: rowCache[*store.Order]{clone: func(o *store.Order) *store.Order {
-			// Problem documents are never changed in place, so the
-			// copies share them.
-			c := *o
-			c.Identifiers, c.AuthorizationIDs = slices.Clone(o.Identifiers), slices.Clone(o.AuthorizationIDs)
-			return &c
-		}},
-		authzs: rowCache[*store.Authorization]{clone: func(a *store.Authorization) *store.Authorization {
-			c := *a
-			c.Challenges = slices.Clone(a.Challenges)
-			return &c
-		}},
-		certs: rowCache[*store.Certificate]{clone: func(x *store.Certificate) *store.Certificate {
-			c := *x
-			c.Names, c.ChainPEM = slices.Clone(x.Names), slices.Clone(x.ChainPEM)
-			return &c
-		}},
+		accounts: rowCache[*store.Account]{clone: cloneAccount},
+		devices:  rowCache[*store.Device]{clone: cloneDevice},
+		orders:   rowCache[*store.Order]{clone: cloneOrder},
+		authzs:   rowCache[*store.Authorization]{clone: cloneAuthorization},
+		certs:    rowCache[*store.Certificate]{clone: cloneCertificate},
 	}
+}
+
+// The clones copy a row deep enough that changing the copy's fields and
+// slices leaves the original alone. Problem documents are never changed in
+// place, so copies share them.
+
+func cloneAccount(a *store.Account) *store.Account {
+	c := *a
+	c.KeyJWK, c.Contact = slices.Clone(a.KeyJWK), slices.Clone(a.Contact)
+	return &c
+}
+
+func cloneDevice(d *store.Device) *store.Device {
+	c := *d
+	return &c
+}
+
+func cloneOrder(o *store.Order) *store.Order {
+	c := *o
+	c.Identifiers, c.AuthorizationIDs = slices.Clone(o.Identifiers), slices.Clone(o.AuthorizationIDs)
+	return &c
+}
+
+func cloneAuthorization(a *store.Authorization) *store.Authorization {
+	c := *a
+	c.Challenges = slices.Clone(a.Challenges)
+	return &c
+}
+
+func cloneCertificate(x *store.Certificate) *store.Certificate {
+	c := *x
+	c.Names, c.ChainPEM = slices.Clone(x.Names), slices.Clone(x.ChainPEM)
+	return &c
 }
 
 func (c *caches) reset() {
@@ -216,16 +228,15 @@ func (s *Store) checkExternal(ctx context.Context) {
 // their JSON), so that a cached row is the row read.
 
 func storedDevice(d *store.Device) *store.Device {
-	c := *d
+	c := cloneDevice(d)
 	c.CreatedAt, c.RevokedAt = truncate(d.CreatedAt), truncate(d.RevokedAt)
-	return &c
+	return c
 }
 
 func storedAccount(a *store.Account) *store.Account {
-	c := *a
-	c.KeyJWK, c.Contact = slices.Clone(a.KeyJWK), slices.Clone(a.Contact)
+	c := cloneAccount(a)
 	c.CreatedAt = truncate(a.CreatedAt)
-	return &c
+	return c
 }
 
 // storedOrder returns nil for an order with a problem, which is not cached
@@ -234,10 +245,9 @@ func storedOrder(o *store.Order) *store.Order {
 	if o.Error != nil {
 		return nil
 	}
-	c := *o
-	c.Identifiers, c.AuthorizationIDs = slices.Clone(o.Identifiers), slices.Clone(o.AuthorizationIDs)
+	c := cloneOrder(o)
 	c.Expires, c.CreatedAt = truncate(o.Expires), truncate(o.CreatedAt)
-	return &c
+	return c
 }
 
 func storedAuthorization(a *store.Authorization, challenges string) (*store.Authorization, error) {
@@ -249,11 +259,10 @@ func storedAuthorization(a *store.Authorization, challenges string) (*store.Auth
 }
 
 func storedCertificate(x *store.Certificate) *store.Certificate {
-	c := *x
-	c.Names, c.ChainPEM = slices.Clone(x.Names), slices.Clone(x.ChainPEM)
+	c := cloneCertificate(x)
 	c.NotBefore, c.NotAfter = truncate(x.NotBefore), truncate(x.NotAfter)
 	c.CreatedAt, c.RevokedAt = truncate(x.CreatedAt), truncate(x.RevokedAt)
-	return &c
+	return c
 }
 
 // decodeChallenges reads an authorization's challenges column.
