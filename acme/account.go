@@ -46,9 +46,10 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request, req *request
 	if err := checkContacts(p.Contact); err != nil {
 		return err
 	}
+	source := ratelimit.SourceKey(r.RemoteAddr)
 	eab, dev, err := s.checkBinding(ctx, p.ExternalAccountBinding, req)
 	if err != nil {
-		return err
+		return s.failedPairing(ctx, source, err)
 	}
 	jwk, err := jws.MarshalKey(req.key)
 	if err != nil {
@@ -66,9 +67,13 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request, req *request
 		CreatedAt:     now,
 	}
 	var keyTaken bool
-	source := ratelimit.SourceKey(r.RemoteAddr)
 	err = s.store.Update(ctx, func(tx store.Tx) error {
 		keyTaken = false
+		// A source past its failed pairings is refused even a right
+		// binding, so that guessing until one works gains nothing.
+		if err := s.limits.FailedPairingsPerSource.Check(ctx, tx, source, now); err != nil {
+			return err
+		}
 		if err := s.limits.AccountsPerSource.Take(ctx, tx, source, now); err != nil {
 			return err
 		}
@@ -99,6 +104,24 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request, req *request
 	s.log.InfoContext(ctx, "acme account created", "account", acct.ID, "device", dev.ID)
 	w.Header().Set("Location", s.accountURL(acct.ID))
 	return writeJSON(w, http.StatusCreated, s.accountJSON(acct))
+}
+
+// failedPairing counts a registration whose binding failed with err
+// against its source's failed pairings and returns err, or rateLimited
+// once the source has used them up.
+func (s *Server) failedPairing(ctx context.Context, source string, err error) error {
+	if !problem.Is(err, problem.Unauthorized) && !problem.Is(err, problem.Malformed) {
+		return err
+	}
+	limit := s.limits.FailedPairingsPerSource
+	lerr := s.store.Update(ctx, func(tx store.Tx) error { return limit.Take(ctx, tx, source, s.clock()) })
+	if problem.Is(lerr, problem.RateLimited) {
+		return lerr
+	}
+	if lerr != nil {
+		s.log.ErrorContext(ctx, "acme cannot count a failed pairing", "err", lerr)
+	}
+	return err
 }
 
 // existingAccount answers a newAccount for a key that already has an

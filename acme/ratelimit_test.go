@@ -16,9 +16,10 @@ import (
 // next one through; requests under the limit never notice it.
 func TestRateLimits(t *testing.T) {
 	limits := ratelimit.Limits{
-		OrdersPerAccount:      ratelimit.Limit{Name: "orders-per-account", Count: 2, Period: time.Minute},
-		CertificatesPerDevice: ratelimit.Limit{Name: "certificates-per-device", Count: 1, Period: 10 * time.Minute},
-		AccountsPerSource:     ratelimit.Limit{Name: "accounts-per-source", Count: 3, Period: time.Hour},
+		OrdersPerAccount:        ratelimit.Limit{Name: "orders-per-account", Count: 2, Period: time.Minute},
+		CertificatesPerDevice:   ratelimit.Limit{Name: "certificates-per-device", Count: 1, Period: 10 * time.Minute},
+		AccountsPerSource:       ratelimit.Limit{Name: "accounts-per-source", Count: 3, Period: time.Hour},
+		FailedPairingsPerSource: ratelimit.Limit{Name: "failed-pairings-per-source", Count: 3, Period: time.Hour},
 	}
 	h := newHarness(t, func(c *acme.Config) { c.Limits = limits })
 
@@ -56,6 +57,37 @@ func TestRateLimits(t *testing.T) {
 		h.finalize(c, o, newKey(t))
 	})
 
+	t.Run("failed pairings per source", func(t *testing.T) {
+		wrongKey := []byte("a wrong EAB key of thirty-two by")
+		for range limits.FailedPairingsPerSource.Count {
+			dev := h.newDevice("")
+			r, err := h.client(nil).Register(h.ctx, dev.eabKID, wrongKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := r.Problem(); r.Status != http.StatusUnauthorized || p == nil || p.Type != "urn:ietf:params:acme:error:unauthorized" {
+				t.Fatalf("register with a wrong EAB key: %v", r)
+			}
+		}
+		dev := h.newDevice("")
+		r, err := h.client(nil).Register(h.ctx, dev.eabKID, wrongKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkRateLimited(t, r)
+		// Past the limit even the right key is refused, so that guessing
+		// until one works gains nothing; the refusal spends nothing.
+		r, err = h.client(nil).Register(h.ctx, dev.eabKID, dev.eabKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		retry := checkRateLimited(t, r)
+		h.clock.Advance(retry)
+		if r, err := h.client(nil).Register(h.ctx, dev.eabKID, dev.eabKey); err != nil || r.Status != http.StatusCreated {
+			t.Fatalf("register after Retry-After: %v %v", r, err)
+		}
+	})
+
 	t.Run("accounts per source", func(t *testing.T) {
 		// Every test client comes from 127.0.0.1, and earlier subtests made
 		// accounts too, so register until the limit says no.
@@ -81,8 +113,8 @@ func TestRateLimits(t *testing.T) {
 		t.Fatalf("%d registrations from one source were all allowed; limit is %d", limits.AccountsPerSource.Count+1, limits.AccountsPerSource.Count)
 	})
 
-	if got := h.counter("lantls_acme_problems_total", "type", "rateLimited"); got < 3 {
-		t.Errorf("rateLimited problems counted = %v, want at least 3", got)
+	if got := h.counter("lantls_acme_problems_total", "type", "rateLimited"); got < 5 {
+		t.Errorf("rateLimited problems counted = %v, want at least 5", got)
 	}
 }
 

@@ -66,9 +66,13 @@ type Limits struct {
 	// AccountsPerSource bounds newAccount per client address (IPv4 /32,
 	// IPv6 /64).
 	AccountsPerSource Limit
-	// PairingsPerSource bounds pairing attempts per client address; the
-	// pairing service takes it.
-	PairingsPerSource Limit
+	// FailedPairingsPerSource bounds failed pairing attempts per client
+	// address: today the registrations whose external account binding
+	// fails (an unknown or used EAB key, a wrong MAC, another device's
+	// key), which is how a device pairs through a stock ACME client. Past
+	// it, every registration from the address is refused until the limit
+	// allows again, right binding or not, so keys cannot be guessed.
+	FailedPairingsPerSource Limit
 	// OpenOrdersPerAccount caps an account's pending, ready and processing
 	// orders that have not expired; 0 means no cap.
 	OpenOrdersPerAccount int
@@ -77,18 +81,16 @@ type Limits struct {
 // Defaults are safe for an issuer on the internet: generous for devices
 // that renew every few weeks, tight for anyone who scripts abuse.
 var Defaults = Limits{
-	OrdersPerAccount:      Limit{Name: "orders-per-account", Count: 300, Period: time.Hour},
-	CertificatesPerDevice: Limit{Name: "certificates-per-device", Count: 50, Period: 7 * 24 * time.Hour},
-	AccountsPerSource:     Limit{Name: "accounts-per-source", Count: 1000, Period: time.Hour},
-	PairingsPerSource:     Limit{Name: "pairings-per-source", Count: 60, Period: time.Hour},
-	OpenOrdersPerAccount:  100,
+	OrdersPerAccount:        Limit{Name: "orders-per-account", Count: 300, Period: time.Hour},
+	CertificatesPerDevice:   Limit{Name: "certificates-per-device", Count: 50, Period: 7 * 24 * time.Hour},
+	AccountsPerSource:       Limit{Name: "accounts-per-source", Count: 1000, Period: time.Hour},
+	FailedPairingsPerSource: Limit{Name: "failed-pairings-per-source", Count: 30, Period: time.Hour},
+	OpenOrdersPerAccount:    100,
 }
 
 // Tx is the part of a store transaction a limit needs.
 type Tx interface {
-	// LimitTAT returns the theoretical arrival time stored for key, or the
-	// zero time if there is none.
-	LimitTAT(ctx context.Context, key string) (time.Time, error)
+	Reader
 	// SetLimitTAT stores key's theoretical arrival time; the store may
 	// forget it once it is in the past.
 	SetLimitTAT(ctx context.Context, key string, tat time.Time) error
@@ -108,13 +110,41 @@ func (l Limit) Take(ctx context.Context, tx Tx, key string, now time.Time) error
 	}
 	next, wait := l.gcra(tat, now)
 	if wait > 0 {
-		return problem.RateLimitedErr(wait, "%s: limit of %d per %s reached; retry after %s",
-			l.Name, l.Count, l.Period, wait.Round(time.Second))
+		return l.limited(wait)
 	}
 	if err := tx.SetLimitTAT(ctx, k, next); err != nil {
 		return fmt.Errorf("rate limit %s: %w", l.Name, err)
 	}
 	return nil
+}
+
+// Reader is the part of a store a limit needs to be checked.
+type Reader interface {
+	// LimitTAT returns the theoretical arrival time stored for key, or the
+	// zero time if there is none.
+	LimitTAT(ctx context.Context, key string) (time.Time, error)
+}
+
+// Check reports, as Take would, whether one more event for key at now is
+// allowed, without counting it.
+func (l Limit) Check(ctx context.Context, r Reader, key string, now time.Time) error {
+	if !l.Enabled() {
+		return nil
+	}
+	tat, err := r.LimitTAT(ctx, l.Name+":"+key)
+	if err != nil {
+		return fmt.Errorf("rate limit %s: %w", l.Name, err)
+	}
+	if _, wait := l.gcra(tat, now); wait > 0 {
+		return l.limited(wait)
+	}
+	return nil
+}
+
+// limited is the problem of an event the limit denies.
+func (l Limit) limited(wait time.Duration) error {
+	return problem.RateLimitedErr(wait, "%s: limit of %d per %s reached; retry after %s",
+		l.Name, l.Count, l.Period, wait.Round(time.Second))
 }
 
 // gcra returns the theoretical arrival time after one more event at now

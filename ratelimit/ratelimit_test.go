@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -86,5 +87,37 @@ func TestSourceKey(t *testing.T) {
 		if got := SourceKey(in); got != want {
 			t.Errorf("SourceKey(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// mapTx is a store of TATs in a map.
+type mapTx map[string]time.Time
+
+func (m mapTx) LimitTAT(_ context.Context, key string) (time.Time, error) { return m[key], nil }
+func (m mapTx) SetLimitTAT(_ context.Context, key string, tat time.Time) error {
+	m[key] = tat
+	return nil
+}
+
+// TestCheckAgreesWithTake: Check allows exactly when Take would, and
+// counts nothing.
+func TestCheckAgreesWithTake(t *testing.T) {
+	l := Limit{Name: "test", Count: 2, Period: time.Minute}
+	ctx := context.Background()
+	tx := mapTx{}
+	now := time.Unix(1_700_000_000, 0)
+	for i := range 4 {
+		checked := l.Check(ctx, tx, "k", now)
+		checkedAgain := l.Check(ctx, tx, "k", now)
+		taken := l.Take(ctx, tx, "k", now)
+		if (checked == nil) != (taken == nil) || (checked == nil) != (checkedAgain == nil) {
+			t.Fatalf("event %d: Check = %v, again %v, Take = %v", i, checked, checkedAgain, taken)
+		}
+		if want := i < 2; (taken == nil) != want {
+			t.Fatalf("event %d: Take = %v, want allowed %v", i, taken, want)
+		}
+	}
+	if err := (Limit{}).Check(ctx, tx, "k", now); err != nil {
+		t.Errorf("disabled limit: Check = %v", err)
 	}
 }

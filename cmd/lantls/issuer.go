@@ -79,6 +79,7 @@ func addLimitFlags(fs *flag.FlagSet, l *ratelimit.Limits) {
 		{&l.OrdersPerAccount, "new orders per ACME account"},
 		{&l.CertificatesPerDevice, "certificates per device"},
 		{&l.AccountsPerSource, "new ACME accounts per client address (IPv6: per /64)"},
+		{&l.FailedPairingsPerSource, "failed pairings (registrations with a wrong or used EAB key) per client address; past it the address cannot register"},
 	} {
 		fs.Var(f.lim, "limit-"+f.lim.Name, "at most `COUNT/PERIOD` "+f.what+" (e.g. 300/1h), or off")
 	}
