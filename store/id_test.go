@@ -13,8 +13,8 @@ func TestNewID(t *testing.T) {
 	prev := ""
 	for i := range 1000 {
 		id := store.NewID(t0.Add(time.Duration(i) * time.Millisecond))
-		if len(id) != 32 {
-			t.Fatalf("NewID = %q, want 32 hex digits", id)
+		if len(id) != 26 {
+			t.Fatalf("NewID = %q, want 26 characters", id)
 		}
 		if seen[id] {
 			t.Fatalf("NewID repeated %q", id)
@@ -25,7 +25,8 @@ func TestNewID(t *testing.T) {
 		}
 		prev = id
 	}
-	if a, b := store.NewID(t0), store.NewID(t0); a == b || a[:12] != b[:12] {
-		t.Errorf("two IDs of one millisecond: %q %q, want the same 12-digit time prefix and different random parts", a, b)
+	// 48 bits of time are the first 9 characters and 3 bits of the tenth.
+	if a, b := store.NewID(t0), store.NewID(t0); a == b || a[:9] != b[:9] {
+		t.Errorf("two IDs of one millisecond: %q %q, want the same time prefix and different random parts", a, b)
 	}
 }
