@@ -193,10 +193,9 @@ func getCached[T any](ctx context.Context, t *txn, c *rowCache[T], q query, scan
 	return v, err
 }
 
-// after records what a write does to the caches once it has committed.
-// Within a transaction it waits for the commit; outside one (a store
-// method called on the Store) the method runs as a write of its own, which
-// has committed by the time fn could run, so fn runs then.
+// after records what a write does to the caches once it has committed:
+// the writer applies it after the commit and before it reports the write
+// done, and drops it with a write that fails or is rolled back.
 func (t *txn) after(fn func(c *caches)) {
 	t.fx = append(t.fx, fn)
 }

@@ -56,7 +56,7 @@ type Store struct {
 	ws  statements // prepared on w
 	rs  statements // prepared on r
 
-	caches *caches // of accounts and devices, see cache.go
+	caches *caches // of rows read outside transactions, see cache.go
 
 	writes     chan *write   // to the writer goroutine
 	closing    chan struct{} // closed by Close

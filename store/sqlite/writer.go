@@ -48,17 +48,14 @@ type write struct {
 	turn chan turn
 	// ran carries back how fn ended.
 	ran chan outcome
-	// fx is what an own write did to cached rows, once it has committed.
-	fx []func(*caches)
 }
 
 // turn is a message from the writer to a write's caller.
 type turn struct {
 	tx    *sql.Tx // run fn in tx, unless done
 	done  bool
-	err   error           // the write's result, when done
-	panic any             // what own panicked with, when done
-	fx    []func(*caches) // what own did to cached rows, when done
+	err   error // the write's result, when done
+	panic any   // what own panicked with, when done
 }
 
 // outcome is how fn ended: returning err, or aborting (panic or
@@ -67,7 +64,7 @@ type outcome struct {
 	err     error
 	aborted bool
 	panic   any             // what own panicked with
-	fx      []func(*caches) // what own did to cached rows
+	fx      []func(*caches) // what fn did to cached rows, applied once committed
 }
 
 func (o outcome) failed() bool { return o.err != nil || o.aborted }
@@ -95,21 +92,15 @@ func (s *Store) updateOnWriter(ctx context.Context, fn func(t *txn) error) error
 	if err := s.submit(w); err != nil {
 		return err
 	}
-	if err := w.await(); err != nil {
-		return err
-	}
-	s.applyEffects(w.fx)
-	return nil
+	return w.await()
 }
 
 // await waits for the result of a write the writer runs itself.
-// What the write did to cached rows is left in w.fx.
 func (w *write) await() error {
 	t := <-w.turn
 	if t.panic != nil {
 		panic(t.panic)
 	}
-	w.fx = t.fx
 	return t.err
 }
 
@@ -135,17 +126,12 @@ func newWrite(ctx context.Context) *write {
 // follow runs fn each time the writer hands w a transaction, until the
 // writer reports w's result.
 func (w *write) follow(s *Store, fn func(t *txn) error) error {
-	var last *txn // of the try that counts, if the writer asked twice
 	for {
 		t := <-w.turn
 		if t.done {
-			if t.err == nil && last != nil {
-				s.applyEffects(last.fx)
-			}
 			return t.err
 		}
-		last = &txn{s: s, tx: t.tx}
-		w.run(fn, last)
+		w.run(fn, &txn{s: s, tx: t.tx})
 	}
 }
 
@@ -153,7 +139,8 @@ func (w *write) follow(s *Store, fn func(t *txn) error) error {
 func (w *write) run(fn func(t *txn) error, t *txn) {
 	o := outcome{aborted: true}
 	defer func() { w.ran <- o }()
-	o = outcome{err: fn(t)}
+	err := fn(t)
+	o = outcome{err: err, fx: t.fx}
 }
 
 // writeLoop runs until Close, taking each waiting write together with any
@@ -214,6 +201,7 @@ func (s *Store) runAlone(w *write) turn {
 	if err := tx.Commit(); err != nil {
 		return turn{done: true, err: fmt.Errorf("commit: %w", err)}
 	}
+	s.applyEffects(o.fx)
 	return o.result()
 }
 
@@ -253,6 +241,11 @@ func (s *Store) runBatch(batch []*write) {
 	if err := tx.Commit(); err != nil {
 		s.retryAlone(batch, outcomes)
 		return
+	}
+	for _, o := range outcomes {
+		if !o.failed() {
+			s.applyEffects(o.fx)
+		}
 	}
 	for i, w := range batch {
 		w.turn <- outcomes[i].result()
@@ -299,7 +292,7 @@ func (s *Store) runOwn(fn func(t *txn) error, tx *sql.Tx) (o outcome) {
 }
 
 // result is the final message to the caller of a write that ended so.
-func (o outcome) result() turn { return turn{done: true, err: o.err, panic: o.panic, fx: o.fx} }
+func (o outcome) result() turn { return turn{done: true, err: o.err, panic: o.panic} }
 
 // savepoint runs savepoint statements.
 func (s *Store) savepoint(tx *sql.Tx, qs ...query) error {
