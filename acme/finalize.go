@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/lantls/lantls/acme/jws"
 	"github.com/lantls/lantls/acme/problem"
@@ -95,13 +96,12 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 	}
 	o.Status, o.CertificateSerial = store.StatusValid, cert.Serial
 	err = s.store.Update(wctx, func(tx store.Tx) error {
-		if _, err := checkDevice(wctx, tx, o.DeviceID); err != nil {
-			return err
-		}
 		if from == store.StatusReady {
-			if err := s.limits.CertificatesPerDevice.Take(wctx, tx, o.DeviceID, now); err != nil {
+			if err := s.admit(wctx, tx, o, now); err != nil {
 				return err
 			}
+		} else if _, err := checkDevice(wctx, tx, o.DeviceID); err != nil {
+			return err
 		}
 		if err := tx.CreateCertificate(wctx, cert); err != nil {
 			return fmt.Errorf("record certificate: %w", err)
@@ -113,11 +113,10 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 	})
 	if err != nil {
 		o.Status, o.CertificateSerial = from, ""
-		switch {
-		case from == store.StatusReady && (problem.Is(err, problem.RateLimited) || problem.Is(err, problem.Unauthorized)):
-			return err
-		case from == store.StatusReady && errors.Is(err, store.ErrConflict):
-			return problem.New(problem.OrderNotReady, "order was finalized by another request")
+		if from == store.StatusReady {
+			if p := refusal(err, "order was finalized by another request"); p != nil {
+				return p
+			}
 		}
 		return s.failOrder(wctx, o, from, err)
 	}
@@ -134,10 +133,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 func (s *Server) claim(ctx context.Context, o *store.Order) error {
 	o.Status = store.StatusProcessing
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		if _, err := checkDevice(ctx, tx, o.DeviceID); err != nil {
-			return err
-		}
-		if err := s.limits.CertificatesPerDevice.Take(ctx, tx, o.DeviceID, s.clock()); err != nil {
+		if err := s.admit(ctx, tx, o, s.clock()); err != nil {
 			return err
 		}
 		return tx.UpdateOrder(ctx, o, store.StatusReady)
@@ -146,13 +142,34 @@ func (s *Server) claim(ctx context.Context, o *store.Order) error {
 		return nil
 	}
 	o.Status = store.StatusReady
-	if problem.Is(err, problem.RateLimited) || problem.Is(err, problem.Unauthorized) {
-		return err
-	}
-	if errors.Is(err, store.ErrConflict) {
-		return problem.New(problem.OrderNotReady, "order is already being finalized")
+	if p := refusal(err, "order is already being finalized"); p != nil {
+		return p
 	}
 	return fmt.Errorf("claim order: %w", err)
+}
+
+// admit is what a ready order must pass, inside the transaction that moves
+// it on, before it may have a certificate: its device is active (read
+// through tx, never a cache) and within its certificate rate limit.
+func (s *Server) admit(ctx context.Context, tx store.Tx, o *store.Order, now time.Time) error {
+	if _, err := checkDevice(ctx, tx, o.DeviceID); err != nil {
+		return err
+	}
+	return s.limits.CertificatesPerDevice.Take(ctx, tx, o.DeviceID, now)
+}
+
+// refusal is the problem to answer when the transaction that moves a
+// ready order on failed with err because admit refused it or another
+// request moved the order first (conflict says so); nil if err is anything
+// else.
+func refusal(err error, conflict string) error {
+	switch {
+	case problem.Is(err, problem.RateLimited), problem.Is(err, problem.Unauthorized):
+		return err
+	case errors.Is(err, store.ErrConflict):
+		return problem.New(problem.OrderNotReady, "%s", conflict)
+	}
+	return nil
 }
 
 // failOrder makes an order that has status from invalid with the problem

@@ -337,9 +337,6 @@ func TestRunSweeperStops(t *testing.T) {
 	}
 }
 
-// TestConcurrentFinalize finalizes one order from many clients at once:
-// exactly one wins, the others get orderNotReady, and one certificate is
-// recorded.
 // meteredSigner is a signer that counts its signatures and says it is
 // metered, as an upstream CA is.
 type meteredSigner struct {

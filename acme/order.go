@@ -353,10 +353,9 @@ func (s *Server) activeDevice(ctx context.Context, acct *store.Account) (*store.
 	return checkDevice(ctx, s.store, acct.DeviceID)
 }
 
-// checkDevice loads the device with id through r, which must be active.
-func checkDevice(ctx context.Context, r interface {
-	GetDevice(ctx context.Context, id string) (*store.Device, error)
-}, id string) (*store.Device, error) {
+// checkDevice loads the device with id through r (the Store, or a
+// transaction), which must be active.
+func checkDevice(ctx context.Context, r store.Tx, id string) (*store.Device, error) {
 	dev, err := r.GetDevice(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("get device: %w", err)
