@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/lantls/lantls/acme/jws"
-	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
 )

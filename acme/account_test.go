@@ -11,7 +11,7 @@ import (
 	xacme "golang.org/x/crypto/acme"
 
 	"github.com/lantls/lantls/acme/internal/acmetest"
-	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/problem"
 )
 
 func TestKeyChange(t *testing.T) {

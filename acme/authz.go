@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
 )
 

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/problem"
 )
 
 // Media types of ACME requests and responses.

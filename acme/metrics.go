@@ -6,7 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/problem"
 )
 
 // metrics are the counters the front end keeps.

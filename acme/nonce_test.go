@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store/sqlite"
 )
 

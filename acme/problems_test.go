@@ -15,7 +15,7 @@ import (
 	"testing"
 
 	"github.com/lantls/lantls/acme/internal/acmetest"
-	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
 )
 

@@ -13,7 +13,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/lantls/lantls/acme/jws"
-	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
 )
 

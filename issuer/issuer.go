@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/lantls/lantls/acme"
-	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ca/local"
 	"github.com/lantls/lantls/internal/atomicfile"
 	"github.com/lantls/lantls/names"

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/problem"
 )
 
 // Limit allows Count events per Period for each key, in bursts of up to

@@ -30,7 +30,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/problem"
 )
 
 // Errors every implementation returns (wrapped) for the cases above.

@@ -10,7 +10,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/problem"
 )
 
 // Binding is a parsed external account binding (RFC 8555 section 7.3.4): a

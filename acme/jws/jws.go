@@ -25,7 +25,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/problem"
 )
 
 // Signature algorithms accepted for account keys and certificate keys.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/lantls/lantls/acme/internal/acmetest"
 	"github.com/lantls/lantls/acme/jws"
-	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/problem"
 )
 
 const testURL = "https://ca.test/acme/new-order"

@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/names"
 )

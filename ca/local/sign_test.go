@@ -26,7 +26,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lantls/lantls/acme/problem"
+	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/names"
 )
