@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/lantls/lantls/acme/jws"
-	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ca"
+	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
 )
 

@@ -13,9 +13,9 @@ import (
 
 	"github.com/lantls/lantls/acme"
 	"github.com/lantls/lantls/acme/internal/acmetest"
-	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/devices"
+	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
 	"github.com/lantls/lantls/store/sqlite"
 )

@@ -21,10 +21,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/lantls/lantls/acme"
-	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ca/local"
 	"github.com/lantls/lantls/internal/atomicfile"
 	"github.com/lantls/lantls/names"
+	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
 	"github.com/lantls/lantls/store/sqlite"

@@ -17,9 +17,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/names"
+	"github.com/lantls/lantls/problem"
 )
 
 // RSA key sizes Sign accepts.

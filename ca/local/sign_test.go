@@ -26,9 +26,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/names"
+	"github.com/lantls/lantls/problem"
 )
 
 // leafRequest asks for the names of device testLabel with key.
