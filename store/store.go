@@ -28,6 +28,7 @@ package store
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"time"
 
 	"github.com/lantls/lantls/problem"
@@ -139,6 +140,35 @@ type Tx interface {
 	// pending authorizations) that expired before now invalid. It returns
 	// how many rows it changed.
 	Sweep(ctx context.Context, now time.Time) (int, error)
+
+	// --- dns ---
+	// SetDeviceAddresses replaces the addresses a device last reported; an
+	// empty list clears them. An unknown device is ErrNotFound.
+	SetDeviceAddresses(ctx context.Context, deviceID string, addrs []netip.Addr) error
+	// SetDevicePublish sets a device's choice about publishing L.Z; an
+	// unknown device is ErrNotFound.
+	SetDevicePublish(ctx context.Context, deviceID string, p Publish) error
+	// GetDeviceDNS returns a device's addresses and publish choice (none
+	// and PublishDefault for a device that never set them).
+	GetDeviceDNS(ctx context.Context, deviceID string) (*DeviceDNS, error)
+	// PutTXT adds the TXT record (name, value) valid until expires, or
+	// moves the expiry of the one already there. name is fully qualified,
+	// lowercase, without the trailing dot. It also forgets records that
+	// expired.
+	PutTXT(ctx context.Context, name, value string, expires time.Time) error
+	// DeleteTXT removes the TXT record (name, value); deleting one that is
+	// not there is no error.
+	DeleteTXT(ctx context.Context, name, value string) error
+	// DNSVersion returns the DNS change counter: it grows with every
+	// commit that changes what the DNS serves (a device created, its
+	// status changed or deleted, its addresses or publish choice set, a
+	// TXT record put or deleted), and never goes back. Cheap: the DNS index
+	// of every issuer on the store polls it.
+	DNSVersion(ctx context.Context) (int64, error)
+	// DNSSnapshot returns what the DNS serves: every active device with
+	// its addresses and choice, the TXT records that have not expired at
+	// now, and the change counter read before them.
+	DNSSnapshot(ctx context.Context, now time.Time) (*DNSSnapshot, error)
 }
 
 // Status is the state of an account, order, authorization, challenge or
