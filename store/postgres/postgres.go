@@ -1,0 +1,176 @@
+// Package postgres implements store.Store on PostgreSQL, for several issuer
+// instances sharing one database. Its schema is kept by goose migrations in
+// PostgreSQL's dialect that follow store/sqlite's one for one.
+//
+// Unlike store/sqlite it keeps no row cache: every read goes to the
+// database, so a write through one instance is seen by every other at once.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/lantls/lantls/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// maxAttempts bounds how often Update runs fn when PostgreSQL cancels its
+// transaction for a serialization failure or a deadlock.
+const maxAttempts = 20
+
+// Store is a store.Store in a PostgreSQL database. Methods called on it
+// run on a connection pool, each as one statement or one transaction;
+// Update runs fn in one SERIALIZABLE transaction, so that what fn reads
+// and writes behaves as if no other instance ran beside it (as SQLite's
+// single writer does), and retries it when PostgreSQL says otherwise.
+type Store struct {
+	txn
+	pool *pgxpool.Pool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the database at url (a postgres:// URL or a key=value
+// connection string; see pgx.ParseConfig) and migrates its schema to the
+// newest version. Instances opening one database at once migrate it one at
+// a time (goose's advisory lock).
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's parse errors repeat the URL, password included.
+		return nil, errors.New("open store: the PostgreSQL connection string is not valid: use postgres://user:password@host:port/database")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open store %s: %w", describe(cfg), err)
+	}
+	s := &Store{pool: pool}
+	s.txn = txn{s: s}
+	return s, nil
+}
+
+// Update runs fn in one SERIALIZABLE transaction, committing only if fn
+// returns nil. When PostgreSQL aborts the transaction for a serialization
+// failure or a deadlock, it runs fn again, up to maxAttempts times. fn's
+// error is returned as it is; a panic in fn is passed on after the
+// rollback.
+func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
+	return s.update(ctx, true, func(t *txn) error { return fn(t) })
+}
+
+// update runs fn in a transaction as Update does. With savepoints, each
+// statement fn runs is undone alone when it fails, so that fn can go on
+// after a conflict, as it can on SQLite; without, the first error ends
+// the transaction (for the store's own multi-statement methods).
+func (s *Store) update(ctx context.Context, savepoints bool, fn func(t *txn) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		err := s.attempt(ctx, savepoints, fn)
+		if err == nil || attempt == maxAttempts || !retryable(err) {
+			return err
+		}
+		// Jittered, growing pauses, so that two transactions that collided
+		// do not collide again.
+		pause := time.Duration(rand.Int64N(int64(attempt)*int64(time.Millisecond))) + 100*time.Microsecond
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+}
+
+func (s *Store) attempt(ctx context.Context, savepoints bool, fn func(t *txn) error) (err error) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	if err != nil {
+		return classify(err)
+	}
+	defer func() {
+		// A rollback that fails (a dead connection) leaves nothing to undo:
+		// PostgreSQL rolls back what it never saw committed.
+		if p := recover(); p != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := fn(&txn{s: s, tx: tx, savepoints: savepoints}); err != nil {
+		return err
+	}
+	return classify(tx.Commit(ctx))
+}
+
+// Close closes every connection of the pool.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// Pool returns the store's connection pool, for the issuer's notices
+// (LISTEN/NOTIFY) and health checks.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// retryable reports whether err is PostgreSQL cancelling a transaction that
+// would succeed if run again.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return pe.Code == "40001" || pe.Code == "40P01" // serialization_failure, deadlock_detected
+}
+
+// describe names the database of cfg for messages, without its password.
+func describe(cfg *pgxpool.Config) string {
+	c := cfg.ConnConfig
+	return fmt.Sprintf("postgres://%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
+}
+
+// migrate brings the schema to the newest embedded migration, holding a
+// PostgreSQL advisory lock so that instances starting together take turns.
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
+		goose.WithDisableGlobalRegistry(true), goose.WithSessionLocker(locker),
+		// Other streams number their migrations in their own ranges and
+		// land in any order; each stands alone.
+		goose.WithAllowOutofOrder(true))
+	if err == nil {
+		_, err = p.Up(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}

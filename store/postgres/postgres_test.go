@@ -1,0 +1,182 @@
+package postgres_test
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lantls/lantls/problem"
+	"github.com/lantls/lantls/store"
+	"github.com/lantls/lantls/store/postgres"
+	"github.com/lantls/lantls/store/postgres/pgtest"
+	"github.com/lantls/lantls/store/storetest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openEmpty(t)
+	})
+}
+
+// openEmpty opens a store on a new, empty database.
+func openEmpty(t *testing.T) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(t.Context(), pgtest.URL(t))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+// Two stores on one database stand for two issuer instances: what one
+// writes, the other reads at once, and a nonce is spent once across both.
+func TestInstancesShareState(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.URL(t)
+	a, b := open(t, url), open(t, url)
+	exp := time.Now().Add(time.Hour)
+	if err := a.ConsumeNonce(ctx, "n1", exp); err != nil {
+		t.Fatalf("ConsumeNonce on A: %v", err)
+	}
+	if err := b.ConsumeNonce(ctx, "n1", exp); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("ConsumeNonce on B of a nonce spent on A = %v, want ErrConflict", err)
+	}
+	o, err := a.EnsureOwner(ctx, "alice")
+	if err != nil {
+		t.Fatalf("EnsureOwner on A: %v", err)
+	}
+	got, err := b.EnsureOwner(ctx, "alice")
+	if err != nil {
+		t.Fatalf("EnsureOwner on B: %v", err)
+	}
+	if got.ID != o.ID {
+		t.Errorf("EnsureOwner on B = %q, want A's owner %q", got.ID, o.ID)
+	}
+	d := &store.Device{Label: "l1", OwnerID: o.ID, Status: store.StatusActive}
+	if err := a.CreateDevice(ctx, d); err != nil {
+		t.Fatalf("CreateDevice on A: %v", err)
+	}
+	if _, err := b.GetDevice(ctx, d.ID); err != nil {
+		t.Fatalf("GetDevice on B: %v", err)
+	}
+	d.Status, d.RevokedAt = store.StatusRevoked, time.Now()
+	if err := a.UpdateDevice(ctx, d); err != nil {
+		t.Fatalf("UpdateDevice on A: %v", err)
+	}
+	if got, err := b.GetDevice(ctx, d.ID); err != nil || got.Status != store.StatusRevoked {
+		t.Errorf("GetDevice on B after A revoked it = %+v, %v; want revoked", got, err)
+	}
+}
+
+// Rate-limit state taken in Update on two stores at once never loses an
+// update: each Update's read and write of a key act as one.
+func TestRateLimitUpdatesSerialize(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.URL(t)
+	stores := []*postgres.Store{open(t, url), open(t, url)}
+	const each = 20
+	base := time.Unix(1_900_000_000, 0)
+	var wg sync.WaitGroup
+	for _, s := range stores {
+		for range 2 {
+			wg.Go(func() {
+				for range each {
+					err := s.Update(ctx, func(tx store.Tx) error {
+						tat, err := tx.LimitTAT(ctx, "k")
+						if err != nil {
+							return err
+						}
+						if tat.IsZero() {
+							tat = base
+						}
+						return tx.SetLimitTAT(ctx, "k", tat.Add(time.Second))
+					})
+					if err != nil {
+						t.Errorf("Update: %v", err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	tat, err := stores[0].LimitTAT(ctx, "k")
+	if err != nil {
+		t.Fatalf("LimitTAT: %v", err)
+	}
+	if want := base.Add(4 * each * time.Second); !tat.Equal(want) {
+		t.Errorf("TAT after %d increments = %v, want %v", 4*each, tat, want)
+	}
+}
+
+func TestFailStaleProcessingOrders(t *testing.T) {
+	ctx := t.Context()
+	s := open(t, pgtest.URL(t))
+	o, err := s.EnsureOwner(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &store.Device{Label: "l1", OwnerID: o.ID, Status: store.StatusActive}
+	if err := s.CreateDevice(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	a := &store.Account{DeviceID: d.ID, KeyThumbprint: "t", Status: store.StatusValid}
+	if err := s.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	newProcessing := func() *store.Order {
+		t.Helper()
+		ord := &store.Order{AccountID: a.ID, DeviceID: d.ID, Status: store.StatusReady, Expires: time.Now().Add(time.Hour)}
+		if err := s.CreateOrder(ctx, ord, nil); err != nil {
+			t.Fatal(err)
+		}
+		ord.Status = store.StatusProcessing
+		if err := s.UpdateOrder(ctx, ord, store.StatusReady); err != nil {
+			t.Fatal(err)
+		}
+		return ord
+	}
+	old := newProcessing()
+	cutoff := time.Now()
+	time.Sleep(2 * time.Millisecond) // so that the next order is processing since after cutoff
+	fresh := newProcessing()
+	p := problem.ServerInternalErr("the instance signing this order stopped; place a new order")
+	n, err := s.FailStaleProcessingOrders(ctx, cutoff, p)
+	if err != nil || n != 1 {
+		t.Fatalf("FailStaleProcessingOrders = %d, %v; want 1 order", n, err)
+	}
+	for _, c := range []struct {
+		name string
+		o    *store.Order
+		want store.Status
+	}{{"before", old, store.StatusInvalid}, {"after", fresh, store.StatusProcessing}} {
+		got, err := s.GetOrder(ctx, c.o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != c.want {
+			t.Errorf("order processing since %s the cutoff: status %s, want %s", c.name, got.Status, c.want)
+		}
+	}
+}
+
+func TestOpenRejectsBadURL(t *testing.T) {
+	_, err := postgres.Open(t.Context(), "postgres://u:secret@[::1")
+	if err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("Open of a broken URL = %v, want an error that does not repeat the password", err)
+	}
+}
+
+func open(t *testing.T, url string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(t.Context(), url)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
