@@ -48,6 +48,14 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request, req *request
 	}
 	source := ratelimit.SourceKey(r.RemoteAddr)
 	eab, dev, err := s.checkBinding(ctx, p.ExternalAccountBinding, req)
+	if errors.Is(err, errEABUsed) {
+		// A repeat of a registration that another request with the same
+		// key finished since the lookup above (Caddy registers once per
+		// name at the same time) gets that account; another key is refused.
+		if existing, gerr := s.store.GetAccountByThumbprint(ctx, req.thumbprint); gerr == nil {
+			return s.existingAccount(w, existing)
+		}
+	}
 	if err != nil {
 		return s.failedPairing(ctx, source, err)
 	}
@@ -83,7 +91,7 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request, req *request
 		}
 		err := tx.UseEABKey(ctx, eab.KID, acct.ID, now)
 		if errors.Is(err, store.ErrConflict) {
-			return problem.UnauthorizedErr("EAB key already used")
+			return errEABUsed
 		}
 		if err != nil {
 			return fmt.Errorf("use EAB key: %w", err)
@@ -105,6 +113,11 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request, req *request
 	w.Header().Set("Location", s.accountURL(acct.ID))
 	return writeJSON(w, http.StatusCreated, s.accountJSON(acct))
 }
+
+// errEABUsed refuses a binding whose EAB key already registered an account
+// with another account key: one EAB key, one account key.
+var errEABUsed = problem.UnauthorizedErr("EAB key already used: it registered an account with another key; " +
+	"sign with that account's key, or ask the device's owner for a new EAB key")
 
 // failedPairing counts a registration whose binding failed with err
 // against its source's failed pairings and returns err, or rateLimited
@@ -158,8 +171,11 @@ func (s *Server) checkBinding(ctx context.Context, raw json.RawMessage, req *req
 	if tp, err := jws.Thumbprint(bound); err != nil || tp != req.thumbprint {
 		return nil, nil, problem.UnauthorizedErr("externalAccountBinding binds a different key than the one that signed the request")
 	}
-	if !eab.UsedAt.IsZero() || eab.AccountID != "" || eab.Disabled {
-		return nil, nil, problem.UnauthorizedErr("EAB key already used")
+	if eab.Disabled {
+		return nil, nil, problem.UnauthorizedErr("EAB key %s is disabled; ask the device's owner for a new one", eab.KID)
+	}
+	if !eab.UsedAt.IsZero() || eab.AccountID != "" {
+		return nil, nil, errEABUsed
 	}
 	dev, err := s.store.GetDevice(ctx, eab.DeviceID)
 	if err != nil {
@@ -362,7 +378,7 @@ func (s *Server) keyInUse(ctx context.Context, thumbprint string) error {
 	case err != nil:
 		return fmt.Errorf("get account by new key: %w", err)
 	}
-	return problem.Conflict(s.accountURL(other.ID), "the new key is already used by another account")
+	return problem.ConflictErr(s.accountURL(other.ID), "the new key is already used by another account")
 }
 
 // innerProblem marks a problem with keyChange's inner JWS as such.

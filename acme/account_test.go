@@ -37,7 +37,7 @@ func TestKeyChange(t *testing.T) {
 	res, err := old.Post(ctx, old.Dir.NewOrder, map[string]any{"identifiers": dnsIDs(dev.name(""))})
 	wantProblem(t, res, err, problem.Malformed, http.StatusBadRequest)
 	res, err = old.Do(ctx, acmetest.Request{URL: old.Dir.NewAccount, JWK: true, Payload: map[string]bool{"onlyReturnExisting": true}})
-	wantProblem(t, res, err, problem.AccountDoesNotExist, http.StatusUnauthorized)
+	wantProblem(t, res, err, problem.AccountDoesNotExist, http.StatusBadRequest)
 
 	// The new key does, for the same device names.
 	if _, err := cl.AuthorizeOrder(ctx, xacme.DomainIDs(dev.name(""), "*."+dev.name(""))); err != nil {
@@ -87,7 +87,7 @@ func TestNewAccountWithExistingKey(t *testing.T) {
 
 	// onlyReturnExisting for a key without an account.
 	res, err := c.Do(ctx, acmetest.Request{URL: c.Dir.NewAccount, JWK: true, Payload: map[string]bool{"onlyReturnExisting": true}})
-	wantProblem(t, res, err, problem.AccountDoesNotExist, http.StatusUnauthorized)
+	wantProblem(t, res, err, problem.AccountDoesNotExist, http.StatusBadRequest)
 
 	res, err = c.Register(ctx, dev.eabKID, dev.eabKey)
 	if err != nil || res.Status != http.StatusCreated || res.Location() == "" {
@@ -121,6 +121,52 @@ func TestNewAccountWithExistingKey(t *testing.T) {
 	// The first EAB key is bound to the account.
 	if k, err := h.store.GetEABKey(ctx, dev.eabKID); err != nil || k.AccountID == "" || first != h.ts.URL+"/acme/account/"+k.AccountID {
 		t.Errorf("first EAB key = %+v %v", k, err)
+	}
+}
+
+// TestNewAccountRepeatedEAB registers one key with one EAB key from several
+// clients at once, as Caddy does on empty storage (one registration per
+// site name): every one gets the same account, one of them 201 and the
+// rest 200. The same EAB key with another account key is unauthorized.
+func TestNewAccountRepeatedEAB(t *testing.T) {
+	h := newHarness(t)
+	dev := h.newDevice("")
+	key := newKey(t)
+	const clients = 4
+	results := make(chan *acmetest.Response, clients)
+	errs := make(chan error, clients)
+	for range clients {
+		c := h.client(key)
+		go func() {
+			res, err := c.Register(h.ctx, dev.eabKID, dev.eabKey)
+			results <- res
+			errs <- err
+		}()
+	}
+	created, location := 0, ""
+	for range clients {
+		res, err := <-results, <-errs
+		if err != nil || (res.Status != http.StatusCreated && res.Status != http.StatusOK) {
+			t.Fatalf("register: %v %v", res, err)
+		}
+		if res.Status == http.StatusCreated {
+			created++
+		}
+		if location == "" {
+			location = res.Location()
+		}
+		if res.Location() != location {
+			t.Errorf("accounts %s and %s for one key", res.Location(), location)
+		}
+	}
+	if created != 1 {
+		t.Errorf("%d registrations answered 201, want 1", created)
+	}
+
+	res, err := h.client(nil).Register(h.ctx, dev.eabKID, dev.eabKey)
+	wantProblem(t, res, err, problem.Unauthorized, http.StatusUnauthorized)
+	if p := res.Problem(); !strings.Contains(p.Detail, "another key") {
+		t.Errorf("detail %q does not say the EAB key registered another key", p.Detail)
 	}
 }
 

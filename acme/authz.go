@@ -63,7 +63,7 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request, req *request)
 		w.Header().Add("Link", "<"+s.authzURL(a.ID)+`>;rel="up"`)
 		return writeJSON(w, http.StatusOK, s.challengeJSON(a, c))
 	}
-	return problem.NotFound("authorization has no %s challenge", typ)
+	return problem.NotFoundErr("authorization has no %s challenge", typ)
 }
 
 // deactivateAuthorization deactivates a pending or valid authorization,
@@ -91,7 +91,7 @@ func (s *Server) deactivateAuthorization(ctx context.Context, id string, now tim
 func (s *Server) ownAuthorization(ctx context.Context, req *request, id string) (*store.Authorization, error) {
 	a, err := s.store.GetAuthorization(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, problem.NotFound("authorization %s does not exist", id)
+		return nil, problem.NotFoundErr("authorization %s does not exist", id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get authorization: %w", err)

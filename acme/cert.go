@@ -40,9 +40,12 @@ func (s *Server) certificate(w http.ResponseWriter, r *http.Request, req *reques
 	if cert.DeviceID != req.account.DeviceID {
 		return problem.UnauthorizedErr("the certificate belongs to another device")
 	}
-	h := w.Header()
-	h.Set("Content-Type", contentTypePEM)
-	h.Add("Link", "<"+s.base+intermediatePath+`>;rel="up"`)
+	// The body is the whole chain, leaf to intermediate, so there is no
+	// Link rel="up" to the issuer's certificate: RFC 8555 section 7.4.2
+	// does not ask for one, and clients that follow every Link with
+	// POST-as-GET (Caddy) would fetch a plain file that only answers GET.
+	// There are no alternate chains; rel="index" comes with every response.
+	w.Header().Set("Content-Type", contentTypePEM)
 	w.WriteHeader(http.StatusOK)
 	w.Write(cert.ChainPEM)
 	return nil
@@ -73,7 +76,7 @@ func (s *Server) revokeCert(w http.ResponseWriter, r *http.Request, req *request
 		return err
 	}
 	if !bytes.Equal(leafDER(cert.ChainPEM), der) {
-		return problem.NotFound("certificate was not issued by this server")
+		return problem.NotFoundErr("certificate was not issued by this server")
 	}
 	reason := reasonUnspecified
 	if p.Reason != nil {
@@ -123,7 +126,7 @@ func (s *Server) mayRevoke(req *request, cert *store.Certificate, leaf *x509.Cer
 func (s *Server) storedCertificate(ctx context.Context, serial string) (*store.Certificate, error) {
 	cert, err := s.store.GetCertificate(ctx, serial)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, problem.NotFound("certificate %s does not exist", serial)
+		return nil, problem.NotFoundErr("certificate %s does not exist", serial)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get certificate: %w", err)

@@ -175,7 +175,7 @@ func refusal(err error, conflict string) error {
 // failOrder makes an order that has status from invalid with the problem
 // cause carries (serverInternal for anything untyped) and returns cause.
 func (s *Server) failOrder(ctx context.Context, o *store.Order, from store.Status, cause error) error {
-	p := problem.As(cause)
+	p := problem.OrInternal(cause)
 	if p.Kind == problem.ServerInternal {
 		p = problem.ServerInternalErr("the certificate could not be issued")
 	}

@@ -48,7 +48,7 @@ func (s *Server) routes() http.Handler {
 	s.post(mux, "/acme/chall/{authzID}/{type}", byKID, s.challenge)
 	s.post(mux, "/acme/cert/{serial}", byKID, s.certificate)
 	mux.Handle("/acme/", s.serve(func(w http.ResponseWriter, r *http.Request) error {
-		return problem.NotFound("no ACME resource at %s", r.URL.Path)
+		return problem.NotFoundErr("no ACME resource at %s", r.URL.Path)
 	}))
 	return s.common(mux)
 }
@@ -74,7 +74,7 @@ func (s *Server) post(mux *http.ServeMux, path string, auth authMode, h signedHa
 func methodNotAllowed(allow string) plainHandler {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", allow)
-		return problem.MethodNotAllowed("method %s is not allowed here; use %s", r.Method, allow)
+		return problem.MethodNotAllowedErr("method %s is not allowed here; use %s", r.Method, allow)
 	}
 }
 
@@ -111,7 +111,7 @@ func (s *Server) common(next http.Handler) http.Handler {
 // *problem.Error, and every serverInternal problem, reaches the client as a
 // bare "internal error" and the log with its full text.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	p := problem.As(err)
+	p := problem.OrInternal(err)
 	if p.Kind == problem.ServerInternal {
 		s.log.ErrorContext(r.Context(), "acme internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		p = problem.ServerInternalErr("internal error")

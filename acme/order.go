@@ -204,7 +204,7 @@ func (s *Server) replaceableSerial(ctx context.Context, certID string, dev *stor
 	}
 	cert, err := s.store.GetCertificate(ctx, serial)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", problem.NotFound("replaces names an unknown certificate")
+		return "", problem.NotFoundErr("replaces names an unknown certificate")
 	}
 	if err != nil {
 		return "", fmt.Errorf("get replaced certificate: %w", err)
@@ -333,7 +333,7 @@ func (s *Server) order(w http.ResponseWriter, r *http.Request, req *request) err
 func (s *Server) ownOrder(ctx context.Context, req *request, id string) (*store.Order, error) {
 	o, err := s.store.GetOrder(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, problem.NotFound("order %s does not exist", id)
+		return nil, problem.NotFoundErr("order %s does not exist", id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get order: %w", err)

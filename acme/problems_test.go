@@ -93,7 +93,7 @@ func TestProblems(t *testing.T) {
 			do: func(t *testing.T) *acmetest.Response {
 				return must(c.Do(ctx, acmetest.Request{URL: c.Dir.NewOrder, Payload: orderPayload, KID: h.ts.URL + "/acme/account/0000"}))
 			},
-			kind: problem.AccountDoesNotExist, status: 401,
+			kind: problem.AccountDoesNotExist, status: 400,
 		},
 		{
 			name: "jwk where kid is required",

@@ -27,7 +27,7 @@ func (s *Server) renewalInfo(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !ours {
-		return problem.NotFound("certID names a certificate of another issuer")
+		return problem.NotFoundErr("certID names a certificate of another issuer")
 	}
 	cert, err := s.storedCertificate(r.Context(), serial)
 	if err != nil {

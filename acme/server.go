@@ -40,8 +40,7 @@ type Config struct {
 	// ACME URLs are BaseURL+"/acme/...".
 	BaseURL string
 	// IssuerCert is the certificate that signs leaves: its SubjectKeyId is
-	// the key identifier in ARI certIDs, and BaseURL+"/ca/intermediate.crt"
-	// is served as the "up" link of every certificate.
+	// the key identifier in ARI certIDs.
 	IssuerCert *x509.Certificate
 	// Profiles are the offered certificate profiles; nil means ca.Profiles.
 	Profiles map[string]ca.Profile
@@ -88,7 +87,6 @@ const (
 	renewalRetryAfter  = 6 * time.Hour
 	processingRetry    = time.Second
 	nonceSecretName    = "acme-nonce-key"
-	intermediatePath   = "/ca/intermediate.crt"
 	defaultSweepPeriod = time.Minute
 )
 

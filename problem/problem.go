@@ -71,25 +71,48 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Kind, e.Detail) }
 
-// HTTPStatus returns the status to send with the problem.
+// HTTPStatus returns the status to send with the problem: e.Status if set,
+// else the status of its kind in statuses.
 func (e *Error) HTTPStatus() int {
 	if e.Status != 0 {
 		return e.Status
 	}
-	switch e.Kind {
-	case Unauthorized, AccountDoesNotExist:
-		return http.StatusUnauthorized
-	case OrderNotReady:
-		return http.StatusForbidden
-	case RateLimited:
-		return http.StatusTooManyRequests
-	case ServerInternal:
-		return http.StatusInternalServerError
-	case AlreadyReplaced:
-		return http.StatusConflict
-	default:
-		return http.StatusBadRequest
+	if s, ok := statuses[e.Kind]; ok {
+		return s
 	}
+	return http.StatusBadRequest
+}
+
+// statuses is the HTTP status of each kind: the one RFC 8555, RFC 9773 or
+// draft-ietf-acme-profiles names where they name one, else the one Boulder
+// sends (letsencrypt/boulder probs). status_test.go cites the source of each.
+var statuses = map[Kind]int{
+	AccountDoesNotExist:     http.StatusBadRequest, // RFC 8555 section 7.3.1
+	AlreadyReplaced:         http.StatusConflict,
+	AlreadyRevoked:          http.StatusBadRequest,
+	BadCSR:                  http.StatusBadRequest,
+	BadNonce:                http.StatusBadRequest, // RFC 8555 section 6.5
+	BadPublicKey:            http.StatusBadRequest,
+	BadRevocationReason:     http.StatusBadRequest,
+	BadSignatureAlgorithm:   http.StatusBadRequest, // RFC 8555 section 6.2
+	CAA:                     http.StatusForbidden,
+	Compound:                http.StatusBadRequest,
+	Connection:              http.StatusBadRequest,
+	DNS:                     http.StatusBadRequest,
+	ExternalAccountRequired: http.StatusBadRequest,
+	IncorrectResponse:       http.StatusBadRequest,
+	InvalidContact:          http.StatusBadRequest,
+	InvalidProfile:          http.StatusBadRequest,
+	Malformed:               http.StatusBadRequest,
+	OrderNotReady:           http.StatusForbidden, // RFC 8555 section 7.4
+	RateLimited:             http.StatusTooManyRequests,
+	RejectedIdentifier:      http.StatusBadRequest,
+	ServerInternal:          http.StatusInternalServerError,
+	TLS:                     http.StatusBadRequest,
+	Unauthorized:            http.StatusUnauthorized, // RFC 8555 section 7.3.6
+	UnsupportedContact:      http.StatusBadRequest,
+	UnsupportedIdentifier:   http.StatusBadRequest,
+	UserActionRequired:      http.StatusForbidden, // RFC 8555 section 7.3.3
 }
 
 // Document is the RFC 7807 wire form.
@@ -124,9 +147,10 @@ func New(kind Kind, format string, args ...any) *Error {
 	return &Error{Kind: kind, Detail: fmt.Sprintf(format, args...)}
 }
 
-// As returns the *Error in err's chain, or a serverInternal problem that
-// hides err's text from the client.
-func As(err error) *Error {
+// OrInternal returns the *Error in err's chain or, when there is none, a
+// serverInternal problem that hides err's text from the client. Unlike
+// errors.As it always returns a problem: the one to send for err.
+func OrInternal(err error) *Error {
 	var p *Error
 	if errors.As(err, &p) {
 		return p
@@ -140,19 +164,31 @@ func Is(err error, kind Kind) bool {
 	return errors.As(err, &p) && p.Kind == kind
 }
 
-// One constructor per commonly used kind, so call sites read as prose.
+// Constructors are named after their kind (or, for malformed problems with
+// another status, after that status) with an Err suffix, one per commonly
+// used kind, so that call sites read as prose.
 
-func BadNonceErr(detail string) *Error { return New(BadNonce, "%s", detail) }
-func MalformedErr(format string, args ...any) *Error {
-	return New(Malformed, format, args...)
-}
+// BadNonceErr returns a badNonce problem.
+func BadNonceErr(format string, args ...any) *Error { return New(BadNonce, format, args...) }
+
+// MalformedErr returns a malformed problem.
+func MalformedErr(format string, args ...any) *Error { return New(Malformed, format, args...) }
+
+// UnauthorizedErr returns an unauthorized problem.
 func UnauthorizedErr(format string, args ...any) *Error {
 	return New(Unauthorized, format, args...)
 }
+
+// BadCSRErr returns a badCSR problem.
 func BadCSRErr(format string, args ...any) *Error { return New(BadCSR, format, args...) }
+
+// RejectedIdentifierErr returns a rejectedIdentifier problem.
 func RejectedIdentifierErr(format string, args ...any) *Error {
 	return New(RejectedIdentifier, format, args...)
 }
+
+// ServerInternalErr returns a serverInternal problem. The front end logs
+// its detail and sends the client only "internal error".
 func ServerInternalErr(format string, args ...any) *Error {
 	return New(ServerInternal, format, args...)
 }
@@ -164,24 +200,25 @@ func RateLimitedErr(retryAfter time.Duration, format string, args ...any) *Error
 	return p
 }
 
-// NotFound returns a malformed problem with status 404, as Pebble and
+// NotFoundErr returns a malformed problem with status 404, as Pebble and
 // Boulder do for unknown resources.
-func NotFound(format string, args ...any) *Error {
+func NotFoundErr(format string, args ...any) *Error {
 	p := New(Malformed, format, args...)
 	p.Status = http.StatusNotFound
 	return p
 }
 
-// MethodNotAllowed returns a malformed problem with status 405.
-func MethodNotAllowed(format string, args ...any) *Error {
+// MethodNotAllowedErr returns a malformed problem with status 405, as
+// Pebble and Boulder do.
+func MethodNotAllowedErr(format string, args ...any) *Error {
 	p := New(Malformed, format, args...)
 	p.Status = http.StatusMethodNotAllowed
 	return p
 }
 
-// Conflict returns a malformed problem with status 409 pointing at the
-// resource that conflicts.
-func Conflict(location, format string, args ...any) *Error {
+// ConflictErr returns a malformed problem with status 409 pointing at the
+// resource that conflicts (RFC 8555 section 7.3.5).
+func ConflictErr(location, format string, args ...any) *Error {
 	p := New(Malformed, format, args...)
 	p.Status = http.StatusConflict
 	p.Location = location

@@ -109,7 +109,7 @@ func TestParseAndVerify(t *testing.T) {
 				if !problem.Is(err, tt.parseKind) {
 					t.Fatalf("Parse: got %v, want %s", err, tt.parseKind)
 				}
-				if tt.parseKind == problem.BadSignatureAlgorithm && len(problem.As(err).Algorithms) == 0 {
+				if tt.parseKind == problem.BadSignatureAlgorithm && len(problem.OrInternal(err).Algorithms) == 0 {
 					t.Errorf("badSignatureAlgorithm without algorithms")
 				}
 				return
