@@ -1,5 +1,6 @@
 // Package e2e drives the real lantls binary with real ACME clients (certbot,
-// lego, golang.org/x/crypto/acme) over loopback. See README.md.
+// lego, uacme, Caddy, golang.org/x/crypto/acme) over loopback. See
+// README.md.
 package e2e
 
 import (
