@@ -169,6 +169,36 @@ type Tx interface {
 	// its addresses and choice, the TXT records that have not expired at
 	// now, and the change counter read before them.
 	DNSSnapshot(ctx context.Context, now time.Time) (*DNSSnapshot, error)
+
+	// --- web ---
+
+	// CreateUser stores u, filling an empty ID and a zero CreatedAt; a
+	// name in use is ErrConflict, an unknown OwnerID ErrNotFound.
+	CreateUser(ctx context.Context, u *User) error
+	GetUser(ctx context.Context, id string) (*User, error)
+	GetUserByName(ctx context.Context, name string) (*User, error)
+	// ListUsers returns every user, oldest first.
+	ListUsers(ctx context.Context) ([]*User, error)
+	// UpdateUser writes Role and PasswordHash.
+	UpdateUser(ctx context.Context, u *User) error
+	// CreateSession stores s, filling a zero CreatedAt; an ID in use is
+	// ErrConflict.
+	CreateSession(ctx context.Context, s *Session) error
+	GetSession(ctx context.Context, id string) (*Session, error)
+	// DeleteSession removes a session; a missing one is not an error.
+	DeleteSession(ctx context.Context, id string) error
+	// DeleteSessions removes every session of a user, and every session of
+	// any user that expired before now; it returns how many it removed.
+	DeleteSessions(ctx context.Context, userID string, now time.Time) (int, error)
+	// CreatePasskey stores p, filling a zero CreatedAt; a credential ID in
+	// use is ErrConflict.
+	CreatePasskey(ctx context.Context, p *Passkey) error
+	// ListPasskeys returns a user's passkeys, oldest first.
+	ListPasskeys(ctx context.Context, userID string) ([]*Passkey, error)
+	// UpdatePasskey writes Data and LastUsedAt of the passkey p.ID.
+	UpdatePasskey(ctx context.Context, p *Passkey) error
+	// DeletePasskey removes the passkey id of userID; none is ErrNotFound.
+	DeletePasskey(ctx context.Context, userID string, id []byte) error
 }
 
 // Status is the state of an account, order, authorization, challenge or

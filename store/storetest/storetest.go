@@ -64,6 +64,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Conflict", testConflict},
 		{"CancelledContext", testCancelledContext},
 		{"ConcurrentUpdates", testConcurrentUpdates},
+		{"Users", testUsers},
+		{"Sessions", testSessions},
+		{"Passkeys", testPasskeys},
 	}
 	tests = append(tests, dnsTests...)
 	for _, tt := range tests {
