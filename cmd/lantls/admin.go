@@ -20,12 +20,15 @@ import (
 	"github.com/lantls/lantls/store/sqlite"
 )
 
-const adminUsage = `lantls admin [--data DIR] device <command> [flags]
+const adminUsage = `lantls admin [--data DIR] device|user <command> [flags]
 
 Commands:
   device add     create a device and an EAB key for a stock ACME client
   device list    list devices
   device revoke  revoke a device: its certificates, accounts and keys
+  user add       add a user of the web UI (NAME [--admin] [--password-file FILE])
+  user list      list the users of the web UI
+  user passwd    change a user's password (logs out its sessions)
 
 The data dir is the issuer's (--data of 'lantls issuer'); the issuer may be
 running.`
@@ -37,6 +40,9 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	rest := fs.Args()
+	if len(rest) > 0 && rest[0] == "user" {
+		return (&admin{env: e, dataDir: *dataDir}).runUser(ctx, rest[1:])
+	}
 	switch {
 	case len(rest) == 0:
 		return usagef("want 'device add', 'device list' or 'device revoke LABEL'; run 'lantls admin --help'")
@@ -65,7 +71,13 @@ type admin struct {
 // deviceFlags registers --data on a device subcommand, so it may come
 // before or after the subcommand.
 func (a *admin) deviceFlags(name, usage string) *flag.FlagSet {
-	fs := newFlags(a.env, "admin device "+name, usage)
+	return a.subFlags("device "+name, usage)
+}
+
+// subFlags registers --data on the subcommand name ("device add", "user
+// list"), so it may come before or after the subcommand.
+func (a *admin) subFlags(name, usage string) *flag.FlagSet {
+	fs := newFlags(a.env, "admin "+name, usage)
 	fs.StringVar(&a.dataDir, "data", a.dataDir, "the issuer's data `dir`")
 	return fs
 }
