@@ -199,6 +199,45 @@ type Tx interface {
 	UpdatePasskey(ctx context.Context, p *Passkey) error
 	// DeletePasskey removes the passkey id of userID; none is ErrNotFound.
 	DeletePasskey(ctx context.Context, userID string, id []byte) error
+
+	// --- pairing ---
+
+	// CreatePairing stores p, filling an empty ID and a zero CreatedAt; a
+	// DeviceCodeHash or UserCodeHash in use is ErrConflict.
+	CreatePairing(ctx context.Context, p *Pairing) error
+	GetPairing(ctx context.Context, id string) (*Pairing, error)
+	GetPairingByDeviceCode(ctx context.Context, deviceCodeHash string) (*Pairing, error)
+	GetPairingByUserCode(ctx context.Context, userCodeHash string) (*Pairing, error)
+	// UpdatePairing writes Status, Interval, OwnerID, DeviceID, Actor,
+	// LastPolled, DecidedAt and RedeemedAt, but only if the stored status
+	// is still expect; otherwise ErrConflict.
+	UpdatePairing(ctx context.Context, p *Pairing, expect Status) error
+	// ListPairings returns pairings oldest first.
+	ListPairings(ctx context.Context, f PairingFilter) ([]*Pairing, error)
+	// DeletePairings deletes pairings that expired before before and
+	// returns how many.
+	DeletePairings(ctx context.Context, before time.Time) (int, error)
+
+	// CreateToken stores t, filling an empty ID and a zero CreatedAt; a
+	// Hash in use is ErrConflict.
+	CreateToken(ctx context.Context, t *Token) error
+	GetTokenByHash(ctx context.Context, hash string) (*Token, error)
+	// RevokeDeviceTokens revokes every unrevoked token of a device at at
+	// (now if zero) and returns how many.
+	RevokeDeviceTokens(ctx context.Context, deviceID string, at time.Time) (int, error)
+
+	// SetGrants replaces a device's origin grants, filling a zero
+	// UpdatedAt with now; an unknown device is ErrNotFound.
+	SetGrants(ctx context.Context, g *Grants) error
+	// GetGrants returns a device's grants, Origins never nil: empty, with
+	// a zero UpdatedAt, if none were ever set.
+	GetGrants(ctx context.Context, deviceID string) (*Grants, error)
+
+	// AddAudit stores e, filling an empty ID and a zero CreatedAt.
+	AddAudit(ctx context.Context, e *AuditEntry) error
+	// ListAudit returns audit entries newest first, unlike other lists: a
+	// log is read from its end.
+	ListAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, error)
 }
 
 // Status is the state of an account, order, authorization, challenge or

@@ -54,6 +54,27 @@ const (
 	setCertificateReplacedBy
 	listRevoked
 
+	// --- pairing ---
+	insertPairing
+	getPairing
+	getPairingByDeviceCode
+	getPairingByUserCode
+	updatePairing
+	pairingExists
+	listPairings
+	listPairingsByOwner
+	deletePairings
+	insertToken
+	getTokenByHash
+	revokeDeviceTokens
+	setGrants
+	getGrants
+	insertAudit
+	listAudit
+	listAuditBefore
+	listAuditByOwner
+	listAuditByOwnerBefore
+
 	insertNonce
 	insertSecret
 	getSecret
@@ -85,6 +106,15 @@ const (
 		status, expires, challenges`
 	certificateColumns = `serial, device_id, account_id, order_id, names, profile, not_before,
 		not_after, chain_pem, created_at, revoked_at, reason, replaced_by`
+)
+
+// Columns of the pairing stream's tables (store/sqlite/pairing.go).
+const (
+	pairingColumns = `id, device_code_hash, user_code, user_code_hash, client_id, model, hostname,
+		key_jwk, key_thumbprint, label, source, status, interval_ms, owner_id, device_id, actor,
+		last_polled, created_at, expires, decided_at, redeemed_at`
+	tokenColumns = `id, hash, device_id, created_at, expires, revoked_at`
+	auditColumns = `id, owner_id, actor, action, device_id, detail, created_at`
 )
 
 // openOrder is the WHERE term of the partial index orders_open_by_expires
@@ -162,6 +192,36 @@ var queries = [numQueries]string{
 	listRevoked: `SELECT serial, revoked_at, reason FROM certificates
 		WHERE revoked_at IS NOT NULL AND not_after >= ?
 		ORDER BY revoked_at, serial`,
+
+	// --- pairing ---
+	insertPairing: `INSERT INTO pairings (` + pairingColumns + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	getPairing:             `SELECT ` + pairingColumns + ` FROM pairings WHERE id = ?`,
+	getPairingByDeviceCode: `SELECT ` + pairingColumns + ` FROM pairings WHERE device_code_hash = ?`,
+	getPairingByUserCode:   `SELECT ` + pairingColumns + ` FROM pairings WHERE user_code_hash = ?`,
+	updatePairing: `UPDATE pairings SET status = ?, interval_ms = ?, owner_id = ?, device_id = ?, actor = ?,
+		last_polled = ?, decided_at = ?, redeemed_at = ?
+		WHERE id = ? AND status = ?`,
+	pairingExists:       `SELECT 1 FROM pairings WHERE id = ?`,
+	listPairings:        `SELECT ` + pairingColumns + ` FROM pairings ORDER BY created_at, id`,
+	listPairingsByOwner: `SELECT ` + pairingColumns + ` FROM pairings WHERE owner_id = ? ORDER BY created_at, id`,
+	deletePairings:      `DELETE FROM pairings WHERE expires < ?`,
+	insertToken:         `INSERT INTO device_tokens (` + tokenColumns + `) VALUES (?, ?, ?, ?, ?, ?)`,
+	getTokenByHash:      `SELECT ` + tokenColumns + ` FROM device_tokens WHERE hash = ?`,
+	revokeDeviceTokens:  `UPDATE device_tokens SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL`,
+	setGrants: `INSERT INTO device_grants (device_id, origins, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (device_id) DO UPDATE SET origins = excluded.origins, updated_at = excluded.updated_at`,
+	getGrants:   `SELECT device_id, origins, updated_at FROM device_grants WHERE device_id = ?`,
+	insertAudit: `INSERT INTO audit_log (` + auditColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	listAudit:   `SELECT ` + auditColumns + ` FROM audit_log ORDER BY created_at DESC, id DESC LIMIT ?`,
+	listAuditBefore: `SELECT ` + auditColumns + ` FROM audit_log
+		WHERE (created_at, id) < (SELECT created_at, id FROM audit_log WHERE id = ?)
+		ORDER BY created_at DESC, id DESC LIMIT ?`,
+	listAuditByOwner: `SELECT ` + auditColumns + ` FROM audit_log WHERE owner_id = ?
+		ORDER BY created_at DESC, id DESC LIMIT ?`,
+	listAuditByOwnerBefore: `SELECT ` + auditColumns + ` FROM audit_log
+		WHERE owner_id = ? AND (created_at, id) < (SELECT created_at, id FROM audit_log WHERE id = ?)
+		ORDER BY created_at DESC, id DESC LIMIT ?`,
 
 	insertNonce:  `INSERT INTO nonces (nonce, expires) VALUES (?, ?)`,
 	insertSecret: `INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
