@@ -1,7 +1,9 @@
 // Package devices is the owner-facing life cycle of a device: add one (with
-// an EAB key for a stock ACME client), list them, revoke one. The admin CLI,
-// the owner UI and pairing all go through it, so a device is made and
-// unmade the same way everywhere.
+// an EAB key for a stock ACME client), list them, rename, revoke or unpair
+// one, set its origin grants, and the owners' audit log. The admin CLI, the
+// owner UI and pairing all go through it, so a device is made and unmade
+// the same way everywhere, and every function that acts on one device
+// checks that the actor may (owner.go).
 package devices
 
 import (
@@ -72,6 +74,27 @@ func Add(ctx context.Context, st store.Store, zone, owner, name string, now time
 	return c, nil
 }
 
+// AddPaired creates, inside tx, the device of an approved pairing: owned by
+// ownerID, labelled by its account key (names.Label of the key's
+// SubjectPublicKeyInfo) and bound to the key's thumbprint, so that only
+// that key can register its account. A label in use is store.ErrConflict.
+func AddPaired(ctx context.Context, tx store.Tx, ownerID, name, model, label, thumbprint string, now time.Time) (*store.Device, error) {
+	d := &store.Device{
+		ID:            store.NewID(now),
+		Label:         label,
+		OwnerID:       ownerID,
+		Name:          name,
+		Model:         model,
+		KeyThumbprint: thumbprint,
+		Status:        store.StatusActive,
+		CreatedAt:     now,
+	}
+	if err := tx.CreateDevice(ctx, d); err != nil {
+		return nil, fmt.Errorf("add paired device: %w", err)
+	}
+	return d, nil
+}
+
 // Summary is the JSON form of a device that `lantls admin device add
 // --json` and `device list --json` print, one per line, and that `lantls
 // bench issue --eab-file` reads. EABHMACKey is secret.
@@ -103,7 +126,8 @@ var ErrAlreadyRevoked = errors.New("device is already revoked")
 
 // Revoke revokes every unexpired certificate of the device with label,
 // deactivates its ACME accounts, disables its unused EAB keys and marks it
-// revoked, all in one transaction.
+// revoked, all in one transaction. It is the operator's command; owners
+// go through Unpair, which also checks ownership.
 func Revoke(ctx context.Context, st store.Store, label string, now time.Time) (*Revoked, error) {
 	var r Revoked
 	err := st.Update(ctx, func(tx store.Tx) error {
@@ -115,39 +139,11 @@ func Revoke(ctx context.Context, st store.Store, label string, now time.Time) (*
 		if d.Status == store.StatusRevoked {
 			return ErrAlreadyRevoked
 		}
-		certs, err := tx.ListCertificates(ctx, d.ID)
-		if err != nil {
+		if err := revokeDevice(ctx, tx, d, now, &r); err != nil {
 			return err
 		}
-		for _, c := range certs {
-			if c.Revoked() || !c.NotAfter.After(now) {
-				continue
-			}
-			if err := tx.RevokeCertificate(ctx, c.Serial, ReasonCessationOfOperation, now); err != nil {
-				return err
-			}
-			r.Certificates++
-		}
-		accts, err := tx.ListAccountsByDevice(ctx, d.ID)
-		if err != nil {
-			return err
-		}
-		for _, a := range accts {
-			if a.Status != store.StatusValid {
-				continue
-			}
-			a.Status = store.StatusRevoked
-			if err := tx.UpdateAccount(ctx, a); err != nil {
-				return err
-			}
-			r.Accounts++
-		}
-		if err := tx.DisableDeviceEABKeys(ctx, d.ID, now); err != nil {
-			return err
-		}
-		d.Status, d.RevokedAt = store.StatusRevoked, now
-		r.Device = d
-		return tx.UpdateDevice(ctx, d)
+		return AuditDevice(ctx, tx, d, Operator.Name, AuditUnpair,
+			fmt.Sprintf("revoked: %d certificates revoked, %d accounts deactivated", r.Certificates, r.Accounts))
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("revoke device: no device with label %q (see 'lantls admin device list')", label)
@@ -156,6 +152,48 @@ func Revoke(ctx context.Context, st store.Store, label string, now time.Time) (*
 		return nil, fmt.Errorf("revoke device %s: %w", label, err)
 	}
 	return &r, nil
+}
+
+// revokeDevice revokes d's unexpired certificates, deactivates its
+// accounts, disables its unused EAB keys and marks it revoked (if it is
+// not yet), inside tx, counting what it did in r.
+func revokeDevice(ctx context.Context, tx store.Tx, d *store.Device, now time.Time, r *Revoked) error {
+	certs, err := tx.ListCertificates(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	for _, c := range certs {
+		if c.Revoked() || !c.NotAfter.After(now) {
+			continue
+		}
+		if err := tx.RevokeCertificate(ctx, c.Serial, ReasonCessationOfOperation, now); err != nil {
+			return err
+		}
+		r.Certificates++
+	}
+	accts, err := tx.ListAccountsByDevice(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	for _, a := range accts {
+		if a.Status != store.StatusValid {
+			continue
+		}
+		a.Status = store.StatusRevoked
+		if err := tx.UpdateAccount(ctx, a); err != nil {
+			return err
+		}
+		r.Accounts++
+	}
+	if err := tx.DisableDeviceEABKeys(ctx, d.ID, now); err != nil {
+		return err
+	}
+	r.Device = d
+	if d.Status == store.StatusRevoked {
+		return nil
+	}
+	d.Status, d.RevokedAt = store.StatusRevoked, now
+	return tx.UpdateDevice(ctx, d)
 }
 
 // NewEABKey returns a new, unused EAB key for a device (a kid from

@@ -24,6 +24,7 @@ import (
 	"github.com/lantls/lantls/ca/local"
 	"github.com/lantls/lantls/internal/atomicfile"
 	"github.com/lantls/lantls/names"
+	"github.com/lantls/lantls/pairing"
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
@@ -62,6 +63,7 @@ type Issuer struct {
 	store    store.Store
 	ca       *local.CA
 	acme     *acme.Server
+	pairing  *pairing.Service
 	ln       net.Listener
 	srv      *http.Server
 	registry *prometheus.Registry
@@ -180,6 +182,17 @@ func (iss *Issuer) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("start ACME server: %w", err)
 	}
+	iss.pairing, err = pairing.New(pairing.Config{
+		Store:   iss.store,
+		Zone:    cfg.Zone,
+		BaseURL: iss.baseURL,
+		Limits:  cfg.Limits,
+		Logger:  cfg.Logger,
+		Now:     cfg.Now,
+	})
+	if err != nil {
+		return fmt.Errorf("start pairing: %w", err)
+	}
 	iss.srv = &http.Server{
 		Handler:           iss.routes(),
 		TLSConfig:         &tls.Config{GetCertificate: iss.getCertificate, MinVersion: tls.VersionTLS12},
@@ -205,6 +218,10 @@ func (iss *Issuer) Info() Info {
 // Store returns the issuer's store, for in-process tools such as the demo.
 func (iss *Issuer) Store() store.Store { return iss.store }
 
+// Pairing returns the issuer's pairing service (RFC 8628), which the owner
+// UI and in-process tools use to approve and deny devices.
+func (iss *Issuer) Pairing() *pairing.Service { return iss.pairing }
+
 // RootPEM returns the local CA's root certificate.
 func (iss *Issuer) RootPEM() []byte { return iss.ca.RootPEM() }
 
@@ -216,6 +233,7 @@ func (iss *Issuer) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- iss.srv.ServeTLS(iss.ln, "", "") }()
 	go iss.acme.RunSweeper(ctx, time.Minute)
+	go iss.pairing.RunSweeper(ctx, time.Hour)
 	go iss.renewTLSCertLoop(ctx)
 	iss.cfg.Logger.Info("issuer started", "directory", iss.Info().Directory, "zone", iss.cfg.Zone)
 	select {

@@ -17,6 +17,7 @@ import (
 )
 
 // routes builds the issuer's HTTP handler: the ACME front end under /acme/,
+// pairing (RFC 8628) under /pair/, the device API under /api/v1/device/,
 // the CA's public files under /ca/, and /healthz and /metrics.
 func (iss *Issuer) routes() http.Handler {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -36,6 +37,10 @@ func (iss *Issuer) routes() http.Handler {
 			promhttp.InstrumentHandlerDuration(latency.MustCurryWith(prometheus.Labels{"route": route}), h)))
 	}
 	handle("/acme/", "acme", iss.acme.Handler())
+	handle("POST /pair/device_authorization", "pair", http.HandlerFunc(iss.pairing.DeviceAuthorization))
+	handle("POST /pair/token", "pair", http.HandlerFunc(iss.pairing.Token))
+	handle("GET /api/v1/device/policy", "device-api", http.HandlerFunc(iss.pairing.ServePolicy))
+	handle("POST /api/v1/device/token", "device-api", http.HandlerFunc(iss.pairing.ServeRotateToken))
 	handle("GET /ca/root.pem", "ca", staticFile("application/x-pem-file", iss.ca.RootPEM()))
 	handle("GET /ca/root.crt", "ca", staticFile("application/pkix-cert", iss.ca.Root().Raw))
 	handle("GET /ca/intermediate.crt", "ca", staticFile("application/pkix-cert", iss.ca.Intermediate().Raw))

@@ -69,10 +69,18 @@ type Limits struct {
 	// FailedPairingsPerSource bounds failed pairing attempts per client
 	// address: today the registrations whose external account binding
 	// fails (an unknown or used EAB key, a wrong MAC, another device's
-	// key), which is how a device pairs through a stock ACME client. Past
+	// key), which is how a device pairs through a stock ACME client, and
+	// wrong user codes and unknown device codes of RFC 8628 pairing. Past
 	// it, every registration from the address is refused until the limit
 	// allows again, right binding or not, so keys cannot be guessed.
 	FailedPairingsPerSource Limit
+	// FailedCodesPerUser bounds the wrong pairing user codes one logged-in
+	// user may enter (package pairing); past it the user cannot look up,
+	// approve or deny any code until the limit allows again.
+	FailedCodesPerUser Limit
+	// PairingsPerSource bounds device authorization requests (RFC 8628)
+	// per client address.
+	PairingsPerSource Limit
 	// OpenOrdersPerAccount caps an account's pending, ready and processing
 	// orders that have not expired; 0 means no cap.
 	OpenOrdersPerAccount int
@@ -85,6 +93,8 @@ var Defaults = Limits{
 	CertificatesPerDevice:   Limit{Name: "certificates-per-device", Count: 50, Period: 7 * 24 * time.Hour},
 	AccountsPerSource:       Limit{Name: "accounts-per-source", Count: 1000, Period: time.Hour},
 	FailedPairingsPerSource: Limit{Name: "failed-pairings-per-source", Count: 30, Period: time.Hour},
+	FailedCodesPerUser:      Limit{Name: "failed-codes-per-user", Count: 10, Period: time.Hour},
+	PairingsPerSource:       Limit{Name: "pairings-per-source", Count: 100, Period: time.Hour},
 	OpenOrdersPerAccount:    100,
 }
 
