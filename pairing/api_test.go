@@ -1,0 +1,182 @@
+package pairing_test
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lantls/lantls/devices"
+	"github.com/lantls/lantls/pairing"
+	"github.com/lantls/lantls/ratelimit"
+	"github.com/lantls/lantls/store"
+)
+
+// get sends GET path with the bearer token (if not empty) and extra
+// headers, and returns the response with its body read.
+func get(t *testing.T, h *harness, method, path, token string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, h.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body
+}
+
+func wantUnauthorized(t *testing.T, resp *http.Response, body []byte) {
+	t.Helper()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") ||
+		resp.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(body), "urn:ietf:params:acme:error:unauthorized") {
+		t.Fatalf("got %s %q %q, want 401 with a Bearer challenge and an unauthorized problem", resp.Status, resp.Header.Get("WWW-Authenticate"), body)
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	h := newHarness(t, ratelimit.Defaults)
+	tok, _ := h.pair(t, h.owner)
+	resp, body := get(t, h, "GET", "/api/v1/device/policy", tok.AccessToken)
+	var p pairing.Policy
+	if resp.StatusCode != 200 || json.Unmarshal(body, &p) != nil || p.Label != tok.Lantls.Label || p.Origins == nil || len(p.Origins) != 0 {
+		t.Fatalf("policy = %s %q", resp.Status, body)
+	}
+	etag := resp.Header.Get("ETag")
+	if etag == "" || resp.Header.Get("Cache-Control") != "private, max-age=60" {
+		t.Errorf("policy headers: ETag %q, Cache-Control %q", etag, resp.Header.Get("Cache-Control"))
+	}
+	if resp, _ := get(t, h, "GET", "/api/v1/device/policy", tok.AccessToken, "If-None-Match", etag); resp.StatusCode != http.StatusNotModified {
+		t.Errorf("If-None-Match with the ETag: %s, want 304", resp.Status)
+	}
+	d, err := h.store.GetDeviceByLabel(t.Context(), tok.Lantls.Label)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := devices.Actor{OwnerID: h.owner.ID, Name: "alice"}
+	got, err := devices.SetGrants(t.Context(), h.store, alice, d.ID, []string{"https://App.Vendor.example:443/", "https://b.example:8443", "https://app.vendor.example"})
+	if err != nil {
+		t.Fatalf("SetGrants: %v", err)
+	}
+	if strings.Join(got, " ") != "https://app.vendor.example https://b.example:8443" {
+		t.Errorf("SetGrants stored %q", got)
+	}
+	resp, body = get(t, h, "GET", "/api/v1/device/policy", tok.AccessToken, "If-None-Match", etag)
+	if resp.StatusCode != 200 || resp.Header.Get("ETag") == etag || json.Unmarshal(body, &p) != nil || len(p.Origins) != 2 {
+		t.Errorf("policy after new grants = %s %q (ETag %q)", resp.Status, body, resp.Header.Get("ETag"))
+	}
+	for _, bad := range []string{"http://app.example", "https://app.example/path", "app.example", "https://u@app.example"} {
+		if _, err := devices.SetGrants(t.Context(), h.store, alice, d.ID, []string{bad}); err == nil {
+			t.Errorf("SetGrants(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestBearerTokens(t *testing.T) {
+	h := newHarness(t, ratelimit.Defaults)
+	tok, _ := h.pair(t, h.owner)
+	for _, bad := range []string{"", "lantls_at_nope", tok.AccessToken + "x"} {
+		resp, body := get(t, h, "GET", "/api/v1/device/policy", bad)
+		wantUnauthorized(t, resp, body)
+	}
+	// Rotation: the new token works, the old one stops.
+	resp, body := get(t, h, "POST", "/api/v1/device/token", tok.AccessToken)
+	var rot pairing.RotateTokenResponse
+	if resp.StatusCode != 200 || json.Unmarshal(body, &rot) != nil || rot.AccessToken == "" || rot.AccessToken == tok.AccessToken {
+		t.Fatalf("rotate = %s %q", resp.Status, body)
+	}
+	resp, body = get(t, h, "GET", "/api/v1/device/policy", tok.AccessToken)
+	wantUnauthorized(t, resp, body)
+	if resp, _ := get(t, h, "GET", "/api/v1/device/policy", rot.AccessToken); resp.StatusCode != 200 {
+		t.Fatalf("policy with the rotated token: %s", resp.Status)
+	}
+	// Unpair: the token dies with the device.
+	d, _ := h.store.GetDeviceByLabel(t.Context(), tok.Lantls.Label)
+	u, err := devices.Unpair(t.Context(), h.store, devices.Actor{OwnerID: h.owner.ID, Name: "alice"}, d.ID, h.clock.Now())
+	if err != nil {
+		t.Fatalf("Unpair: %v", err)
+	}
+	if u.Tokens != 1 {
+		t.Errorf("Unpair revoked %d tokens, want 1", u.Tokens)
+	}
+	resp, body = get(t, h, "GET", "/api/v1/device/policy", rot.AccessToken)
+	wantUnauthorized(t, resp, body)
+	// Its EAB key, unused, is disabled.
+	k, err := h.store.GetEABKey(t.Context(), tok.Lantls.EABKID)
+	if err != nil || !k.Disabled {
+		t.Errorf("EAB key after unpair = %+v, %v; want disabled", k, err)
+	}
+}
+
+// TestOwnerBCannotTouchOwnerA walks owner B through every device function
+// against owner A's device: each must fail as if the device did not exist,
+// and change nothing.
+func TestOwnerBCannotTouchOwnerA(t *testing.T) {
+	h := newHarness(t, ratelimit.Defaults)
+	tokA, _ := h.pair(t, h.owner)
+	tokB, _ := h.pair(t, h.other)
+	ctx := t.Context()
+	devA, _ := h.store.GetDeviceByLabel(ctx, tokA.Lantls.Label)
+	bob := devices.Actor{OwnerID: h.other.ID, Name: "bob"}
+	if _, err := devices.Get(ctx, h.store, bob, devA.ID); !errors.Is(err, devices.ErrNotFound) {
+		t.Errorf("Get = %v", err)
+	}
+	if _, err := devices.Rename(ctx, h.store, bob, devA.ID, "mine now"); !errors.Is(err, devices.ErrNotFound) {
+		t.Errorf("Rename = %v", err)
+	}
+	if _, err := devices.SetGrants(ctx, h.store, bob, devA.ID, []string{"https://evil.example"}); !errors.Is(err, devices.ErrNotFound) {
+		t.Errorf("SetGrants = %v", err)
+	}
+	if _, err := devices.Grants(ctx, h.store, bob, devA.ID); !errors.Is(err, devices.ErrNotFound) {
+		t.Errorf("Grants = %v", err)
+	}
+	if _, err := devices.Unpair(ctx, h.store, bob, devA.ID, time.Now()); !errors.Is(err, devices.ErrNotFound) {
+		t.Errorf("Unpair = %v", err)
+	}
+	list, _ := devices.List(ctx, h.store, bob)
+	if len(list) != 1 || list[0].OwnerID != h.other.ID {
+		t.Errorf("List(bob) = %+v, want only bob's device", list)
+	}
+	log, _ := devices.AuditLog(ctx, h.store, bob, "", 100)
+	for _, e := range log {
+		if e.OwnerID != h.other.ID {
+			t.Errorf("bob's audit log has %+v", e)
+		}
+	}
+	ps, _ := h.svc.List(ctx, h.other.ID)
+	for _, p := range ps {
+		if p.OwnerID != h.other.ID {
+			t.Errorf("bob's pairings include %+v", p)
+		}
+	}
+	// Owner B's token reads B's policy, never A's.
+	resp, body := get(t, h, "GET", "/api/v1/device/policy", tokB.AccessToken)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), tokB.Lantls.Label) || strings.Contains(string(body), tokA.Lantls.Label) {
+		t.Errorf("B's policy = %s %q", resp.Status, body)
+	}
+	// A's device is untouched.
+	after, _ := h.store.GetDevice(ctx, devA.ID)
+	if after.Status != store.StatusActive || after.Name != devA.Name {
+		t.Errorf("A's device changed: %+v", after)
+	}
+	// An admin may act on every device.
+	admin := devices.Actor{Name: "root", Admin: true}
+	if _, err := devices.Rename(ctx, h.store, admin, devA.ID, "Kitchen TV"); err != nil {
+		t.Errorf("admin Rename: %v", err)
+	}
+	if all, _ := devices.List(ctx, h.store, admin); len(all) != 2 {
+		t.Errorf("admin List = %d devices, want 2", len(all))
+	}
+}
