@@ -64,7 +64,7 @@ func (s *Service) Authenticate(r *http.Request) (*store.Device, error) {
 // (RFC 6750 section 3) and a rate limit Retry-After. Errors that are not
 // problems become serverInternal without their text.
 func WriteProblem(w http.ResponseWriter, err error) {
-	p := problem.As(err)
+	p := problem.OrInternal(err)
 	if p.Kind == problem.Unauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="lantls", error="invalid_token"`)
 	}
@@ -190,7 +190,7 @@ func (s *Service) RotateToken(ctx context.Context, deviceID, actor string) (stri
 }
 
 func (s *Service) writeProblem(w http.ResponseWriter, r *http.Request, err error) {
-	if p := problem.As(err); p.Kind == problem.ServerInternal {
+	if p := problem.OrInternal(err); p.Kind == problem.ServerInternal {
 		s.log.ErrorContext(r.Context(), "device API request failed", "path", r.URL.Path, "err", err)
 	}
 	WriteProblem(w, err)

@@ -457,7 +457,7 @@ func (s *Service) serveOAuth(w http.ResponseWriter, r *http.Request, h func(http
 // becomes slow_down with status 429 and Retry-After; anything else is a
 // server error whose text stays in the log.
 func (s *Service) oauthFromProblem(r *http.Request, err error) *oauthError {
-	p := problem.As(err)
+	p := problem.OrInternal(err)
 	if p.Kind == problem.RateLimited {
 		return &oauthError{Code: errSlowDown, Description: p.Detail, status: http.StatusTooManyRequests, retryAfter: p.RetryAfter}
 	}
