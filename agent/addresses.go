@@ -1,0 +1,162 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultRanges are the address ranges the issuer answers address-names
+// for by default, and so the ones worth reporting: RFC 1918, RFC 6598,
+// loopback, link-local and ULA.
+var DefaultRanges = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("::1/128"),
+	netip.MustParsePrefix("fe80::/10"),
+	netip.MustParsePrefix("fc00::/7"),
+}
+
+// addressLoop reports the device's addresses at start and again within a
+// second of any change.
+func (a *Agent) addressLoop(ctx context.Context) {
+	changed := make(chan struct{}, 1)
+	if a.cfg.Addresses == nil {
+		go watchAddresses(ctx, changed, a.log)
+	}
+	var reported []string
+	failures := 0
+	for {
+		addrs, err := a.addresses()
+		if err != nil {
+			a.log.Warn("list addresses", "err", err)
+		} else if !slices.Equal(addrs, reported) {
+			if err := a.reportAddresses(ctx, addrs); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				failures++
+				a.fail(ctx, "report addresses", err)
+			} else {
+				failures = 0
+				reported = addrs
+				a.updateStatus(ctx, func(s *Status) { s.Addresses = addrs })
+				a.log.Info("reported addresses", "addresses", strings.Join(addrs, " "))
+			}
+		}
+		var retry <-chan time.Time
+		if failures > 0 {
+			retry = time.After(backoff(a.cfg.RetryBase, a.cfg.RetryMax, failures))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-retry:
+		}
+	}
+}
+
+// addresses lists the device's addresses in the allowed ranges, sorted,
+// without zones.
+func (a *Agent) addresses() ([]string, error) {
+	list := a.cfg.Addresses
+	if list == nil {
+		list = hostAddresses
+	}
+	addrs, err := list()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, ip := range addrs {
+		ip = ip.Unmap().WithZone("")
+		for _, p := range a.cfg.AllowedRanges {
+			if p.Contains(ip) {
+				out = append(out, ip.String())
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// hostAddresses lists the addresses of the host's interfaces that are up.
+func hostAddresses() ([]netip.Addr, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		as, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, addr := range as {
+			if n, ok := addr.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(n.IP); ok {
+					out = append(out, ip)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// reportAddresses sends addrs to the issuer (PUT /api/v1/device/addresses).
+func (a *Agent) reportAddresses(ctx context.Context, addrs []string) error {
+	if addrs == nil {
+		addrs = []string{}
+	}
+	body, _ := json.Marshal(map[string][]string{"addresses": addrs})
+	resp, err := a.deviceAPI(ctx, http.MethodPut, "/api/v1/device/addresses", body, nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// deviceAPI makes a request to the issuer's device API with the pairing's
+// bearer token; any status but 2xx and 304 is an error naming it.
+func (a *Agent) deviceAPI(ctx context.Context, method, path string, body []byte, header http.Header) (*http.Response, error) {
+	creds := a.credentials()
+	req, err := http.NewRequestWithContext(ctx, method, creds.Issuer+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Authorization", "Bearer "+creds.Token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := a.httpc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusNotModified {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return resp, nil
+}

@@ -1,0 +1,227 @@
+// Package agent is the device side of lantls: it pairs the device with its
+// owner (RFC 8628), gets and renews the device's certificate over ACME
+// (RFC 8555, renewal timed by ARI, RFC 9773), reports the device's LAN
+// addresses, and hands the certificate to the device's server.
+//
+// It is small and links no issuer code. Use it like autocert:
+//
+//	a, err := agent.New(agent.Config{Issuer: "https://hub.lan.example:8443"})
+//	...
+//	go a.Run(ctx)
+//	srv := &http.Server{Addr: ":443", TLSConfig: a.TLSConfig(), Handler: h}
+//	srv.ListenAndServeTLS("", "")
+//
+// Three ways to use the certificate are built in: TLSConfig for a Go
+// server, Proxy in front of an existing plain-HTTP UI, and Files for
+// servers that read PEM files (with a reload hook).
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config configures an Agent. Issuer is required; every other zero field
+// has the default its comment names.
+type Config struct {
+	// Issuer is the issuer's base URL, e.g. https://hub.lan.example:8443.
+	Issuer string
+	// Roots verify the issuer's own certificate; nil means the system roots.
+	Roots *x509.CertPool
+	// Storage keeps keys, certificate and credentials; nil means
+	// DirStorage(DefaultDir()).
+	Storage Storage
+	// Model and Hostname are shown to the owner when approving; Hostname
+	// defaults to os.Hostname.
+	Model    string
+	Hostname string
+	// OnPairing is called each time a new user code waits for the owner;
+	// nil logs it.
+	OnPairing func(Pairing)
+	// OnCertificate is called once for every new certificate after it is
+	// stored and served (the files mode writes files and runs its hook
+	// here). An error is logged, reported and retried with backoff until
+	// it succeeds or a newer certificate replaces this one.
+	OnCertificate func(ctx context.Context, cert *tls.Certificate) error
+	// AllowedRanges are the address ranges reported to the issuer; nil
+	// means DefaultRanges.
+	AllowedRanges []netip.Prefix
+	// Addresses lists the device's addresses; nil means the addresses of
+	// the host's interfaces, watched for changes.
+	Addresses func() ([]netip.Addr, error)
+	// RetryBase is the first delay after a failure, doubled on each
+	// further failure up to RetryMax, with jitter; defaults 2s and 1h.
+	RetryBase time.Duration
+	RetryMax  time.Duration
+	// Logger receives progress and failures; nil discards them.
+	Logger *slog.Logger
+}
+
+// Agent is one device's lantls agent. Make one with New and start it with
+// Run.
+type Agent struct {
+	cfg   Config
+	httpc *http.Client
+	log   *slog.Logger
+
+	cert     atomic.Pointer[tls.Certificate]
+	pending  atomic.Pointer[Pairing]
+	origins  atomic.Pointer[originSet]
+	ready    chan struct{} // closed once a certificate is served
+	readyOne sync.Once
+	renewNow chan struct{}
+	hookKick chan struct{}
+	// forceNext makes the next renewal pass renew whatever ARI says; only
+	// the renewal loop touches it.
+	forceNext bool
+
+	mu     sync.Mutex // guards state, status and ari
+	state  *state
+	status Status
+	ari    *ariState
+}
+
+// New checks cfg and loads the agent's state from its storage. It makes no
+// network request.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Issuer == "" {
+		return nil, errors.New("agent: no issuer URL")
+	}
+	if !strings.HasPrefix(cfg.Issuer, "https://") {
+		return nil, fmt.Errorf("agent: issuer URL %q must start with https://", cfg.Issuer)
+	}
+	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
+	if cfg.Storage == nil {
+		cfg.Storage = DirStorage(DefaultDir())
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname, _ = os.Hostname()
+	}
+	if cfg.AllowedRanges == nil {
+		cfg.AllowedRanges = DefaultRanges
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 2 * time.Second
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	a := &Agent{
+		cfg: cfg,
+		httpc: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+			Proxy:           http.ProxyFromEnvironment,
+			TLSClientConfig: &tls.Config{RootCAs: cfg.Roots, MinVersion: tls.VersionTLS12},
+		}},
+		log:      cfg.Logger,
+		ready:    make(chan struct{}),
+		renewNow: make(chan struct{}, 1),
+		hookKick: make(chan struct{}, 1),
+	}
+	a.origins.Store(&originSet{})
+	st, err := loadState(context.Background(), cfg.Storage)
+	if err != nil {
+		return nil, err
+	}
+	a.state = st
+	a.status = st.status
+	if st.cert != nil {
+		a.serve(st.cert)
+	}
+	return a, nil
+}
+
+// Run pairs the device if it is not paired yet, gets its certificate if it
+// has none that fits, and then keeps it renewed, reports the device's
+// addresses and refreshes the owner's origin policy until ctx ends. It
+// returns nil when ctx ends and an error only when it cannot go on (the
+// owner denied the device, or storage fails).
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.ensureAccountKey(ctx); err != nil {
+		return err
+	}
+	if a.credentials() == nil {
+		if err := a.pair(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, loop := range []func(context.Context){a.addressLoop, a.policyLoop, a.hookLoop} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loop(ctx)
+		}()
+	}
+	a.renewLoop(ctx)
+	return nil
+}
+
+// TLSConfig returns a TLS configuration for the device's server whose
+// GetCertificate always returns the current certificate, so a renewal
+// takes effect at the next handshake without a restart. It offers HTTP/2
+// and HTTP/1.1 and TLS 1.2 and 1.3.
+func (a *Agent) TLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		NextProtos:     []string{"h2", "http/1.1"},
+		GetCertificate: a.GetCertificate,
+	}
+}
+
+// GetCertificate returns the current certificate for any name: the one
+// certificate covers every address-name of the device.
+func (a *Agent) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c := a.cert.Load()
+	if c == nil {
+		return nil, errors.New("agent: no certificate yet (the device is not paired or its first certificate is pending)")
+	}
+	return c, nil
+}
+
+// Certificate returns the certificate being served, or nil.
+func (a *Agent) Certificate() *tls.Certificate { return a.cert.Load() }
+
+// Ready is closed once the agent serves a certificate.
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
+
+// RenewNow asks the running agent to renew at once, whatever ARI says.
+func (a *Agent) RenewNow() {
+	select {
+	case a.renewNow <- struct{}{}:
+	default:
+	}
+}
+
+// serve swaps cert in for every later handshake; connections already made
+// keep the certificate they shook hands with.
+func (a *Agent) serve(cert *tls.Certificate) {
+	a.cert.Store(cert)
+	a.readyOne.Do(func() { close(a.ready) })
+}
+
+func (a *Agent) credentials() *credentials {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.state.creds
+}

@@ -1,0 +1,239 @@
+package agent
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+var testAddrMu sync.Mutex
+var testAddrList = []netip.Addr{netip.MustParseAddr("192.168.1.20"), netip.MustParseAddr("8.8.8.8"), netip.MustParseAddr("fd00::20")}
+
+func testAddrs() []netip.Addr {
+	testAddrMu.Lock()
+	defer testAddrMu.Unlock()
+	return slices.Clone(testAddrList)
+}
+
+// runAgent runs a until the test ends.
+func runAgent(t *testing.T, a *Agent) <-chan error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return within 10s of cancel")
+		}
+	})
+	return done
+}
+
+func waitReady(t *testing.T, a *Agent) {
+	t.Helper()
+	select {
+	case <-a.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no certificate within 20s; status %+v", a.Status())
+	}
+}
+
+func TestPairObtainRestart(t *testing.T) {
+	t.Parallel()
+	p := newPairingServer(t)
+	dir := DirStorage(filepath.Join(t.TempDir(), "state"))
+	a, err := New(p.config(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runAgent(t, a)
+	p.waitFor("a poll", func() bool { return len(p.polls) > 0 })
+	if got := a.pending.Load(); got == nil || got.UserCode != "WDJB-MJHT" {
+		t.Fatalf("pending pairing = %+v, want the user code", got)
+	}
+	p.approve()
+	waitReady(t, a)
+
+	cert := a.Certificate()
+	if !slices.Equal(sorted(cert.Leaf.DNSNames), sorted(p.creds.Names)) {
+		t.Errorf("names = %v, want %v", cert.Leaf.DNSNames, p.creds.Names)
+	}
+	if cert.PrivateKey.(*ecdsa.PrivateKey).PublicKey.Equal(&a.accountKey().PublicKey) {
+		t.Error("the certificate uses the account key; it must have its own")
+	}
+	inter := x509.NewCertPool()
+	for _, der := range cert.Certificate[1:] {
+		c, _ := x509.ParseCertificate(der)
+		inter.AddCert(c)
+	}
+	if _, err := cert.Leaf.Verify(x509.VerifyOptions{DNSName: "192-168-1-20." + p.creds.Names[0], Roots: p.roots, Intermediates: inter}); err != nil {
+		t.Errorf("chain does not verify for an address-name: %v", err)
+	}
+	p.waitFor("addresses", func() bool { return len(p.addrs) > 0 })
+	if got, want := p.addrs[0], []string{"192.168.1.20", "fd00::20"}; !slices.Equal(got, want) {
+		t.Errorf("reported %v, want %v (8.8.8.8 is outside the allowed ranges)", got, want)
+	}
+
+	// State on disk: dir 0700, every file 0600.
+	if fi, err := os.Stat(string(dir)); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("state dir mode = %v, %v; want 0700", fi.Mode().Perm(), err)
+	}
+	for _, k := range stateKeys {
+		fi, err := os.Stat(filepath.Join(string(dir), k))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, %v; want 0600", k, fi.Mode().Perm(), err)
+		}
+	}
+
+	// A second agent on the same storage neither pairs nor reissues.
+	serial := cert.Leaf.SerialNumber
+	b, err := New(p.config(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Certificate() == nil || b.Certificate().Leaf.SerialNumber.Cmp(serial) != 0 {
+		t.Fatal("restarted agent does not serve the stored certificate")
+	}
+	runAgent(t, b)
+	time.Sleep(300 * time.Millisecond) // give a wrong agent time to pair or order
+	if p.started != 1 {
+		t.Errorf("device_authorization requests = %d, want 1", p.started)
+	}
+	if got := b.Certificate().Leaf.SerialNumber; got.Cmp(serial) != 0 {
+		t.Errorf("restart reissued: serial %x, want %x", got, serial)
+	}
+	if st := b.Status(); st.NextRenewal.IsZero() || st.RenewalSource != "ari" {
+		t.Errorf("status %+v: want a next renewal from ARI", st)
+	}
+}
+
+func TestRenewNowReplacesAndHooksOnce(t *testing.T) {
+	t.Parallel()
+	p := newPairingServer(t)
+	var mu sync.Mutex
+	var hooked []string
+	fail := 1 // the first call of the hook fails, and is retried
+	cfg := p.config(DirStorage(t.TempDir()))
+	cfg.OnCertificate = func(ctx context.Context, c *tls.Certificate) error {
+		mu.Lock()
+		defer mu.Unlock()
+		hooked = append(hooked, c.Leaf.SerialNumber.String())
+		if fail > 0 {
+			fail--
+			return errors.New("reload failed")
+		}
+		return nil
+	}
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.approve()
+	runAgent(t, a)
+	waitReady(t, a)
+	first := a.Certificate()
+	a.RenewNow()
+	deadline := time.Now().Add(20 * time.Second)
+	for a.Certificate() == first && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	second := a.Certificate()
+	if second == first {
+		t.Fatal("RenewNow did not renew")
+	}
+	for time.Now().Before(deadline) {
+		if a.Status().HookSerial != "" && a.Status().HookSerial == serialHex(second) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// The first certificate: a failure then a success (or, if the renewal
+	// came first, it was skipped for the newer one); the second: once.
+	n2 := 0
+	for _, s := range hooked {
+		if s == second.Leaf.SerialNumber.String() {
+			n2++
+		}
+	}
+	if n2 != 1 {
+		t.Errorf("hook ran %d times for the renewed certificate, want 1 (calls %v)", n2, hooked)
+	}
+	if st := a.Status(); st.Failures < 1 || st.Renewals != 2 {
+		t.Errorf("status %+v: want the hook failure counted and 2 certificates", st)
+	}
+}
+
+func TestDenied(t *testing.T) {
+	t.Parallel()
+	p := newPairingServer(t)
+	a, err := New(p.config(DirStorage(t.TempDir())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.deny()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrDenied) {
+			t.Errorf("Run = %v, want ErrDenied", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after access_denied")
+	}
+}
+
+func TestSlowDown(t *testing.T) {
+	t.Parallel()
+	p := newPairingServer(t)
+	p.answers = []string{"slow_down"}
+	a, err := New(p.config(DirStorage(t.TempDir())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runAgent(t, a)
+	p.waitFor("two polls", func() bool { return len(p.polls) >= 2 })
+	// RFC 8628 section 3.5: after slow_down the interval (1 s) grows by 5 s.
+	if gap := p.polls[1].Sub(p.polls[0]); gap < 6*time.Second {
+		t.Errorf("poll after slow_down came %v later, want at least 6s", gap)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for n, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 20: time.Minute} {
+		for range 50 {
+			d := backoff(time.Second, time.Minute, n)
+			if d < want/2 || d > want {
+				t.Fatalf("backoff(1s, 1m, %d) = %v, want in [%v, %v]", n, d, want/2, want)
+			}
+		}
+	}
+}
+
+func TestMaxAge(t *testing.T) {
+	for in, want := range map[string]time.Duration{"": time.Minute, "max-age=30": 30 * time.Second, "no-cache, Max-Age=1": 5 * time.Second, "max-age=99999": 5 * time.Minute} {
+		if got := maxAge(in); got != want {
+			t.Errorf("maxAge(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func serialHex(c *tls.Certificate) string { return fmtSerial(c.Leaf) }
+
+func contextWithCancel() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}

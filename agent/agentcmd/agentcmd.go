@@ -1,0 +1,403 @@
+// Package agentcmd is the command line of the lantls agent, shared by
+// `lantls agent` and the standalone `lantls-agent` binary: the same flags,
+// subcommands and output in both.
+package agentcmd
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mdp/qrterminal/v3"
+
+	"github.com/lantls/lantls/agent"
+)
+
+// UsageError is a mistake in how the command was called (exit status 2).
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+func usagef(format string, args ...any) error {
+	return &UsageError{fmt.Sprintf(format, args...)}
+}
+
+// Run runs the agent command named prog ("lantls agent" or
+// "lantls-agent") with args: no subcommand runs the agent; "status" and
+// "reset" inspect or wipe its state.
+func Run(ctx context.Context, prog string, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "status":
+			return runStatus(ctx, prog, args[1:], stdout, stderr)
+		case "reset":
+			return runReset(ctx, prog, args[1:], stdout, stderr)
+		case "run":
+			args = args[1:]
+		}
+	}
+	return runAgent(ctx, prog, args, stdout, stderr)
+}
+
+// common are the flags every subcommand takes.
+type common struct {
+	issuer, issuerCA, data string
+	logFormat, logLevel    string
+}
+
+func (c *common) add(fs *flag.FlagSet) {
+	fs.StringVar(&c.issuer, "issuer", "", "the issuer's base `URL`, e.g. https://hub.lan.example:8443 (needed to pair; later read from the state)")
+	fs.StringVar(&c.issuerCA, "issuer-ca", "", "PEM `file` of the CA that signed the issuer's own certificate, when it is not publicly trusted (e.g. the issuer's root.pem)")
+	fs.StringVar(&c.data, "data", agent.DefaultDir(), "state `dir`: account key, TLS key, certificate, credentials (mode 0700)")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log `format` on stderr: text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+}
+
+// config builds the agent's config from the common flags.
+func (c *common) config(ctx context.Context, stderr io.Writer) (agent.Config, error) {
+	cfg := agent.Config{Storage: agent.DirStorage(c.data), Issuer: c.issuer}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return cfg, usagef("--log-level %q: use debug, info, warn or error", c.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.logFormat {
+	case "text":
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, opts))
+	case "json":
+		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, opts))
+	default:
+		return cfg, usagef("--log-format %q: use text or json", c.logFormat)
+	}
+	if c.issuerCA != "" {
+		pem, err := os.ReadFile(c.issuerCA)
+		if err != nil {
+			return cfg, fmt.Errorf("--issuer-ca: %w", err)
+		}
+		cfg.Roots = x509.NewCertPool()
+		if !cfg.Roots.AppendCertsFromPEM(pem) {
+			return cfg, fmt.Errorf("--issuer-ca %s: no PEM certificate in it; pass the issuer's root.pem", c.issuerCA)
+		}
+	}
+	if cfg.Issuer == "" {
+		if st, err := agent.ReadIssuer(ctx, cfg.Storage); err == nil {
+			cfg.Issuer = st
+		}
+	}
+	if cfg.Issuer == "" {
+		return cfg, usagef("--issuer is required to pair: the issuer's base URL, e.g. --issuer https://hub.lan.example:8443")
+	}
+	return cfg, nil
+}
+
+// newFlags returns a flag set whose --help prints usage to stdout.
+func newFlags(name, usage string, stdout io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		var b strings.Builder
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+		fmt.Fprintf(stdout, "Usage: %s\n\nFlags:\n%s", usage, strings.ReplaceAll("\n"+b.String(), "\n  -", "\n  --")[1:])
+	}
+	return fs
+}
+
+func parse(fs *flag.FlagSet, prog string, args []string) error {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	if err != nil {
+		return usagef("%v; run '%s --help' for its flags", err, prog)
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q; run '%s --help' for its flags", fs.Arg(0), prog)
+	}
+	return nil
+}
+
+// stringList is a repeatable flag that also takes comma-separated lists.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
+}
+
+func runAgent(ctx context.Context, prog string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags(prog, prog+` --issuer URL [--issuer-ca FILE] [--data DIR] [mode flags]
+       `+prog+` status [--json]    show names, expiry, next renewal, last error
+       `+prog+` reset              revoke the certificate and wipe the state
+
+Pairs the device with its owner (shows a code and a QR code to approve in
+the issuer's UI), gets and renews its certificate, reports its addresses.
+Modes: --proxy-to (TLS in front of a plain-HTTP UI), --cert-file and
+--key-file (PEM files and an --on-renew hook), or neither (certificate kept
+in --data). SIGUSR1 renews at once.`, stdout)
+	var c common
+	c.add(fs)
+	var o options
+	o.add(fs)
+	if err := parse(fs, prog, args); err != nil {
+		return err
+	}
+	if err := o.check(); err != nil {
+		return err
+	}
+	cfg, err := c.config(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	cfg.Model = o.model
+	cfg.Hostname = o.hostname
+	cfg.OnPairing = func(p agent.Pairing) { showPairing(stdout, p, o.onboardListen) }
+	if o.certFile != "" {
+		f := &agent.Files{CertFile: o.certFile, KeyFile: o.keyFile, ChainFile: o.chainFile, Hook: o.onRenew, Logger: cfg.Logger}
+		cfg.OnCertificate = f.Write
+	}
+	a, err := agent.New(cfg)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, a, &o, cfg.Logger, stdout)
+}
+
+// serve runs the agent and the listeners of the chosen mode until ctx
+// ends.
+func serve(ctx context.Context, a *agent.Agent, o *options, log *slog.Logger, stdout io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-usr1:
+				log.Info("SIGUSR1: renewing now")
+				a.RenewNow()
+			}
+		}
+	}()
+
+	var servers []*http.Server
+	listen := func(addr string, h http.Handler, tlsOn bool) (string, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return "", err
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		if tlsOn {
+			srv.TLSConfig = a.TLSConfig()
+			go srv.ServeTLS(ln, "", "")
+		} else {
+			go srv.Serve(ln)
+		}
+		servers = append(servers, srv)
+		return ln.Addr().String(), nil
+	}
+	defer func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}()
+
+	httpsPort := ""
+	if o.proxyTo != nil {
+		addr, err := listen(o.listen, a.Proxy(o.proxyTo, o.allowOrigins), true)
+		if err != nil {
+			return fmt.Errorf("--listen: %w", err)
+		}
+		_, httpsPort, _ = net.SplitHostPort(addr)
+		fmt.Fprintf(stdout, "proxy: https on %s -> %s\n", addr, o.proxyTo)
+		if o.httpListen != "" {
+			addr, err := listen(o.httpListen, agent.RedirectHTTPS(httpsPort), false)
+			if err != nil {
+				return fmt.Errorf("--http-listen: %w", err)
+			}
+			fmt.Fprintf(stdout, "redirect: http on %s -> https\n", addr)
+		}
+	}
+	if o.onboardListen != "" {
+		addr, err := listen(o.onboardListen, a.Onboarding(httpsPort), false)
+		if err != nil {
+			return fmt.Errorf("--onboard-listen: %w", err)
+		}
+		fmt.Fprintf(stdout, "onboarding page: http://%s/\n", addr)
+	}
+	if o.mdns && o.proxyTo != nil {
+		go announce(ctx, a, httpsPort, o.mdnsInterface, log)
+	}
+	go func() {
+		select {
+		case <-a.Ready():
+			st := a.Status()
+			fmt.Fprintf(stdout, "serving certificate %s for %s, valid until %s\n", st.Serial, strings.Join(a.Certificate().Leaf.DNSNames, ", "), a.Certificate().Leaf.NotAfter.Format(time.DateTime))
+		case <-ctx.Done():
+		}
+	}()
+	return a.Run(ctx)
+}
+
+func showPairing(w io.Writer, p agent.Pairing, onboard string) {
+	fmt.Fprintf(w, "\nTo secure this device, approve it in your lantls issuer:\n\n  code  %s\n  open  %s\n\n", p.UserCode, p.VerificationURIComplete)
+	qrterminal.GenerateHalfBlock(p.VerificationURIComplete, qrterminal.L, w)
+	if onboard != "" {
+		fmt.Fprintf(w, "\nThe onboarding page on %s shows the same.\n", onboard)
+	}
+	fmt.Fprintf(w, "Waiting for approval (the code expires at %s)...\n", p.Expires.Format(time.TimeOnly))
+}
+
+func runStatus(ctx context.Context, prog string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags(prog+" status", prog+" status [--data DIR] [--json]", stdout)
+	var c common
+	c.add(fs)
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := parse(fs, prog+" status", args); err != nil {
+		return err
+	}
+	st, err := agent.ReadStatus(ctx, agent.DirStorage(c.data))
+	if err != nil {
+		return fmt.Errorf("%w; pair first by running '%s --issuer URL --data %s'", err, prog, c.data)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(stdout, "%-13s %s\n", k, v)
+		}
+	}
+	row("label", st.Label)
+	row("names", strings.Join(st.Names, ", "))
+	row("serial", st.Serial)
+	row("expires", timeString(st.NotAfter))
+	row("next renewal", timeString(st.NextRenewal)+sourceString(st.RenewalSource))
+	row("last renewal", timeString(st.LastRenewal))
+	row("addresses", strings.Join(st.Addresses, " "))
+	row("failures", fmt.Sprint(st.Failures))
+	if st.LastError != "" {
+		row("last error", st.LastError+" (at "+timeString(st.LastErrorAt)+")")
+	} else {
+		row("last error", "none")
+	}
+	return nil
+}
+
+func runReset(ctx context.Context, prog string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags(prog+" reset", prog+" reset [--data DIR] [--issuer-ca FILE] [--force]", stdout)
+	var c common
+	c.add(fs)
+	force := fs.Bool("force", false, "wipe the state even if revocation fails")
+	if err := parse(fs, prog+" reset", args); err != nil {
+		return err
+	}
+	cfg, err := c.config(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	a, err := agent.New(cfg)
+	if err != nil {
+		return err
+	}
+	serial := a.Status().Serial
+	if err := a.Reset(ctx, *force); err != nil {
+		return fmt.Errorf("%w; check that the issuer is reachable, or pass --force to wipe anyway", err)
+	}
+	if serial != "" {
+		fmt.Fprintf(stdout, "revoked certificate %s\n", serial)
+	}
+	fmt.Fprintf(stdout, "wiped %s; the next run pairs again\n", c.data)
+	return nil
+}
+
+func timeString(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Local().Format(time.DateTime)
+}
+
+func sourceString(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
+}
+
+// options are the mode flags of a run.
+type options struct {
+	model, hostname                       string
+	proxyToRaw                            string
+	proxyTo                               *url.URL
+	listen, httpListen, onboardListen     string
+	allowOrigins                          stringList
+	certFile, keyFile, chainFile, onRenew string
+	mdns                                  bool
+	mdnsInterface                         string
+}
+
+func (o *options) add(fs *flag.FlagSet) {
+	fs.StringVar(&o.model, "model", "", "device `model` shown to the owner when approving")
+	fs.StringVar(&o.hostname, "hostname", "", "`name` shown to the owner when approving (default: the host name)")
+	fs.StringVar(&o.proxyToRaw, "proxy-to", "", "proxy mode: forward HTTPS to this plain-HTTP `URL`, e.g. http://127.0.0.1:8080")
+	fs.StringVar(&o.listen, "listen", defaultListen(), "proxy mode: HTTPS `address`")
+	fs.StringVar(&o.httpListen, "http-listen", "", "proxy mode: plain-HTTP `address` that redirects to HTTPS (e.g. :80)")
+	fs.Var(&o.allowOrigins, "allow-origin", "proxy mode: web `origin` allowed to call the device (CORS), besides those the owner grants; repeatable")
+	fs.StringVar(&o.certFile, "cert-file", "", "files mode: write the certificate and intermediates here (PEM)")
+	fs.StringVar(&o.keyFile, "key-file", "", "files mode: write the TLS key here (PEM, mode 0600)")
+	fs.StringVar(&o.chainFile, "chain-file", "", "files mode: write the intermediates alone here (PEM)")
+	fs.StringVar(&o.onRenew, "on-renew", "", "files mode: shell `command` run once after each new certificate is written, e.g. 'systemctl reload nginx'")
+	fs.StringVar(&o.onboardListen, "onboard-listen", "", "plain-HTTP `address` of the onboarding page (code, QR code, 'Secure this device' link)")
+	fs.BoolVar(&o.mdns, "mdns", true, "proxy mode: announce the device over mDNS/DNS-SD as _https._tcp")
+	fs.StringVar(&o.mdnsInterface, "mdns-interface", "", "announce on this `interface` only (default: all multicast interfaces)")
+}
+
+func (o *options) check() error {
+	if o.proxyToRaw != "" {
+		u, err := url.Parse(o.proxyToRaw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usagef("--proxy-to %q: give the device UI's URL, e.g. http://127.0.0.1:8080", o.proxyToRaw)
+		}
+		o.proxyTo = u
+	}
+	if (o.certFile == "") != (o.keyFile == "") {
+		return usagef("files mode needs both --cert-file and --key-file")
+	}
+	if o.certFile == "" && (o.chainFile != "" || o.onRenew != "") {
+		return usagef("--chain-file and --on-renew belong to files mode: add --cert-file and --key-file")
+	}
+	return nil
+}
+
+func defaultListen() string {
+	if os.Geteuid() == 0 {
+		return ":443"
+	}
+	return ":8443"
+}

@@ -1,0 +1,188 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lantls/lantls/devices"
+	"github.com/lantls/lantls/issuer"
+	"github.com/lantls/lantls/issuer/issuertest"
+)
+
+// pairingServer stands in for the issuer's pairing endpoints and device API
+// (RFC 8628 and the lantls extension as issues 19 and 20 name them), in
+// front of a real issuer: an approval makes a real device with devices.Add
+// and hands out its EAB key.
+type pairingServer struct {
+	t       *testing.T
+	iss     *issuer.Issuer
+	srv     *httptest.Server
+	roots   *x509.CertPool
+	mu      sync.Mutex
+	answers []string // scripted token errors, used up before the approval
+	started int      // device_authorization requests
+	polls   []time.Time
+	decided string // "", "approved" or "denied"
+	creds   *devices.Credentials
+	addrs   [][]string
+	origins []string
+	etag    int
+	cond    *sync.Cond
+}
+
+func newPairingServer(t *testing.T) *pairingServer {
+	t.Helper()
+	iss, roots := issuertest.Start(t, issuer.Config{})
+	p := &pairingServer{t: t, iss: iss}
+	p.cond = sync.NewCond(&p.mu)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /pair/device_authorization", p.deviceAuthorization)
+	mux.HandleFunc("POST /pair/token", p.token)
+	mux.HandleFunc("PUT /api/v1/device/addresses", p.addresses)
+	mux.HandleFunc("GET /api/v1/device/policy", p.policy)
+	p.srv = httptest.NewTLSServer(mux)
+	t.Cleanup(p.srv.Close)
+	p.roots = roots.Clone()
+	p.roots.AddCert(p.srv.Certificate())
+	return p
+}
+
+func (p *pairingServer) config(s Storage) Config {
+	return Config{Issuer: p.srv.URL, Roots: p.roots, Storage: s, Model: "test", RetryBase: 50 * time.Millisecond,
+		Addresses: func() ([]netip.Addr, error) { return testAddrs(), nil }}
+}
+
+func (p *pairingServer) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
+	if r.FormValue("client_id") == "" || !strings.Contains(r.FormValue("public_key"), `"crv":"P-256"`) {
+		http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
+		return
+	}
+	p.mu.Lock()
+	p.started++
+	p.mu.Unlock()
+	writeTestJSON(w, 200, map[string]any{
+		"device_code": "dc", "user_code": "WDJB-MJHT", "verification_uri": p.srv.URL + "/device",
+		"verification_uri_complete": p.srv.URL + "/device?code=WDJBMJHT", "expires_in": 600, "interval": 1,
+	})
+}
+
+func (p *pairingServer) token(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.polls = append(p.polls, time.Now())
+	p.cond.Broadcast()
+	if r.FormValue("grant_type") != "urn:ietf:params:oauth:grant-type:device_code" || r.FormValue("device_code") != "dc" {
+		writeTestJSON(w, 400, map[string]string{"error": "invalid_grant"})
+		return
+	}
+	if len(p.answers) > 0 {
+		a := p.answers[0]
+		p.answers = p.answers[1:]
+		writeTestJSON(w, 400, map[string]string{"error": a})
+		return
+	}
+	switch p.decided {
+	case "":
+		writeTestJSON(w, 400, map[string]string{"error": "authorization_pending"})
+	case "denied":
+		writeTestJSON(w, 400, map[string]string{"error": "access_denied"})
+	default:
+		info := p.iss.Info()
+		writeTestJSON(w, 200, map[string]any{"access_token": "token-" + p.creds.Device.Label, "token_type": "Bearer",
+			"lantls": map[string]any{"directory": info.Directory, "eab_kid": p.creds.KID, "eab_hmac_key": p.creds.HMACKey,
+				"label": p.creds.Device.Label, "zone": info.Zone, "names": p.creds.Names}})
+	}
+}
+
+func (p *pairingServer) authorized(r *http.Request) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.creds != nil && r.Header.Get("Authorization") == "Bearer token-"+p.creds.Device.Label
+}
+
+func (p *pairingServer) addresses(w http.ResponseWriter, r *http.Request) {
+	if !p.authorized(r) {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		http.Error(w, "unauthorized", 401)
+		return
+	}
+	var body struct{ Addresses []string }
+	json.NewDecoder(r.Body).Decode(&body)
+	p.mu.Lock()
+	p.addrs = append(p.addrs, body.Addresses)
+	p.cond.Broadcast()
+	p.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (p *pairingServer) policy(w http.ResponseWriter, r *http.Request) {
+	if !p.authorized(r) {
+		http.Error(w, "unauthorized", 401)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	etag := fmt.Sprintf(`"%d"`, p.etag)
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Cache-Control", "max-age=5")
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	writeTestJSON(w, 200, map[string]any{"origins": p.origins})
+}
+
+// approve makes the device and lets the next poll succeed.
+func (p *pairingServer) approve() {
+	p.t.Helper()
+	creds, err := devices.Add(context.Background(), p.iss.Store(), p.iss.Info().Zone, "owner", "TV", time.Now())
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.creds, p.decided = creds, "approved"
+	p.mu.Unlock()
+}
+
+func (p *pairingServer) deny() {
+	p.mu.Lock()
+	p.decided = "denied"
+	p.mu.Unlock()
+}
+
+// waitFor waits until cond holds under p.mu, or fails after 20 s.
+func (p *pairingServer) waitFor(what string, cond func() bool) {
+	p.t.Helper()
+	deadline := time.AfterFunc(20*time.Second, func() { p.mu.Lock(); p.cond.Broadcast(); p.mu.Unlock() })
+	defer deadline.Stop()
+	start := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for !cond() {
+		if time.Since(start) > 20*time.Second {
+			p.t.Fatalf("timed out waiting for %s", what)
+		}
+		p.cond.Wait()
+	}
+}
+
+func writeTestJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// httpClient trusts roots only.
+func httpClient(roots *x509.CertPool) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+}

@@ -1,0 +1,122 @@
+package agent
+
+import (
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+)
+
+// Proxy returns a handler that forwards every request to upstream, the
+// device's own plain-HTTP UI, for a server that terminates TLS with
+// TLSConfig. It passes WebSocket upgrades through (so wss:// works),
+// streams responses as they come, sets X-Forwarded-For, -Proto and -Host,
+// and answers CORS for the origins the owner granted (refreshed from the
+// issuer) and those in allow: preflights, including the
+// Access-Control-Allow-Private-Network answer older Chromium asks for, are
+// answered by the proxy; a request from any other origin gets no CORS
+// headers, whatever upstream says.
+func (a *Agent) Proxy(upstream *url.URL, allow []string) http.Handler {
+	static := make(map[string]bool, len(allow))
+	for _, o := range allow {
+		static[strings.ToLower(strings.TrimRight(o, "/"))] = true
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(upstream)
+			r.Out.Host = r.In.Host // the device UI sees the name the browser used
+			r.SetXForwarded()
+		},
+		FlushInterval: -1, // stream: flush every write
+		ModifyResponse: func(resp *http.Response) error {
+			// The proxy decides CORS; upstream's answer would bypass the
+			// owner's grants.
+			for k := range resp.Header {
+				if strings.HasPrefix(k, "Access-Control-") {
+					resp.Header.Del(k)
+				}
+			}
+			return nil
+		},
+	}
+	return &corsHandler{next: rp, granted: func(origin string) bool {
+		return static[strings.ToLower(origin)] || a.OriginGranted(origin)
+	}}
+}
+
+// corsHandler answers CORS (Fetch standard, "CORS protocol") for granted
+// origins in front of next.
+type corsHandler struct {
+	next    http.Handler
+	granted func(origin string) bool
+}
+
+func (h *corsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	if origin == "" || sameOrigin(origin, r) {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	ok := h.granted(origin)
+	w.Header().Add("Vary", "Origin")
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		h.preflight(w, r, origin, ok)
+		return
+	}
+	if ok {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+	}
+	h.next.ServeHTTP(w, r)
+}
+
+// preflight answers an OPTIONS preflight itself: the device's UI need not
+// know CORS. A refused preflight is 403 with no CORS headers, which the
+// browser reports as a CORS failure.
+func (h *corsHandler) preflight(w http.ResponseWriter, r *http.Request, origin string, ok bool) {
+	if !ok {
+		http.Error(w, "origin not granted by the device's owner", http.StatusForbidden)
+		return
+	}
+	hd := w.Header()
+	hd.Add("Vary", "Access-Control-Request-Method")
+	hd.Add("Vary", "Access-Control-Request-Headers")
+	hd.Set("Access-Control-Allow-Origin", origin)
+	hd.Set("Access-Control-Allow-Credentials", "true")
+	hd.Set("Access-Control-Allow-Methods", r.Header.Get("Access-Control-Request-Method"))
+	if rh := r.Header.Get("Access-Control-Request-Headers"); rh != "" {
+		hd.Set("Access-Control-Allow-Headers", rh)
+	}
+	// Private Network Access (Chromium before Local Network Access):
+	// a public page asking to reach a private address.
+	if r.Header.Get("Access-Control-Request-Private-Network") == "true" {
+		hd.Set("Access-Control-Allow-Private-Network", "true")
+	}
+	hd.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// sameOrigin reports whether origin is the origin the request was made to.
+func sameOrigin(origin string, r *http.Request) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Scheme == "https" && strings.EqualFold(u.Host, r.Host)
+}
+
+// RedirectHTTPS returns a handler for the plain-HTTP port that sends every
+// request to the same host over HTTPS, on httpsPort unless it is 443.
+func RedirectHTTPS(httpsPort string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		if httpsPort != "" && httpsPort != "443" {
+			host += ":" + httpsPort
+		}
+		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusMovedPermanently)
+	})
+}

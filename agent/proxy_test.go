@@ -1,0 +1,280 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pairedAgent runs an agent that has paired and holds a certificate.
+func pairedAgent(t *testing.T) (*Agent, *pairingServer) {
+	t.Helper()
+	p := newPairingServer(t)
+	p.approve()
+	a, err := New(p.config(DirStorage(t.TempDir())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runAgent(t, a)
+	waitReady(t, a)
+	return a, p
+}
+
+// upstreamUI is the device's plain-HTTP UI: it echoes request headers,
+// streams on /stream, echoes bytes after a WebSocket-style upgrade on /ws,
+// and sets its own CORS header, which the proxy must not pass.
+func upstreamUI(t *testing.T, release <-chan struct{}) *url.URL {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		fmt.Fprintf(w, "host=%s xff=%s proto=%s xhost=%s", r.Host, r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Proto"), r.Header.Get("X-Forwarded-Host"))
+	})
+	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "first\n")
+		w.(http.Flusher).Flush()
+		<-release
+		fmt.Fprint(w, "second\n")
+	})
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" {
+			http.Error(w, "want upgrade", 400)
+			return
+		}
+		conn, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		io.Copy(conn, brw) // echo
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	return u
+}
+
+// serveProxy serves a's proxy with TLS on 127.0.0.1 and returns its address.
+func serveProxy(t *testing.T, a *Agent, up *url.URL, allow []string) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", a.TLSConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: a.Proxy(up, allow)}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+// deviceClient trusts only the issuer's root and dials addr for any name.
+func deviceClient(p *pairingServer, addr string, h2 bool) *http.Client {
+	tr := &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: p.roots},
+		ForceAttemptHTTP2: h2,
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}
+	if !h2 {
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: tr}
+}
+
+func TestProxy(t *testing.T) {
+	t.Parallel()
+	a, p := pairedAgent(t)
+	release := make(chan struct{})
+	up := upstreamUI(t, release)
+	p.mu.Lock()
+	p.origins = []string{"https://app.vendor.example"}
+	p.etag++
+	p.mu.Unlock()
+	a.refreshPolicy(context.Background())
+	addr := serveProxy(t, a, up, []string{"https://static.example"})
+	host := "192-168-1-20." + p.creds.Names[0]
+	base := "https://" + host
+
+	t.Run("h2 and forwarded headers", func(t *testing.T) {
+		resp, err := deviceClient(p, addr, true).Get(base + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Errorf("protocol %s, want HTTP/2", resp.Proto)
+		}
+		want := "host=" + host + " xff=127.0.0.1 proto=https xhost=" + host
+		if string(body) != want {
+			t.Errorf("upstream saw %q, want %q", body, want)
+		}
+		if resp.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Error("upstream's own CORS header passed through")
+		}
+	})
+
+	t.Run("TLS 1.2", func(t *testing.T) {
+		c := deviceClient(p, addr, false)
+		c.Transport.(*http.Transport).TLSClientConfig.MaxVersion = tls.VersionTLS12
+		resp, err := c.Get(base + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.TLS.Version != tls.VersionTLS12 {
+			t.Errorf("TLS version %x", resp.TLS.Version)
+		}
+	})
+
+	t.Run("streaming", func(t *testing.T) {
+		resp, err := deviceClient(p, addr, true).Get(base + "/stream")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		r := bufio.NewReader(resp.Body)
+		line, err := r.ReadString('\n')
+		if err != nil || line != "first\n" {
+			t.Fatalf("first chunk %q, %v: the proxy buffered the stream", line, err)
+		}
+		close(release)
+		if line, _ := r.ReadString('\n'); line != "second\n" {
+			t.Errorf("second chunk %q", line)
+		}
+	})
+
+	t.Run("websocket", func(t *testing.T) {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: p.roots, ServerName: host, NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", host)
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("upgrade: %v %v", resp, err)
+		}
+		fmt.Fprint(conn, "ping\n")
+		if line, _ := br.ReadString('\n'); line != "ping\n" {
+			t.Errorf("echo %q", line)
+		}
+	})
+
+	cors := []struct {
+		name, origin, method string
+		pna                  bool
+		wantACAO             string
+		wantStatus           int
+	}{
+		{"granted by owner", "https://app.vendor.example", "GET", false, "https://app.vendor.example", 200},
+		{"granted by flag", "https://static.example", "GET", false, "https://static.example", 200},
+		{"not granted", "https://evil.example", "GET", false, "", 200},
+		{"preflight granted with PNA", "https://app.vendor.example", "OPTIONS", true, "https://app.vendor.example", 204},
+		{"preflight refused", "https://evil.example", "OPTIONS", true, "", 403},
+	}
+	for _, tc := range cors {
+		t.Run("CORS "+tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, base+"/", nil)
+			req.Header.Set("Origin", tc.origin)
+			if tc.method == "OPTIONS" {
+				req.Header.Set("Access-Control-Request-Method", "PUT")
+				req.Header.Set("Access-Control-Request-Headers", "content-type")
+				if tc.pna {
+					req.Header.Set("Access-Control-Request-Private-Network", "true")
+				}
+			}
+			resp, err := deviceClient(p, addr, true).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.wantStatus {
+				t.Errorf("status %d, want %d", resp.StatusCode, tc.wantStatus)
+			}
+			if got := resp.Header.Get("Access-Control-Allow-Origin"); got != tc.wantACAO {
+				t.Errorf("Access-Control-Allow-Origin %q, want %q", got, tc.wantACAO)
+			}
+			if tc.method == "OPTIONS" && tc.wantACAO != "" {
+				if resp.Header.Get("Access-Control-Allow-Private-Network") != "true" || resp.Header.Get("Access-Control-Allow-Methods") != "PUT" {
+					t.Errorf("preflight headers %v", resp.Header)
+				}
+			}
+		})
+	}
+
+	t.Run("policy refresh with ETag", func(t *testing.T) {
+		p.mu.Lock()
+		p.origins = []string{"https://other.example"}
+		p.etag++
+		p.mu.Unlock()
+		if _, err := a.refreshPolicy(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if a.OriginGranted("https://app.vendor.example") || !a.OriginGranted("https://Other.example") {
+			t.Error("policy not replaced")
+		}
+		before := a.origins.Load()
+		a.refreshPolicy(context.Background())
+		if a.origins.Load() != before {
+			t.Error("an unchanged policy (304) replaced the origin set")
+		}
+	})
+}
+
+func TestRedirectHTTPS(t *testing.T) {
+	for _, tc := range []struct{ host, port, want string }{
+		{"192-168-1-20.l.lan.test", "443", "https://192-168-1-20.l.lan.test/x?y=1"},
+		{"192.168.1.20:80", "8443", "https://192.168.1.20:8443/x?y=1"},
+		{"[fd00::1]:80", "", "https://[fd00::1]/x?y=1"},
+	} {
+		r := httptest.NewRequest("GET", "http://"+tc.host+"/x?y=1", nil)
+		r.Host = tc.host
+		w := httptest.NewRecorder()
+		RedirectHTTPS(tc.port).ServeHTTP(w, r)
+		if got := w.Header().Get("Location"); got != tc.want || w.Code != 301 {
+			t.Errorf("%s: %d %q, want %q", tc.host, w.Code, got, tc.want)
+		}
+	}
+}
+
+func TestOnboarding(t *testing.T) {
+	t.Parallel()
+	p := newPairingServer(t)
+	a, err := New(p.config(DirStorage(t.TempDir())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runAgent(t, a)
+	p.waitFor("a poll", func() bool { return len(p.polls) > 0 })
+	h := a.Onboarding("8443")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "http://192.168.1.20/", nil))
+	body := w.Body.String()
+	for _, want := range []string{"WDJB-MJHT", "<svg", "Secure this device", `href="` + p.srv.URL + "/device?code=WDJBMJHT"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("onboarding page lacks %q", want)
+		}
+	}
+	p.approve()
+	waitReady(t, a)
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "http://192.168.1.20/", nil))
+	want := "https://192-168-1-20." + p.creds.Names[0] + ":8443/"
+	if w.Code != http.StatusFound || w.Header().Get("Location") != want {
+		t.Errorf("after approval: %d %q, want a redirect to %q", w.Code, w.Header().Get("Location"), want)
+	}
+}

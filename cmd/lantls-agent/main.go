@@ -1,0 +1,34 @@
+// Command lantls-agent is the lantls device agent alone, small enough for
+// devices: it pairs the device with its owner, gets and renews its HTTPS
+// certificate, and serves it (proxy mode), writes it (files mode) or keeps
+// it for the device's own server. Run 'lantls-agent --help'.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/lantls/lantls/agent/agentcmd"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := agentcmd.Run(ctx, "lantls-agent", os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	var ue *agentcmd.UsageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "lantls-agent: %v\n", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintf(os.Stderr, "lantls-agent: %v\n", err)
+		os.Exit(1)
+	}
+}
