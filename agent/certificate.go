@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -168,28 +167,5 @@ func decodeB64(s string) ([]byte, error) {
 func fmtSerial(c *x509.Certificate) string { return fmt.Sprintf("%x", c.SerialNumber) }
 
 func (a *Agent) newACMEClient(directory string) *acme.Client {
-	httpc := *a.httpc
-	httpc.Transport = chainOnly{a.httpc.Transport}
-	return &acme.Client{Directory: directory, HTTPClient: &httpc, UserAgent: "lantls-agent", PollInterval: 250 * time.Millisecond}
-}
-
-// chainOnly drops rel="up" links from certificate chain responses. A PEM
-// chain is complete (RFC 8555 section 9.1), and "up" is meant for formats
-// that hold one certificate (section 7.4.2); acmez would fetch the link
-// with POST-as-GET and fail on an issuer that serves it as a plain file.
-type chainOnly struct{ next http.RoundTripper }
-
-func (t chainOnly) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(r)
-	if err != nil || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/pem-certificate-chain") {
-		return resp, err
-	}
-	links := resp.Header.Values("Link")
-	resp.Header.Del("Link")
-	for _, l := range links {
-		if !strings.Contains(strings.ReplaceAll(l, " ", ""), `rel="up"`) {
-			resp.Header.Add("Link", l)
-		}
-	}
-	return resp, nil
+	return &acme.Client{Directory: directory, HTTPClient: a.httpc, UserAgent: "lantls-agent", PollInterval: 250 * time.Millisecond}
 }
