@@ -169,6 +169,10 @@ func txtOf(m *dns.Msg) []string {
 
 func selfSigned(t *testing.T) *tls.Certificate {
 	t.Helper()
+	return selfSignedF(t)
+}
+
+func selfSignedF(t testing.TB) *tls.Certificate {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "t"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
