@@ -73,7 +73,13 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 	// From here on an order in processing must leave it whatever the client
 	// does, so writes ignore its cancellation.
 	wctx := context.WithoutCancel(ctx)
-	issued, err := s.signer.Sign(ctx, ca.Request{CSR: csr, Names: identifierValues(o.Identifiers), Profile: profile})
+	sctx := ctx
+	if from == store.StatusProcessing {
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeout(ctx, MaxProcessing)
+		defer cancel()
+	}
+	issued, err := s.signer.Sign(sctx, ca.Request{CSR: csr, Names: identifierValues(o.Identifiers), Profile: profile})
 	if err == nil && (issued == nil || issued.Serial == nil || len(issued.ChainPEM) == 0) {
 		err = errors.New("signer returned no certificate")
 	}

@@ -78,6 +78,12 @@ type Server struct {
 	limits   ratelimit.Limits
 }
 
+// MaxProcessing is the longest a metered signer may keep an order
+// processing: finalize cancels its signing after that. Where several
+// instances share a store, a live one fails an order processing for
+// longer, which a crashed instance left behind.
+const MaxProcessing = 10 * time.Minute
+
 // Resource lifetimes and limits.
 const (
 	orderLifetime      = 24 * time.Hour

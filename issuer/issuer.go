@@ -28,7 +28,6 @@ import (
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
-	"github.com/lantls/lantls/store/sqlite"
 )
 
 // Config is everything an issuer needs; Defaults fills the gaps.
@@ -41,6 +40,13 @@ type Config struct {
 	// It is baked into certificates as their CRL and AIA URLs.
 	BaseURL string
 	Signer  string // "local"
+	// Store is empty for SQLite in DataDir, or the postgres:// URL of a
+	// database that several issuer instances share.
+	Store string
+	// CADir holds the CA's certificates and keys; empty means DataDir/ca.
+	// Instances sharing a store must share these files (copied, or on a
+	// shared file system).
+	CADir string
 	// Limits are the rate limits the ACME server enforces.
 	Limits ratelimit.Limits
 	Logger *slog.Logger
@@ -67,7 +73,8 @@ type Issuer struct {
 	ln       net.Listener
 	srv      *http.Server
 	registry *prometheus.Registry
-	lock     *os.File // held while the issuer lives
+	lock     *os.File    // held while the issuer lives
+	shared   sharedStore // the store, when other instances share it
 	tlsCert  atomic.Pointer[tls.Certificate]
 	baseURL  string
 }
@@ -133,6 +140,11 @@ func (c *Config) check() error {
 		return fmt.Errorf("data dir %q: %w", c.DataDir, err)
 	}
 	c.DataDir = abs
+	if c.CADir == "" {
+		c.CADir = filepath.Join(abs, "ca")
+	} else if c.CADir, err = filepath.Abs(c.CADir); err != nil {
+		return fmt.Errorf("CA dir: %w", err)
+	}
 	return nil
 }
 
@@ -144,21 +156,30 @@ func (iss *Issuer) open(ctx context.Context) error {
 	}
 	iss.baseURL = strings.TrimSuffix(iss.baseURL, "/")
 	var err error
-	iss.store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "lantls.db"))
+	iss.store, err = OpenStore(ctx, cfg.DataDir, cfg.Store)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	// The data dir lock makes this the only issuer on the store, so an
-	// order still processing was cut off by a crash: fail it, and its
-	// client orders again, instead of polling it for a day.
-	n, err := iss.store.FailProcessingOrders(ctx, problem.ServerInternalErr("the issuer restarted while signing; place a new order"))
-	if err != nil {
-		return fmt.Errorf("recover orders: %w", err)
+	caOpts := local.Options{Zone: cfg.Zone, BaseURL: iss.baseURL, Now: cfg.Now}
+	if shared, ok := iss.store.(sharedStore); ok {
+		// Other instances may be signing: orders left processing are
+		// failed later, by failStaleOrdersLoop, once none can be.
+		iss.shared = shared
+		iss.ca, err = openSharedCA(ctx, shared, cfg.CADir, caOpts)
+	} else {
+		// The data dir lock makes this the only issuer on the store, so an
+		// order still processing was cut off by a crash: fail it, and its
+		// client orders again, instead of polling it for a day.
+		var n int
+		n, err = iss.store.FailProcessingOrders(ctx, problem.ServerInternalErr("the issuer restarted while signing; place a new order"))
+		if err != nil {
+			return fmt.Errorf("recover orders: %w", err)
+		}
+		if n > 0 {
+			cfg.Logger.Warn("orders cut off by a restart made invalid", "orders", n)
+		}
+		iss.ca, err = local.Open(cfg.CADir, caOpts)
 	}
-	if n > 0 {
-		cfg.Logger.Warn("orders cut off by a restart made invalid", "orders", n)
-	}
-	iss.ca, err = local.Open(filepath.Join(cfg.DataDir, "ca"), local.Options{Zone: cfg.Zone, BaseURL: iss.baseURL, Now: cfg.Now})
 	if err != nil {
 		return fmt.Errorf("open CA: %w", err)
 	}
@@ -176,8 +197,9 @@ func (iss *Issuer) open(ctx context.Context) error {
 		Registerer: iss.registry,
 		Now:        cfg.Now,
 		Limits:     cfg.Limits,
-		// The data dir lock makes this the only issuer on its store.
-		LocalNonces: true,
+		// The data dir lock makes a SQLite issuer the only one on its
+		// store; instances sharing one spend nonces in it.
+		LocalNonces: iss.shared == nil,
 	})
 	if err != nil {
 		return fmt.Errorf("start ACME server: %w", err)
@@ -209,7 +231,7 @@ func (iss *Issuer) open(ctx context.Context) error {
 func (iss *Issuer) Info() Info {
 	return Info{
 		Directory: iss.baseURL + "/acme/directory",
-		Root:      filepath.Join(iss.cfg.DataDir, "ca", "root.pem"),
+		Root:      filepath.Join(iss.cfg.CADir, "root.pem"),
 		Zone:      iss.cfg.Zone,
 		BaseURL:   iss.baseURL,
 	}
@@ -235,6 +257,9 @@ func (iss *Issuer) Run(ctx context.Context) error {
 	go iss.acme.RunSweeper(ctx, time.Minute)
 	go iss.pairing.RunSweeper(ctx, time.Hour)
 	go iss.renewTLSCertLoop(ctx)
+	if iss.shared != nil {
+		go iss.failStaleOrdersLoop(ctx, iss.shared, time.Minute)
+	}
 	iss.cfg.Logger.Info("issuer started", "directory", iss.Info().Directory, "zone", iss.cfg.Zone)
 	select {
 	case err := <-errc:

@@ -17,10 +17,9 @@ import (
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/store"
-	"github.com/lantls/lantls/store/sqlite"
 )
 
-const adminUsage = `lantls admin [--data DIR] device|user <command> [flags]
+const adminUsage = `lantls admin [--data DIR] [--store URL] device|user <command> [flags]
 
 Commands:
   device add     create a device and an EAB key for a stock ACME client
@@ -30,18 +29,19 @@ Commands:
   user list      list the users of the web UI
   user passwd    change a user's password (logs out its sessions)
 
-The data dir is the issuer's (--data of 'lantls issuer'); the issuer may be
-running.`
+The data dir is the issuer's (--data of 'lantls issuer'), and so is the
+store (--store, when the issuer has one); the issuer may be running.`
 
 func runAdmin(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "admin", adminUsage)
 	dataDir := fs.String("data", issuer.Defaults.DataDir, "the issuer's data `dir`")
+	storeURL := fs.String("store", "", "the issuer's --store `URL`, if it has one (PostgreSQL)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	rest := fs.Args()
 	if len(rest) > 0 && rest[0] == "user" {
-		return (&admin{env: e, dataDir: *dataDir}).runUser(ctx, rest[1:])
+		return (&admin{env: e, dataDir: *dataDir, storeURL: *storeURL}).runUser(ctx, rest[1:])
 	}
 	switch {
 	case len(rest) == 0:
@@ -51,7 +51,7 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 	case len(rest) == 1:
 		return usagef("'device' needs a command: add, list or revoke; run 'lantls admin --help'")
 	}
-	a := &admin{env: e, dataDir: *dataDir}
+	a := &admin{env: e, dataDir: *dataDir, storeURL: *storeURL}
 	switch rest[1] {
 	case "add":
 		return a.add(ctx, rest[2:])
@@ -65,7 +65,8 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 
 type admin struct {
 	*env
-	dataDir string
+	dataDir  string
+	storeURL string // empty: SQLite in dataDir
 }
 
 // deviceFlags registers --data on a device subcommand, so it may come
@@ -79,6 +80,7 @@ func (a *admin) deviceFlags(name, usage string) *flag.FlagSet {
 func (a *admin) subFlags(name, usage string) *flag.FlagSet {
 	fs := newFlags(a.env, "admin "+name, usage)
 	fs.StringVar(&a.dataDir, "data", a.dataDir, "the issuer's data `dir`")
+	fs.StringVar(&a.storeURL, "store", a.storeURL, "the issuer's --store `URL`, if it has one (PostgreSQL)")
 	return fs
 }
 
@@ -104,7 +106,7 @@ func (a *admin) open(ctx context.Context, zone string) (store.Store, *issuer.Inf
 	if zone != "" {
 		info.Zone = zone
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(a.dataDir, "lantls.db"))
+	st, err := issuer.OpenStore(ctx, a.dataDir, a.storeURL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open store: %w", err)
 	}

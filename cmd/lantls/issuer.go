@@ -27,6 +27,8 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	fs.Var((*stringList)(&cfg.Hostnames), "hostname", "comma-separated `names` in the issuer's own certificate, besides the listen IP")
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "`URL` clients use to reach the issuer (default https://LISTEN)")
 	fs.StringVar(&cfg.Signer, "signer", d.Signer, "certificate `signer`: local (built-in name-constrained CA)")
+	fs.StringVar(&cfg.Store, "store", "", "`URL` of a PostgreSQL database several issuers share (postgres://user:password@host:port/db); default SQLite in the data dir")
+	fs.StringVar(&cfg.CADir, "ca-dir", "", "`dir` of the CA's certificates and keys (default DATA/ca); issuers sharing a --store need the same files")
 	addLimitFlags(fs, &cfg.Limits)
 	pprofAddr := fs.String("pprof", "", "serve Go profiles (net/http/pprof) on this `address`, e.g. 127.0.0.1:6060; keep it private")
 	logFlags := addLogFlags(fs, "info")

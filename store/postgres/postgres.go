@@ -128,10 +128,6 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Pool returns the store's connection pool, for the issuer's notices
-// (LISTEN/NOTIFY) and health checks.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
-
 // retryable reports whether err is PostgreSQL cancelling a transaction that
 // would succeed if run again.
 func retryable(err error) bool {
@@ -174,3 +170,30 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	return nil
 }
+
+// Exclusive runs fn while holding the PostgreSQL advisory lock named
+// name, so that of the instances sharing the database only one runs it at
+// a time (the issuer creates its CA files under one). The lock is a
+// session lock on a connection of its own, released when fn returns or
+// the connection ends.
+func (s *Store) Exclusive(ctx context.Context, name string, fn func() error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("lock %q: %w", name, err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, name); err != nil {
+		return fmt.Errorf("lock %q: %w", name, err)
+	}
+	defer func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, name); err != nil {
+			// A lock that cannot be given back must not stay with a
+			// connection the pool hands out again.
+			conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+	}()
+	return fn()
+}
+
+// Ping checks that the database answers, for health checks.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
