@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -35,6 +36,8 @@ func (a *Agent) addressLoop(ctx context.Context) {
 	changed := make(chan struct{}, 1)
 	if a.cfg.Addresses == nil {
 		go watchAddresses(ctx, changed, a.log)
+	} else {
+		go poll(ctx, changed) // a caller's list: ask it twice a second
 	}
 	var reported []string
 	failures := 0
@@ -43,7 +46,15 @@ func (a *Agent) addressLoop(ctx context.Context) {
 		if err != nil {
 			a.log.Warn("list addresses", "err", err)
 		} else if !slices.Equal(addrs, reported) {
-			if err := a.reportAddresses(ctx, addrs); err != nil {
+			var se *statusError
+			if err := a.reportAddresses(ctx, addrs); errors.As(err, &se) && se.code == http.StatusNotFound {
+				// An issuer without the address API (no DNS): nothing to
+				// fix on the device, so not a failure; ask again later.
+				if failures == 0 {
+					a.log.Warn("the issuer does not take address reports", "err", err)
+				}
+				failures = max(failures, 10)
+			} else if err != nil {
 				if ctx.Err() != nil {
 					return
 				}
@@ -156,7 +167,15 @@ func (a *Agent) deviceAPI(ctx context.Context, method, path string, body []byte,
 	if resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusNotModified {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		resp.Body.Close()
-		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(msg)))
+		return nil, &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(msg)))}
 	}
 	return resp, nil
 }
+
+// statusError is an HTTP error answer of the device API.
+type statusError struct {
+	code int
+	msg  string
+}
+
+func (e *statusError) Error() string { return e.msg }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lantls/lantls/names"
 )
 
 var testAddrMu sync.Mutex
@@ -52,23 +54,20 @@ func waitReady(t *testing.T, a *Agent) {
 
 func TestPairObtainRestart(t *testing.T) {
 	t.Parallel()
-	p := newPairingServer(t)
+	ti := newTestIssuer(t)
 	dir := DirStorage(filepath.Join(t.TempDir(), "state"))
-	a, err := New(p.config(dir))
+	a, err := New(ti.config(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
 	runAgent(t, a)
-	p.waitFor("a poll", func() bool { return len(p.polls) > 0 })
-	if got := a.pending.Load(); got == nil || got.UserCode != "WDJB-MJHT" {
-		t.Fatalf("pending pairing = %+v, want the user code", got)
-	}
-	p.approve()
+	ti.approve(a)
 	waitReady(t, a)
 
 	cert := a.Certificate()
-	if !slices.Equal(sorted(cert.Leaf.DNSNames), sorted(p.creds.Names)) {
-		t.Errorf("names = %v, want %v", cert.Leaf.DNSNames, p.creds.Names)
+	creds := a.credentials()
+	if want := names.CertNames(names.Label(spkiOf(a.accountKey())), "lan.test"); !slices.Equal(sorted(cert.Leaf.DNSNames), sorted(want)) {
+		t.Errorf("names = %v, want %v (the label of the account key)", cert.Leaf.DNSNames, want)
 	}
 	if cert.PrivateKey.(*ecdsa.PrivateKey).PublicKey.Equal(&a.accountKey().PublicKey) {
 		t.Error("the certificate uses the account key; it must have its own")
@@ -78,12 +77,8 @@ func TestPairObtainRestart(t *testing.T) {
 		c, _ := x509.ParseCertificate(der)
 		inter.AddCert(c)
 	}
-	if _, err := cert.Leaf.Verify(x509.VerifyOptions{DNSName: "192-168-1-20." + p.creds.Names[0], Roots: p.roots, Intermediates: inter}); err != nil {
+	if _, err := cert.Leaf.Verify(x509.VerifyOptions{DNSName: "192-168-1-20." + creds.Names[0], Roots: ti.roots, Intermediates: inter}); err != nil {
 		t.Errorf("chain does not verify for an address-name: %v", err)
-	}
-	p.waitFor("addresses", func() bool { return len(p.addrs) > 0 })
-	if got, want := p.addrs[0], []string{"192.168.1.20", "fd00::20"}; !slices.Equal(got, want) {
-		t.Errorf("reported %v, want %v (8.8.8.8 is outside the allowed ranges)", got, want)
 	}
 
 	// State on disk: dir 0700, every file 0600.
@@ -99,7 +94,7 @@ func TestPairObtainRestart(t *testing.T) {
 
 	// A second agent on the same storage neither pairs nor reissues.
 	serial := cert.Leaf.SerialNumber
-	b, err := New(p.config(dir))
+	b, err := New(ti.config(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,8 +103,8 @@ func TestPairObtainRestart(t *testing.T) {
 	}
 	runAgent(t, b)
 	time.Sleep(300 * time.Millisecond) // give a wrong agent time to pair or order
-	if p.started != 1 {
-		t.Errorf("device_authorization requests = %d, want 1", p.started)
+	if b.pending.Load() != nil {
+		t.Error("the restarted agent started pairing again")
 	}
 	if got := b.Certificate().Leaf.SerialNumber; got.Cmp(serial) != 0 {
 		t.Errorf("restart reissued: serial %x, want %x", got, serial)
@@ -121,11 +116,11 @@ func TestPairObtainRestart(t *testing.T) {
 
 func TestRenewNowReplacesAndHooksOnce(t *testing.T) {
 	t.Parallel()
-	p := newPairingServer(t)
+	ti := newTestIssuer(t)
 	var mu sync.Mutex
 	var hooked []string
 	fail := 1 // the first call of the hook fails, and is retried
-	cfg := p.config(DirStorage(t.TempDir()))
+	cfg := ti.config(DirStorage(t.TempDir()))
 	cfg.OnCertificate = func(ctx context.Context, c *tls.Certificate) error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -140,8 +135,8 @@ func TestRenewNowReplacesAndHooksOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.approve()
 	runAgent(t, a)
+	ti.approve(a)
 	waitReady(t, a)
 	first := a.Certificate()
 	a.RenewNow()
@@ -179,14 +174,16 @@ func TestRenewNowReplacesAndHooksOnce(t *testing.T) {
 
 func TestDenied(t *testing.T) {
 	t.Parallel()
-	p := newPairingServer(t)
-	a, err := New(p.config(DirStorage(t.TempDir())))
+	ti := newTestIssuer(t)
+	a, err := New(ti.config(DirStorage(t.TempDir())))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.deny()
 	done := make(chan error, 1)
 	go func() { done <- a.Run(context.Background()) }()
+	if err := ti.iss.Pairing().Deny(context.Background(), waitCode(t, a), "test"); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case err := <-done:
 		if !errors.Is(err, ErrDenied) {
@@ -236,4 +233,36 @@ func serialHex(c *tls.Certificate) string { return fmtSerial(c.Leaf) }
 
 func contextWithCancel() (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
+}
+
+// TestReportAddresses: the allowed addresses are reported at start and
+// again after a change, through PUT /api/v1/device/addresses.
+func TestReportAddresses(t *testing.T) {
+	t.Parallel()
+	p := newPairingServer(t)
+	p.approve()
+	var mu sync.Mutex
+	list := []netip.Addr{netip.MustParseAddr("192.168.1.20"), netip.MustParseAddr("8.8.8.8"), netip.MustParseAddr("fd00::20")}
+	cfg := p.config(DirStorage(t.TempDir()))
+	cfg.Addresses = func() ([]netip.Addr, error) { mu.Lock(); defer mu.Unlock(); return slices.Clone(list), nil }
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runAgent(t, a)
+	p.waitFor("addresses", func() bool { return len(p.addrs) > 0 })
+	if got, want := p.addrs[0], []string{"192.168.1.20", "fd00::20"}; !slices.Equal(got, want) {
+		t.Errorf("reported %v, want %v (8.8.8.8 is outside the allowed ranges)", got, want)
+	}
+	mu.Lock()
+	list = append(list, netip.MustParseAddr("10.0.0.7"))
+	mu.Unlock()
+	changed := time.Now()
+	p.waitFor("second report", func() bool { return len(p.addrs) > 1 })
+	if took := time.Since(changed); took > time.Second {
+		t.Errorf("change reported after %v, want within 1s", took)
+	}
+	if got, want := p.addrs[1], []string{"10.0.0.7", "192.168.1.20", "fd00::20"}; !slices.Equal(got, want) {
+		t.Errorf("reported %v, want %v", got, want)
+	}
 }

@@ -13,8 +13,7 @@ import (
 // a failing run is reported and retried; a restart does not rerun it.
 func TestFilesHookOncePerRenewal(t *testing.T) {
 	t.Parallel()
-	p := newPairingServer(t)
-	p.approve()
+	ti := newTestIssuer(t)
 	dir := t.TempDir()
 	log := filepath.Join(dir, "hook.log")
 	os.WriteFile(filepath.Join(dir, "fail"), nil, 0o600)
@@ -27,13 +26,14 @@ func TestFilesHookOncePerRenewal(t *testing.T) {
 	}
 	f.Hook = "cd " + dir + " && " + f.Hook
 	storage := DirStorage(filepath.Join(dir, "state"))
-	cfg := p.config(storage)
+	cfg := ti.config(storage)
 	cfg.OnCertificate = f.Write
 	a, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	stop := runAgentStoppable(t, a)
+	ti.approve(a)
 	waitReady(t, a)
 	waitLines := func(n int) []string {
 		t.Helper()

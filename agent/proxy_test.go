@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"html/template"
 	"io"
 	"net"
 	"net/http"
@@ -16,17 +17,17 @@ import (
 )
 
 // pairedAgent runs an agent that has paired and holds a certificate.
-func pairedAgent(t *testing.T) (*Agent, *pairingServer) {
+func pairedAgent(t *testing.T) (*Agent, *testIssuer) {
 	t.Helper()
-	p := newPairingServer(t)
-	p.approve()
-	a, err := New(p.config(DirStorage(t.TempDir())))
+	ti := newTestIssuer(t)
+	a, err := New(ti.config(DirStorage(t.TempDir())))
 	if err != nil {
 		t.Fatal(err)
 	}
 	runAgent(t, a)
+	ti.approve(a)
 	waitReady(t, a)
-	return a, p
+	return a, ti
 }
 
 // upstreamUI is the device's plain-HTTP UI: it echoes request headers,
@@ -79,7 +80,7 @@ func serveProxy(t *testing.T, a *Agent, up *url.URL, allow []string) string {
 }
 
 // deviceClient trusts only the issuer's root and dials addr for any name.
-func deviceClient(p *pairingServer, addr string, h2 bool) *http.Client {
+func deviceClient(p *testIssuer, addr string, h2 bool) *http.Client {
 	tr := &http.Transport{
 		TLSClientConfig:   &tls.Config{RootCAs: p.roots},
 		ForceAttemptHTTP2: h2,
@@ -98,13 +99,12 @@ func TestProxy(t *testing.T) {
 	a, p := pairedAgent(t)
 	release := make(chan struct{})
 	up := upstreamUI(t, release)
-	p.mu.Lock()
-	p.origins = []string{"https://app.vendor.example"}
-	p.etag++
-	p.mu.Unlock()
-	a.refreshPolicy(context.Background())
+	p.grant(a, "https://app.vendor.example")
+	if _, err := a.refreshPolicy(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	addr := serveProxy(t, a, up, []string{"https://static.example"})
-	host := "192-168-1-20." + p.creds.Names[0]
+	host := "192-168-1-20." + a.credentials().Names[0]
 	base := "https://" + host
 
 	t.Run("h2 and forwarded headers", func(t *testing.T) {
@@ -217,10 +217,7 @@ func TestProxy(t *testing.T) {
 	}
 
 	t.Run("policy refresh with ETag", func(t *testing.T) {
-		p.mu.Lock()
-		p.origins = []string{"https://other.example"}
-		p.etag++
-		p.mu.Unlock()
+		p.grant(a, "https://other.example")
 		if _, err := a.refreshPolicy(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -253,27 +250,27 @@ func TestRedirectHTTPS(t *testing.T) {
 
 func TestOnboarding(t *testing.T) {
 	t.Parallel()
-	p := newPairingServer(t)
-	a, err := New(p.config(DirStorage(t.TempDir())))
+	ti := newTestIssuer(t)
+	a, err := New(ti.config(DirStorage(t.TempDir())))
 	if err != nil {
 		t.Fatal(err)
 	}
 	runAgent(t, a)
-	p.waitFor("a poll", func() bool { return len(p.polls) > 0 })
+	code := waitCode(t, a)
 	h := a.Onboarding("8443")
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "http://192.168.1.20/", nil))
 	body := w.Body.String()
-	for _, want := range []string{"WDJB-MJHT", "<svg", "Secure this device", `href="` + p.srv.URL + "/device?code=WDJBMJHT"} {
+	for _, want := range []string{code, "<svg", "Secure this device", `href="` + template.HTMLEscapeString(a.pending.Load().VerificationURIComplete)} {
 		if !strings.Contains(body, want) {
 			t.Errorf("onboarding page lacks %q", want)
 		}
 	}
-	p.approve()
+	ti.approve(a)
 	waitReady(t, a)
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "http://192.168.1.20/", nil))
-	want := "https://192-168-1-20." + p.creds.Names[0] + ":8443/"
+	want := "https://192-168-1-20." + a.credentials().Names[0] + ":8443/"
 	if w.Code != http.StatusFound || w.Header().Get("Location") != want {
 		t.Errorf("after approval: %d %q, want a redirect to %q", w.Code, w.Header().Get("Location"), want)
 	}

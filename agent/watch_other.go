@@ -11,6 +11,10 @@ import (
 // watchAddresses signals changed every half second; addressLoop compares
 // the addresses and reports only a change. Systems without netlink poll.
 func watchAddresses(ctx context.Context, changed chan<- struct{}, _ *slog.Logger) {
+	poll(ctx, changed)
+}
+
+func poll(ctx context.Context, changed chan<- struct{}) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
