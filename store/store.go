@@ -238,6 +238,18 @@ type Tx interface {
 	// ListAudit returns audit entries newest first, unlike other lists: a
 	// log is read from its end.
 	ListAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, error)
+
+	// --- upstream ---
+	// PutUpstreamOrder stores u, replacing the one of the same OrderID; a
+	// zero CreatedAt is set to now. An unknown order is ErrNotFound.
+	PutUpstreamOrder(ctx context.Context, u *UpstreamOrder) error
+	// GetUpstreamOrder returns the upstream work of our order orderID.
+	GetUpstreamOrder(ctx context.Context, orderID string) (*UpstreamOrder, error)
+	// DeleteUpstreamOrder removes the upstream work of orderID; removing
+	// one that is not there is no error.
+	DeleteUpstreamOrder(ctx context.Context, orderID string) error
+	// ListUpstreamOrders returns all upstream work, oldest first.
+	ListUpstreamOrders(ctx context.Context) ([]*UpstreamOrder, error)
 }
 
 // Status is the state of an account, order, authorization, challenge or

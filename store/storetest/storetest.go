@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Users", testUsers},
 		{"Sessions", testSessions},
 		{"Passkeys", testPasskeys},
+		{"UpstreamOrders", testUpstreamOrders},
 	}
 	tests = append(tests, dnsTests...)
 	tests = append(tests, pairingTests...)
