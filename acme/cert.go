@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/lantls/lantls/acme/jws"
+	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
 )
@@ -93,6 +94,13 @@ func (s *Server) revokeCert(w http.ResponseWriter, r *http.Request, req *request
 	if cert.Revoked() {
 		return problem.New(problem.AlreadyRevoked, "certificate is already revoked")
 	}
+	// A certificate from an upstream CA is revoked there first: recording
+	// a revocation the CA never heard of would leave it trusted.
+	if rv, ok := s.signer.(ca.Revoker); ok && !s.signedHere(leaf) {
+		if err := rv.Revoke(ctx, der, reason); err != nil {
+			return err
+		}
+	}
 	err = s.store.RevokeCertificate(ctx, cert.Serial, reason, s.clock())
 	if errors.Is(err, store.ErrConflict) {
 		return problem.New(problem.AlreadyRevoked, "certificate is already revoked")
@@ -141,4 +149,10 @@ func leafDER(chain []byte) []byte {
 		return nil
 	}
 	return b.Bytes
+}
+
+// signedHere reports whether leaf was signed by this server's own issuer
+// rather than by an upstream CA.
+func (s *Server) signedHere(leaf *x509.Certificate) bool {
+	return bytes.Equal(leaf.AuthorityKeyId, s.issuer.SubjectKeyId)
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,10 +63,20 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 		return err
 	}
 
+	sreq := ca.Request{CSR: csr, Names: identifierValues(o.Identifiers), Profile: profile}
+	if o.Replaces != "" {
+		if old, err := s.store.GetCertificate(ctx, o.Replaces); err == nil {
+			sreq.Replaces = leafDER(old.ChainPEM)
+		}
+	}
+	if q, ok := s.signer.(ca.Queued); ok {
+		return s.finalizeQueued(w, r, q, o, sreq)
+	}
+
 	// from is the status the order has until the certificate is recorded.
 	from := store.StatusReady
 	if ca.IsMetered(s.signer) {
-		if err := s.claim(ctx, o); err != nil {
+		if err := s.claim(ctx, o, nil); err != nil {
 			return err
 		}
 		from = store.StatusProcessing
@@ -79,7 +90,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 		sctx, cancel = context.WithTimeout(ctx, MaxProcessing)
 		defer cancel()
 	}
-	issued, err := s.signer.Sign(sctx, ca.Request{CSR: csr, Names: identifierValues(o.Identifiers), Profile: profile})
+	issued, err := s.signer.Sign(sctx, sreq)
 	if err == nil && (issued == nil || issued.Serial == nil || len(issued.ChainPEM) == 0) {
 		err = errors.New("signer returned no certificate")
 	}
@@ -133,16 +144,53 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 	return writeJSON(w, http.StatusOK, s.orderJSON(o, now))
 }
 
+// finalizeQueued hands a ready order to a signer that signs in the
+// background (ca.Queued): the claim, ready -> processing, and the signer's
+// record of the work commit together, so a crash keeps both or neither.
+// It then waits up to the server's finalize wait for the signer. An order
+// still processing is answered as such, with Retry-After (RFC 8555
+// section 7.4); one that failed is answered with its problem, so that a
+// rateLimited from upstream reaches the client with its Retry-After.
+func (s *Server) finalizeQueued(w http.ResponseWriter, r *http.Request, q ca.Queued, o *store.Order, req ca.Request) error {
+	ctx := r.Context()
+	err := s.claim(ctx, o, func(tx store.Tx) error { return q.Enqueue(ctx, tx, o.ID, req) })
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.finalizeWait)
+	err = q.Wait(wctx, o.ID)
+	cancel()
+	var p *problem.Error
+	if errors.As(err, &p) {
+		return p
+	}
+	if cur, err := s.store.GetOrder(ctx, o.ID); err == nil {
+		o = cur
+	}
+	j := s.orderJSON(o, s.clock())
+	if j.Status == store.StatusProcessing {
+		w.Header().Set("Retry-After", strconv.Itoa(int(processingRetry/time.Second)))
+	}
+	w.Header().Set("Location", s.orderURL(o.ID))
+	return writeJSON(w, http.StatusOK, j)
+}
+
 // claim moves a ready order to processing, taking the device's
-// certificate rate limit in the same transaction; of two concurrent claims
-// only one succeeds.
-func (s *Server) claim(ctx context.Context, o *store.Order) error {
+// certificate rate limit in the same transaction, and runs also (if not
+// nil) in it; of two concurrent claims only one succeeds.
+func (s *Server) claim(ctx context.Context, o *store.Order, also func(tx store.Tx) error) error {
 	o.Status = store.StatusProcessing
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		if err := s.admit(ctx, tx, o, s.clock()); err != nil {
 			return err
 		}
-		return tx.UpdateOrder(ctx, o, store.StatusReady)
+		if err := tx.UpdateOrder(ctx, o, store.StatusReady); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(tx)
+		}
+		return nil
 	})
 	if err == nil {
 		return nil

@@ -1,7 +1,9 @@
 package acme
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -195,11 +197,12 @@ func (s *Server) profile(name string) (ca.Profile, error) {
 // replaceableSerial checks an RFC 9773 replaces value and returns the serial
 // of the certificate it names, which must belong to dev.
 func (s *Server) replaceableSerial(ctx context.Context, certID string, dev *store.Device) (string, error) {
-	serial, ours, err := s.parseCertID(certID)
+	serial, aki, err := s.parseCertID(certID)
 	if err != nil {
 		return "", err
 	}
-	if !ours {
+	ours := bytes.Equal(aki, s.issuer.SubjectKeyId)
+	if !ours && !ca.IsMetered(s.signer) {
 		return "", problem.MalformedErr("replaces names a certificate of another issuer")
 	}
 	cert, err := s.store.GetCertificate(ctx, serial)
@@ -208,6 +211,11 @@ func (s *Server) replaceableSerial(ctx context.Context, certID string, dev *stor
 	}
 	if err != nil {
 		return "", fmt.Errorf("get replaced certificate: %w", err)
+	}
+	if !ours {
+		if leaf, err := x509.ParseCertificate(leafDER(cert.ChainPEM)); err != nil || !bytes.Equal(leaf.AuthorityKeyId, aki) {
+			return "", problem.MalformedErr("replaces names a certificate of another issuer")
+		}
 	}
 	if cert.DeviceID != dev.ID {
 		return "", problem.MalformedErr("replaces names a certificate of another device")

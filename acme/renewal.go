@@ -2,6 +2,8 @@ package acme
 
 import (
 	"bytes"
+	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"math/big"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
 )
@@ -22,19 +25,58 @@ const revokedWindow = 10 * time.Minute
 // The window is the second-to-last sixth of the lifetime, from a third to a
 // sixth of it before expiry; a revoked certificate's window is open now.
 func (s *Server) renewalInfo(w http.ResponseWriter, r *http.Request) error {
-	serial, ours, err := s.parseCertID(r.PathValue("certID"))
-	if err != nil {
-		return err
-	}
-	if !ours {
-		return problem.NotFoundErr("certID names a certificate of another issuer")
-	}
-	cert, err := s.storedCertificate(r.Context(), serial)
+	cert, err := s.certByID(r.Context(), r.PathValue("certID"))
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(int(renewalRetryAfter/time.Second)))
-	return writeJSON(w, http.StatusOK, renewalInfoJSON{SuggestedWindow: renewalWindow(cert, s.clock())})
+	return writeJSON(w, http.StatusOK, renewalInfoJSON{SuggestedWindow: s.window(r.Context(), cert)})
+}
+
+// window is the renewal window of cert: the upstream CA's, for a
+// certificate it signed and a signer that asks it (ca.RenewalAdvisor), or
+// else renewalWindow's.
+func (s *Server) window(ctx context.Context, cert *store.Certificate) windowJSON {
+	now := s.clock()
+	ra, ok := s.signer.(ca.RenewalAdvisor)
+	if !ok || cert.Revoked() {
+		return renewalWindow(cert, now)
+	}
+	der := leafDER(cert.ChainPEM)
+	if leaf, err := x509.ParseCertificate(der); err != nil || s.signedHere(leaf) {
+		return renewalWindow(cert, now)
+	}
+	start, end, err := ra.RenewalWindow(ctx, der)
+	if err != nil {
+		s.log.WarnContext(ctx, "acme upstream renewal info unavailable; answering from the lifetime", "serial", cert.Serial, "err", err)
+		return renewalWindow(cert, now)
+	}
+	return windowJSON{Start: start, End: end}
+}
+
+// certByID loads the certificate an RFC 9773 certID names: its key
+// identifier must be this server's issuer's, or the one in the stored
+// certificate (an upstream CA's).
+func (s *Server) certByID(ctx context.Context, certID string) (*store.Certificate, error) {
+	serial, aki, err := s.parseCertID(certID)
+	if err != nil {
+		return nil, err
+	}
+	ours := bytes.Equal(aki, s.issuer.SubjectKeyId)
+	if !ours && !ca.IsMetered(s.signer) {
+		return nil, problem.NotFoundErr("certID names a certificate of another issuer")
+	}
+	cert, err := s.storedCertificate(ctx, serial)
+	if err != nil {
+		return nil, err
+	}
+	if !ours {
+		leaf, err := x509.ParseCertificate(leafDER(cert.ChainPEM))
+		if err != nil || !bytes.Equal(leaf.AuthorityKeyId, aki) {
+			return nil, problem.NotFoundErr("certID names a certificate of another issuer")
+		}
+	}
+	return cert, nil
 }
 
 func renewalWindow(c *store.Certificate, now time.Time) windowJSON {
@@ -47,24 +89,24 @@ func renewalWindow(c *store.Certificate, now time.Time) windowJSON {
 
 // parseCertID reads an RFC 9773 certID, base64url(AKI keyIdentifier) "."
 // base64url(DER serial number bytes), and returns the serial as the store
-// spells it and whether the key identifier is this server's issuer's.
-func (s *Server) parseCertID(certID string) (serial string, ours bool, err error) {
+// spells it and the key identifier.
+func (s *Server) parseCertID(certID string) (serial string, aki []byte, err error) {
 	akiPart, serialPart, ok := strings.Cut(certID, ".")
 	if !ok || akiPart == "" || serialPart == "" {
-		return "", false, problem.MalformedErr("certID must be base64url(key identifier).base64url(serial)")
+		return "", nil, problem.MalformedErr("certID must be base64url(key identifier).base64url(serial)")
 	}
-	aki, err := base64.RawURLEncoding.DecodeString(akiPart)
+	aki, err = base64.RawURLEncoding.DecodeString(akiPart)
 	if err != nil {
-		return "", false, problem.MalformedErr("certID key identifier is not base64url")
+		return "", nil, problem.MalformedErr("certID key identifier is not base64url")
 	}
 	sb, err := base64.RawURLEncoding.DecodeString(serialPart)
 	if err != nil {
-		return "", false, problem.MalformedErr("certID serial is not base64url")
+		return "", nil, problem.MalformedErr("certID serial is not base64url")
 	}
 	if sb[0]&0x80 != 0 {
-		return "", false, problem.MalformedErr("certID serial is negative")
+		return "", nil, problem.MalformedErr("certID serial is negative")
 	}
-	return fmt.Sprintf("%x", new(big.Int).SetBytes(sb)), bytes.Equal(aki, s.issuer.SubjectKeyId), nil
+	return fmt.Sprintf("%x", new(big.Int).SetBytes(sb)), aki, nil
 }
 
 // certID is the RFC 9773 certID of a certificate of ours with serial

@@ -57,6 +57,9 @@ type Config struct {
 	// only one serving its store (nonces of other instances, and of this
 	// one before a restart, are badNonce).
 	LocalNonces bool
+	// FinalizeWait is how long finalize waits for a signer that signs in
+	// the background (ca.Queued) before it answers processing; 0 means 5s.
+	FinalizeWait time.Duration
 }
 
 // Server serves the ACME API. Create it with New.
@@ -76,6 +79,8 @@ type Server struct {
 	handler  http.Handler
 	pageSize int // orders per page of an account's order list
 	limits   ratelimit.Limits
+	// finalizeWait bounds how long finalize waits for a queued signer.
+	finalizeWait time.Duration
 }
 
 // MaxProcessing is the longest a metered signer may keep an order
@@ -94,6 +99,9 @@ const (
 	processingRetry    = time.Second
 	nonceSecretName    = "acme-nonce-key"
 	defaultSweepPeriod = time.Minute
+	// defaultFinalizeWait keeps a finalize well inside clients' timeouts
+	// (certbot's is 45 s) while a quick upstream CA answers within it.
+	defaultFinalizeWait = 5 * time.Second
 )
 
 // New checks cfg, loads the nonce key from the store (creating it on first
@@ -125,6 +133,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		pageSize: ordersPerPage,
 		limits:   cfg.Limits,
 		policy:   pairingPolicy,
+
+		finalizeWait: cfg.FinalizeWait,
+	}
+	if s.finalizeWait <= 0 {
+		s.finalizeWait = defaultFinalizeWait
 	}
 	if s.profiles == nil {
 		s.profiles = ca.Profiles

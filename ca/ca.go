@@ -8,6 +8,8 @@ import (
 	"crypto/x509"
 	"math/big"
 	"time"
+
+	"github.com/lantls/lantls/store"
 )
 
 // Profile is a named certificate profile offered in the ACME directory.
@@ -37,6 +39,9 @@ type Request struct {
 	CSR     *x509.CertificateRequest
 	Names   []string // DNS names, normalized, wildcards as "*.x"
 	Profile Profile
+	// Replaces is the leaf (DER) of the certificate this one renews
+	// (RFC 9773 replaces), or nil.
+	Replaces []byte
 }
 
 // Issued is a signed certificate and the chain to serve with it. It holds
@@ -73,4 +78,36 @@ type Metered interface {
 func IsMetered(s Signer) bool {
 	m, ok := s.(Metered)
 	return ok && m.Metered()
+}
+
+// Queued is a metered signer that signs in the background, for a CA whose
+// answer can take minutes or wait on a rate limit. The ACME front end
+// claims the order (ready -> processing) and, in the same transaction,
+// hands the request to Enqueue, so that a crash either keeps both or
+// neither; the signer then records the certificate and moves the order to
+// valid, or makes it invalid, itself.
+type Queued interface {
+	Metered
+	// Enqueue stores req as the work of signing order orderID inside tx.
+	// It may refuse with a problem (rateLimited with a true Retry-After
+	// when the signer's own budget is spent); then the order stays ready.
+	Enqueue(ctx context.Context, tx store.Tx, orderID string, req Request) error
+	// Wait wakes the signer for orderID's work and returns when the work
+	// has ended, with the problem the order failed with (nil if it is
+	// valid), or when ctx is done (then ctx's error).
+	Wait(ctx context.Context, orderID string) error
+}
+
+// Revoker is implemented by signers whose certificates are revoked
+// elsewhere too: an upstream CA is told before the issuer records the
+// revocation.
+type Revoker interface {
+	Revoke(ctx context.Context, leafDER []byte, reason int) error
+}
+
+// RenewalAdvisor is implemented by signers that know when their
+// certificates should be renewed better than their lifetimes tell: an
+// upstream CA's ARI window (RFC 9773) is what the issuer's own answers.
+type RenewalAdvisor interface {
+	RenewalWindow(ctx context.Context, leafDER []byte) (start, end time.Time, err error)
 }
