@@ -124,7 +124,7 @@ func (s *Signer) authorize(ctx context.Context, acct acme.Account, u *store.Upst
 	if len(added) > 0 {
 		err := s.save(ctx, u, persist, func(tx store.Tx) error {
 			for _, r := range added {
-				if err := putTXT(ctx, tx, r, expires); err != nil {
+				if err := tx.PutTXT(ctx, r.Name, r.Value, expires); err != nil {
 					return err
 				}
 			}
@@ -338,27 +338,9 @@ func containsTXT(rs []store.TXT, r store.TXT) bool {
 
 func deleteTXT(ctx context.Context, tx store.Tx, rs []store.TXT) error {
 	for _, r := range rs {
-		t, ok := tx.(txtTx)
-		if !ok {
-			return errors.New("the store keeps no TXT records")
-		}
-		if err := t.DeleteTXT(ctx, r.Name, r.Value); err != nil {
+		if err := tx.DeleteTXT(ctx, r.Name, r.Value); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func putTXT(ctx context.Context, tx store.Tx, r store.TXT, expires time.Time) error {
-	t, ok := tx.(txtTx)
-	if !ok {
-		return errors.New("the store keeps no TXT records")
-	}
-	return t.PutTXT(ctx, r.Name, r.Value, expires)
-}
-
-// txtTx is the DNS area of the store.
-type txtTx interface {
-	PutTXT(ctx context.Context, name, value string, expires time.Time) error
-	DeleteTXT(ctx context.Context, name, value string) error
 }

@@ -91,7 +91,7 @@ func (s *Signer) takeBudgets(ctx context.Context, ns []string) (time.Duration, e
 		}
 		return nil
 	})
-	if p := problem.As(err); err != nil && p.Kind == problem.RateLimited {
+	if p := problem.OrInternal(err); err != nil && p.Kind == problem.RateLimited {
 		return p.RetryAfter, nil
 	}
 	return 0, err

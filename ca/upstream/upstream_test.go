@@ -239,7 +239,7 @@ func TestUpstreamRateLimitedReachesOrder(t *testing.T) {
 		t.Fatalf("Enqueue: %v", err)
 	}
 	err = h.wait(s, o, time.Minute)
-	p := problem.As(err)
+	p := problem.OrInternal(err)
 	if p.Kind != problem.RateLimited || p.RetryAfter != 90*time.Second {
 		t.Fatalf("Wait = %v (retry after %v), want rateLimited with the upstream's 90s", err, p.RetryAfter)
 	}
@@ -318,7 +318,7 @@ func TestBudgetSpentIsRateLimited(t *testing.T) {
 		t.Fatalf("Wait: %v", err)
 	}
 	_, err = h.order(s, h.names()...)
-	p := problem.As(err)
+	p := problem.OrInternal(err)
 	if p.Kind != problem.RateLimited || p.RetryAfter < 59*time.Minute || p.RetryAfter > time.Hour {
 		t.Errorf("second order = %v (retry after %v), want rateLimited for about an hour", err, p.RetryAfter)
 	}
