@@ -171,7 +171,7 @@ start_ours() {
 	shift
 	mkdir -p "$dir"
 	rm -f "$dir/issuer.json"
-	local cmd=("$BIN/lantls" issuer "${OURS_FLAGS[@]}" "$@" --data "$dir" --listen 127.0.0.1:0)
+	local cmd=("$BIN/lantls" issuer "${OURS_FLAGS[@]}" "$@" --data "$dir" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0)
 	note "${cmd[@]}"
 	"${cmd[@]}" >"$dir.log" 2>&1 &
 	SERVER_PID=$!

@@ -68,12 +68,13 @@ func Run(ctx context.Context, opts Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	iss, err := issuer.New(ctx, issuer.Config{
-		DataDir:   dataDir,
-		Zone:      opts.Zone,
-		Listen:    "127.0.0.1:0",
-		Hostnames: issuer.Defaults.Hostnames,
-		Signer:    "local",
-		Logger:    opts.Logger,
+		DataDir:    dataDir,
+		Zone:       opts.Zone,
+		Listen:     "127.0.0.1:0",
+		HTTPListen: "127.0.0.1:0",
+		Hostnames:  issuer.Defaults.Hostnames,
+		Signer:     "local",
+		Logger:     opts.Logger,
 	})
 	if err != nil {
 		return fmt.Errorf("start issuer: %w", err)

@@ -233,6 +233,7 @@ type issuer struct {
 	Directory string // ACME directory URL
 	Root      string // path of the root certificate (PEM)
 	BaseURL   string // https://127.0.0.1:PORT
+	CRL       string // http://127.0.0.1:PORT/ca/crl, on the plain HTTP listener
 	Zone      string
 	Bin       string // the lantls binary it runs
 
@@ -287,7 +288,8 @@ func startIssuerOn(t *testing.T, dir, listen string, flags ...string) *issuer {
 		stderr: &syncBuffer{},
 		done:   make(chan struct{}),
 	}
-	args := append([]string{"issuer", "--data", dir, "--zone", zone, "--listen", listen, "--hostname", "localhost"}, flags...)
+	args := append([]string{"issuer", "--data", dir, "--zone", zone, "--listen", listen,
+		"--http-listen", "127.0.0.1:0", "--hostname", "localhost"}, flags...)
 	iss.cmd = command(context.Background(), iss.Bin, args...)
 	iss.cmd.Env = loopbackEnv()
 	iss.cmd.Stderr = iss.stderr
@@ -310,10 +312,11 @@ func startIssuerOn(t *testing.T, dir, listen string, flags ...string) *issuer {
 	case <-iss.done:
 		t.Fatalf("issuer exited before it was ready: %v\n%s", iss.err, iss.logs())
 	case <-time.After(readyTimeout):
-		t.Fatalf("issuer not ready after %s: no `directory` and `root` lines on stdout\n%s", readyTimeout, iss.logs())
+		t.Fatalf("issuer not ready after %s: no `directory`, `root` and `crl` lines on stdout\n%s", readyTimeout, iss.logs())
 	}
 	iss.Directory = fields["directory"]
 	iss.Root = fields["root"]
+	iss.CRL = fields["crl"]
 	iss.checkReady(t)
 	return iss
 }
@@ -333,7 +336,7 @@ func (iss *issuer) readStdout(r io.Reader, ready chan<- map[string]string) {
 		iss.stdout.Write([]byte(line + "\n"))
 		if m := readyLine.FindStringSubmatch(line); m != nil && !sent {
 			fields[m[1]] = strings.TrimSpace(m[2])
-			if fields["directory"] != "" && fields["root"] != "" {
+			if fields["directory"] != "" && fields["root"] != "" && fields["crl"] != "" {
 				ready <- fields
 				sent = true
 			}
@@ -351,6 +354,9 @@ func (iss *issuer) checkReady(t *testing.T) {
 	u, err := url.Parse(iss.Directory)
 	if err != nil || u.Scheme != "https" || u.Hostname() != "127.0.0.1" || u.Path != "/acme/directory" {
 		t.Errorf("contract: directory line %q is not https://127.0.0.1:PORT/acme/directory", iss.Directory)
+	}
+	if c, err := url.Parse(iss.CRL); err != nil || c.Scheme != "http" || c.Hostname() != "127.0.0.1" || c.Path != "/ca/crl" {
+		t.Errorf("contract: crl line %q is not http://127.0.0.1:PORT/ca/crl", iss.CRL)
 	}
 	if wantRoot := filepath.Join(iss.Dir, "ca", "root.pem"); iss.Root != wantRoot {
 		t.Errorf("contract: root line is %q, want %q", iss.Root, wantRoot)

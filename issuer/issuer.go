@@ -1,5 +1,6 @@
 // Package issuer wires the store, the signer, the ACME front end and the
-// CA's public files into one HTTPS server with Run(ctx).
+// CA's public files into one HTTPS server, and the CA files into a plain
+// HTTP one, with Run(ctx).
 package issuer
 
 import (
@@ -11,9 +12,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,9 +40,19 @@ type Config struct {
 	Listen    string   // host:port of the HTTPS listener; port 0 picks one
 	Hostnames []string // names in the issuer's own certificate, besides the listen IP
 	// BaseURL is how clients reach the issuer; empty means https://LISTEN.
-	// It is baked into certificates as their CRL and AIA URLs.
 	BaseURL string
-	Signer  string // "local"
+	// HTTPListen is host:port of the plain HTTP listener that serves the
+	// CRL, the intermediate and the root, and redirects every other path
+	// to BaseURL; port 0 picks one. Empty means no plain HTTP listener.
+	HTTPListen string
+	// HTTPBaseURL is how CRL and AIA fetchers reach the plain HTTP
+	// listener, baked into new certificates as their CRL distribution
+	// point and AIA caIssuers URLs (RFC 5280 sections 4.2.1.13 and
+	// 4.2.2.1 recommend http://). Empty means http://HTTPLISTEN, or
+	// BaseURL when there is no plain HTTP listener. Instances sharing a
+	// store should set it to one name that reaches any of them.
+	HTTPBaseURL string
+	Signer      string // "local"
 	// Store is empty for SQLite in DataDir, or the postgres:// URL of a
 	// database that several issuer instances share.
 	Store string
@@ -55,12 +68,15 @@ type Config struct {
 
 // Defaults are the embedded defaults of `lantls issuer`.
 var Defaults = Config{
-	DataDir:   "lantls-data",
-	Zone:      "lan.test",
-	Listen:    "127.0.0.1:8443",
-	Hostnames: []string{"localhost"},
-	Signer:    "local",
-	Limits:    ratelimit.Defaults,
+	DataDir: "lantls-data",
+	Zone:    "lan.test",
+	Listen:  "127.0.0.1:8443",
+	// HTTPListen is :80 in production, where CRL and AIA fetchers
+	// (Chromium, Windows) look.
+	HTTPListen: "127.0.0.1:8080",
+	Hostnames:  []string{"localhost"},
+	Signer:     "local",
+	Limits:     ratelimit.Defaults,
 }
 
 // Issuer is a running issuer's state. Make one with New, serve with Run.
@@ -72,11 +88,18 @@ type Issuer struct {
 	pairing  *pairing.Service
 	ln       net.Listener
 	srv      *http.Server
+	httpLn   net.Listener // nil without a plain HTTP listener
+	httpSrv  *http.Server
 	registry *prometheus.Registry
 	lock     *os.File    // held while the issuer lives
 	shared   sharedStore // the store, when other instances share it
 	tlsCert  atomic.Pointer[tls.Certificate]
 	baseURL  string
+	filesURL string // base of the CRL and AIA URLs in new certificates
+
+	metricsOnce sync.Once
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
 }
 
 // Info is what Info returns and what issuer.json holds: how to reach a
@@ -86,6 +109,9 @@ type Info struct {
 	Root      string `json:"root"`
 	Zone      string `json:"zone"`
 	BaseURL   string `json:"base_url"`
+	// FilesURL is the base of the CRL and AIA URLs in new certificates:
+	// FilesURL/ca/crl, FilesURL/ca/intermediate.crt.
+	FilesURL string `json:"files_url"`
 }
 
 // InfoFile is the name of the file in the data dir that records Info.
@@ -113,9 +139,15 @@ func New(ctx context.Context, cfg Config) (*Issuer, error) {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		lock.Close()
-		return nil, fmt.Errorf("listen on %s: %w (pick another address with --listen)", cfg.Listen, err)
+		return nil, &ConfigError{Field: "Listen", Err: fmt.Errorf("listen on %s: %w", cfg.Listen, err)}
 	}
 	iss := &Issuer{cfg: cfg, ln: ln, lock: lock, registry: prometheus.NewRegistry()}
+	if cfg.HTTPListen != "" {
+		if iss.httpLn, err = net.Listen("tcp", cfg.HTTPListen); err != nil {
+			iss.Close()
+			return nil, &ConfigError{Field: "HTTPListen", Err: fmt.Errorf("listen on %s: %w", cfg.HTTPListen, err)}
+		}
+	}
 	if err := iss.open(ctx); err != nil {
 		iss.Close()
 		return nil, err
@@ -123,29 +155,55 @@ func New(ctx context.Context, cfg Config) (*Issuer, error) {
 	return iss, nil
 }
 
+// ConfigError is a Config field New cannot work with. Field is the name of
+// the Config field, so that a command can name its own flag for it.
+type ConfigError struct {
+	Field string
+	Err   error
+}
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
 func (c *Config) check() error {
 	if c.Signer != "local" {
-		return fmt.Errorf("signer %q is not available: use --signer local", c.Signer)
+		return &ConfigError{Field: "Signer", Err: fmt.Errorf("signer %q is not available; the only signer is local", c.Signer)}
 	}
 	zone, err := names.Normalize(c.Zone)
 	if err != nil || strings.HasPrefix(zone, "*") {
-		return fmt.Errorf("zone %q is not a DNS name with at least two labels, e.g. lan.test", c.Zone)
+		return &ConfigError{Field: "Zone", Err: fmt.Errorf("zone %q is not a DNS name with at least two labels, e.g. lan.test", c.Zone)}
 	}
 	c.Zone = zone
 	if c.DataDir == "" {
-		return errors.New("data dir is empty: pass --data DIR")
+		return &ConfigError{Field: "DataDir", Err: errors.New("data dir is empty")}
 	}
 	abs, err := filepath.Abs(c.DataDir)
 	if err != nil {
-		return fmt.Errorf("data dir %q: %w", c.DataDir, err)
+		return &ConfigError{Field: "DataDir", Err: fmt.Errorf("data dir %q: %w", c.DataDir, err)}
 	}
 	c.DataDir = abs
 	if c.CADir == "" {
 		c.CADir = filepath.Join(abs, "ca")
 	} else if c.CADir, err = filepath.Abs(c.CADir); err != nil {
-		return fmt.Errorf("CA dir: %w", err)
+		return &ConfigError{Field: "CADir", Err: fmt.Errorf("CA dir: %w", err)}
+	}
+	if c.HTTPBaseURL != "" {
+		// Leaves carry it as an IA5String: ASCII only.
+		u, err := url.Parse(c.HTTPBaseURL)
+		if err != nil || u.Scheme != "http" || u.Host == "" || (u.Path != "" && u.Path != "/") || !isASCII(c.HTTPBaseURL) {
+			return &ConfigError{Field: "HTTPBaseURL", Err: fmt.Errorf("plain HTTP base URL %q is not http://host[:port]", c.HTTPBaseURL)}
+		}
 	}
 	return nil
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func (iss *Issuer) open(ctx context.Context) error {
@@ -155,12 +213,20 @@ func (iss *Issuer) open(ctx context.Context) error {
 		iss.baseURL = "https://" + iss.ln.Addr().String()
 	}
 	iss.baseURL = strings.TrimSuffix(iss.baseURL, "/")
+	switch {
+	case cfg.HTTPBaseURL != "":
+		iss.filesURL = strings.TrimSuffix(cfg.HTTPBaseURL, "/")
+	case iss.httpLn != nil:
+		iss.filesURL = "http://" + iss.httpLn.Addr().String()
+	default:
+		iss.filesURL = iss.baseURL
+	}
 	var err error
 	iss.store, err = OpenStore(ctx, cfg.DataDir, cfg.Store)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	caOpts := local.Options{Zone: cfg.Zone, BaseURL: iss.baseURL, Now: cfg.Now}
+	caOpts := local.Options{Zone: cfg.Zone, BaseURL: iss.filesURL, Now: cfg.Now}
 	if shared, ok := iss.store.(sharedStore); ok {
 		// Other instances may be signing: orders left processing are
 		// failed later, by failStaleOrdersLoop, once none can be.
@@ -224,6 +290,16 @@ func (iss *Issuer) open(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
+	if iss.httpLn != nil {
+		iss.httpSrv = &http.Server{
+			Handler:           iss.httpRoutes(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+		}
+	}
 	return writeJSONAtomic(filepath.Join(cfg.DataDir, InfoFile), iss.Info())
 }
 
@@ -234,6 +310,7 @@ func (iss *Issuer) Info() Info {
 		Root:      filepath.Join(iss.cfg.CADir, "root.pem"),
 		Zone:      iss.cfg.Zone,
 		BaseURL:   iss.baseURL,
+		FilesURL:  iss.filesURL,
 	}
 }
 
@@ -252,8 +329,11 @@ func (iss *Issuer) RootPEM() []byte { return iss.ca.RootPEM() }
 // store.
 func (iss *Issuer) Run(ctx context.Context) error {
 	defer iss.release()
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- iss.srv.ServeTLS(iss.ln, "", "") }()
+	if iss.httpSrv != nil {
+		go func() { errc <- iss.httpSrv.Serve(iss.httpLn) }()
+	}
 	go iss.acme.RunSweeper(ctx, time.Minute)
 	go iss.pairing.RunSweeper(ctx, time.Hour)
 	go iss.renewTLSCertLoop(ctx)
@@ -269,7 +349,11 @@ func (iss *Issuer) Run(ctx context.Context) error {
 	iss.cfg.Logger.Info("issuer shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := iss.srv.Shutdown(sctx); err != nil {
+	err := iss.srv.Shutdown(sctx)
+	if iss.httpSrv != nil {
+		err = errors.Join(err, iss.httpSrv.Shutdown(sctx))
+	}
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
@@ -278,6 +362,9 @@ func (iss *Issuer) Run(ctx context.Context) error {
 // Close releases what New opened, for an issuer that never ran.
 func (iss *Issuer) Close() error {
 	iss.ln.Close()
+	if iss.httpLn != nil {
+		iss.httpLn.Close()
+	}
 	return iss.release()
 }
 

@@ -2,16 +2,24 @@ package issuer_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/acme"
+
+	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/issuer/issuertest"
 )
@@ -150,10 +158,10 @@ func TestIssuerConfigErrors(t *testing.T) {
 		cfg  issuer.Config
 		want string
 	}{
-		{"signer", issuer.Config{Signer: "hsm", Zone: "lan.test", DataDir: "x"}, "use --signer local"},
+		{"signer", issuer.Config{Signer: "hsm", Zone: "lan.test", DataDir: "x"}, "the only signer is local"},
 		{"zone", issuer.Config{Signer: "local", Zone: "nodots", DataDir: "x"}, "zone \"nodots\""},
 		{"wildcard zone", issuer.Config{Signer: "local", Zone: "*.lan.test", DataDir: "x"}, "zone"},
-		{"listen", issuer.Config{Signer: "local", Zone: "lan.test", DataDir: "DIR", Listen: "256.0.0.1:1"}, "--listen"},
+		{"listen", issuer.Config{Signer: "local", Zone: "lan.test", DataDir: "DIR", Listen: "256.0.0.1:1"}, "256.0.0.1:1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,4 +174,111 @@ func TestIssuerConfigErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIssuerPlainHTTP checks the plain HTTP listener: it serves the CA
+// files that new certificates point at, and redirects everything else to
+// HTTPS with the method kept.
+func TestIssuerPlainHTTP(t *testing.T) {
+	iss, client := startIssuer(t, t.TempDir())
+	info := iss.Info()
+	if !strings.HasPrefix(info.FilesURL, "http://127.0.0.1:") {
+		t.Fatalf("files URL = %q, want http://127.0.0.1:PORT", info.FilesURL)
+	}
+	plain := &http.Client{
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	for _, tt := range []struct{ path, contentType string }{
+		{"/ca/root.pem", "application/x-pem-file"},
+		{"/ca/root.crt", "application/pkix-cert"},
+		{"/ca/intermediate.crt", "application/pkix-cert"},
+		{"/ca/crl", "application/pkix-crl"},
+	} {
+		resp, body := get(t, plain, info.FilesURL+tt.path)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != tt.contentType || len(body) == 0 {
+			t.Errorf("GET %s: %s %q, %d bytes", tt.path, resp.Status, resp.Header.Get("Content-Type"), len(body))
+		}
+	}
+	for _, tt := range []struct{ method, path string }{
+		{"GET", "/acme/directory"},
+		{"POST", "/acme/new-order?x=1"},
+		{"GET", "/"},
+		{"GET", "/healthz"},
+		{"POST", "/ca/crl"},
+	} {
+		req, _ := http.NewRequest(tt.method, info.FilesURL+tt.path, strings.NewReader("{}"))
+		resp, err := plain.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := info.BaseURL + tt.path; resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != want {
+			t.Errorf("%s %s: %s to %q, want 308 to %q", tt.method, tt.path, resp.Status, resp.Header.Get("Location"), want)
+		}
+	}
+
+	// A new leaf names the plain HTTP CRL and intermediate, and the CRL
+	// there is the intermediate's.
+	leaf := issueLeaf(t, iss, client)
+	if want := []string{info.FilesURL + "/ca/crl"}; !slices.Equal(leaf.CRLDistributionPoints, want) {
+		t.Errorf("CRL distribution points %q, want %q", leaf.CRLDistributionPoints, want)
+	}
+	if want := []string{info.FilesURL + "/ca/intermediate.crt"}; !slices.Equal(leaf.IssuingCertificateURL, want) {
+		t.Errorf("AIA caIssuers %q, want %q", leaf.IssuingCertificateURL, want)
+	}
+	_, crlDER := get(t, plain, leaf.CRLDistributionPoints[0])
+	_, interDER := get(t, plain, leaf.IssuingCertificateURL[0])
+	crl, err := x509.ParseRevocationList(crlDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter, err := x509.ParseCertificate(interDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := crl.CheckSignatureFrom(inter); err != nil {
+		t.Errorf("CRL from %s: %v", leaf.CRLDistributionPoints[0], err)
+	}
+	if err := leaf.CheckSignatureFrom(inter); err != nil {
+		t.Errorf("leaf against the intermediate from %s: %v", leaf.IssuingCertificateURL[0], err)
+	}
+}
+
+// issueLeaf gets a certificate for a new device with golang.org/x/crypto/acme.
+func issueLeaf(t *testing.T, iss *issuer.Issuer, client *http.Client) *x509.Certificate {
+	t.Helper()
+	ctx := t.Context()
+	info := iss.Info()
+	creds, err := devices.Add(ctx, iss.Store(), info.Zone, "owner", "TV", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hmac, err := base64.RawURLEncoding.DecodeString(creds.HMACKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accountKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cl := &acme.Client{Key: accountKey, DirectoryURL: info.Directory, HTTPClient: client}
+	if _, err := cl.Register(ctx, &acme.Account{ExternalAccountBinding: &acme.ExternalAccountBinding{KID: creds.KID, Key: hmac}}, acme.AcceptTOS); err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	o, err := cl.AuthorizeOrder(ctx, acme.DomainIDs(creds.Names...))
+	if err != nil {
+		t.Fatalf("order: %v", err)
+	}
+	certKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: creds.Names}, certKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _, err := cl.CreateOrderCert(ctx, o.FinalizeURL, csr, true)
+	if err != nil {
+		t.Fatalf("finalize: %v", err)
+	}
+	leaf, err := x509.ParseCertificate(der[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leaf
 }

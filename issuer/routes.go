@@ -16,39 +16,67 @@ import (
 	"github.com/lantls/lantls/store"
 )
 
-// routes builds the issuer's HTTP handler: the ACME front end under /acme/,
-// pairing (RFC 8628) under /pair/, the device API under /api/v1/device/,
-// the CA's public files under /ca/, and /healthz and /metrics.
+// routes builds the issuer's HTTPS handler: the ACME front end under
+// /acme/, pairing (RFC 8628) under /pair/, the device API under
+// /api/v1/device/, the CA's public files under /ca/, and /healthz and
+// /metrics.
 func (iss *Issuer) routes() http.Handler {
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "lantls_http_requests_total",
-		Help: "HTTP requests served, by route and status code.",
-	}, []string{"route", "code"})
-	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "lantls_http_request_duration_seconds",
-		Help:    "Time to serve an HTTP request, by route.",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-	}, []string{"route"})
-	iss.registry.MustRegister(requests, latency)
-
 	mux := http.NewServeMux()
-	handle := func(pattern, route string, h http.Handler) {
-		mux.Handle(pattern, promhttp.InstrumentHandlerCounter(requests.MustCurryWith(prometheus.Labels{"route": route}),
-			promhttp.InstrumentHandlerDuration(latency.MustCurryWith(prometheus.Labels{"route": route}), h)))
-	}
+	handle := iss.instrumented(mux)
 	handle("/acme/", "acme", iss.acme.Handler())
 	handle("POST /pair/device_authorization", "pair", http.HandlerFunc(iss.pairing.DeviceAuthorization))
 	handle("POST /pair/token", "pair", http.HandlerFunc(iss.pairing.Token))
 	handle("GET /api/v1/device/policy", "device-api", http.HandlerFunc(iss.pairing.ServePolicy))
 	handle("POST /api/v1/device/token", "device-api", http.HandlerFunc(iss.pairing.ServeRotateToken))
-	handle("GET /ca/root.pem", "ca", staticFile("application/x-pem-file", iss.ca.RootPEM()))
-	handle("GET /ca/root.crt", "ca", staticFile("application/pkix-cert", iss.ca.Root().Raw))
-	handle("GET /ca/intermediate.crt", "ca", staticFile("application/pkix-cert", iss.ca.Intermediate().Raw))
-	handle("GET /ca/crl", "crl", http.HandlerFunc(iss.serveCRL))
+	iss.caFiles(handle)
 	handle("GET /healthz", "healthz", http.HandlerFunc(iss.serveHealth))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(iss.registry, promhttp.HandlerOpts{Registry: iss.registry}))
 	mux.HandleFunc("GET /{$}", iss.serveIndex)
 	return mux
+}
+
+// httpRoutes builds the plain HTTP handler: the CA's public files, for CRL
+// and AIA fetchers that do not speak HTTPS (RFC 5280 sections 4.2.1.13 and
+// 4.2.2.1), and a redirect to the HTTPS base URL for everything else.
+// 308 keeps the method, so a misdirected ACME POST is not turned into a GET.
+func (iss *Issuer) httpRoutes() http.Handler {
+	mux := http.NewServeMux()
+	iss.caFiles(iss.instrumented(mux))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, iss.baseURL+r.URL.RequestURI(), http.StatusPermanentRedirect)
+	})
+	return mux
+}
+
+// caFiles routes the CA's public files: the root, the intermediate (the
+// AIA caIssuers target) and the CRL.
+func (iss *Issuer) caFiles(handle func(pattern, route string, h http.Handler)) {
+	handle("GET /ca/root.pem", "ca", staticFile("application/x-pem-file", iss.ca.RootPEM()))
+	handle("GET /ca/root.crt", "ca", staticFile("application/pkix-cert", iss.ca.Root().Raw))
+	handle("GET /ca/intermediate.crt", "ca", staticFile("application/pkix-cert", iss.ca.Intermediate().Raw))
+	handle("GET /ca/crl", "crl", http.HandlerFunc(iss.serveCRL))
+}
+
+// instrumented returns a function that routes a pattern on mux, counting
+// its requests and timing them under route; both listeners share the
+// metrics, registered on first use.
+func (iss *Issuer) instrumented(mux *http.ServeMux) func(pattern, route string, h http.Handler) {
+	iss.metricsOnce.Do(func() {
+		iss.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lantls_http_requests_total",
+			Help: "HTTP requests served, by route and status code.",
+		}, []string{"route", "code"})
+		iss.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "lantls_http_request_duration_seconds",
+			Help:    "Time to serve an HTTP request, by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route"})
+		iss.registry.MustRegister(iss.requests, iss.latency)
+	})
+	return func(pattern, route string, h http.Handler) {
+		mux.Handle(pattern, promhttp.InstrumentHandlerCounter(iss.requests.MustCurryWith(prometheus.Labels{"route": route}),
+			promhttp.InstrumentHandlerDuration(iss.latency.MustCurryWith(prometheus.Labels{"route": route}), h)))
+	}
 }
 
 func staticFile(contentType string, body []byte) http.Handler {
@@ -104,7 +132,7 @@ func (iss *Issuer) serveIndex(w http.ResponseWriter, r *http.Request) {
 	info := iss.Info()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintf(w, "lantls issuer for zone %s\n\nACME directory: %s\nRoot certificate: %s/ca/root.pem (SHA-256 %s)\nCRL: %s/ca/crl\n",
-		info.Zone, info.Directory, info.BaseURL, rootFingerprint(iss.ca.Root()), info.BaseURL)
+		info.Zone, info.Directory, info.BaseURL, rootFingerprint(iss.ca.Root()), info.FilesURL)
 }
 
 func rootFingerprint(c *x509.Certificate) string {

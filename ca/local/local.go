@@ -61,10 +61,12 @@ type Options struct {
 	// Zone is the issuer's DNS zone, e.g. "lan.test". The intermediate is
 	// name-constrained to it and Sign refuses names outside it.
 	Zone string
-	// BaseURL is the issuer's URL, e.g. "https://127.0.0.1:8443". Leaves
-	// carry BaseURL+"/ca/crl" as CRL distribution point and
-	// BaseURL+"/ca/intermediate.crt" as AIA caIssuers. Empty means leaves
-	// carry neither.
+	// BaseURL is where the issuer serves the CA's files, e.g.
+	// "http://127.0.0.1:8080". Leaves carry BaseURL+"/ca/crl" as CRL
+	// distribution point and BaseURL+"/ca/intermediate.crt" as AIA
+	// caIssuers; RFC 5280 sections 4.2.1.13 and 4.2.2.1 ask for http://
+	// there (fetchers need not speak TLS, and Chromium and Windows fetch
+	// only http://). Empty means leaves carry neither.
 	BaseURL string
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time

@@ -17,7 +17,7 @@ import (
 
 const (
 	testZone    = "lan.test"
-	testBaseURL = "https://127.0.0.1:8443"
+	testBaseURL = "http://127.0.0.1:8080"
 	// testLabel is names.Label of the P-256 key whose scalar is 1; any
 	// valid label would do.
 	testLabel = "ltjff6ym5cjsinx27dgncbajqe"

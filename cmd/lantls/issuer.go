@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,8 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.Listen, "listen", d.Listen, "HTTPS listen `address` (port 0 picks a free port)")
 	fs.Var((*stringList)(&cfg.Hostnames), "hostname", "comma-separated `names` in the issuer's own certificate, besides the listen IP")
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "`URL` clients use to reach the issuer (default https://LISTEN)")
+	fs.StringVar(&cfg.HTTPListen, "http-listen", d.HTTPListen, "plain HTTP listen `address` for the CRL, intermediate and root (:80 in production; empty: none)")
+	fs.StringVar(&cfg.HTTPBaseURL, "http-base-url", "", "plain HTTP `URL` new certificates name for their CRL and intermediate (default http://HTTP-LISTEN)")
 	fs.StringVar(&cfg.Signer, "signer", d.Signer, "certificate `signer`: local (built-in name-constrained CA)")
 	fs.StringVar(&cfg.Store, "store", "", "`URL` of a PostgreSQL database several issuers share (postgres://user:password@host:port/db); default SQLite in the data dir")
 	fs.StringVar(&cfg.CADir, "ca-dir", "", "`dir` of the CA's certificates and keys (default DATA/ca); issuers sharing a --store need the same files")
@@ -57,19 +60,44 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	}
 	iss, err := issuer.New(ctx, cfg)
 	if err != nil {
-		return err
+		return withFlagAdvice(err)
 	}
 	info := iss.Info()
 	fmt.Fprintf(e.stdout, `lantls issuer is ready
   directory  %s
   root       %s
   zone       %s
+  crl        %s/ca/crl
   health     %s/healthz
   metrics    %s/metrics
 
 Add a device:  lantls admin --data %s device add --owner NAME --name "Living room TV"
-`, info.Directory, info.Root, info.Zone, info.BaseURL, info.BaseURL, shellQuote(cfg.DataDir))
+`, info.Directory, info.Root, info.Zone, info.FilesURL, info.BaseURL, info.BaseURL, shellQuote(cfg.DataDir))
 	return iss.Run(ctx)
+}
+
+// issuerFlags names the flag of each issuer.Config field.
+var issuerFlags = map[string]string{
+	"DataDir":     "--data",
+	"Zone":        "--zone",
+	"Listen":      "--listen",
+	"HTTPListen":  "--http-listen",
+	"HTTPBaseURL": "--http-base-url",
+	"Signer":      "--signer",
+	"CADir":       "--ca-dir",
+	"Store":       "--store",
+}
+
+// withFlagAdvice adds to a configuration error which flag to change.
+func withFlagAdvice(err error) error {
+	var ce *issuer.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	if flag, ok := issuerFlags[ce.Field]; ok {
+		return fmt.Errorf("%w (change it with %s)", err, flag)
+	}
+	return err
 }
 
 // addLimitFlags adds one flag per rate limit, named after the limit.

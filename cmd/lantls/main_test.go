@@ -21,7 +21,7 @@ func TestRun(t *testing.T) {
 		{args: []string{"frobnicate"}, code: 2, stderr: "unknown command \"frobnicate\"; run 'lantls --help'"},
 		{args: []string{"issuer", "--bogus"}, code: 2, stderr: "run 'lantls issuer --help'"},
 		{args: []string{"issuer", "extra"}, code: 2, stderr: "unexpected argument \"extra\""},
-		{args: []string{"issuer", "--signer", "hsm", "--data", "DATADIR"}, code: 1, stderr: "use --signer local"},
+		{args: []string{"issuer", "--signer", "hsm", "--data", "DATADIR"}, code: 1, stderr: "change it with --signer"},
 		{args: []string{"issuer", "--zone", "nodots", "--data", "DATADIR"}, code: 1, stderr: "zone \"nodots\""},
 		{args: []string{"issuer", "--log-format", "xml"}, code: 2, stderr: "use text or json"},
 		{args: []string{"admin", "device"}, code: 2, stderr: "'device' needs a command"},
