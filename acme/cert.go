@@ -13,6 +13,7 @@ import (
 
 	"github.com/lantls/lantls/acme/jws"
 	"github.com/lantls/lantls/ca"
+	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
 )
@@ -101,7 +102,13 @@ func (s *Server) revokeCert(w http.ResponseWriter, r *http.Request, req *request
 			return err
 		}
 	}
-	err = s.store.RevokeCertificate(ctx, cert.Serial, reason, s.clock())
+	err = s.store.Update(ctx, func(tx store.Tx) error {
+		if err := tx.RevokeCertificate(ctx, cert.Serial, reason, s.clock()); err != nil {
+			return err
+		}
+		return audit(ctx, tx, cert.DeviceID, revoker(req), devices.AuditRevoke,
+			fmt.Sprintf("certificate %s, reason %s", cert.Serial, reasonName(reason)))
+	})
 	if errors.Is(err, store.ErrConflict) {
 		return problem.New(problem.AlreadyRevoked, "certificate is already revoked")
 	}

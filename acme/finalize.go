@@ -17,6 +17,7 @@ import (
 
 	"github.com/lantls/lantls/acme/jws"
 	"github.com/lantls/lantls/ca"
+	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
 )
@@ -126,7 +127,8 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 		if err := tx.UpdateOrder(wctx, o, from); err != nil {
 			return fmt.Errorf("mark order valid: %w", err)
 		}
-		return nil
+		return audit(wctx, tx, o.DeviceID, "acme account "+o.AccountID, devices.AuditIssue,
+			fmt.Sprintf("certificate %s for %s", cert.Serial, strings.Join(cert.Names, ", ")))
 	})
 	if err != nil {
 		o.Status, o.CertificateSerial = from, ""
