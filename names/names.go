@@ -187,34 +187,80 @@ func AddressLabel(addr netip.Addr) string {
 }
 
 // ParseAddressLabel decodes a label made by AddressLabel. It accepts only the
-// canonical form, so every address has exactly one name.
+// canonical form, so every address has exactly one name: IPv4 as four
+// decimal numbers up to 255 without leading zeros; IPv6 as eight groups of
+// one to four lowercase hex digits without leading zeros, and never an
+// IPv4-mapped address (that one's name is its IPv4 form). The DNS server
+// calls it for every address-name query, so a valid label costs no
+// allocation.
 func ParseAddressLabel(label string) (netip.Addr, error) {
-	parts := strings.Split(label, "-")
-	var addr netip.Addr
-	switch len(parts) {
-	case 4:
-		a, err := netip.ParseAddr(strings.Join(parts, "."))
-		if err != nil {
-			return netip.Addr{}, fmt.Errorf("parse address label %q: %w", label, err)
+	var (
+		groups [8]uint16
+		n      int
+		hexa   bool // a group had a hex letter: only IPv6 allows it
+	)
+	for start := 0; ; {
+		end := strings.IndexByte(label[start:], '-')
+		if end < 0 {
+			end = len(label)
+		} else {
+			end += start
 		}
-		addr = a
-	case 8:
-		var b [16]byte
-		for i, p := range parts {
-			v, err := strconv.ParseUint(p, 16, 16)
-			if err != nil || p == "" || len(p) > 4 {
-				return netip.Addr{}, fmt.Errorf("parse address label %q: bad group %q", label, p)
+		if n == len(groups) {
+			return netip.Addr{}, badAddressLabel(label, "want 4 or 8 groups")
+		}
+		g := label[start:end]
+		if g == "" || len(g) > 4 || len(g) > 1 && g[0] == '0' {
+			return netip.Addr{}, badAddressLabel(label, "bad group "+strconv.Quote(g))
+		}
+		var v uint16
+		for i := 0; i < len(g); i++ {
+			c := g[i]
+			switch {
+			case c >= '0' && c <= '9':
+				v = v<<4 | uint16(c-'0')
+			case c >= 'a' && c <= 'f':
+				v = v<<4 | uint16(c-'a'+10)
+				hexa = true
+			default:
+				return netip.Addr{}, badAddressLabel(label, "bad group "+strconv.Quote(g))
 			}
+		}
+		groups[n] = v
+		n++
+		if end == len(label) {
+			break
+		}
+		start = end + 1
+	}
+	switch {
+	case n == 4 && !hexa:
+		var b [4]byte
+		for i, v := range groups[:4] {
+			// v holds the decimal digits as hex nibbles: 0x255 is 255.
+			d := int(v>>8)*100 + int(v>>4&0xf)*10 + int(v&0xf)
+			if d > 255 {
+				return netip.Addr{}, badAddressLabel(label, "group above 255")
+			}
+			b[i] = byte(d)
+		}
+		return netip.AddrFrom4(b), nil
+	case n == 8:
+		var b [16]byte
+		for i, v := range groups {
 			b[2*i], b[2*i+1] = byte(v>>8), byte(v)
 		}
-		addr = netip.AddrFrom16(b)
-	default:
-		return netip.Addr{}, fmt.Errorf("parse address label %q: want 4 or 8 groups", label)
+		addr := netip.AddrFrom16(b)
+		if addr.Is4In6() {
+			return netip.Addr{}, badAddressLabel(label, "not canonical (want "+strconv.Quote(AddressLabel(addr))+")")
+		}
+		return addr, nil
 	}
-	if AddressLabel(addr) != label {
-		return netip.Addr{}, fmt.Errorf("parse address label %q: not canonical (want %q)", label, AddressLabel(addr))
-	}
-	return addr, nil
+	return netip.Addr{}, badAddressLabel(label, "want 4 or 8 groups")
+}
+
+func badAddressLabel(label, why string) error {
+	return fmt.Errorf("parse address label %q: %s", label, why)
 }
 
 // AddressName returns <addr>.L.Z.

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -398,6 +399,57 @@ func TestParseAddressLabelRejects(t *testing.T) {
 	for _, tt := range tests {
 		if a, err := ParseAddressLabel(tt.label); err == nil {
 			t.Errorf("ParseAddressLabel(%q) = %v, want error (%s)", tt.label, a, tt.why)
+		}
+	}
+}
+
+// parseAddressLabelReference is the plain form of ParseAddressLabel:
+// decode with the standard library, then insist on the canonical form.
+func parseAddressLabelReference(label string) (netip.Addr, bool) {
+	parts := strings.Split(label, "-")
+	var addr netip.Addr
+	switch len(parts) {
+	case 4:
+		a, err := netip.ParseAddr(strings.Join(parts, "."))
+		if err != nil {
+			return netip.Addr{}, false
+		}
+		addr = a
+	case 8:
+		var b [16]byte
+		for i, p := range parts {
+			v, err := strconv.ParseUint(p, 16, 16)
+			if err != nil || p == "" || len(p) > 4 {
+				return netip.Addr{}, false
+			}
+			b[2*i], b[2*i+1] = byte(v>>8), byte(v)
+		}
+		addr = netip.AddrFrom16(b)
+	default:
+		return netip.Addr{}, false
+	}
+	return addr, AddressLabel(addr) == label
+}
+
+func FuzzParseAddressLabel(f *testing.F) {
+	for _, s := range []string{"192-168-1-20", "0-0-0-0", "255-255-255-255", "256-1-1-1", "01-1-1-1",
+		"fd00-0-0-0-0-0-0-1", "FD00-0-0-0-0-0-0-1", "0-0-0-0-0-ffff-c0a8-114", "fd00--0-0-0-0-0-1",
+		"1-2-3", "a-b-c-d", "0000-0-0-0-0-0-0-0", "1-2-3-4-5-6-7-8-9", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, label string) {
+		got, err := ParseAddressLabel(label)
+		want, ok := parseAddressLabelReference(label)
+		if (err == nil) != ok || ok && got != want {
+			t.Fatalf("ParseAddressLabel(%q) = %v, %v; reference says %v, %v", label, got, err, want, ok)
+		}
+	})
+}
+
+func TestParseAddressLabelAllocs(t *testing.T) {
+	for _, label := range []string{"192-168-1-20", "fd00-0-0-0-0-0-0-20"} {
+		if n := testing.AllocsPerRun(100, func() { ParseAddressLabel(label) }); n != 0 {
+			t.Errorf("ParseAddressLabel(%q) allocates %v times, want 0", label, n)
 		}
 	}
 }
