@@ -265,10 +265,12 @@ func (c *Config) check() error {
 			return fmt.Errorf("name server %s is outside zone %s: glue addresses are only for names inside it", ns.Name, zone)
 		}
 	}
-	if c.Allow == nil {
-		c.Allow = DefaultAllow
+	allow := c.Allow
+	if allow == nil {
+		allow = DefaultAllow
 	}
-	for i, p := range c.Allow {
+	c.Allow = make([]netip.Prefix, len(allow))
+	for i, p := range allow {
 		c.Allow[i] = p.Masked()
 	}
 	if c.Poll <= 0 {

@@ -88,8 +88,10 @@ func TestRRLOverUDP(t *testing.T) {
 	if answered < 3 || truncated == 0 || lost == 0 || answered+truncated+lost != 9 {
 		t.Errorf("9 queries: %d answered, %d truncated, %d lost; want 3 (or 4) answered, the rest split", answered, truncated, lost)
 	}
-	if d := testutil.ToFloat64(z.srv.metrics.rrlDropped); int(d) != lost {
-		t.Errorf("lantls_dns_rrl_dropped_total = %v, want %d", d, lost)
+	// A response that came after the client's timeout counts as lost
+	// here without being dropped there.
+	if d := testutil.ToFloat64(z.srv.metrics.rrlDropped); d == 0 || int(d) > lost {
+		t.Errorf("lantls_dns_rrl_dropped_total = %v, want 1 to %d", d, lost)
 	}
 	if s := testutil.ToFloat64(z.srv.metrics.rrlSlipped); int(s) != truncated {
 		t.Errorf("lantls_dns_rrl_slipped_total = %v, want %d", s, truncated)
