@@ -148,6 +148,13 @@ func TestRenewNowReplacesAndHooksOnce(t *testing.T) {
 	if second == first {
 		t.Fatal("RenewNow did not renew")
 	}
+	old, err := ti.iss.Store().GetCertificate(context.Background(), fmtSerial(first.Leaf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.ReplacedBy == "" {
+		t.Error("the renewal's order did not name the old certificate in replaces (RFC 9773)")
+	}
 	for time.Now().Before(deadline) {
 		if a.Status().HookSerial != "" && a.Status().HookSerial == serialHex(second) {
 			break

@@ -66,17 +66,17 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	lantlsBin = filepath.Join(tmp, "lantls")
-	if err := buildBinary(lantlsBin); err != nil {
+	if err := buildBinary(lantlsBin, "./cmd/lantls"); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
 	return m.Run()
 }
 
-// buildBinary builds ./cmd/lantls into out, with the race detector when the
-// tests themselves run with it, so that races in the issuer fail its clean
-// exit (status 66) instead of going unnoticed.
-func buildBinary(out string) error {
+// buildBinary builds pkg (./cmd/lantls) into out, with the race detector
+// when the tests themselves run with it, so that races in the issuer fail
+// its clean exit (status 66) instead of going unnoticed.
+func buildBinary(out, pkg string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
 	root, err := moduleRoot(ctx)
@@ -87,12 +87,12 @@ func buildBinary(out string) error {
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	args = append(args, "./cmd/lantls")
+	args = append(args, pkg)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	start := time.Now()
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("building lantls (go %s in %s): %w\n%s", strings.Join(args, " "), root, err, b)
+		return fmt.Errorf("building %s (go %s in %s): %w\n%s", pkg, strings.Join(args, " "), root, err, b)
 	}
 	fmt.Printf("e2e: built %s (race=%v) in %s\n", out, raceEnabled, time.Since(start).Round(time.Millisecond))
 	return nil
