@@ -24,7 +24,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/lantls/lantls/acme"
+	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/ca/local"
+	"github.com/lantls/lantls/ca/upstream"
 	"github.com/lantls/lantls/internal/atomicfile"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/pairing"
@@ -52,7 +54,13 @@ type Config struct {
 	// BaseURL when there is no plain HTTP listener. Instances sharing a
 	// store should set it to one name that reaches any of them.
 	HTTPBaseURL string
-	Signer      string // "local"
+	Signer      string // "local" or "upstream"
+	// Upstream configures the upstream signer.
+	Upstream UpstreamConfig
+	// TLSCert and TLSKey are PEM files of the operator's certificate for
+	// the issuer's HTTPS, reloaded when they change; empty means the
+	// issuer makes its own.
+	TLSCert, TLSKey string
 	// Store is empty for SQLite in DataDir, or the postgres:// URL of a
 	// database that several issuer instances share.
 	Store string
@@ -94,8 +102,14 @@ type Issuer struct {
 	lock     *os.File    // held while the issuer lives
 	shared   sharedStore // the store, when other instances share it
 	tlsCert  atomic.Pointer[tls.Certificate]
-	baseURL  string
-	filesURL string // base of the CRL and AIA URLs in new certificates
+	upstream *upstream.Signer // the signer, when it is the upstream one
+	// upstreamCert is the issuer's own certificate from the upstream CA;
+	// operatorCert the operator's (--tls-cert); stamp its files' times.
+	upstreamCert  atomic.Pointer[tls.Certificate]
+	operatorCert  atomic.Pointer[tls.Certificate]
+	operatorStamp string
+	baseURL       string
+	filesURL      string // base of the CRL and AIA URLs in new certificates
 
 	metricsOnce sync.Once
 	requests    *prometheus.CounterVec
@@ -112,6 +126,9 @@ type Info struct {
 	// FilesURL is the base of the CRL and AIA URLs in new certificates:
 	// FilesURL/ca/crl, FilesURL/ca/intermediate.crt.
 	FilesURL string `json:"files_url"`
+	// UpstreamAccount is the upstream signer's account URL, for CAA
+	// accounturi (RFC 8657); empty for the local signer.
+	UpstreamAccount string `json:"upstream_account,omitempty"`
 }
 
 // InfoFile is the name of the file in the data dir that records Info.
@@ -166,8 +183,17 @@ func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
 func (c *Config) check() error {
-	if c.Signer != "local" {
-		return &ConfigError{Field: "Signer", Err: fmt.Errorf("signer %q is not available; the only signer is local", c.Signer)}
+	switch c.Signer {
+	case "local":
+	case "upstream":
+		if c.Upstream.Directory == "" {
+			return &ConfigError{Field: "Upstream.Directory", Err: errors.New("the upstream signer needs the upstream CA's ACME directory URL")}
+		}
+	default:
+		return &ConfigError{Field: "Signer", Err: fmt.Errorf("signer %q is not available; use local or upstream", c.Signer)}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return &ConfigError{Field: "TLSCert", Err: errors.New("a TLS certificate needs its key and a key its certificate")}
 	}
 	zone, err := names.Normalize(c.Zone)
 	if err != nil || strings.HasPrefix(zone, "*") {
@@ -232,7 +258,7 @@ func (iss *Issuer) open(ctx context.Context) error {
 		// failed later, by failStaleOrdersLoop, once none can be.
 		iss.shared = shared
 		iss.ca, err = openSharedCA(ctx, shared, cfg.CADir, caOpts)
-	} else {
+	} else if cfg.Signer != "upstream" { // the upstream queue resumes its orders
 		// The data dir lock makes this the only issuer on the store, so an
 		// order still processing was cut off by a crash: fail it, and its
 		// client orders again, instead of polling it for a day.
@@ -244,6 +270,8 @@ func (iss *Issuer) open(ctx context.Context) error {
 		if n > 0 {
 			cfg.Logger.Warn("orders cut off by a restart made invalid", "orders", n)
 		}
+	}
+	if iss.ca == nil && err == nil {
 		iss.ca, err = local.Open(cfg.CADir, caOpts)
 	}
 	if err != nil {
@@ -252,10 +280,22 @@ func (iss *Issuer) open(ctx context.Context) error {
 	if err := iss.renewTLSCert(); err != nil {
 		return err
 	}
+	if cfg.TLSCert != "" {
+		if iss.operatorStamp, err = iss.loadOperatorCert(); err != nil {
+			return err
+		}
+	}
+	signer := ca.Signer(iss.ca)
+	if cfg.Signer == "upstream" {
+		if iss.upstream, err = iss.openUpstream(ctx); err != nil {
+			return err
+		}
+		signer = iss.upstream
+	}
 	iss.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	iss.acme, err = acme.New(ctx, acme.Config{
 		Store:      iss.store,
-		Signer:     iss.ca,
+		Signer:     signer,
 		Zone:       cfg.Zone,
 		BaseURL:    iss.baseURL,
 		IssuerCert: iss.ca.Intermediate(),
@@ -305,13 +345,17 @@ func (iss *Issuer) open(ctx context.Context) error {
 
 // Info says how to reach this issuer.
 func (iss *Issuer) Info() Info {
-	return Info{
+	info := Info{
 		Directory: iss.baseURL + "/acme/directory",
 		Root:      filepath.Join(iss.cfg.CADir, "root.pem"),
 		Zone:      iss.cfg.Zone,
 		BaseURL:   iss.baseURL,
 		FilesURL:  iss.filesURL,
 	}
+	if iss.upstream != nil {
+		info.UpstreamAccount = iss.upstream.AccountURL()
+	}
+	return info
 }
 
 // Store returns the issuer's store, for in-process tools such as the demo.
@@ -337,8 +381,17 @@ func (iss *Issuer) Run(ctx context.Context) error {
 	go iss.acme.RunSweeper(ctx, time.Minute)
 	go iss.pairing.RunSweeper(ctx, time.Hour)
 	go iss.renewTLSCertLoop(ctx)
-	if iss.shared != nil {
+	if iss.shared != nil && iss.upstream == nil {
 		go iss.failStaleOrdersLoop(ctx, iss.shared, time.Minute)
+	}
+	if iss.upstream != nil {
+		go iss.upstream.Run(ctx)
+		if hosts := iss.ownZoneNames(); len(hosts) > 0 && iss.cfg.TLSCert == "" {
+			go iss.upstreamTLSLoop(ctx, hosts)
+		}
+	}
+	if iss.cfg.TLSCert != "" {
+		go iss.watchOperatorCert(ctx, iss.operatorStamp)
 	}
 	iss.cfg.Logger.Info("issuer started", "directory", iss.Info().Directory, "zone", iss.cfg.Zone)
 	select {
@@ -418,7 +471,16 @@ func (iss *Issuer) renewTLSCert() error {
 	return nil
 }
 
-func (iss *Issuer) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+// getCertificate serves the operator's certificate if there is one; else
+// the issuer's certificate from the upstream CA to clients that ask for
+// one of its names; else the local root's.
+func (iss *Issuer) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if c := iss.operatorCert.Load(); c != nil {
+		return c, nil
+	}
+	if c := iss.upstreamCert.Load(); c != nil && hello.ServerName != "" && c.Leaf.VerifyHostname(hello.ServerName) == nil {
+		return c, nil
+	}
 	return iss.tlsCert.Load(), nil
 }
 

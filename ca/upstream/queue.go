@@ -161,7 +161,21 @@ func (s *Signer) kick() {
 // per account, and Pebble deadlocks under concurrent load).
 func (s *Signer) Run(ctx context.Context) {
 	for {
-		next := s.runQueue(ctx)
+		var next time.Duration
+		if s.cfg.Exclusive == nil {
+			next = s.runQueue(ctx)
+		} else {
+			err := s.cfg.Exclusive(ctx, "lantls-upstream-queue", func() error {
+				next = s.runQueue(ctx)
+				return nil
+			})
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.Error("upstream queue lock", "err", err)
+				}
+				next = time.Second
+			}
+		}
 		t := time.NewTimer(next)
 		select {
 		case <-ctx.Done():

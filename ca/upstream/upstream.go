@@ -70,6 +70,11 @@ type Config struct {
 	// MaxBackoff caps the wait between retries of an order while the
 	// upstream cannot be reached; 0 means a minute.
 	MaxBackoff time.Duration
+	// Exclusive, for a store several issuer instances share, runs fn
+	// while no other instance runs an Exclusive fn of the same name, so
+	// that one instance at a time works the queue; nil for a store only
+	// this process uses.
+	Exclusive func(ctx context.Context, name string, fn func() error) error
 	// Logger receives the operator's log, with upstream details; nil
 	// discards.
 	Logger *slog.Logger

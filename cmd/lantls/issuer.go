@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lantls/lantls/ca/upstream"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/ratelimit"
 )
@@ -29,10 +30,11 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "`URL` clients use to reach the issuer (default https://LISTEN)")
 	fs.StringVar(&cfg.HTTPListen, "http-listen", d.HTTPListen, "plain HTTP listen `address` for the CRL, intermediate and root (:80 in production; empty: none)")
 	fs.StringVar(&cfg.HTTPBaseURL, "http-base-url", "", "plain HTTP `URL` new certificates name for their CRL and intermediate (default http://HTTP-LISTEN)")
-	fs.StringVar(&cfg.Signer, "signer", d.Signer, "certificate `signer`: local (built-in name-constrained CA)")
+	fs.StringVar(&cfg.Signer, "signer", d.Signer, "certificate `signer`: local (built-in name-constrained CA) or upstream (a public ACME CA, --upstream-*)")
 	fs.StringVar(&cfg.Store, "store", "", "`URL` of a PostgreSQL database several issuers share (postgres://user:password@host:port/db); default SQLite in the data dir")
 	fs.StringVar(&cfg.CADir, "ca-dir", "", "`dir` of the CA's certificates and keys (default DATA/ca); issuers sharing a --store need the same files")
 	addLimitFlags(fs, &cfg.Limits)
+	addUpstreamFlags(fs, &cfg)
 	pprofAddr := fs.String("pprof", "", "serve Go profiles (net/http/pprof) on this `address`, e.g. 127.0.0.1:6060; keep it private")
 	logFlags := addLogFlags(fs, "info")
 	if err := parse(fs, args); err != nil {
@@ -73,6 +75,7 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 
 Add a device:  lantls admin --data %s device add --owner NAME --name "Living room TV"
 `, info.Directory, info.Root, info.Zone, info.FilesURL, info.BaseURL, info.BaseURL, shellQuote(cfg.DataDir))
+	printUpstream(e, cfg, info)
 	return iss.Run(ctx)
 }
 
@@ -86,6 +89,9 @@ var issuerFlags = map[string]string{
 	"Signer":      "--signer",
 	"CADir":       "--ca-dir",
 	"Store":       "--store",
+
+	"Upstream.Directory": "--upstream-directory",
+	"TLSCert":            "--tls-cert and --tls-key",
 }
 
 // withFlagAdvice adds to a configuration error which flag to change.
@@ -169,4 +175,45 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// addUpstreamFlags adds the flags of the upstream signer and of the
+// issuer's own certificate.
+func addUpstreamFlags(fs *flag.FlagSet, cfg *issuer.Config) {
+	u := &cfg.Upstream
+	u.Limits = upstream.DefaultLimits
+	fs.StringVar(&u.Directory, "upstream-directory", "", "ACME directory `URL` of the public CA the upstream signer brokers to")
+	fs.StringVar(&u.EABKID, "upstream-eab-kid", "", "external account binding key `ID` at the upstream CA, if it requires one")
+	fs.StringVar(&u.EABHMAC, "upstream-eab-hmac", "", "external account binding HMAC `key` (base64url) at the upstream CA")
+	fs.StringVar(&u.CABundle, "upstream-ca-bundle", "", "PEM `file` of the roots that verify the upstream CA's HTTPS (default: the system's)")
+	fs.StringVar(&u.Profile, "upstream-profile", "", "certificate profile `name` to ask the upstream CA for (default: its default)")
+	fs.StringVar(&u.Limits.RegisteredDomain, "upstream-registered-domain", "", "`domain` the upstream counts certificates under (default: the zone, right when it is on the Public Suffix List)")
+	for _, f := range []struct {
+		lim  *ratelimit.Limit
+		what string
+	}{
+		{&u.Limits.CertificatesPerDomain, "new upstream certificates per registered domain"},
+		{&u.Limits.OrdersPerAccount, "new upstream orders of the upstream account"},
+		{&u.Limits.DuplicateCertificates, "upstream certificates for the same names"},
+	} {
+		fs.Var(f.lim, "limit-"+f.lim.Name, "at most `COUNT/PERIOD` "+f.what+" (ARI renewals exempt; past it work waits), or off")
+	}
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM `file` of the issuer's HTTPS certificate chain, reloaded when it changes (default: the issuer makes its own)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM `file` of the key of --tls-cert")
+}
+
+// printUpstream tells the operator what to publish for the upstream CA.
+func printUpstream(e *env, cfg issuer.Config, info issuer.Info) {
+	if cfg.Signer != "upstream" {
+		return
+	}
+	if info.UpstreamAccount == "" {
+		fmt.Fprintf(e.stdout, "\nThe upstream CA at %s could not be reached yet; the issuer keeps trying.\n", cfg.Upstream.Directory)
+		return
+	}
+	fmt.Fprintf(e.stdout, `
+Upstream account  %s
+Publish in the zone's CAA (RFC 8657), with the CA's own issuer domain:
+  %s. CAA 0 issue "CA-DOMAIN; accounturi=%s; validationmethods=dns-01"
+`, info.UpstreamAccount, info.Zone, info.UpstreamAccount)
 }
