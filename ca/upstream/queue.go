@@ -12,6 +12,7 @@ import (
 	"github.com/mholt/acmez/v3/acme"
 
 	"github.com/lantls/lantls/ca"
+	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
@@ -315,6 +316,11 @@ func (s *Signer) finish(ctx context.Context, u *store.UpstreamOrder, o *store.Or
 				if gone = dev.Status != store.StatusActive; !gone {
 					if err := tx.CreateCertificate(ctx, cert); err != nil {
 						return fmt.Errorf("record certificate: %w", err)
+					}
+					err := devices.AuditDevice(ctx, tx, dev, "acme account "+o.AccountID, devices.AuditIssue,
+						fmt.Sprintf("certificate %s for %s from the upstream CA", cert.Serial, strings.Join(cert.Names, ", ")))
+					if err != nil {
+						return err
 					}
 					next.Status, next.CertificateSerial = store.StatusValid, cert.Serial
 				} else {
