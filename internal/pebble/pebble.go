@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -51,12 +52,17 @@ type Options struct {
 type Server struct {
 	srv  *httptest.Server
 	ca   *pca.CAImpl
+	db   *db.MemoryStore
 	mu   sync.Mutex
 	down bool
 	// rateLimited, when positive, is the Retry-After of the rateLimited
 	// answer every newOrder gets.
 	rateLimited time.Duration
 	csrs        []*x509.CertificateRequest
+	// hold, while not nil, keeps finalize requests waiting until it is
+	// closed; finalizes counts the finalize requests that arrived.
+	hold      chan struct{}
+	finalizes int
 }
 
 // Pebble's paths that the misbehaviours look at (wfe keeps them
@@ -95,7 +101,7 @@ func Start(opts Options) (*Server, error) {
 	validator := va.New(logger, 0, 0, false, opts.DNSServer, store)
 	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
 
-	s := &Server{ca: authority}
+	s := &Server{ca: authority, db: store}
 	s.srv = httptest.NewUnstartedServer(s.wrap(front.Handler()))
 	if opts.Listen != "" {
 		ln, err := net.Listen("tcp", opts.Listen)
@@ -162,6 +168,32 @@ func (s *Server) CSRs() []*x509.CertificateRequest {
 	return append([]*x509.CertificateRequest(nil), s.csrs...)
 }
 
+// HoldFinalize makes finalize requests wait (hold) until it is called
+// again with false; then the waiting ones go on to Pebble.
+func (s *Server) HoldFinalize(hold bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case hold && s.hold == nil:
+		s.hold = make(chan struct{})
+	case !hold && s.hold != nil:
+		close(s.hold)
+		s.hold = nil
+	}
+}
+
+// Finalizes counts the finalize requests that reached Pebble's front.
+func (s *Server) Finalizes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.finalizes
+}
+
+// Revoked reports whether Pebble has revoked the certificate with serial.
+func (s *Server) Revoked(serial *big.Int) bool {
+	return s.db.GetRevokedCertificateBySerial(serial) != nil
+}
+
 // wrap puts the misbehaviours and the CSR record in front of Pebble.
 func (s *Server) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -192,10 +224,15 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, orderFinalizePath) {
 			body, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(body))
+			s.mu.Lock()
 			if csr := finalizeCSR(body); csr != nil {
-				s.mu.Lock()
 				s.csrs = append(s.csrs, csr)
-				s.mu.Unlock()
+			}
+			s.finalizes++
+			hold := s.hold
+			s.mu.Unlock()
+			if hold != nil {
+				<-hold
 			}
 		}
 		h.ServeHTTP(w, r)
