@@ -158,7 +158,7 @@ func TestIssuerConfigErrors(t *testing.T) {
 		cfg  issuer.Config
 		want string
 	}{
-		{"signer", issuer.Config{Signer: "hsm", Zone: "lan.test", DataDir: "x"}, "the only signer is local"},
+		{"signer", issuer.Config{Signer: "hsm", Zone: "lan.test", DataDir: "x"}, "use local or upstream"},
 		{"zone", issuer.Config{Signer: "local", Zone: "nodots", DataDir: "x"}, "zone \"nodots\""},
 		{"wildcard zone", issuer.Config{Signer: "local", Zone: "*.lan.test", DataDir: "x"}, "zone"},
 		{"listen", issuer.Config{Signer: "local", Zone: "lan.test", DataDir: "DIR", Listen: "256.0.0.1:1"}, "256.0.0.1:1"},
