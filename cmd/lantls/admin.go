@@ -19,12 +19,15 @@ import (
 	"github.com/lantls/lantls/store"
 )
 
-const adminUsage = `lantls admin [--data DIR] [--store URL] device|user <command> [flags]
+const adminUsage = `lantls admin [--data DIR] [--store URL] device|pair|user <command> [flags]
 
 Commands:
   device add     create a device and an EAB key for a stock ACME client
   device list    list devices
   device revoke  revoke a device: its certificates, accounts and keys
+  pair list      list pending and recent pairings (RFC 8628) [--json]
+  pair approve   approve a device's code: USER_CODE --owner NAME
+  pair deny      deny a device's code: USER_CODE
   user add       add a user of the web UI (NAME [--admin] [--password-file FILE])
   user list      list the users of the web UI
   user passwd    change a user's password (logs out its sessions)
@@ -40,6 +43,9 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	rest := fs.Args()
+	if len(rest) > 0 && rest[0] == "pair" {
+		return (&admin{env: e, dataDir: *dataDir, storeURL: *storeURL}).runPair(ctx, rest[1:])
+	}
 	if len(rest) > 0 && rest[0] == "user" {
 		return (&admin{env: e, dataDir: *dataDir, storeURL: *storeURL}).runUser(ctx, rest[1:])
 	}
