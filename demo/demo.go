@@ -1,16 +1,13 @@
 // Package demo runs the whole system on loopback: an issuer on embedded
-// defaults, a device made for a demo owner, the device's certificate got
-// with the agent's ACME client, and a small HTTPS page served with it.
+// defaults, a device running the lantls agent that pairs with the issuer
+// (RFC 8628, approved by a demo owner), gets its certificate and serves a
+// small HTTPS page with it.
 package demo
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -20,13 +17,11 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/acme"
-
 	"github.com/lantls/lantls/agent"
-	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/names"
 )
@@ -88,31 +83,25 @@ func Run(ctx context.Context, opts Options) error {
 	info := iss.Info()
 	p.step("issuer", "%s (data in %s)", info.Directory, dataDir)
 
-	creds, err := devices.Add(ctx, iss.Store(), info.Zone, "demo", "Demo device", time.Now())
-	if err != nil {
-		return err
-	}
-	p.step("device", "%q of owner %q, label %s", creds.Device.Name, creds.Owner.Name, creds.Device.Label)
-
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(iss.RootPEM())
-	httpc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
-	client, err := register(ctx, info.Directory, creds, httpc)
+	dev, devDone, err := pairDevice(ctx, p, iss, roots, filepath.Join(dataDir, "agent"), opts.Logger)
 	if err != nil {
 		return err
 	}
-	p.step("account", "registered with EAB key %s", creds.KID)
-	cert, err := agent.Obtain(ctx, client, creds.Names)
-	if err != nil {
-		return err
-	}
+	defer func() {
+		cancel()
+		<-devDone
+	}()
+	cert := dev.Certificate()
 	p.step("certificate", "serial %x for %s, valid until %s", cert.Leaf.SerialNumber, strings.Join(cert.Leaf.DNSNames, ", "), cert.Leaf.NotAfter.Format(time.DateOnly))
+	_, label, _ := names.SplitDevice(cert.Leaf.DNSNames[0], info.Zone)
 
-	page, err := servePage(ctx, cert, creds.Device.Name)
+	page, err := servePage(ctx, dev.TLSConfig(), demoDevice)
 	if err != nil {
 		return err
 	}
-	host := names.AddressName(netip.MustParseAddr("127.0.0.1"), creds.Device.Label, info.Zone)
+	host := names.AddressName(netip.MustParseAddr("127.0.0.1"), label, info.Zone)
 	url := fmt.Sprintf("https://%s:%d/", host, page.Port())
 	p.step("device page", "%s", url)
 
@@ -135,18 +124,70 @@ Press Ctrl-C to stop.
 	return nil
 }
 
-// register makes the device's account key and registers it with the
-// device's EAB key, as an agent does after pairing.
-func register(ctx context.Context, directory string, creds *devices.Credentials, httpc *http.Client) (*acme.Client, error) {
-	hmac, err := base64.RawURLEncoding.DecodeString(creds.HMACKey)
+// demoOwner owns the demo device, and demoDevice is its hostname.
+const (
+	demoOwner  = "demo"
+	demoDevice = "demo-device"
+)
+
+// pairDevice runs the lantls agent for the demo device with its state in
+// dir. The first time, it pairs through RFC 8628: the agent shows its code
+// as a person would see it, and the demo owner approves it, as they would
+// in the issuer's web UI. It returns once the agent serves a certificate;
+// the agent keeps it renewed until ctx ends, then reports on the channel.
+func pairDevice(ctx context.Context, p *progress, iss *issuer.Issuer, roots *x509.CertPool, dir string, logger *slog.Logger) (*agent.Agent, <-chan error, error) {
+	owner, err := iss.Store().EnsureOwner(ctx, demoOwner)
 	if err != nil {
-		return nil, fmt.Errorf("decode EAB key: %w", err)
+		return nil, nil, fmt.Errorf("demo owner: %w", err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	approved := make(chan error, 1)
+	a, err := agent.New(agent.Config{
+		Issuer:    iss.Info().BaseURL,
+		Roots:     roots,
+		Storage:   agent.DirStorage(dir),
+		Model:     "lantls demo device",
+		Hostname:  demoDevice,
+		Addresses: func() ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil },
+		Logger:    logger,
+		OnPairing: func(pg agent.Pairing) {
+			p.step("pairing", "the device shows: open %s and enter %s", pg.VerificationURI, pg.UserCode)
+			err := iss.Pairing().Approve(ctx, pg.UserCode, owner.ID, demoOwner)
+			if err == nil {
+				p.step("approved", "code %s, by owner %q", pg.UserCode, demoOwner)
+			}
+			select {
+			case approved <- err:
+			default:
+			}
+		},
+	})
 	if err != nil {
-		return nil, fmt.Errorf("generate account key: %w", err)
+		return nil, nil, fmt.Errorf("start the device's agent: %w", err)
 	}
-	return agent.Register(ctx, directory, key, &acme.ExternalAccountBinding{KID: creds.KID, Key: hmac}, httpc)
+	if a.Certificate() != nil {
+		p.step("pairing", "already paired (agent state in %s)", dir)
+		p.step("approved", "earlier, by owner %q", demoOwner)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	timeout := time.NewTimer(time.Minute)
+	defer timeout.Stop()
+	for {
+		select {
+		case <-a.Ready():
+			return a, done, nil
+		case err := <-approved:
+			if err != nil {
+				return nil, nil, fmt.Errorf("approve the demo device: %w", err)
+			}
+		case err := <-done:
+			return nil, nil, fmt.Errorf("the device's agent stopped: %v", err)
+		case <-timeout.C:
+			return nil, nil, errors.New("the device got no certificate within a minute (run with --log-level debug to see why)")
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
 }
 
 // page is the device's small HTTPS server.
@@ -167,8 +208,8 @@ secure context: <strong id="secure">checking…</strong></p>
 </body></html>
 `))
 
-func servePage(ctx context.Context, cert *tls.Certificate, name string) (*page, error) {
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12})
+func servePage(ctx context.Context, cfg *tls.Config, name string) (*page, error) {
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
 	if err != nil {
 		return nil, fmt.Errorf("listen for the device page: %w", err)
 	}

@@ -15,7 +15,7 @@ func TestRunCheck(t *testing.T) {
 	if err := Run(ctx, Options{Check: true, Out: &out, DataDir: t.TempDir()}); err != nil {
 		t.Fatalf("Run: %v\noutput:\n%s", err, &out)
 	}
-	for _, want := range []string{"[1/5] issuer", "[5/5] device page", "demo check passed", "rejected as it should be"} {
+	for _, want := range []string{"[1/5] issuer", "[2/5] pairing", "the device shows: open https://", "[3/5] approved", "[5/5] device page", "demo check passed", "rejected as it should be"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, &out)
 		}
