@@ -51,7 +51,7 @@ func (a *Agent) addressLoop(ctx context.Context) {
 				// An issuer without the address API (no DNS): nothing to
 				// fix on the device, so not a failure; ask again later.
 				if failures == 0 {
-					a.log.Warn("the issuer does not take address reports", "err", err)
+					a.log.Info("the issuer does not take address reports", "err", err)
 				}
 				failures = max(failures, 10)
 			} else if err != nil {

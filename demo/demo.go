@@ -1,7 +1,7 @@
 // Package demo runs the whole system on loopback: an issuer on embedded
 // defaults, a device running the lantls agent that pairs with the issuer
-// (RFC 8628, approved by a demo owner), gets its certificate and serves a
-// small HTTPS page with it.
+// (RFC 8628, approved by a demo owner), gets its certificate and serves, in
+// proxy mode, a small web app over HTTPS with it.
 package demo
 
 import (
@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,13 +98,17 @@ func Run(ctx context.Context, opts Options) error {
 	p.step("certificate", "serial %x for %s, valid until %s", cert.Leaf.SerialNumber, strings.Join(cert.Leaf.DNSNames, ", "), cert.Leaf.NotAfter.Format(time.DateOnly))
 	_, label, _ := names.SplitDevice(cert.Leaf.DNSNames[0], info.Zone)
 
-	page, err := servePage(ctx, dev.TLSConfig(), demoDevice)
+	app, err := serveApp(ctx, demoDevice)
+	if err != nil {
+		return err
+	}
+	page, err := serveProxy(ctx, dev, app)
 	if err != nil {
 		return err
 	}
 	host := names.AddressName(netip.MustParseAddr("127.0.0.1"), label, info.Zone)
 	url := fmt.Sprintf("https://%s:%d/", host, page.Port())
-	p.step("device page", "%s", url)
+	p.step("device page", "%s (the agent's proxy in front of the device's app on http://%s)", url, app)
 
 	curl := fmt.Sprintf("curl --cacert %s --resolve %s:%d:127.0.0.1 %s", info.Root, host, page.Port(), url)
 	if opts.Check {
@@ -208,15 +213,30 @@ secure context: <strong id="secure">checking…</strong></p>
 </body></html>
 `))
 
-func servePage(ctx context.Context, cfg *tls.Config, name string) (*page, error) {
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+// serveApp serves the device's own small web app on plain HTTP, as a
+// device's UI is before lantls, and returns its address.
+func serveApp(ctx context.Context, name string) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("listen for the device page: %w", err)
+		return "", fmt.Errorf("listen for the device app: %w", err)
 	}
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		pageTemplate.Execute(w, struct{ Name, Host string }{name, r.Host})
 	})}
+	go srv.Serve(ln)
+	context.AfterFunc(ctx, func() { srv.Close() })
+	return ln.Addr().String(), nil
+}
+
+// serveProxy serves the agent in proxy mode: HTTPS with its certificate in
+// front of the app.
+func serveProxy(ctx context.Context, a *agent.Agent, app string) (*page, error) {
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", a.TLSConfig())
+	if err != nil {
+		return nil, fmt.Errorf("listen for the device page: %w", err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: a.Proxy(&neturl.URL{Scheme: "http", Host: app}, nil)}
 	go srv.Serve(ln)
 	context.AfterFunc(ctx, func() { srv.Close() })
 	return &page{addr: ln.Addr().(*net.TCPAddr)}, nil
