@@ -24,7 +24,6 @@ import (
 	"golang.org/x/net/websocket"
 
 	"github.com/lantls/lantls/devices"
-	"github.com/lantls/lantls/pairing"
 	"github.com/lantls/lantls/store/sqlite"
 )
 
@@ -127,30 +126,18 @@ var (
 	servingLine  = regexp.MustCompile(`serving certificate ([0-9a-f]+)`)
 )
 
-// approveCode approves a pairing as the owner through the pairing
-// service's Go API on the issuer's store (the owner UI calls the same).
+// approveCode approves a pairing as the owner with `lantls admin pair
+// approve`, on the running issuer's data dir.
 func approveCode(t *testing.T, iss *issuer, code string) {
 	t.Helper()
-	ctx := t.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(iss.Dir, "lantls.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	owner, err := st.EnsureOwner(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := pairing.New(pairing.Config{Store: st, Zone: zone, BaseURL: iss.BaseURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Approve(ctx, code, owner.ID, "e2e"); err != nil {
-		t.Fatalf("approve %s: %v", code, err)
+	if r := iss.admin(t, "pair", "approve", code, "--owner", "alice"); r.code != 0 {
+		t.Fatalf("approve:\n%s", r)
 	}
 }
 
-// grantOrigins sets the origins the owner grants the device with label.
+// grantOrigins sets the origins the owner grants the device with label,
+// through the devices package on the issuer's store (the owner UI's
+// device page calls the same).
 func grantOrigins(t *testing.T, iss *issuer, label string, origins ...string) {
 	t.Helper()
 	ctx := t.Context()
