@@ -5,6 +5,8 @@ package issuer
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -33,6 +35,7 @@ import (
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
+	"github.com/lantls/lantls/web"
 )
 
 // Config is everything an issuer needs; Defaults fills the gaps.
@@ -94,6 +97,10 @@ type Issuer struct {
 	ca       *local.CA
 	acme     *acme.Server
 	pairing  *pairing.Service
+	web      *web.Server
+	// setupToken opens the UI's first-user setup page; empty once a user
+	// exists.
+	setupToken string
 	ln       net.Listener
 	srv      *http.Server
 	httpLn   net.Listener // nil without a plain HTTP listener
@@ -321,6 +328,9 @@ func (iss *Issuer) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("start pairing: %w", err)
 	}
+	if err := iss.openWeb(ctx); err != nil {
+		return err
+	}
 	iss.srv = &http.Server{
 		Handler:           iss.routes(),
 		TLSConfig:         &tls.Config{GetCertificate: iss.getCertificate, MinVersion: tls.VersionTLS12},
@@ -341,6 +351,73 @@ func (iss *Issuer) open(ctx context.Context) error {
 		}
 	}
 	return writeJSONAtomic(filepath.Join(cfg.DataDir, InfoFile), iss.Info())
+}
+
+// openWeb starts the owner UI. With no user yet, it makes the one-time
+// token of the setup page, which `lantls issuer` prints.
+func (iss *Issuer) openWeb(ctx context.Context) error {
+	us, err := iss.store.ListUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("start web UI: %w", err)
+	}
+	if len(us) == 0 {
+		b := make([]byte, 18)
+		rand.Read(b)
+		iss.setupToken = base64.RawURLEncoding.EncodeToString(b)
+	}
+	iss.web, err = web.New(ctx, web.Config{
+		Store:      iss.store,
+		Zone:       iss.cfg.Zone,
+		BaseURL:    iss.baseURL,
+		Directory:  iss.baseURL + "/acme/directory",
+		Root:       iss.ca.Root(),
+		RPID:       rpID(iss.cfg.Hostnames),
+		Pairing:    iss.pairing,
+		SetupToken: iss.setupToken,
+		Logger:     iss.cfg.Logger,
+		Now:        iss.cfg.Now,
+	})
+	if err != nil {
+		return fmt.Errorf("start web UI: %w", err)
+	}
+	return nil
+}
+
+// rpID is the passkey relying party ID: the first of the hostnames that is
+// a name, not an IP address; "" (no passkeys) if there is none.
+func rpID(hostnames []string) string {
+	for _, h := range hostnames {
+		if net.ParseIP(h) == nil && h != "" {
+			return h
+		}
+	}
+	return ""
+}
+
+// SetupURL is the address of the owner UI's first-user setup page with its
+// one-time token, or "" once any user exists.
+func (iss *Issuer) SetupURL() string {
+	if iss.setupToken == "" {
+		return ""
+	}
+	return iss.baseURL + "/setup?token=" + iss.setupToken
+}
+
+// UIURL is the owner UI's address by the passkey host name when there is
+// one (passkeys work only there), else the base URL.
+func (iss *Issuer) UIURL() string {
+	host := rpID(iss.cfg.Hostnames)
+	if host == "" {
+		return iss.baseURL + "/"
+	}
+	_, port, _ := net.SplitHostPort(iss.ln.Addr().String())
+	if u, err := url.Parse(iss.baseURL); err == nil && u.Port() != "" {
+		port = u.Port()
+	}
+	if port == "443" {
+		return "https://" + host + "/"
+	}
+	return "https://" + net.JoinHostPort(host, port) + "/"
 }
 
 // Info says how to reach this issuer.

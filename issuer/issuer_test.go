@@ -65,7 +65,7 @@ func TestIssuerServes(t *testing.T) {
 		{"/ca/root.crt", "application/pkix-cert", ""},
 		{"/ca/intermediate.crt", "application/pkix-cert", ""},
 		{"/ca/crl", "application/pkix-crl", ""},
-		{"/", "text/plain; charset=utf-8", info.Directory},
+		{"/", "text/html; charset=utf-8", "Log in"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

@@ -1,9 +1,7 @@
 package issuer
 
 import (
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
@@ -16,10 +14,10 @@ import (
 	"github.com/lantls/lantls/store"
 )
 
-// routes builds the issuer's HTTPS handler: the ACME front end under
-// /acme/, pairing (RFC 8628) under /pair/, the device API under
-// /api/v1/device/, the CA's public files under /ca/, and /healthz and
-// /metrics.
+// routes builds the issuer's HTTP handler: the ACME front end under /acme/,
+// pairing (RFC 8628) under /pair/, the device API under /api/v1/device/,
+// the CA's public files under /ca/, /healthz and /metrics, and the owner
+// UI (package web) for every other path.
 func (iss *Issuer) routes() http.Handler {
 	mux := http.NewServeMux()
 	handle := iss.instrumented(mux)
@@ -31,7 +29,7 @@ func (iss *Issuer) routes() http.Handler {
 	iss.caFiles(handle)
 	handle("GET /healthz", "healthz", http.HandlerFunc(iss.serveHealth))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(iss.registry, promhttp.HandlerOpts{Registry: iss.registry}))
-	mux.HandleFunc("GET /{$}", iss.serveIndex)
+	handle("/", "web", iss.web.Handler())
 	return mux
 }
 
@@ -126,18 +124,6 @@ func (iss *Issuer) serveHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintln(w, "ok")
-}
-
-func (iss *Issuer) serveIndex(w http.ResponseWriter, r *http.Request) {
-	info := iss.Info()
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprintf(w, "lantls issuer for zone %s\n\nACME directory: %s\nRoot certificate: %s/ca/root.pem (SHA-256 %s)\nCRL: %s/ca/crl\n",
-		info.Zone, info.Directory, info.BaseURL, rootFingerprint(iss.ca.Root()), info.FilesURL)
-}
-
-func rootFingerprint(c *x509.Certificate) string {
-	sum := sha256.Sum256(c.Raw)
-	return hex.EncodeToString(sum[:])
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

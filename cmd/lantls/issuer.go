@@ -66,6 +66,7 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	}
 	info := iss.Info()
 	fmt.Fprintf(e.stdout, `lantls issuer is ready
+  web UI     %s
   directory  %s
   root       %s
   zone       %s
@@ -74,7 +75,14 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
   metrics    %s/metrics
 
 Add a device:  lantls admin --data %s device add --owner NAME --name "Living room TV"
-`, info.Directory, info.Root, info.Zone, info.FilesURL, info.BaseURL, info.BaseURL, shellQuote(cfg.DataDir))
+`, iss.UIURL(), info.Directory, info.Root, info.Zone, info.FilesURL, info.BaseURL, info.BaseURL, shellQuote(cfg.DataDir))
+	if u := iss.SetupURL(); u != "" {
+		fmt.Fprintf(e.stdout, `
+No user can log in yet. Create the first (an admin) at this one-time link:
+  %s
+or: lantls admin --data %s user add NAME --admin
+`, u, shellQuote(cfg.DataDir))
+	}
 	printUpstream(e, cfg, info)
 	return iss.Run(ctx)
 }

@@ -1,0 +1,210 @@
+package web
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/lantls/lantls/problem"
+	"github.com/lantls/lantls/ratelimit"
+	"github.com/lantls/lantls/store"
+	"github.com/lantls/lantls/users"
+)
+
+type loginPage struct {
+	Name  string
+	Next  string
+	Error string
+	Setup bool // no user exists yet: point at the setup URL
+}
+
+func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
+	v, err := s.viewerOf(w, r)
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	next := safeNext(r.URL.Query().Get("next"))
+	if v.user != nil {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, v, http.StatusOK, "login", "Log in", &loginPage{Next: next, Setup: s.needsSetup(r)})
+}
+
+func (s *Server) postLogin(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	f := parseLoginForm(r.PostForm)
+	page := &loginPage{Name: f.Name, Next: f.Next}
+	fail := func(msg string) error {
+		page.Error = msg
+		s.render(w, r, v, http.StatusUnauthorized, "login", "Log in", page)
+		return nil
+	}
+	if f.Name == "" || f.Password == "" {
+		return fail("Enter your user name and password.")
+	}
+	ctx := r.Context()
+	now := s.cfg.Now()
+	source := ratelimit.SourceKey(r.RemoteAddr)
+	// Refuse before hashing while either limit is reached, so guessing
+	// costs the issuer nothing and gains nothing.
+	for _, l := range []struct {
+		lim ratelimit.Limit
+		key string
+	}{{s.cfg.LoginFailuresPerSource, source}, {s.cfg.LoginFailuresPerUser, f.Name}} {
+		if err := l.lim.Check(ctx, s.cfg.Store, l.key, now); err != nil {
+			return fail(tooMany(err))
+		}
+	}
+	u, err := users.Authenticate(ctx, s.cfg.Store, f.Name, f.Password)
+	if errors.Is(err, users.ErrBadLogin) {
+		err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
+			if err := s.cfg.LoginFailuresPerSource.Take(ctx, tx, source, now); err != nil {
+				return err
+			}
+			return s.cfg.LoginFailuresPerUser.Take(ctx, tx, f.Name, now)
+		})
+		var p *problem.Error
+		if err != nil && !errors.As(err, &p) {
+			return err
+		}
+		s.cfg.Logger.Info("web: failed login", "user", f.Name, "source", source)
+		return fail("Wrong user name or password.")
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.startSession(w, r, u); err != nil {
+		return err
+	}
+	s.audit(r, u.OwnerID, "user:"+u.Name, "login", "password from "+source)
+	http.Redirect(w, r, f.Next, http.StatusSeeOther)
+	return nil
+}
+
+// tooMany is what the login page says when a limit refuses.
+func tooMany(err error) string {
+	var p *problem.Error
+	if errors.As(err, &p) && p.RetryAfter > 0 {
+		return "Too many failed logins. Try again in " + p.RetryAfter.Round(1e9).String() + "."
+	}
+	return "Too many failed logins. Try again later."
+}
+
+func (s *Server) postLogout(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	if err := s.endSession(w, r, v); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	return nil
+}
+
+// safeNext keeps a post-login redirect on this site: a path, never a
+// scheme-relative or absolute URL.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+		return "/"
+	}
+	return next
+}
+
+// needsSetup reports whether the setup page is open: a token was set and
+// no user exists.
+func (s *Server) needsSetup(r *http.Request) bool {
+	if s.cfg.SetupToken == "" || s.setupDone.Load() {
+		return false
+	}
+	us, err := s.cfg.Store.ListUsers(r.Context())
+	if err != nil || len(us) > 0 {
+		s.setupDone.Store(err == nil)
+		return false
+	}
+	return true
+}
+
+type setupPage struct {
+	Token string
+	Name  string
+	Error string
+}
+
+func (s *Server) serveSetup(w http.ResponseWriter, r *http.Request) {
+	v, err := s.viewerOf(w, r)
+	if err == nil && !s.needsSetup(r) {
+		err = errStatus(http.StatusNotFound, "This issuer is set up already. Log in instead.")
+	}
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	s.render(w, r, v, http.StatusOK, "setup", "Set up lantls", &setupPage{Token: r.URL.Query().Get("token")})
+}
+
+func (s *Server) postSetup(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	if !s.needsSetup(r) {
+		return errStatus(http.StatusNotFound, "This issuer is set up already. Log in instead.")
+	}
+	f := parseSetupForm(r.PostForm)
+	page := &setupPage{Token: f.Token, Name: f.Name}
+	if subtle.ConstantTimeCompare([]byte(f.Token), []byte(s.cfg.SetupToken)) != 1 {
+		return errStatus(http.StatusForbidden, "The setup token is wrong. Use the link 'lantls issuer' printed when it started.")
+	}
+	if f.Error != "" {
+		page.Error = f.Error
+		s.render(w, r, v, http.StatusBadRequest, "setup", "Set up lantls", page)
+		return nil
+	}
+	u, err := users.Add(r.Context(), s.cfg.Store, f.Name, store.RoleAdmin, f.Password)
+	if err != nil {
+		page.Error = strings.TrimPrefix(err.Error(), "add user: ")
+		s.render(w, r, v, http.StatusBadRequest, "setup", "Set up lantls", page)
+		return nil
+	}
+	s.setupDone.Store(true)
+	if err := s.startSession(w, r, u); err != nil {
+		return err
+	}
+	s.audit(r, u.OwnerID, "user:"+u.Name, "setup", "first admin created")
+	http.Redirect(w, r, "/?msg=setup", http.StatusSeeOther)
+	return nil
+}
+
+type trustPage struct {
+	Fingerprint string
+	Subject     string
+	NotAfter    string
+}
+
+// serveTrust explains how to trust the root, with both downloads. It is
+// open to visitors: the root is public, and a device owner needs it before
+// the browser trusts the issuer itself.
+func (s *Server) serveTrust(w http.ResponseWriter, r *http.Request) {
+	v, err := s.viewerOf(w, r)
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	s.render(w, r, v, http.StatusOK, "trust", "Trust this issuer", &trustPage{
+		Fingerprint: fingerprint(s.cfg.Root.Raw),
+		Subject:     s.cfg.Root.Subject.CommonName,
+		NotAfter:    s.cfg.Root.NotAfter.UTC().Format("2 Jan 2006"),
+	})
+}
+
+// fingerprint is the SHA-256 of der as colon-separated hex, the way
+// browsers and certutil show it.
+func fingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	h := strings.ToUpper(hex.EncodeToString(sum[:]))
+	var b strings.Builder
+	for i := 0; i < len(h); i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(h[i : i+2])
+	}
+	return b.String()
+}

@@ -1,0 +1,322 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/lantls/lantls/devices"
+	"github.com/lantls/lantls/names"
+	"github.com/lantls/lantls/store"
+)
+
+// deviceRow is what the device list and the device page show of a device.
+type deviceRow struct {
+	ID, Name, Label, Model, Owner string
+	Status                        store.Status
+	Active                        bool
+	Stock                         bool // made for a stock ACME client, not paired
+	Links                         []addrLink
+	Names                         []string
+	CertExpiry                    time.Time
+	LastRenewal                   time.Time
+	Certificates                  int
+	Created                       time.Time
+}
+
+// addrLink is one address a device reported and the https:// URL of its
+// address-name.
+type addrLink struct {
+	Addr, Name, URL string
+}
+
+// actor is v as the devices package checks it.
+func (v *viewer) actorOf() devices.Actor {
+	return devices.Actor{OwnerID: v.user.OwnerID, Name: v.user.Name, Admin: v.admin()}
+}
+
+func (s *Server) row(ctx context.Context, d *store.Device, owners map[string]string) (*deviceRow, error) {
+	row := &deviceRow{
+		ID: d.ID, Name: d.Name, Label: d.Label, Model: d.Model, Status: d.Status,
+		Active: d.Status == store.StatusActive, Stock: d.KeyThumbprint == "",
+		Names: names.CertNames(d.Label, s.cfg.Zone), Created: d.CreatedAt,
+	}
+	if owners != nil {
+		name, ok := owners[d.OwnerID]
+		if !ok {
+			o, err := s.cfg.Store.GetOwner(ctx, d.OwnerID)
+			if err != nil {
+				return nil, err
+			}
+			name, owners[d.OwnerID] = o.Name, o.Name
+		}
+		row.Owner = name
+	}
+	certs, err := s.cfg.Store.ListCertificates(ctx, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	row.Certificates = len(certs)
+	for _, c := range certs {
+		if c.Revoked() {
+			continue
+		}
+		if c.NotAfter.After(row.CertExpiry) {
+			row.CertExpiry = c.NotAfter
+		}
+		if c.CreatedAt.After(row.LastRenewal) {
+			row.LastRenewal = c.CreatedAt
+		}
+	}
+	dns, err := s.cfg.Store.GetDeviceDNS(ctx, d.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if dns != nil && row.Active {
+		for _, a := range dns.Addresses {
+			n := names.AddressName(a, d.Label, s.cfg.Zone)
+			row.Links = append(row.Links, addrLink{Addr: a.String(), Name: n, URL: "https://" + n + "/"})
+		}
+	}
+	return row, nil
+}
+
+type devicesPage struct {
+	Devices []*deviceRow
+	Admin   bool
+}
+
+func (s *Server) serveDevices(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	ds, err := devices.List(r.Context(), s.cfg.Store, v.actorOf())
+	if err != nil {
+		return err
+	}
+	page := &devicesPage{Admin: v.admin()}
+	var owners map[string]string
+	if v.admin() {
+		owners = map[string]string{}
+	}
+	// Newest first: the device just paired is the one the owner looks for.
+	for i := len(ds) - 1; i >= 0; i-- {
+		row, err := s.row(r.Context(), ds[i], owners)
+		if err != nil {
+			return err
+		}
+		page.Devices = append(page.Devices, row)
+	}
+	s.render(w, r, v, http.StatusOK, "devices", "Devices", page)
+	return nil
+}
+
+type devicePage struct {
+	*deviceRow
+	Origins      string
+	Certificates []*store.Certificate
+	Error        string
+}
+
+// device loads the device of the request's {id} if v may see it;
+// otherwise, missing or not, it is errNotFound.
+func (s *Server) device(r *http.Request, v *viewer) (*store.Device, error) {
+	d, err := devices.Get(r.Context(), s.cfg.Store, v.actorOf(), r.PathValue("id"))
+	if errors.Is(err, devices.ErrNotFound) {
+		return nil, errNotFound
+	}
+	return d, err
+}
+
+func (s *Server) serveDevice(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	d, err := s.device(r, v)
+	if err != nil {
+		return err
+	}
+	return s.renderDevice(w, r, v, d, http.StatusOK, "", "")
+}
+
+func (s *Server) renderDevice(w http.ResponseWriter, r *http.Request, v *viewer, d *store.Device, status int, origins, msg string) error {
+	var owners map[string]string
+	if v.admin() {
+		owners = map[string]string{}
+	}
+	row, err := s.row(r.Context(), d, owners)
+	if err != nil {
+		return err
+	}
+	page := &devicePage{deviceRow: row, Error: msg, Origins: origins}
+	if page.Certificates, err = s.cfg.Store.ListCertificates(r.Context(), d.ID); err != nil {
+		return err
+	}
+	if msg == "" {
+		g, err := devices.Grants(r.Context(), s.cfg.Store, v.actorOf(), d.ID)
+		if err != nil {
+			return err
+		}
+		for _, o := range g.Origins {
+			page.Origins += o + "\n"
+		}
+	}
+	s.render(w, r, v, status, "device", d.Name, page)
+	return nil
+}
+
+func (s *Server) postRename(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	d, err := s.device(r, v)
+	if err != nil {
+		return err
+	}
+	name, msg := parseDeviceName(r.PostForm)
+	if msg != "" {
+		return s.renderDevice(w, r, v, d, http.StatusBadRequest, "", msg)
+	}
+	if _, err := devices.Rename(r.Context(), s.cfg.Store, v.actorOf(), d.ID, name); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/devices/"+d.ID+"?msg=renamed", http.StatusSeeOther)
+	return nil
+}
+
+// postRevokeCertificates revokes the device's unexpired certificates and
+// leaves the device paired: it gets a new certificate at its next renewal
+// check, e.g. after its key leaked.
+func (s *Server) postRevokeCertificates(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	d, err := s.device(r, v)
+	if err != nil {
+		return err
+	}
+	if _, err := devices.RevokeCertificates(r.Context(), s.cfg.Store, v.actorOf(), d.ID, s.cfg.Now()); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/devices/"+d.ID+"?msg=revoked", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) postUnpair(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	d, err := s.device(r, v)
+	if err != nil {
+		return err
+	}
+	if _, err := devices.Unpair(r.Context(), s.cfg.Store, v.actorOf(), d.ID, s.cfg.Now()); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/devices/"+d.ID+"?msg=unpaired", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) postGrants(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	d, err := s.device(r, v)
+	if err != nil {
+		return err
+	}
+	origins, msg := parseOrigins(r.PostForm)
+	if msg == "" && d.Status != store.StatusActive {
+		msg = "This device is unpaired; it has no origins to allow."
+	}
+	if msg != "" {
+		return s.renderDevice(w, r, v, d, http.StatusBadRequest, r.PostForm.Get("origins"), msg)
+	}
+	if _, err := devices.SetGrants(r.Context(), s.cfg.Store, v.actorOf(), d.ID, origins); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/devices/"+d.ID+"?msg=grants", http.StatusSeeOther)
+	return nil
+}
+
+type newDevicePage struct {
+	Name  string
+	Error string
+}
+
+func (s *Server) serveNewDevice(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	s.render(w, r, v, http.StatusOK, "newdevice", "Add a device for a stock ACME client", &newDevicePage{})
+	return nil
+}
+
+// newDoneDevicePage shows a stock-client device's credentials, once.
+type newDoneDevicePage struct {
+	Device    *store.Device
+	Names     []string
+	Directory string
+	KID       string
+	HMACKey   string
+	Configs   clientConfigs
+}
+
+func (s *Server) postNewDevice(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	name, msg := parseDeviceName(r.PostForm)
+	if msg != "" {
+		s.render(w, r, v, http.StatusBadRequest, "newdevice", "Add a device for a stock ACME client", &newDevicePage{Name: r.PostForm.Get("name"), Error: msg})
+		return nil
+	}
+	c, err := devices.Add(r.Context(), s.cfg.Store, s.cfg.Zone, v.owner.Name, name, s.cfg.Now())
+	if err != nil {
+		return err
+	}
+	s.audit(r, c.Owner.ID, v.user.Name, "add", fmt.Sprintf("device %q (%s) for a stock ACME client", name, c.Device.Label))
+	w.Header().Set("Cache-Control", "no-store")
+	s.render(w, r, v, http.StatusOK, "newdevice_done", "Device added", &newDoneDevicePage{
+		Device: c.Device, Names: c.Names, Directory: s.cfg.Directory, KID: c.KID, HMACKey: c.HMACKey,
+		Configs: s.clientConfigs(c),
+	})
+	return nil
+}
+
+// audit records an entry in ownerID's audit log, in a write of its own; a
+// failure is logged, not shown: the work it records is done.
+func (s *Server) audit(r *http.Request, ownerID, actor, action, detail string) {
+	err := s.cfg.Store.Update(r.Context(), func(tx store.Tx) error {
+		return devices.Audit(r.Context(), tx, ownerID, actor, action, detail)
+	})
+	if err != nil {
+		s.cfg.Logger.Error("web: audit", "action", action, "err", err)
+	}
+}
+
+type auditPage struct {
+	Entries []auditRow
+	Admin   bool
+	Older   string // ID to list entries before, if there may be more
+}
+
+type auditRow struct {
+	*store.AuditEntry
+	Owner      string
+	DeviceName string
+}
+
+const auditPageSize = 50
+
+func (s *Server) serveAudit(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	es, err := devices.AuditLog(r.Context(), s.cfg.Store, v.actorOf(), r.URL.Query().Get("before"), auditPageSize)
+	if err != nil {
+		return err
+	}
+	page := &auditPage{Admin: v.admin()}
+	owners, names := map[string]string{}, map[string]string{}
+	for _, e := range es {
+		row := auditRow{AuditEntry: e}
+		if v.admin() && e.OwnerID != "" {
+			if _, ok := owners[e.OwnerID]; !ok {
+				if o, err := s.cfg.Store.GetOwner(r.Context(), e.OwnerID); err == nil {
+					owners[e.OwnerID] = o.Name
+				}
+			}
+			row.Owner = owners[e.OwnerID]
+		}
+		if e.DeviceID != "" {
+			if _, ok := names[e.DeviceID]; !ok {
+				if d, err := s.cfg.Store.GetDevice(r.Context(), e.DeviceID); err == nil {
+					names[e.DeviceID] = d.Name
+				}
+			}
+			row.DeviceName = names[e.DeviceID]
+		}
+		page.Entries = append(page.Entries, row)
+	}
+	if len(es) == auditPageSize {
+		page.Older = es[len(es)-1].ID
+	}
+	s.render(w, r, v, http.StatusOK, "audit", "Audit log", page)
+	return nil
+}

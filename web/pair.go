@@ -1,0 +1,121 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/lantls/lantls/pairing"
+	"github.com/lantls/lantls/problem"
+	"github.com/lantls/lantls/store"
+)
+
+type codePage struct {
+	Code  string
+	Error string
+}
+
+// serveCodeEntry is the verification URI of RFC 8628: the owner types the
+// code the device shows, or arrives with it prefilled from
+// verification_uri_complete. Either way nothing is decided until the owner
+// has seen the device and pressed a button.
+func (s *Server) serveCodeEntry(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	if s.cfg.Pairing == nil {
+		return errNotFound
+	}
+	s.render(w, r, v, http.StatusOK, "code", "Pair a device", &codePage{Code: userCodeField(r.URL.Query().Get(pairing.UserCodeParam))})
+	return nil
+}
+
+type approvePage struct {
+	Code     string
+	Pairing  *store.Pairing
+	Owner    string
+	Minutes  int
+	Fallback string // the code as the device shows it
+}
+
+// postCodeEntry looks the code up and shows what asked to pair.
+func (s *Server) postCodeEntry(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	if s.cfg.Pairing == nil {
+		return errNotFound
+	}
+	code := userCodeField(r.PostForm.Get("user_code"))
+	p, err := s.cfg.Pairing.Lookup(pairing.WithRequester(r.Context(), r.RemoteAddr, v.user.ID), code)
+	if err != nil {
+		return s.codeError(w, r, v, code, err)
+	}
+	s.render(w, r, v, http.StatusOK, "approve", "Approve this device?", &approvePage{
+		Code:     pairing.FormatUserCode(p.UserCode),
+		Pairing:  p,
+		Owner:    v.owner.Name,
+		Minutes:  max(1, int(p.Expires.Sub(s.cfg.Now()).Minutes()+0.5)),
+		Fallback: pairing.FormatUserCode(p.UserCode),
+	})
+	return nil
+}
+
+func (s *Server) postApprove(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	if s.cfg.Pairing == nil {
+		return errNotFound
+	}
+	code := userCodeField(r.PostForm.Get("user_code"))
+	ctx := pairing.WithRequester(r.Context(), r.RemoteAddr, v.user.ID)
+	if err := s.cfg.Pairing.Approve(ctx, code, v.user.OwnerID, v.user.Name); err != nil {
+		return s.codeError(w, r, v, code, err)
+	}
+	http.Redirect(w, r, "/?msg=approved", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) postDeny(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	if s.cfg.Pairing == nil {
+		return errNotFound
+	}
+	code := userCodeField(r.PostForm.Get("user_code"))
+	ctx := pairing.WithRequester(r.Context(), r.RemoteAddr, v.user.ID)
+	if err := s.cfg.Pairing.DenyFor(ctx, code, v.user.OwnerID, v.user.Name); err != nil {
+		return s.codeError(w, r, v, code, err)
+	}
+	http.Redirect(w, r, "/?msg=denied", http.StatusSeeOther)
+	return nil
+}
+
+// codeError shows the code entry page again with what went wrong.
+func (s *Server) codeError(w http.ResponseWriter, r *http.Request, v *viewer, code string, err error) error {
+	status, msg := http.StatusBadRequest, ""
+	var p *problem.Error
+	switch {
+	case errors.Is(err, pairing.ErrNoCode), errors.Is(err, pairing.ErrExpired),
+		errors.Is(err, pairing.ErrDecided), errors.Is(err, pairing.ErrPaired):
+		for _, e := range []error{pairing.ErrNoCode, pairing.ErrExpired, pairing.ErrDecided, pairing.ErrPaired} {
+			if errors.Is(err, e) {
+				msg = sentence(e.Error())
+			}
+		}
+	case errors.As(err, &p) && p.Kind == problem.RateLimited:
+		status, msg = http.StatusTooManyRequests, "Too many wrong codes. Try again in "+p.RetryAfter.Round(1e9).String()+"."
+	default:
+		return err
+	}
+	s.render(w, r, v, status, "code", "Pair a device", &codePage{Code: code, Error: msg})
+	return nil
+}
+
+// userCodeField bounds what a code field carries back into the page; the
+// pairing package normalizes and checks it.
+func userCodeField(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 32 {
+		s = s[:32]
+	}
+	return s
+}
+
+// sentence capitalizes msg and ends it with a full stop.
+func sentence(msg string) string {
+	if msg == "" {
+		return msg
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:] + "."
+}
