@@ -6,8 +6,8 @@ package issuer
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -92,24 +92,24 @@ var Defaults = Config{
 
 // Issuer is a running issuer's state. Make one with New, serve with Run.
 type Issuer struct {
-	cfg      Config
-	store    store.Store
-	ca       *local.CA
-	acme     *acme.Server
-	pairing  *pairing.Service
-	web      *web.Server
+	cfg     Config
+	store   store.Store
+	ca      *local.CA
+	acme    *acme.Server
+	pairing *pairing.Service
+	web     *web.Server
 	// setupToken opens the UI's first-user setup page; empty once a user
 	// exists.
 	setupToken string
-	ln       net.Listener
-	srv      *http.Server
-	httpLn   net.Listener // nil without a plain HTTP listener
-	httpSrv  *http.Server
-	registry *prometheus.Registry
-	lock     *os.File    // held while the issuer lives
-	shared   sharedStore // the store, when other instances share it
-	tlsCert  atomic.Pointer[tls.Certificate]
-	upstream *upstream.Signer // the signer, when it is the upstream one
+	ln         net.Listener
+	srv        *http.Server
+	httpLn     net.Listener // nil without a plain HTTP listener
+	httpSrv    *http.Server
+	registry   *prometheus.Registry
+	lock       *os.File    // held while the issuer lives
+	shared     sharedStore // the store, when other instances share it
+	tlsCert    atomic.Pointer[tls.Certificate]
+	upstream   *upstream.Signer // the signer, when it is the upstream one
 	// upstreamCert is the issuer's own certificate from the upstream CA;
 	// operatorCert the operator's (--tls-cert); stamp its files' times.
 	upstreamCert  atomic.Pointer[tls.Certificate]

@@ -2,10 +2,10 @@ package web_test
 
 import (
 	"context"
-	"net"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
