@@ -1,0 +1,86 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"testing"
+
+	"github.com/lantls/lantls/store"
+)
+
+func TestStockClientDevice(t *testing.T) {
+	f := start(t)
+	f.addUser(t, "alice", store.RoleOwner)
+	b := f.browser(t)
+	b.login("alice")
+	b.want(b.get("/devices/new"), http.StatusOK, "Create device and key")
+	b.want(b.post("/devices/new", url.Values{"name": {"  "}}), http.StatusBadRequest, "Give the device a name")
+	resp := b.post("/devices/new", url.Values{"name": {"Hall NAS"}})
+	b.want(resp, http.StatusOK, "Hall NAS is ready", "certbot certonly", "lego", "acme_eab", "uacme -y", f.ip+"/acme/directory")
+	if resp.Header.Get("Cache-Control") != "no-store" {
+		t.Error("the page with the EAB key may be cached")
+	}
+	kid := regexp.MustCompile(`--eab-kid ([A-Za-z0-9]+)`).FindStringSubmatch(b.last)
+	if kid == nil {
+		t.Fatal("no EAB key ID in the certbot line")
+	}
+	k, err := f.iss.Store().GetEABKey(t.Context(), kid[1])
+	if err != nil {
+		t.Fatalf("the shown EAB key is not stored: %v", err)
+	}
+	b.want(b.get("/"), http.StatusOK, "Hall NAS", "stock ACME client", "waiting for a certificate")
+	b.want(b.get("/devices/"+k.DeviceID), http.StatusOK, "Hall NAS", "None issued yet")
+}
+
+func TestDevicePage(t *testing.T) {
+	f := start(t)
+	f.addUser(t, "alice", store.RoleOwner)
+	b := f.browser(t)
+	b.login("alice")
+	d := newDevice(t, f)
+	d.start()
+	approveInBrowser(t, b, d, "approve")
+	dev, err := f.iss.Store().GetDeviceByLabel(t.Context(), d.label())
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := "/devices/" + dev.ID
+	b.want(b.get(page), http.StatusOK, "livingroom-tv", "Aurora TV 55", d.label()+".lan.test")
+
+	b.want(b.post(page+"/rename", url.Values{"name": {"Living room TV"}}), http.StatusOK, "The device was renamed", "Living room TV")
+	b.want(b.post(page+"/grants", url.Values{"origins": {"https://App.Vendor.example:443/\nhttps://app.vendor.example\nhttp://x.example"}}),
+		http.StatusBadRequest, "only https origins")
+	b.want(b.post(page+"/grants", url.Values{"origins": {"https://App.Vendor.example:443/\nhttps://app.vendor.example, https://other.example:8443"}}),
+		http.StatusOK, "allowed origins are saved", "https://app.vendor.example\nhttps://other.example:8443\n")
+	b.want(b.post(page+"/revoke-certificates", nil), http.StatusOK, "certificates are revoked")
+	b.want(b.post(page+"/unpair", nil), http.StatusOK, "The device is unpaired", "unpaired")
+	if got, _ := f.iss.Store().GetDevice(t.Context(), dev.ID); got.Status != store.StatusRevoked {
+		t.Errorf("device after unpair: %s, want revoked", got.Status)
+	}
+	b.want(b.get("/audit"), http.StatusOK, "rename", "grants", "revoke", "unpair")
+}
+
+func TestTrustPage(t *testing.T) {
+	f := start(t)
+	b := f.browser(t)
+	b.want(b.get("/trust"), http.StatusOK, "Trust this issuer", `href="/ca/root.crt"`, `href="/ca/root.pem"`, "SHA-256 fingerprint")
+	resp := b.get("/ca/root.crt")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/pkix-cert" {
+		t.Errorf("root.crt: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+}
+
+func TestReachedByIP(t *testing.T) {
+	f := start(t)
+	f.addUser(t, "alice", store.RoleOwner)
+	b := f.browser(t)
+	b.base = f.ip
+	b.want(b.get("/login"), http.StatusOK, "Passkeys are tied to a host name", f.base+"/")
+	b.want(b.post("/login/passkey/begin", nil), http.StatusBadRequest, "Passkeys need the issuer's host name")
+	b.base = f.base
+	b.get("/login")
+	if regexp.MustCompile(`tied to a host name`).MatchString(b.last) {
+		t.Error("the page by name warns about the IP address")
+	}
+}
