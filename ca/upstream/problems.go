@@ -59,6 +59,13 @@ func (t retryAfterTransport) RoundTrip(r *http.Request) (*http.Response, error) 
 	return res, err
 }
 
+// maxRetryAfter caps an upstream's Retry-After: a month is longer than any
+// public CA's rate-limit window, and more would overflow a Duration.
+const (
+	maxRetryAfter        = 30 * 24 * time.Hour
+	maxRetryAfterSeconds = int(maxRetryAfter / time.Second)
+)
+
 // parseRetryAfter reads Retry-After as seconds or an HTTP date (RFC 9110
 // section 10.2.3).
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
@@ -66,10 +73,10 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second, true
+		return min(time.Duration(min(n, maxRetryAfterSeconds))*time.Second, maxRetryAfter), true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
+		return min(max(t.Sub(now), 0), maxRetryAfter), true
 	}
 	return 0, false
 }
