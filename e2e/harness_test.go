@@ -28,6 +28,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lantls/lantls/store/postgres/pgtest"
 )
 
 // zone is the DNS zone every test issuer serves.
@@ -57,7 +59,7 @@ func runMain(m *testing.M) int {
 	}
 	if bin := os.Getenv("LANTLS_E2E_BINARY"); bin != "" {
 		lantlsBin = bin
-		return m.Run()
+		return pgtest.Run(m)
 	}
 	tmp, err := os.MkdirTemp("", "lantls-e2e-")
 	if err != nil {
@@ -70,7 +72,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
-	return m.Run()
+	return pgtest.Run(m)
 }
 
 // buildBinary builds pkg (./cmd/lantls) into out, with the race detector
@@ -242,6 +244,9 @@ type issuer struct {
 	StartedAt  time.Time
 	ReadyAfter time.Duration
 
+	caDir      string   // --ca-dir, when given; else Dir/ca
+	adminFlags []string // added to every `lantls admin` (--store URL)
+
 	roots  *x509.CertPool
 	client *http.Client
 	cmd    *exec.Cmd
@@ -287,6 +292,14 @@ func startIssuerOn(t *testing.T, dir, listen string, flags ...string) *issuer {
 		stdout: &syncBuffer{},
 		stderr: &syncBuffer{},
 		done:   make(chan struct{}),
+	}
+	for i, f := range flags {
+		switch {
+		case f == "--ca-dir" && i+1 < len(flags):
+			iss.caDir = flags[i+1]
+		case f == "--store" && i+1 < len(flags):
+			iss.adminFlags = []string{"--store", flags[i+1]}
+		}
 	}
 	args := append([]string{"issuer", "--data", dir, "--zone", zone, "--listen", listen,
 		"--http-listen", "127.0.0.1:0", "--hostname", "localhost"}, flags...)
@@ -358,7 +371,11 @@ func (iss *issuer) checkReady(t *testing.T) {
 	if c, err := url.Parse(iss.CRL); err != nil || c.Scheme != "http" || c.Hostname() != "127.0.0.1" || c.Path != "/ca/crl" {
 		t.Errorf("contract: crl line %q is not http://127.0.0.1:PORT/ca/crl", iss.CRL)
 	}
-	if wantRoot := filepath.Join(iss.Dir, "ca", "root.pem"); iss.Root != wantRoot {
+	caDir := filepath.Join(iss.Dir, "ca")
+	if iss.caDir != "" {
+		caDir = iss.caDir
+	}
+	if wantRoot := filepath.Join(caDir, "root.pem"); iss.Root != wantRoot {
 		t.Errorf("contract: root line is %q, want %q", iss.Root, wantRoot)
 	}
 
@@ -481,7 +498,7 @@ func tail(s string, n int) string {
 // admin runs `lantls admin --data DIR args...`.
 func (iss *issuer) admin(t *testing.T, args ...string) result {
 	t.Helper()
-	return run(t, nil, iss.Bin, append([]string{"admin", "--data", iss.Dir}, args...)...)
+	return run(t, nil, iss.Bin, append(append([]string{"admin", "--data", iss.Dir}, iss.adminFlags...), args...)...)
 }
 
 // get fetches url with a client that trusts only the issuer's root.

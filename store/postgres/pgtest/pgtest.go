@@ -52,16 +52,20 @@ var shared struct {
 	err  error
 }
 
-// Main runs the package's tests and then stops the server they started, if
-// any. Call it from TestMain.
-func Main(m *testing.M) {
+// Main runs the package's tests, stops the server they started, if any,
+// and exits. Call it from TestMain.
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain that has more to do: it runs the tests, stops
+// the server and returns m.Run's exit code.
+func Run(m *testing.M) int {
 	code := m.Run()
 	if shared.srv != nil {
 		if err := shared.srv.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // URL returns the URL of a new, empty database on the package's server,
