@@ -262,24 +262,37 @@ func (s *Signer) Sign(ctx context.Context, req ca.Request) (*ca.Issued, error) {
 // account's key (RFC 8555 section 7.6). One already revoked there is no
 // error.
 func (s *Signer) Revoke(ctx context.Context, leafDER []byte, reason int) error {
+	if _, err := s.revoke(ctx, leafDER, reason); err != nil {
+		return problem.ServerInternalErr("the upstream CA did not take the revocation; try again")
+	}
+	return nil
+}
+
+// revoke is Revoke that also says whether a failure may pass.
+func (s *Signer) revoke(ctx context.Context, leafDER []byte, reason int) (retry bool, err error) {
 	leaf, err := x509.ParseCertificate(leafDER)
 	if err != nil {
-		return problem.MalformedErr("certificate cannot be parsed")
+		return false, err
 	}
+	serial := fmt.Sprintf("%x", leaf.SerialNumber)
 	acct, err := s.acct(ctx)
 	if err == nil {
 		err = s.client.RevokeCertificate(ctx, acct, leaf, nil, reason)
 	}
 	var ap acme.Problem
-	if errors.As(err, &ap) && strings.HasSuffix(ap.Type, ":"+string(problem.AlreadyRevoked)) {
-		return nil
+	isProblem := errors.As(err, &ap)
+	if isProblem && strings.HasSuffix(ap.Type, ":"+string(problem.AlreadyRevoked)) {
+		err = nil
 	}
 	if err != nil {
-		s.log.Error("upstream revocation failed", "serial", fmt.Sprintf("%x", leaf.SerialNumber), "err", err)
-		return problem.ServerInternalErr("the upstream CA did not take the revocation; try again")
+		s.log.Error("upstream revocation failed", "serial", serial, "err", err)
+		return !isProblem || ap.Status >= 500, err
 	}
-	s.log.Info("upstream certificate revoked", "serial", fmt.Sprintf("%x", leaf.SerialNumber), "reason", reason)
-	return nil
+	s.mu.Lock()
+	s.revoked[serial] = true
+	s.mu.Unlock()
+	s.log.Info("upstream certificate revoked", "serial", serial, "reason", reason)
+	return false, nil
 }
 
 // RenewalWindow asks the upstream CA when its certificate should be

@@ -159,8 +159,10 @@ func (s *Signer) kick() {
 
 // Run works the queue until ctx is done: every order whose time has come,
 // oldest first, one at a time (public CAs prefer few concurrent orders
-// per account, and Pebble deadlocks under concurrent load).
+// per account, and Pebble deadlocks under concurrent load). It also tells
+// the upstream about revocations made outside ACME (syncRevocations).
 func (s *Signer) Run(ctx context.Context) {
+	go s.syncRevocations(ctx)
 	for {
 		var next time.Duration
 		if s.cfg.Exclusive == nil {

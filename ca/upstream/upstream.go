@@ -128,6 +128,7 @@ type Signer struct {
 	mu      sync.Mutex
 	account acme.Account            // Location empty until registered
 	waiters map[string][]chan error // by our order ID
+	revoked map[string]bool         // serials the upstream has revoked
 }
 
 var (
@@ -176,6 +177,7 @@ func New(cfg Config) (*Signer, error) {
 		log:     cfg.Logger,
 		wake:    make(chan struct{}, 1),
 		waiters: map[string][]chan error{},
+		revoked: map[string]bool{},
 		client: &acme.Client{
 			Directory:    cfg.Directory,
 			HTTPClient:   newHTTPClient(cfg.Roots),

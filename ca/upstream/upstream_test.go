@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -386,4 +387,32 @@ func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(strings.TrimSpace(string(b)))
 	return len(b), nil
+}
+
+func TestRevocationsOutsideACMEReachUpstream(t *testing.T) {
+	h := newHarness(t)
+	s, stop := h.signer(DefaultLimits)
+	o, err := h.order(s, h.names()...)
+	if err != nil {
+		t.Fatalf("Enqueue: %v", err)
+	}
+	if err := h.wait(s, o, time.Minute); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	leaf := h.checkValid(o)
+	stop()
+	// The owner revokes the device's certificate in the UI: the store
+	// alone. The next signer (a restarted issuer) tells the upstream.
+	serial := fmt.Sprintf("%x", leaf.SerialNumber)
+	if err := h.store.RevokeCertificate(t.Context(), serial, 5, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	h.signer(DefaultLimits)
+	deadline := time.Now().Add(20 * time.Second)
+	for !h.pebble.Revoked(leaf.SerialNumber) {
+		if time.Now().After(deadline) {
+			t.Fatal("the upstream did not learn of the revocation within 20s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
