@@ -290,6 +290,9 @@ func (s *Server) keyChange(w http.ResponseWriter, r *http.Request, req *request)
 	if inner.URL != req.url {
 		return problem.MalformedErr("inner JWS url %q is not %q", inner.URL, req.url)
 	}
+	if err := s.keyRules.AccountKey(inner.Key.Key); err != nil {
+		return innerProblem(err)
+	}
 	payload, err := inner.Verify(inner.Key)
 	if err != nil {
 		return innerProblem(err)

@@ -2,9 +2,6 @@ package acme
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -18,6 +15,7 @@ import (
 	"github.com/lantls/lantls/acme/jws"
 	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/devices"
+	"github.com/lantls/lantls/keypolicy"
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
 )
@@ -55,7 +53,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 	if err := decodePayload(req.payload, &p); err != nil {
 		return err
 	}
-	csr, err := checkCSR(p.CSR, o, req.thumbprint)
+	csr, err := checkCSR(p.CSR, o, req.thumbprint, s.keyRules)
 	if err != nil {
 		return err
 	}
@@ -244,8 +242,8 @@ func (s *Server) failOrder(ctx context.Context, o *store.Order, from store.Statu
 
 // checkCSR decodes a finalize CSR and checks it against the order: valid
 // signature, exactly the order's DNS names and nothing else, an accepted
-// key that is not the account key.
-func checkCSR(encoded string, o *store.Order, accountThumbprint string) (*x509.CertificateRequest, error) {
+// key (keys) that is not the account key.
+func checkCSR(encoded string, o *store.Order, accountThumbprint string, keys keypolicy.Policy) (*x509.CertificateRequest, error) {
 	der, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(encoded, "="))
 	if err != nil || len(der) == 0 {
 		return nil, problem.BadCSRErr("csr is not base64url DER")
@@ -260,7 +258,7 @@ func checkCSR(encoded string, o *store.Order, accountThumbprint string) (*x509.C
 	if len(csr.IPAddresses) > 0 || len(csr.EmailAddresses) > 0 || len(csr.URIs) > 0 {
 		return nil, problem.BadCSRErr("csr may only name DNS names")
 	}
-	if err := checkCSRKey(csr); err != nil {
+	if err := keys.CertificateKey(csr.PublicKey); err != nil {
 		return nil, err
 	}
 	if tp, err := jws.PublicKeyThumbprint(csr.PublicKey); err != nil || tp == accountThumbprint {
@@ -270,27 +268,6 @@ func checkCSR(encoded string, o *store.Order, accountThumbprint string) (*x509.C
 		return nil, err
 	}
 	return csr, nil
-}
-
-// maxCSRRSABits bounds certificate RSA keys: larger ones only make every
-// TLS handshake with the device slower.
-const maxCSRRSABits = 8192
-
-// checkCSRKey accepts ECDSA P-256 and P-384 and RSA of 2048 to 8192 bits.
-func checkCSRKey(csr *x509.CertificateRequest) error {
-	switch k := csr.PublicKey.(type) {
-	case *ecdsa.PublicKey:
-		if k.Curve == elliptic.P256() || k.Curve == elliptic.P384() {
-			return nil
-		}
-		return problem.BadCSRErr("csr key curve %s is not supported; use P-256 or P-384", k.Curve.Params().Name)
-	case *rsa.PublicKey:
-		if n := k.N.BitLen(); n < jws.MinRSABits || n > maxCSRRSABits {
-			return problem.New(problem.BadPublicKey, "csr RSA key has %d bits; %d to %d are accepted", n, jws.MinRSABits, maxCSRRSABits)
-		}
-		return nil
-	}
-	return problem.BadCSRErr("csr key type %s is not supported; use ECDSA P-256, P-384 or RSA", csr.PublicKeyAlgorithm)
 }
 
 // checkCSRNames requires the CSR's DNS names (SANs and the common name, if

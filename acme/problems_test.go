@@ -432,7 +432,7 @@ func TestProblems(t *testing.T) {
 				o := h.newOrder(c, orderPayload)
 				return must(c.Post(ctx, o.Finalize, map[string]string{"csr": b64(csr(t, k, base))}))
 			},
-			kind: problem.BadPublicKey, status: 400,
+			kind: problem.BadCSR, status: 400,
 		},
 		{
 			name: "CSR with a P-521 key",

@@ -77,6 +77,11 @@ func (s *Server) verify(r *http.Request, auth authMode) (*request, error) {
 	case msg.Key == nil && auth == byJWK:
 		return nil, problem.MalformedErr("this resource needs a JWS with jwk, not kid")
 	case msg.Key != nil:
+		// A key that comes with the request is checked against the key
+		// policy; an account's key was checked when the account got it.
+		if err := s.keyRules.AccountKey(msg.Key.Key); err != nil {
+			return nil, err
+		}
 		req.key = msg.Key
 	default:
 		if req.account, req.key, err = s.accountByKID(r.Context(), msg.KeyID); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lantls/lantls/ca"
+	"github.com/lantls/lantls/keypolicy"
 	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
 )
@@ -52,6 +53,9 @@ type Config struct {
 	Now func() time.Time
 	// Limits are the rate limits to enforce; the zero value enforces none.
 	Limits ratelimit.Limits
+	// Keys says which account and certificate keys are acceptable; the
+	// zero value is keypolicy.Default. The signer should get the same.
+	Keys keypolicy.Policy
 	// LocalNonces tracks spent nonces in this process instead of the
 	// store: no store write per request, but only for a server that is the
 	// only one serving its store (nonces of other instances, and of this
@@ -79,6 +83,7 @@ type Server struct {
 	handler  http.Handler
 	pageSize int // orders per page of an account's order list
 	limits   ratelimit.Limits
+	keyRules keypolicy.Policy
 	// finalizeWait bounds how long finalize waits for a queued signer.
 	finalizeWait time.Duration
 }
@@ -132,6 +137,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		now:      cfg.Now,
 		pageSize: ordersPerPage,
 		limits:   cfg.Limits,
+		keyRules: cfg.Keys,
 		policy:   pairingPolicy,
 
 		finalizeWait: cfg.FinalizeWait,

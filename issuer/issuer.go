@@ -30,6 +30,7 @@ import (
 	"github.com/lantls/lantls/ca/local"
 	"github.com/lantls/lantls/ca/upstream"
 	"github.com/lantls/lantls/internal/atomicfile"
+	"github.com/lantls/lantls/keypolicy"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/pairing"
 	"github.com/lantls/lantls/problem"
@@ -73,6 +74,9 @@ type Config struct {
 	CADir string
 	// Limits are the rate limits the ACME server enforces.
 	Limits ratelimit.Limits
+	// Keys says which account and certificate keys are acceptable, to the
+	// ACME front end and the signer alike; zero is keypolicy.Default.
+	Keys   keypolicy.Policy
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -259,7 +263,7 @@ func (iss *Issuer) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	caOpts := local.Options{Zone: cfg.Zone, BaseURL: iss.filesURL, Now: cfg.Now}
+	caOpts := local.Options{Zone: cfg.Zone, BaseURL: iss.filesURL, Keys: cfg.Keys, Now: cfg.Now}
 	if shared, ok := iss.store.(sharedStore); ok {
 		// Other instances may be signing: orders left processing are
 		// failed later, by failStaleOrdersLoop, once none can be.
@@ -310,6 +314,7 @@ func (iss *Issuer) open(ctx context.Context) error {
 		Registerer: iss.registry,
 		Now:        cfg.Now,
 		Limits:     cfg.Limits,
+		Keys:       cfg.Keys,
 		// The data dir lock makes a SQLite issuer the only one on its
 		// store; instances sharing one spend nonces in it.
 		LocalNonces: iss.shared == nil,

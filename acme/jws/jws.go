@@ -19,6 +19,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -28,7 +29,9 @@ import (
 	"github.com/lantls/lantls/problem"
 )
 
-// Signature algorithms accepted for account keys and certificate keys.
+// JWS signature algorithms accepted for account keys. Which keys are
+// acceptable at all is package keypolicy's rule; certificate keys are not
+// JWS keys and follow only that.
 const (
 	ES256 = "ES256"
 	ES384 = "ES384"
@@ -39,9 +42,6 @@ const (
 // Algorithms lists the accepted signature algorithms, as sent in the
 // algorithms field of a badSignatureAlgorithm problem.
 func Algorithms() []string { return []string{ES256, ES384, RS256, EdDSA} }
-
-// MinRSABits is the smallest RSA modulus accepted for any key.
-const MinRSABits = 2048
 
 // Message is a parsed flattened JWS whose signature has not been checked yet.
 // Exactly one of KeyID and Key is set.
@@ -139,7 +139,11 @@ func Parse(body []byte) (*Message, error) {
 	}
 	if h.JWK != nil {
 		var k jose.JSONWebKey
-		if err := k.UnmarshalJSON(h.JWK); err != nil {
+		if err := k.UnmarshalJSON(h.JWK); errors.Is(err, jose.ErrUnsupportedKeyType) {
+			// A key type, curve or RSA size go-jose does not read (RSA
+			// over 4096 bits) is one the server does not support.
+			return nil, problem.New(problem.BadPublicKey, "JWS header jwk is a key type, curve or size this server does not support")
+		} else if err != nil {
 			return nil, problem.MalformedErr("JWS header jwk is not a valid JWK")
 		}
 		m.Key = &k
@@ -212,9 +216,10 @@ func verifySignature(pub crypto.PublicKey, alg string, input, sig []byte) bool {
 	return false
 }
 
-// CheckKey reports whether key is a public key lantls accepts and whether
-// alg is the algorithm for it: ES256 for P-256, ES384 for P-384, RS256 for
-// RSA of at least MinRSABits, EdDSA for Ed25519.
+// CheckKey reports whether key is a public key with a JWS algorithm and
+// whether alg is that algorithm: ES256 for P-256, ES384 for P-384, RS256 for
+// RSA, EdDSA for Ed25519. Whether the key is acceptable (RSA size, ...) is
+// keypolicy's to say, before the signature is checked.
 func CheckKey(key *jose.JSONWebKey, alg string) error {
 	if key == nil || !key.Valid() || !key.IsPublic() {
 		return problem.New(problem.BadPublicKey, "key is not a valid public key")
@@ -231,13 +236,6 @@ func CheckKey(key *jose.JSONWebKey, alg string) error {
 	return nil
 }
 
-// CheckPublicKey reports whether pub is a key lantls accepts, as CheckKey
-// does for JWKs.
-func CheckPublicKey(pub crypto.PublicKey) error {
-	_, err := keyAlgorithm(pub)
-	return err
-}
-
 func keyAlgorithm(pub crypto.PublicKey) (string, error) {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
@@ -247,11 +245,8 @@ func keyAlgorithm(pub crypto.PublicKey) (string, error) {
 		case elliptic.P384():
 			return ES384, nil
 		}
-		return "", problem.New(problem.BadPublicKey, "ECDSA curve %s is not supported; use P-256 or P-384", k.Curve.Params().Name)
+		return "", problem.New(problem.BadPublicKey, "ECDSA curve %s has no accepted JWS algorithm; use P-256 or P-384", k.Curve.Params().Name)
 	case *rsa.PublicKey:
-		if k.N.BitLen() < MinRSABits {
-			return "", problem.New(problem.BadPublicKey, "RSA key has %d bits; at least %d are required", k.N.BitLen(), MinRSABits)
-		}
 		return RS256, nil
 	case ed25519.PublicKey:
 		return EdDSA, nil

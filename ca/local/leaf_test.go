@@ -165,7 +165,7 @@ func TestCSRSPKI(t *testing.T) {
 // leaves itself.
 func oldLeaf(t *testing.T, c *CA, serial *big.Int, notBefore, notAfter time.Time, dnsNames []string, pub crypto.PublicKey) *x509.Certificate {
 	t.Helper()
-	keyUsage, err := checkKey(pub)
+	keyUsage, err := c.checkKey(pub)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lantls/lantls/internal/atomicfile"
+	"github.com/lantls/lantls/keypolicy"
 	"github.com/lantls/lantls/names"
 )
 
@@ -68,6 +69,9 @@ type Options struct {
 	// there (fetchers need not speak TLS, and Chromium and Windows fetch
 	// only http://). Empty means leaves carry neither.
 	BaseURL string
+	// Keys says which certificate keys Sign accepts; the zero value is
+	// keypolicy.Default. The ACME front end should get the same.
+	Keys keypolicy.Policy
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -77,6 +81,7 @@ type Options struct {
 // for concurrent use and signing takes no lock.
 type CA struct {
 	zone     string
+	keys     keypolicy.Policy
 	crlURL   string
 	aiaURL   string
 	now      func() time.Time
@@ -102,7 +107,7 @@ func Open(dir string, opts Options) (*CA, error) {
 	if err != nil || strings.HasPrefix(zone, "*") {
 		return nil, fmt.Errorf("open ca: zone %q is not a DNS name", opts.Zone)
 	}
-	c := &CA{zone: zone, now: opts.Now}
+	c := &CA{zone: zone, keys: opts.Keys, now: opts.Now}
 	if c.now == nil {
 		c.now = time.Now
 	}

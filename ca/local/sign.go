@@ -22,15 +22,6 @@ import (
 	"github.com/lantls/lantls/problem"
 )
 
-// RSA key sizes Sign accepts.
-const (
-	// MinRSABits is the smallest RSA modulus Sign accepts.
-	MinRSABits = 2048
-	// MaxRSABits is the largest RSA modulus Sign accepts: larger keys make
-	// every handshake with the device slow for no gain.
-	MaxRSABits = 8192
-)
-
 var _ ca.Signer = (*CA)(nil)
 
 // Sign issues a leaf for req.Names with the key of req.CSR, signed by the
@@ -50,7 +41,7 @@ func (c *CA) Sign(ctx context.Context, req ca.Request) (*ca.Issued, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	keyUsage, err := checkKey(req.CSR.PublicKey)
+	keyUsage, err := c.checkKey(req.CSR.PublicKey)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
@@ -121,24 +112,19 @@ func (c *CA) checkNames(in []string) ([]string, error) {
 	return out, nil
 }
 
-// checkKey accepts ECDSA P-256 and P-384 keys and RSA keys of 2048 to 8192
-// bits, and returns the key usage a TLS server key of that type needs.
-func checkKey(pub crypto.PublicKey) (x509.KeyUsage, error) {
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		if k.Curve == elliptic.P256() || k.Curve == elliptic.P384() {
-			return x509.KeyUsageDigitalSignature, nil
-		}
-		return 0, problem.BadCSRErr("ECDSA curve %s is not supported; use P-256 or P-384", k.Curve.Params().Name)
-	case *rsa.PublicKey:
-		if bits := k.N.BitLen(); bits < MinRSABits || bits > MaxRSABits {
-			return 0, problem.BadCSRErr("RSA key has %d bits; want %d to %d", bits, MinRSABits, MaxRSABits)
-		}
+// checkKey applies the key policy (a badCSR problem if the key is not
+// acceptable) and returns the key usage a TLS server key of that type
+// needs.
+func (c *CA) checkKey(pub crypto.PublicKey) (x509.KeyUsage, error) {
+	if err := c.keys.CertificateKey(pub); err != nil {
+		return 0, err
+	}
+	if _, ok := pub.(*rsa.PublicKey); ok {
 		// RSA key exchange (TLS 1.2 without forward secrecy) encrypts
 		// with the certificate's key.
 		return x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, nil
 	}
-	return 0, problem.BadCSRErr("key type %T is not supported; use ECDSA P-256 or P-384, or RSA", pub)
+	return x509.KeyUsageDigitalSignature, nil
 }
 
 // ServerCertificate issues the issuer's own HTTPS certificate, with a new
