@@ -3,8 +3,9 @@
 # all driven by the same load client (`lantls bench issue`) on this
 # machine, at several concurrencies; then lantls with a million devices in
 # its store; then one run of lantls under pprof (`lantls issuer --pprof`).
-# Writes
-# bench/results/issue-YYYY-MM-DD.md. See bench/README.md.
+# Writes bench/results/issue-YYYY-MM-DD.md. See bench/README.md.
+#
+# Usage: bench/issue.sh [--help]    (no arguments; knobs are variables)
 #
 # Knobs (environment):
 #   QUICK=1            smoke run of about a minute: c=4 only, small N, 5 s
@@ -26,6 +27,20 @@
 # traffic stays on 127.0.0.1; every run is bounded by --n, --duration and
 # `timeout`.
 set -euo pipefail
+
+# usage prints the comment above, the script's documentation.
+usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; }
+case $# in
+0) ;;
+*)
+	if [[ $# == 1 && ($1 == -h || $1 == --help) ]]; then
+		usage
+		exit 0
+	fi
+	printf 'bench/issue.sh: unexpected argument %s; it takes none (see --help)\n' "$1" >&2
+	exit 2
+	;;
+esac
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=$ROOT/bench/bin
