@@ -32,6 +32,8 @@ type device struct {
 	key  *ecdsa.PrivateKey
 	c    *http.Client
 	auth pairing.AuthorizationResponse
+	// model and hostname are what the device reports.
+	model, hostname string
 }
 
 func newDevice(t *testing.T, f *fixture) *device {
@@ -40,7 +42,7 @@ func newDevice(t *testing.T, f *fixture) *device {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &device{t: t, f: f, key: key, c: &http.Client{Timeout: 10 * time.Second,
+	return &device{t: t, f: f, key: key, model: "Aurora TV 55", hostname: "livingroom-tv", c: &http.Client{Timeout: 10 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: f.roots}}}}
 }
 
@@ -63,7 +65,7 @@ func (d *device) start() {
 	d.t.Helper()
 	jwk, _ := json.Marshal(&jose.JSONWebKey{Key: &d.key.PublicKey})
 	status := d.post("/pair/device_authorization", url.Values{
-		"client_id": {"lantls-agent"}, "public_key": {string(jwk)}, "model": {"Aurora TV 55"}, "hostname": {"livingroom-tv"},
+		"client_id": {"lantls-agent"}, "public_key": {string(jwk)}, "model": {d.model}, "hostname": {d.hostname},
 	}, &d.auth)
 	if status != http.StatusOK || d.auth.UserCode == "" {
 		d.t.Fatalf("device_authorization: %d %+v", status, d.auth)
@@ -87,6 +89,54 @@ func (d *device) poll() *tokenAnswer {
 func (d *device) label() string {
 	spki, _ := x509.MarshalPKIXPublicKey(&d.key.PublicKey)
 	return names.Label(spki)
+}
+
+// collectAndIssue polls for the credentials of an approved pairing, then
+// registers with EAB, using the key that paired, and gets a certificate
+// for the device's names, as the agent does.
+func (d *device) collectAndIssue() (*pairing.Credentials, *x509.Certificate) {
+	t := d.t
+	t.Helper()
+	var a *tokenAnswer
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Duration(d.auth.Interval) * time.Second) {
+		if a = d.poll(); a.Error != "slow_down" || time.Now().After(deadline) {
+			break
+		}
+	}
+	if a.AccessToken == "" || a.Lantls == nil {
+		t.Fatalf("token after approval: %+v", a)
+	}
+	creds := a.Lantls
+	ctx := t.Context()
+	hmacKey, err := base64.RawURLEncoding.DecodeString(creds.EABHMACKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &acme.Client{Key: d.key, DirectoryURL: creds.Directory, HTTPClient: d.c}
+	if _, err := cl.Register(ctx, &acme.Account{ExternalAccountBinding: &acme.ExternalAccountBinding{KID: creds.EABKID, Key: hmacKey}}, acme.AcceptTOS); err != nil {
+		t.Fatalf("register with EAB: %v", err)
+	}
+	o, err := cl.AuthorizeOrder(ctx, acme.DomainIDs(creds.Names...))
+	if err != nil {
+		t.Fatalf("new order: %v", err)
+	}
+	tlsKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: creds.Names[0]}, DNSNames: creds.Names}, tlsKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err = cl.WaitOrder(ctx, o.URI); err != nil {
+		t.Fatalf("wait order: %v", err)
+	}
+	der, _, err := cl.CreateOrderCert(ctx, o.FinalizeURL, csr, true)
+	if err != nil {
+		t.Fatalf("finalize: %v", err)
+	}
+	leaf, err := x509.ParseCertificate(der[0])
+	if err != nil || leaf.DNSNames[0] != creds.Names[0] {
+		t.Fatalf("certificate: %v, %v", leaf, err)
+	}
+	return creds, leaf
 }
 
 // approveInBrowser enters the device's code in b's UI through the
@@ -122,50 +172,9 @@ func TestPairThroughTheUI(t *testing.T) {
 	resp := approveInBrowser(t, b, d, "approve")
 	b.want(resp, http.StatusOK, "The device is approved", "livingroom-tv", d.label())
 
-	var a *tokenAnswer
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Duration(d.auth.Interval) * time.Second) {
-		if a = d.poll(); a.Error != "slow_down" || time.Now().After(deadline) {
-			break
-		}
-	}
-	if a.AccessToken == "" || a.Lantls == nil {
-		t.Fatalf("token after approval: %+v", a)
-	}
-	creds := a.Lantls
+	creds, leaf := d.collectAndIssue()
 	if creds.Label != d.label() {
 		t.Errorf("label = %s, want %s (names.Label of the device key)", creds.Label, d.label())
-	}
-
-	// The device registers with EAB, using the key that paired, and gets
-	// a certificate for its names.
-	ctx := t.Context()
-	hmacKey, err := base64.RawURLEncoding.DecodeString(creds.EABHMACKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := &acme.Client{Key: d.key, DirectoryURL: creds.Directory, HTTPClient: d.c}
-	if _, err := cl.Register(ctx, &acme.Account{ExternalAccountBinding: &acme.ExternalAccountBinding{KID: creds.EABKID, Key: hmacKey}}, acme.AcceptTOS); err != nil {
-		t.Fatalf("register with EAB: %v", err)
-	}
-	o, err := cl.AuthorizeOrder(ctx, acme.DomainIDs(creds.Names...))
-	if err != nil {
-		t.Fatalf("new order: %v", err)
-	}
-	tlsKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: creds.Names[0]}, DNSNames: creds.Names}, tlsKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o, err = cl.WaitOrder(ctx, o.URI); err != nil {
-		t.Fatalf("wait order: %v", err)
-	}
-	der, _, err := cl.CreateOrderCert(ctx, o.FinalizeURL, csr, true)
-	if err != nil {
-		t.Fatalf("finalize: %v", err)
-	}
-	leaf, err := x509.ParseCertificate(der[0])
-	if err != nil || leaf.DNSNames[0] != creds.Names[0] {
-		t.Fatalf("certificate: %v, %v", leaf, err)
 	}
 
 	// The owner's list shows the device with its certificate.

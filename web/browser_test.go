@@ -1,0 +1,183 @@
+package web_test
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/chromedp"
+
+	"github.com/lantls/lantls/internal/browsertest"
+	"github.com/lantls/lantls/store"
+)
+
+// chromium starts a headless Chromium that trusts only f's root and
+// reaches localhost and the zone on loopback.
+func (f *fixture) chromium(t *testing.T, width, height int) context.Context {
+	t.Helper()
+	return browsertest.Start(t, browsertest.Options{
+		RootPEM:           f.iss.RootPEM(),
+		HostResolverRules: "MAP localhost 127.0.0.1, MAP *.lan.test 127.0.0.1",
+		Width:             width, Height: height,
+	})
+}
+
+// waitText waits until the page's main text contains want.
+func waitText(t *testing.T, ctx context.Context, want string) {
+	t.Helper()
+	var text string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		var err error
+		text, err = chromedp.Run(ctx, chromedp.Text("body"))
+		if err == nil && strings.Contains(text, want) {
+			return
+		}
+		chromedp.Do(ctx, chromedp.Sleep(100*time.Millisecond))
+	}
+	t.Fatalf("page never showed %q; it shows:\n%s", want, text)
+}
+
+func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func loginInChromium(t *testing.T, ctx context.Context, f *fixture, name string) {
+	t.Helper()
+	do(t, ctx,
+		chromedp.Navigate(f.base+"/login"),
+		chromedp.WaitVisible(`input[name="name"]`),
+		chromedp.SendKeys(`input[name="name"]`, name),
+		chromedp.SendKeys(`input[name="password"]`, testPassword),
+		chromedp.Submit(`input[name="password"]`),
+	)
+	waitText(t, ctx, "Log out")
+}
+
+// TestPasskeyInChromium registers a passkey on the account page with a
+// virtual authenticator (CDP WebAuthn domain), logs out, and logs in with
+// the passkey alone.
+func TestPasskeyInChromium(t *testing.T) {
+	f := start(t)
+	u := f.addUser(t, "alice", store.RoleOwner)
+	ctx := f.chromium(t, 1000, 800)
+	if _, err := chromedp.Call(ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
+		Options: &webauthn.VirtualAuthenticatorOptions{
+			Protocol: webauthn.AuthenticatorProtocolCtap2, Transport: webauthn.AuthenticatorTransportInternal,
+			HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	loginInChromium(t, ctx, f, "alice")
+	do(t, ctx,
+		chromedp.Navigate(f.base+"/account"),
+		chromedp.WaitVisible(`#passkey-register`),
+		chromedp.SendKeys(`#passkey-name`, "Test laptop"),
+		chromedp.Click(`#passkey-register`),
+	)
+	waitText(t, ctx, "The passkey is registered")
+	waitText(t, ctx, "Test laptop")
+	keys, err := f.iss.Store().ListPasskeys(t.Context(), u.ID)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("passkeys after registration: %v, %v", keys, err)
+	}
+
+	do(t, ctx, chromedp.Click(`button.linkish`))
+	waitText(t, ctx, "Log in with a passkey")
+	do(t, ctx, chromedp.Click(`#passkey-login`))
+	waitText(t, ctx, "Log out")
+	keys, _ = f.iss.Store().ListPasskeys(t.Context(), u.ID)
+	if len(keys) != 1 || keys[0].LastUsedAt.IsZero() {
+		t.Errorf("passkey after login: %+v, want it marked used", keys)
+	}
+	es, _ := f.iss.Store().ListAudit(t.Context(), store.AuditFilter{OwnerID: u.OwnerID})
+	found := false
+	for _, e := range es {
+		found = found || (e.Action == "login" && e.Detail == "passkey")
+	}
+	if !found {
+		t.Error("the passkey login is not in the audit log")
+	}
+}
+
+// TestScreenshots takes the screenshots of docs/screenshots/ with headless
+// Chromium: login, code entry, approval and the device list (desktop and
+// phone). With LANTLS_SCREENSHOTS=1 it writes them there; otherwise to a
+// temporary directory, so the pages are still rendered and checked.
+func TestScreenshots(t *testing.T) {
+	f := start(t)
+	f.addUser(t, "alice", store.RoleOwner)
+	dir := t.TempDir()
+	if os.Getenv("LANTLS_SCREENSHOTS") != "" {
+		dir = filepath.Join("..", "docs", "screenshots")
+	}
+	ctx := f.chromium(t, 1100, 760)
+	shot := func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Earlier devices, so the list looks lived in: a TV with a
+	// certificate and two addresses, and a NAS for certbot.
+	ctxStore := t.Context()
+	b := f.browser(t)
+	b.login("alice")
+	tv := newDevice(t, f)
+	tv.start()
+	approveInBrowser(t, b, tv, "approve")
+	tv.collectAndIssue()
+	dev, err := f.iss.Store().GetDeviceByLabel(ctxStore, tv.label())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev.Name = "Living room TV"
+	if err := f.iss.Store().UpdateDevice(ctxStore, dev); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.iss.Store().SetDeviceAddresses(ctxStore, dev.ID, []netip.Addr{netip.MustParseAddr("192.168.1.20"), netip.MustParseAddr("fd00::20")}); err != nil {
+		t.Fatal(err)
+	}
+	b.get("/devices/new")
+	b.post("/devices/new", map[string][]string{"name": {"NAS in the hall"}})
+
+	do(t, ctx, chromedp.Navigate(f.base+"/login"), chromedp.WaitVisible(`input[name="name"]`))
+	shot("login.png")
+	loginInChromium(t, ctx, f, "alice")
+
+	printer := newDevice(t, f)
+	printer.model, printer.hostname = "LaserWorks P4", "office-printer"
+	printer.start()
+	do(t, ctx, chromedp.Navigate(strings.Replace(printer.auth.VerificationURIComplete, f.ip, f.base, 1)))
+	waitText(t, ctx, "Enter the code")
+	shot("code-entry.png")
+	do(t, ctx, chromedp.Click(`form[action="/device"] button`))
+	waitText(t, ctx, "Approve this device?")
+	shot("approval.png")
+	do(t, ctx, chromedp.Click(`form[action="/device/approve"] button`))
+	waitText(t, ctx, "The device is approved")
+	printer.collectAndIssue()
+	do(t, ctx, chromedp.Navigate(f.base+"/"))
+	waitText(t, ctx, "office-printer")
+	shot("devices.png")
+	do(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	do(t, ctx, chromedp.Navigate(f.base+"/"))
+	waitText(t, ctx, "office-printer")
+	shot("devices-phone.png")
+}
