@@ -302,7 +302,7 @@ func startIssuerOn(t *testing.T, dir, listen string, flags ...string) *issuer {
 		}
 	}
 	args := append([]string{"issuer", "--data", dir, "--zone", zone, "--listen", listen,
-		"--http-listen", "127.0.0.1:0", "--hostname", "localhost"}, flags...)
+		"--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--hostname", "localhost"}, flags...)
 	iss.cmd = command(context.Background(), iss.Bin, args...)
 	iss.cmd.Env = loopbackEnv()
 	iss.cmd.Stderr = iss.stderr

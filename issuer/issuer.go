@@ -29,6 +29,7 @@ import (
 	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/ca/local"
 	"github.com/lantls/lantls/ca/upstream"
+	"github.com/lantls/lantls/dnsserver"
 	"github.com/lantls/lantls/internal/atomicfile"
 	"github.com/lantls/lantls/keypolicy"
 	"github.com/lantls/lantls/names"
@@ -76,7 +77,14 @@ type Config struct {
 	Limits ratelimit.Limits
 	// Keys says which account and certificate keys are acceptable, to the
 	// ACME front end and the signer alike; zero is keypolicy.Default.
-	Keys   keypolicy.Policy
+	Keys keypolicy.Policy
+	// DNSListen is host:port of the zone's authoritative DNS server (UDP
+	// and TCP); port 0 picks one. Empty means no DNS server.
+	DNSListen string
+	// DNS configures the DNS server beyond its zone, store and listen
+	// address (name servers, CAA, allowed ranges, rate limiting); its
+	// Allow also bounds the addresses devices may report.
+	DNS    dnsserver.Config
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -89,9 +97,11 @@ var Defaults = Config{
 	// HTTPListen is :80 in production, where CRL and AIA fetchers
 	// (Chromium, Windows) look.
 	HTTPListen: "127.0.0.1:8080",
-	Hostnames:  []string{"localhost"},
-	Signer:     "local",
-	Limits:     ratelimit.Defaults,
+	// DNSListen is :53 in production.
+	DNSListen: dnsserver.DefaultListen,
+	Hostnames: []string{"localhost"},
+	Signer:    "local",
+	Limits:    ratelimit.Defaults,
 }
 
 // Issuer is a running issuer's state. Make one with New, serve with Run.
@@ -101,6 +111,7 @@ type Issuer struct {
 	ca      *local.CA
 	acme    *acme.Server
 	pairing *pairing.Service
+	dns     *dnsserver.Server // nil without a DNS server
 	web     *web.Server
 	// setupToken opens the UI's first-user setup page; empty once a user
 	// exists.
@@ -140,6 +151,11 @@ type Info struct {
 	// UpstreamAccount is the upstream signer's account URL, for CAA
 	// accounturi (RFC 8657); empty for the local signer.
 	UpstreamAccount string `json:"upstream_account,omitempty"`
+	// DNS is host:port of the DNS server, empty without one.
+	DNS string `json:"dns,omitempty"`
+	// DNSAllow are the ranges device addresses must fall in, as CIDR
+	// prefixes separated by commas (Ranges parses them).
+	DNSAllow string `json:"dns_allow,omitempty"`
 }
 
 // InfoFile is the name of the file in the data dir that records Info.
@@ -336,6 +352,9 @@ func (iss *Issuer) open(ctx context.Context) error {
 	if err := iss.openWeb(ctx); err != nil {
 		return err
 	}
+	if err := iss.openDNS(ctx); err != nil {
+		return err
+	}
 	iss.srv = &http.Server{
 		Handler:           iss.routes(),
 		TLSConfig:         &tls.Config{GetCertificate: iss.getCertificate, MinVersion: tls.VersionTLS12},
@@ -433,6 +452,8 @@ func (iss *Issuer) Info() Info {
 		Zone:      iss.cfg.Zone,
 		BaseURL:   iss.baseURL,
 		FilesURL:  iss.filesURL,
+		DNS:       iss.dnsAddr(),
+		DNSAllow:  rangesString(iss.allowedRanges()),
 	}
 	if iss.upstream != nil {
 		info.UpstreamAccount = iss.upstream.AccountURL()
@@ -455,7 +476,7 @@ func (iss *Issuer) RootPEM() []byte { return iss.ca.RootPEM() }
 // store.
 func (iss *Issuer) Run(ctx context.Context) error {
 	defer iss.release()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- iss.srv.ServeTLS(iss.ln, "", "") }()
 	if iss.httpSrv != nil {
 		go func() { errc <- iss.httpSrv.Serve(iss.httpLn) }()
@@ -463,6 +484,9 @@ func (iss *Issuer) Run(ctx context.Context) error {
 	go iss.acme.RunSweeper(ctx, time.Minute)
 	go iss.pairing.RunSweeper(ctx, time.Hour)
 	go iss.renewTLSCertLoop(ctx)
+	if iss.dns != nil {
+		go func() { errc <- iss.dns.Run(ctx) }()
+	}
 	if iss.shared != nil && iss.upstream == nil {
 		go iss.failStaleOrdersLoop(ctx, iss.shared, time.Minute)
 	}
@@ -499,6 +523,9 @@ func (iss *Issuer) Close() error {
 	iss.ln.Close()
 	if iss.httpLn != nil {
 		iss.httpLn.Close()
+	}
+	if iss.dns != nil {
+		iss.dns.Close()
 	}
 	return iss.release()
 }

@@ -26,6 +26,7 @@ func (iss *Issuer) routes() http.Handler {
 	handle("POST /pair/token", "pair", http.HandlerFunc(iss.pairing.Token))
 	handle("GET /api/v1/device/policy", "device-api", http.HandlerFunc(iss.pairing.ServePolicy))
 	handle("POST /api/v1/device/token", "device-api", http.HandlerFunc(iss.pairing.ServeRotateToken))
+	handle("PUT /api/v1/device/addresses", "device-api", http.HandlerFunc(iss.serveAddresses))
 	iss.caFiles(handle)
 	handle("GET /healthz", "healthz", http.HandlerFunc(iss.serveHealth))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(iss.registry, promhttp.HandlerOpts{Registry: iss.registry}))

@@ -25,6 +25,11 @@ Commands:
   device add     create a device and an EAB key for a stock ACME client
   device list    list devices
   device revoke  revoke a device: its certificates, accounts and keys
+  device addresses LABEL [ADDR...]
+                 set the LAN addresses a device reports (DNS shows them
+                 within a second); without ADDR, show them
+  device publish LABEL on|off|default
+                 whether the DNS answers LABEL.ZONE with those addresses
   pair list      list pending and recent pairings (RFC 8628) [--json]
   pair approve   approve a device's code: USER_CODE --owner NAME
   pair deny      deny a device's code: USER_CODE
@@ -65,8 +70,12 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 		return a.list(ctx, rest[2:])
 	case "revoke":
 		return a.revoke(ctx, rest[2:])
+	case "addresses":
+		return a.addresses(ctx, rest[2:])
+	case "publish":
+		return a.publish(ctx, rest[2:])
 	}
-	return usagef("unknown device command %q: use add, list or revoke", rest[1])
+	return usagef("unknown device command %q: use add, list, revoke, addresses or publish", rest[1])
 }
 
 type admin struct {

@@ -9,12 +9,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/lantls/lantls/ca/upstream"
+	"github.com/lantls/lantls/dnsserver"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/ratelimit"
 )
@@ -35,6 +37,7 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.CADir, "ca-dir", "", "`dir` of the CA's certificates and keys (default DATA/ca); issuers sharing a --store need the same files")
 	addLimitFlags(fs, &cfg.Limits)
 	addUpstreamFlags(fs, &cfg)
+	addDNSFlags(fs, &cfg, d.DNSListen)
 	pprofAddr := fs.String("pprof", "", "serve Go profiles (net/http/pprof) on this `address`, e.g. 127.0.0.1:6060; keep it private")
 	logFlags := addLogFlags(fs, "info")
 	if err := parse(fs, args); err != nil {
@@ -65,17 +68,22 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 		return withFlagAdvice(err)
 	}
 	info := iss.Info()
+	dns := info.DNS + " (UDP and TCP)"
+	if info.DNS == "" {
+		dns = "off"
+	}
 	fmt.Fprintf(e.stdout, `lantls issuer is ready
   web UI     %s
   directory  %s
   root       %s
   zone       %s
+  dns        %s
   crl        %s/ca/crl
   health     %s/healthz
   metrics    %s/metrics
 
 Add a device:  lantls admin --data %s device add --owner NAME --name "Living room TV"
-`, iss.UIURL(), info.Directory, info.Root, info.Zone, info.FilesURL, info.BaseURL, info.BaseURL, shellQuote(cfg.DataDir))
+`, iss.UIURL(), info.Directory, info.Root, info.Zone, dns, info.FilesURL, info.BaseURL, info.BaseURL, shellQuote(cfg.DataDir))
 	if u := iss.SetupURL(); u != "" {
 		fmt.Fprintf(e.stdout, `
 No user can log in yet. Create the first (an admin) at this one-time link:
@@ -100,6 +108,7 @@ var issuerFlags = map[string]string{
 
 	"Upstream.Directory": "--upstream-directory",
 	"TLSCert":            "--tls-cert and --tls-key",
+	"DNSListen":          "--dns-listen, --dns-ns, --caa or --dns-allow",
 }
 
 // withFlagAdvice adds to a configuration error which flag to change.
@@ -224,4 +233,32 @@ Upstream account  %s
 Publish in the zone's CAA (RFC 8657), with the CA's own issuer domain:
   %s. CAA 0 issue "CA-DOMAIN; accounturi=%s; validationmethods=dns-01"
 `, info.UpstreamAccount, info.Zone, info.UpstreamAccount)
+}
+
+// addDNSFlags adds the flags of the zone's DNS server.
+func addDNSFlags(fs *flag.FlagSet, cfg *issuer.Config, listen string) {
+	fs.StringVar(&cfg.DNSListen, "dns-listen", listen, "DNS listen `address`, UDP and TCP (:53 in production; port 0 picks a free port; empty: no DNS)")
+	fs.Func("dns-ns", "name server `NAME[=ADDR,...]` of the zone, repeatable; addresses of names inside the zone are served as glue (default ns.ZONE=DNS-LISTEN-IP)", func(s string) error {
+		ns, err := dnsserver.ParseNameServer(s)
+		cfg.DNS.NS = append(cfg.DNS.NS, ns)
+		return err
+	})
+	fs.Func("caa", "CAA `record` at the apex, repeatable (RFC 8659): 'ca.example; accounturi=URL; validationmethods=dns-01', 'issuewild ;' or '0 iodef mailto:...'", func(s string) error {
+		c, err := dnsserver.ParseCAA(s)
+		cfg.DNS.CAA = append(cfg.DNS.CAA, c)
+		return err
+	})
+	fs.Func("dns-allow", "`CIDR` address-names and device addresses may point into, repeatable; replaces the default (RFC 1918, RFC 6598, loopback, link-local, ULA)", func(s string) error {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a CIDR prefix such as 192.168.0.0/16", s)
+		}
+		cfg.DNS.Allow = append(cfg.DNS.Allow, p)
+		return nil
+	})
+	fs.Func("dns-rrl", "UDP `responses` per second per source prefix (IPv4 /24, IPv6 /56) before response rate limiting drops or truncates them, or off (default 100)", func(s string) error {
+		r, err := dnsserver.ParseRRL(s)
+		cfg.DNS.RRL = r
+		return err
+	})
 }

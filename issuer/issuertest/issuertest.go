@@ -11,7 +11,7 @@ import (
 	"github.com/lantls/lantls/issuer"
 )
 
-// Start runs an issuer on 127.0.0.1 port 0 (HTTPS and plain HTTP) in a
+// Start runs an issuer on 127.0.0.1 port 0 (HTTPS, plain HTTP and DNS) in a
 // temporary data dir, with the zone lan.test and the local signer unless
 // cfg says otherwise, and returns it with a pool that holds its root. Cleanup stops it and fails
 // the test if Run did not return cleanly within 15 seconds.
@@ -28,6 +28,9 @@ func Start(t testing.TB, cfg issuer.Config) (*issuer.Issuer, *x509.CertPool) {
 	}
 	if cfg.HTTPListen == "" {
 		cfg.HTTPListen = "127.0.0.1:0"
+	}
+	if cfg.DNSListen == "" {
+		cfg.DNSListen = "127.0.0.1:0"
 	}
 	if cfg.Signer == "" {
 		cfg.Signer = "local"
