@@ -411,6 +411,8 @@ func TestFollowsStore(t *testing.T) {
 		r := query(t, z.addr, "udp", devName, dns.TypeA, 0)
 		return len(r.Answer) == 1 && r.Answer[0].(*dns.A).A.String() == "172.16.0.9"
 	})
+	// Two commits: the index may have loaded between them.
+	within(t, time.Second, "new TXT", func() bool { return len(query(t, z.addr, "udp", txt, dns.TypeTXT, 0).Answer) == 1 })
 	z.check(t, "TXT", query(t, z.addr, "udp", txt, dns.TypeTXT, 0), expect{aa: true, answer: []string{txt + " 60 IN TXT \"fresh\""}})
 
 	// A revocation turns every name of the device NXDOMAIN within a second.
