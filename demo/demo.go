@@ -35,9 +35,14 @@ type Options struct {
 	Zone    string // empty means issuer.Defaults.Zone
 	// Check fetches the page with a client that trusts only the demo root,
 	// prints a summary and returns instead of serving until ctx ends.
-	Check  bool
-	Out    io.Writer    // progress and instructions
-	Logger *slog.Logger // the issuer's log; nil discards it
+	Check bool
+	// Upstream gets the device's certificate from a public ACME CA, as
+	// `lantls issuer --signer upstream` does: Let's Encrypt's test CA,
+	// Pebble, runs in this process, and the page's certificate chains to
+	// its root instead of the issuer's.
+	Upstream bool
+	Out      io.Writer    // progress and instructions
+	Logger   *slog.Logger // the issuer's log; nil discards it
 }
 
 // Run runs the demo. Every step prints one line to Out; an error names the
@@ -63,7 +68,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	iss, err := issuer.New(ctx, issuer.Config{
+	cfg := issuer.Config{
 		DataDir:    dataDir,
 		Zone:       opts.Zone,
 		Listen:     "127.0.0.1:0",
@@ -71,7 +76,19 @@ func Run(ctx context.Context, opts Options) error {
 		Hostnames:  issuer.Defaults.Hostnames,
 		Signer:     "local",
 		Logger:     opts.Logger,
-	})
+	}
+	var up *upstreamCA
+	if opts.Upstream {
+		var err error
+		if up, err = startUpstream(dataDir); err != nil {
+			return fmt.Errorf("start the upstream CA (Pebble): %w", err)
+		}
+		defer up.pebble.Close()
+		up.configure(&cfg)
+		p.total++
+		fmt.Fprintln(opts.Out, "  with --upstream: the certificate comes from Pebble, Let's Encrypt's test CA, running in this process as a public CA")
+	}
+	iss, err := issuer.New(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("start issuer: %w", err)
 	}
@@ -83,6 +100,16 @@ func Run(ctx context.Context, opts Options) error {
 	}()
 	info := iss.Info()
 	p.step("issuer", "%s (data in %s)", info.Directory, dataDir)
+	// What the page's certificate chains to.
+	pageRoots, pageRootPEM, pageRootFile, pageRootName := x509.NewCertPool(), iss.RootPEM(), info.Root, "the demo root"
+	pageRoots.AppendCertsFromPEM(pageRootPEM)
+	if up != nil {
+		if err := up.serveZone(ctx, iss, info.Zone); err != nil {
+			return err
+		}
+		pageRoots, pageRootPEM, pageRootFile, pageRootName = up.roots(), up.pebble.RootPEM(), up.rootFile, "Pebble's root"
+		p.step("upstream CA", "Pebble at %s, account %s; it validates dns-01 against the zone at %s", up.pebble.Directory(), info.UpstreamAccount, up.dns)
+	}
 
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(iss.RootPEM())
@@ -110,9 +137,9 @@ func Run(ctx context.Context, opts Options) error {
 	url := fmt.Sprintf("https://%s:%d/", host, page.Port())
 	p.step("device page", "%s (the agent's proxy in front of the device's app on http://%s)", url, app)
 
-	curl := fmt.Sprintf("curl --cacert %s --resolve %s:%d:127.0.0.1 %s", info.Root, host, page.Port(), url)
+	curl := fmt.Sprintf("curl --cacert %s --resolve %s:%d:127.0.0.1 %s", pageRootFile, host, page.Port(), url)
 	if opts.Check {
-		return check(ctx, opts.Out, url, host, page, roots, iss.RootPEM())
+		return check(ctx, opts.Out, url, host, page, pageRoots, pageRootName, pageRootPEM)
 	}
 	fmt.Fprintf(opts.Out, `
 Try it (the root is trusted only for this command):
@@ -123,7 +150,7 @@ loopback, e.g. in Chromium with a throwaway profile:
   chromium --user-data-dir=$(mktemp -d) --host-resolver-rules="MAP *.%s 127.0.0.1" %s
 
 Press Ctrl-C to stop.
-`, curl, info.Root, info.Zone, url)
+`, curl, pageRootFile, info.Zone, url)
 	<-ctx.Done()
 	fmt.Fprintln(opts.Out, "\nstopping")
 	return nil
@@ -242,9 +269,9 @@ func serveProxy(ctx context.Context, a *agent.Agent, app string) (*page, error) 
 	return &page{addr: ln.Addr().(*net.TCPAddr)}, nil
 }
 
-// check fetches the page as a browser would, trusting only the demo root
-// and resolving the device's address-name to loopback.
-func check(ctx context.Context, out io.Writer, url, host string, p *page, roots *x509.CertPool, rootPEM []byte) error {
+// check fetches the page as a browser would, trusting only roots (named
+// rootName) and resolving the device's address-name to loopback.
+func check(ctx context.Context, out io.Writer, url, host string, p *page, roots *x509.CertPool, rootName string, rootPEM []byte) error {
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
@@ -258,7 +285,7 @@ func check(ctx context.Context, out io.Writer, url, host string, p *page, roots 
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("check: fetch %s trusting only the demo root: %w", url, err)
+		return fmt.Errorf("check: fetch %s trusting only %s: %w", url, rootName, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -277,8 +304,8 @@ func check(ctx context.Context, out io.Writer, url, host string, p *page, roots 
 demo check passed:
   fetched  %s (%s, %d bytes)
   TLS      %s, certificate serial %x issued by %q
-  trusted  only the demo root (%d bytes of PEM); %s is rejected as it should be
-`, url, resp.Status, len(body), tls.VersionName(resp.TLS.Version), leaf.SerialNumber, leaf.Issuer.CommonName, len(rootPEM), outside)
+  trusted  only %s (%d bytes of PEM); %s is rejected as it should be
+`, url, resp.Status, len(body), tls.VersionName(resp.TLS.Version), leaf.SerialNumber, leaf.Issuer.CommonName, rootName, len(rootPEM), outside)
 	return nil
 }
 

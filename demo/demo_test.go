@@ -21,3 +21,18 @@ func TestRunCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestRunUpstreamCheck(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	if err := Run(ctx, Options{Check: true, Upstream: true, Out: &out, DataDir: t.TempDir()}); err != nil {
+		t.Fatalf("Run: %v\noutput:\n%s", err, &out)
+	}
+	for _, want := range []string{"[2/6] upstream CA", "Pebble at https://", "[6/6] device page", "demo check passed",
+		`issued by "Pebble Intermediate`, "trusted  only Pebble's root"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, &out)
+		}
+	}
+}

@@ -116,6 +116,26 @@ func Start(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// FreeDNSAddr returns a loopback address whose port is free for both TCP
+// and UDP now: Pebble must know the DNS server's address before the issuer
+// that serves it starts.
+func FreeDNSAddr() (string, error) {
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := ln.Addr().String()
+		pc, err := net.ListenPacket("udp", addr)
+		ln.Close()
+		if err == nil {
+			pc.Close()
+			return addr, nil
+		}
+	}
+	return "", errors.New("pebble: no loopback port free for both TCP and UDP")
+}
+
 // Directory is the ACME directory URL.
 func (s *Server) Directory() string { return s.srv.URL + wfe.DirectoryPath }
 
