@@ -1,0 +1,43 @@
+package browser
+
+import (
+	"testing"
+)
+
+// pageState is what the device page's JavaScript environment says about
+// itself.
+type pageState struct {
+	Secure bool   `json:"secure"`
+	Subtle bool   `json:"subtle"`
+	Origin string `json:"origin"`
+	Title  string `json:"title"`
+}
+
+const pageStateJS = `({secure: window.isSecureContext, subtle: !!(window.crypto && window.crypto.subtle), origin: location.origin, title: document.title})`
+
+// TestDevicePageIsSecureContext opens the device's address-name over
+// HTTPS: Chromium verifies the agent's certificate against the profile's
+// one root (no interstitial: the page itself loads) and makes the page a
+// secure context with Web Crypto.
+func TestDevicePageIsSecureContext(t *testing.T) {
+	t.Parallel()
+	l := local(t)
+	tab := l.browser.tab(t)
+	log := watch(t, tab)
+	url := l.tv.origin + "/"
+	if err := navigate(tab, url); err != nil {
+		t.Fatalf("open %s: %v", url, err)
+	}
+	st := eval[pageState](t, tab, pageStateJS)
+	want := pageState{Secure: true, Subtle: true, Origin: l.tv.origin, Title: "Living-room TV"}
+	if st != want {
+		t.Errorf("page state %+v, want %+v", st, want)
+	}
+	resp := log.response(url)
+	if resp == nil || resp.Response.SecurityDetails == nil {
+		t.Fatalf("no security details for %s", url)
+	}
+	sd := resp.Response.SecurityDetails
+	t.Logf("security: %s %s, subject %q, issuer %q, SANs %v, state %s", sd.Protocol, sd.Cipher, sd.SubjectName, sd.Issuer, sd.SanList, resp.Response.SecurityState)
+	screenshot(t, tab, "device-page")
+}
