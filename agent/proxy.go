@@ -16,7 +16,8 @@ import (
 // issuer) and those in allow: preflights, including the
 // Access-Control-Allow-Private-Network answer older Chromium asks for, are
 // answered by the proxy; a request from any other origin gets no CORS
-// headers, whatever upstream says.
+// headers, whatever upstream says, and a WebSocket upgrade from one is
+// refused (403).
 func (a *Agent) Proxy(upstream *url.URL, allow []string) http.Handler {
 	static := make(map[string]bool, len(allow))
 	for _, o := range allow {
@@ -60,6 +61,13 @@ func (h *corsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ok := h.granted(origin)
 	w.Header().Add("Vary", "Origin")
+	// Browsers apply no CORS to WebSockets (RFC 6455 section 10.2 leaves
+	// the Origin check to the server): without this, any page the
+	// browser let reach the device could open one.
+	if !ok && isWebSocket(r) {
+		http.Error(w, "origin not granted by the device's owner", http.StatusForbidden)
+		return
+	}
 	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 		h.preflight(w, r, origin, ok)
 		return
@@ -95,6 +103,11 @@ func (h *corsHandler) preflight(w http.ResponseWriter, r *http.Request, origin s
 	}
 	hd.Set("Access-Control-Max-Age", "600")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// isWebSocket reports whether r asks to upgrade to a WebSocket.
+func isWebSocket(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
 // sameOrigin reports whether origin is the origin the request was made to.

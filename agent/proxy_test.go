@@ -156,23 +156,44 @@ func TestProxy(t *testing.T) {
 		}
 	})
 
-	t.Run("websocket", func(t *testing.T) {
-		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: p.roots, ServerName: host, NextProtos: []string{"http/1.1"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", host)
-		br := bufio.NewReader(conn)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-			t.Fatalf("upgrade: %v %v", resp, err)
-		}
-		fmt.Fprint(conn, "ping\n")
-		if line, _ := br.ReadString('\n'); line != "ping\n" {
-			t.Errorf("echo %q", line)
-		}
-	})
+	websockets := []struct {
+		name, origin string
+		wantStatus   int
+	}{
+		{"no origin", "", http.StatusSwitchingProtocols},
+		{"same origin", base, http.StatusSwitchingProtocols},
+		{"granted origin", "https://app.vendor.example", http.StatusSwitchingProtocols},
+		{"origin not granted", "https://evil.example", http.StatusForbidden},
+	}
+	for _, tc := range websockets {
+		t.Run("websocket "+tc.name, func(t *testing.T) {
+			conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: p.roots, ServerName: host, NextProtos: []string{"http/1.1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			origin := ""
+			if tc.origin != "" {
+				origin = "Origin: " + tc.origin + "\r\n"
+			}
+			fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: %s\r\n%sUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", host, origin)
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("upgrade answered %s, want %d", resp.Status, tc.wantStatus)
+			}
+			if tc.wantStatus != http.StatusSwitchingProtocols {
+				return
+			}
+			fmt.Fprint(conn, "ping\n")
+			if line, _ := br.ReadString('\n'); line != "ping\n" {
+				t.Errorf("echo %q", line)
+			}
+		})
+	}
 
 	cors := []struct {
 		name, origin, method string
