@@ -20,8 +20,8 @@ import (
 //     are in the local address space, as LAN devices are.
 type lab struct {
 	*env
-	browser       *chromium
-	app, tv, nas  *device
+	browser      *chromium
+	app, tv, nas *device
 }
 
 var (
