@@ -2,12 +2,9 @@ package browser
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,150 +15,6 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
-
-// chromiumPath is Debian's Chromium binary itself; /usr/bin/chromium is a
-// shell wrapper that adds nothing a test wants.
-const chromiumPath = "/usr/lib/chromium/chromium"
-
-// chromium is one Chromium process with a fresh profile whose NSS
-// database trusts only the roots it was given. Each test opens its own
-// browser context in it (tab), so permissions, cookies and connections
-// never leak between tests.
-type chromium struct {
-	ctx    context.Context // the browser's; tabs derive from it
-	cancel func()
-	dir    string
-}
-
-// chromiumOptions configure startChromium.
-type chromiumOptions struct {
-	// Roots are PEM certificates the profile trusts as CAs for TLS
-	// servers (certutil -t "C,,"); nothing else is added.
-	Roots [][]byte
-	// Zone is resolved by mapping *.Zone to ZoneAddr
-	// (--host-resolver-rules); every other name fails to resolve.
-	Zone, ZoneAddr string
-	// AddressSpaces maps "ip:port" to a Local Network Access address
-	// space ("public", "local", "loopback") for
-	// --ip-address-space-overrides.
-	AddressSpaces map[string]string
-}
-
-// haveChromium skips the test when Chromium or certutil is missing, or
-// fails it under LANTLS_E2E_REQUIRE=1 (as scripts/test sets).
-func haveChromium(t testing.TB) {
-	t.Helper()
-	var missing []string
-	if _, err := os.Stat(chromiumPath); err != nil {
-		missing = append(missing, "chromium")
-	}
-	if _, err := exec.LookPath("certutil"); err != nil {
-		missing = append(missing, "libnss3-tools")
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := fmt.Sprintf("browser tests need %s: run scripts/test, which installs them, or apt-get install %s",
-		strings.Join(missing, " and "), strings.Join(missing, " "))
-	if os.Getenv("LANTLS_E2E_REQUIRE") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-// startChromium makes a profile in a new temporary directory, trusts
-// opts.Roots in its NSS database and starts headless Chromium on it.
-func startChromium(opts chromiumOptions) (_ *chromium, err error) {
-	dir, err := os.MkdirTemp("", "lantls-chromium-")
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(dir)
-		}
-	}()
-	home := filepath.Join(dir, "home")
-	if err := trustRoots(home, opts.Roots); err != nil {
-		return nil, err
-	}
-	rules := fmt.Sprintf("MAP *.%s %s, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", opts.Zone, opts.ZoneAddr)
-	var spaces []string
-	for ep, space := range opts.AddressSpaces {
-		spaces = append(spaces, ep+"="+space)
-	}
-	args := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(filepath.Join(dir, "profile")),
-		chromedp.Env("HOME=" + home),
-		chromedp.Flag("headless", "new"),
-		chromedp.NoSandbox,
-		chromedp.Flag("host-resolver-rules", rules),
-		chromedp.WindowSize(1100, 800),
-	}
-	if len(spaces) > 0 {
-		args = append(args, chromedp.Flag("ip-address-space-overrides", strings.Join(spaces, ",")))
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		append(chromedp.DefaultExecAllocatorOptions[:], args...)...)
-	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	c := &chromium{ctx: ctx, dir: dir, cancel: func() {
-		cancelBrowser()
-		cancelAlloc()
-		os.RemoveAll(dir)
-	}}
-	// The first run starts the browser, which lives as long as ctx: no
-	// timeout on it.
-	if err := chromedp.Do(ctx); err != nil {
-		c.cancel()
-		return nil, fmt.Errorf("start chromium: %w", err)
-	}
-	return c, nil
-}
-
-// trustRoots makes the NSS database Chromium reads under home and adds
-// each root as a trusted TLS CA.
-func trustRoots(home string, roots [][]byte) error {
-	db := filepath.Join(home, ".pki", "nssdb")
-	if err := os.MkdirAll(db, 0o700); err != nil {
-		return err
-	}
-	certutil := func(args ...string) error {
-		cmd := exec.Command("certutil", append([]string{"-d", "sql:" + db}, args...)...)
-		cmd.Env = append(os.Environ(), "HOME="+home)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("certutil %s: %w\n%s", strings.Join(args, " "), err, out)
-		}
-		return nil
-	}
-	if err := certutil("-N", "--empty-password"); err != nil {
-		return err
-	}
-	for i, pem := range roots {
-		f := filepath.Join(home, fmt.Sprintf("root%d.pem", i))
-		if err := os.WriteFile(f, pem, 0o600); err != nil {
-			return err
-		}
-		if err := certutil("-A", "-t", "C,,", "-n", fmt.Sprintf("test root %d", i), "-i", f); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (c *chromium) close() { c.cancel() }
-
-// tab opens a new browser context with one page, closed when the test
-// ends. Its permissions and connections are its own.
-func (c *chromium) tab(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := chromedp.NewContext(c.ctx, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("open tab: %v", err)
-	}
-	return ctx
-}
 
 // grant sets the permission name ("local-network-access",
 // "local-network", "loopback-network") for origin in tab's browser
@@ -217,18 +70,15 @@ func screenshot(t *testing.T, tab context.Context, name string) string {
 	return path
 }
 
-// screenshotDir is LANTLS_SCREENSHOTS when set (created if missing), else
-// a directory removed with the test.
+// screenshotDir is docs/screenshots when LANTLS_SCREENSHOTS is set (as
+// for the owner UI's screenshots), else a directory removed with the
+// test: the pages are rendered and captured either way.
 func screenshotDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("LANTLS_SCREENSHOTS")
-	if dir == "" {
-		return t.TempDir()
+	if os.Getenv("LANTLS_SCREENSHOTS") != "" {
+		return filepath.Join("..", "..", "docs", "screenshots")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return t.TempDir()
 }
 
 // waitFor polls cond every 50 ms until it holds or timeout passes.

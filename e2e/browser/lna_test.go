@@ -47,7 +47,7 @@ const (
 // headless Chromium denies the prompt).
 func openWebApp(t *testing.T, l *lab, setting browser.PermissionSetting) (context.Context, *netlog) {
 	t.Helper()
-	tab := l.browser.tab(t)
+	tab := l.browser.NewTab(t)
 	log := watch(t, tab)
 	if setting != "" {
 		grant(t, tab, localNetwork, l.app.origin, setting)

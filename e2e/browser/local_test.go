@@ -3,9 +3,11 @@ package browser
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
+	"github.com/lantls/lantls/internal/browsertest"
 	"github.com/lantls/lantls/issuer"
 )
 
@@ -20,7 +22,7 @@ import (
 //     are in the local address space, as LAN devices are.
 type lab struct {
 	*env
-	browser      *chromium
+	browser      *browsertest.Browser
 	app, tv, nas *device
 }
 
@@ -34,7 +36,7 @@ var (
 // local returns the shared lab, starting it on first use.
 func local(t *testing.T) *lab {
 	t.Helper()
-	haveChromium(t)
+	browsertest.Require(t)
 	localOnce.Do(func() {
 		localEnv, localLab, localErr = startLab()
 	})
@@ -66,19 +68,15 @@ func startLab() (*env, *lab, error) {
 		return e, nil, fmt.Errorf("nas device: %w", err)
 	}
 	e.closers = append(e.closers, l.nas.close)
-	l.browser, err = startChromium(chromiumOptions{
-		Roots:    [][]byte{e.rootPEM},
-		Zone:     zone,
-		ZoneAddr: "127.0.0.1",
-		AddressSpaces: map[string]string{
-			l.app.addr: "public",
-			l.tv.addr:  "local",
-			l.nas.addr: "local",
-		},
+	overrides := fmt.Sprintf("%s=public,%s=local,%s=local", l.app.addr, l.tv.addr, l.nas.addr)
+	l.browser, err = browsertest.Launch(filepath.Join(dir, "chromium"), browsertest.Options{
+		RootPEM:           e.rootPEM,
+		HostResolverRules: "MAP *." + zone + " 127.0.0.1",
+		Flags:             map[string]any{"ip-address-space-overrides": overrides},
 	})
 	if err != nil {
 		return e, nil, err
 	}
-	e.closers = append(e.closers, l.browser.close)
+	e.closers = append(e.closers, l.browser.Close)
 	return e, l, nil
 }

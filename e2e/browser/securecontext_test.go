@@ -22,7 +22,7 @@ const pageStateJS = `({secure: window.isSecureContext, subtle: !!(window.crypto 
 func TestDevicePageIsSecureContext(t *testing.T) {
 	t.Parallel()
 	l := local(t)
-	tab := l.browser.tab(t)
+	tab := l.browser.NewTab(t)
 	log := watch(t, tab)
 	url := l.tv.origin + "/"
 	if err := navigate(tab, url); err != nil {

@@ -76,17 +76,38 @@ func Require(t testing.TB) {
 func Start(t testing.TB, o Options) context.Context {
 	t.Helper()
 	Require(t)
-	if o.Width == 0 {
-		o.Width, o.Height = 1200, 900
-	}
 	if o.Timeout == 0 {
 		o.Timeout = 2 * time.Minute
 	}
-	dir := t.TempDir()
+	b, err := Launch(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b.ctx
+}
+
+// Browser is a running Chromium that several tests share, each in tabs of
+// its own (NewTab). Make one with Launch; Close ends it.
+type Browser struct {
+	ctx   context.Context // its first tab's
+	close func()
+}
+
+// Launch starts Chromium with a fresh profile in dir, which must be empty
+// or missing, for a browser that outlives one test, such as one a
+// package's tests share. A zero o.Timeout means no bound: Close ends it.
+// The caller checks Require first.
+func Launch(dir string, o Options) (*Browser, error) {
+	if o.Width == 0 {
+		o.Width, o.Height = 1200, 900
+	}
 	home := filepath.Join(dir, "home")
 	profile := filepath.Join(dir, "profile")
 	if o.RootPEM != nil {
-		trustOnly(t, home, o.RootPEM)
+		if err := trustOnly(home, o.RootPEM); err != nil {
+			return nil, err
+		}
 	}
 	rules := "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
 	if o.HostResolverRules != "" {
@@ -116,39 +137,59 @@ func Start(t testing.TB, o Options) context.Context {
 	for k, v := range o.Flags {
 		opts = append(opts, chromedp.Flag(k, v))
 	}
-	ctx, cancelTimeout := context.WithTimeout(context.Background(), o.Timeout)
+	ctx, cancelTimeout := context.Background(), context.CancelFunc(func() {})
+	if o.Timeout > 0 {
+		ctx, cancelTimeout = context.WithTimeout(ctx, o.Timeout)
+	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
-	t.Cleanup(func() {
+	b := &Browser{ctx: bctx, close: func() {
 		cancelBrowser()
 		cancelAlloc()
 		cancelTimeout()
-	})
+	}}
 	// Start the browser now, so a broken install fails here, clearly.
 	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
+		b.Close()
+		return nil, fmt.Errorf("start chromium: %w", err)
 	}
-	return bctx
+	return b, nil
 }
+
+// NewTab opens a tab in a new browser context, closed when t ends: its
+// permissions, cookies, caches and connections are its own, as in a
+// fresh incognito window.
+func (b *Browser) NewTab(t testing.TB) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	return ctx
+}
+
+// Close ends the browser.
+func (b *Browser) Close() { b.close() }
 
 // trustOnly makes home's NSS database, which Chromium on Linux reads for
 // its trust anchors, and puts root in it as the only trusted CA.
-func trustOnly(t testing.TB, home string, root []byte) {
-	t.Helper()
+func trustOnly(home string, root []byte) error {
 	db := filepath.Join(home, ".pki", "nssdb")
 	if err := os.MkdirAll(db, 0o700); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	rootFile := filepath.Join(home, "root.pem")
 	if err := os.WriteFile(rootFile, root, 0o600); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	for _, args := range [][]string{
 		{"-d", "sql:" + db, "-N", "--empty-password"},
 		{"-d", "sql:" + db, "-A", "-t", "C,,", "-n", "lantls test root", "-i", rootFile},
 	} {
 		if out, err := exec.Command("certutil", args...).CombinedOutput(); err != nil {
-			t.Fatalf("certutil %s: %v\n%s", strings.Join(args, " "), err, out)
+			return fmt.Errorf("certutil %s: %w\n%s", strings.Join(args, " "), err, out)
 		}
 	}
+	return nil
 }
