@@ -18,13 +18,14 @@ import (
 	"github.com/lantls/lantls/store"
 )
 
-// nonceLifetime is how long a minted nonce may be redeemed.
+// nonceLifetime is how long a nonce of storeNonces may be redeemed.
 const nonceLifetime = time.Hour
 
-// A nonce is base64url(expiry (8 bytes, unix seconds) || 16 random bytes ||
-// the first 16 bytes of HMAC-SHA256 over the former under the nonce key).
-// Minting needs no state, so any instance can mint and any instance can
-// check; only spent nonces are stored, until they expire.
+// A nonce of storeNonces is base64url(expiry (8 bytes, unix seconds) || 16
+// random bytes || the first 16 bytes of HMAC-SHA256 over the former under
+// the nonce key). Minting needs no state, so any instance can mint and any
+// instance can check; only spent nonces are stored, until they expire.
+// localNonces have a form of their own (see there).
 const (
 	nonceExpiryLen = 8
 	nonceRandomLen = 16
@@ -34,7 +35,8 @@ const (
 
 // nonceSource mints nonces and redeems them in two steps: check before
 // the JWS signature is verified (no state changes, so forged requests
-// cannot burn nonces), spend after.
+// cannot burn nonces), spend after. storeNonces serve issuers that share a
+// store; localNonces one that is alone on its store (Config.LocalNonces).
 type nonceSource interface {
 	mint(now time.Time) string
 	check(nonce string, now time.Time) (nonceTicket, error)
@@ -47,19 +49,19 @@ type nonceTicket struct {
 	counter uint64    // localNonces
 }
 
-// nonces are stateless to mint and spent in the store, so that every
+// storeNonces are stateless to mint and spent in the store, so that every
 // issuer instance sharing the store can redeem every nonce.
-type nonces struct {
+type storeNonces struct {
 	macs  *nonceMACs
 	store store.Store
 }
 
-func newNonces(key []byte, st store.Store) *nonces {
-	return &nonces{macs: newNonceMACs(key), store: st}
+func newStoreNonces(key []byte, st store.Store) *storeNonces {
+	return &storeNonces{macs: newNonceMACs(key), store: st}
 }
 
 // mint returns a fresh nonce that expires nonceLifetime after now.
-func (n *nonces) mint(now time.Time) string {
+func (n *storeNonces) mint(now time.Time) string {
 	var b [nonceLen]byte
 	binary.BigEndian.PutUint64(b[:nonceExpiryLen], uint64(now.Add(nonceLifetime).Unix()))
 	rand.Read(b[nonceExpiryLen : nonceExpiryLen+nonceRandomLen])
@@ -69,7 +71,7 @@ func (n *nonces) mint(now time.Time) string {
 
 // check verifies nonce's MAC and expiry without touching the store, and
 // returns when it expires.
-func (n *nonces) check(nonce string, now time.Time) (nonceTicket, error) {
+func (n *storeNonces) check(nonce string, now time.Time) (nonceTicket, error) {
 	body, err := openNonce(n.macs, nonce, nonceExpiryLen+nonceRandomLen)
 	if err != nil {
 		return nonceTicket{}, err
@@ -82,7 +84,7 @@ func (n *nonces) check(nonce string, now time.Time) (nonceTicket, error) {
 }
 
 // spend records nonce as used; a nonce used before is badNonce.
-func (n *nonces) spend(ctx context.Context, nonce string, t nonceTicket) error {
+func (n *storeNonces) spend(ctx context.Context, nonce string, t nonceTicket) error {
 	err := n.store.ConsumeNonce(ctx, nonce, t.expires)
 	switch {
 	case errors.Is(err, store.ErrConflict):

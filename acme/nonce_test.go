@@ -22,7 +22,7 @@ func TestNonceSources(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	sources := map[string]func() nonceSource{
-		"store": func() nonceSource { return newNonces(key, st) },
+		"store": func() nonceSource { return newStoreNonces(key, st) },
 		"local": func() nonceSource { return newLocalNonces(key, 128) },
 	}
 	for name, newSource := range sources {
@@ -115,7 +115,7 @@ func TestNonceSources(t *testing.T) {
 	})
 
 	t.Run("store expiry", func(t *testing.T) {
-		n := newNonces(key, st)
+		n := newStoreNonces(key, st)
 		nonce := n.mint(time.Now())
 		if _, err := n.check(nonce, time.Now().Add(nonceLifetime+time.Second)); !problem.Is(err, problem.BadNonce) {
 			t.Errorf("nonce after its lifetime: err = %v, want badNonce", err)

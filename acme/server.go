@@ -166,7 +166,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.LocalNonces {
 		s.nonces = newLocalNonces(key, localNonceWindow)
 	} else {
-		s.nonces = newNonces(key, s.store)
+		s.nonces = newStoreNonces(key, s.store)
 	}
 	if s.metrics, err = newMetrics(cfg.Registerer); err != nil {
 		return nil, fmt.Errorf("acme: register metrics: %w", err)
