@@ -301,6 +301,9 @@ func (iss *Issuer) open(ctx context.Context) error {
 	if iss.ca == nil && err == nil {
 		iss.ca, err = local.Open(cfg.CADir, caOpts)
 	}
+	if ze := (*local.ZoneError)(nil); errors.As(err, &ze) {
+		return &ConfigError{Field: "Zone", Err: fmt.Errorf("open CA: %w", err)}
+	}
 	if err != nil {
 		return fmt.Errorf("open CA: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -141,14 +142,14 @@ func TestIssuerRestartKeepsCA(t *testing.T) {
 	}
 	// One issuer per data dir.
 	_, err = issuer.New(ctx, issuer.Config{DataDir: dir, Zone: "lan.test", Listen: "127.0.0.1:0", Signer: "local"})
-	if err == nil || !strings.Contains(err.Error(), "another issuer is running") {
-		t.Errorf("second issuer on a data dir in use: err = %v, want 'another issuer is running'", err)
+	if ce := (*issuer.ConfigError)(nil); !errors.As(err, &ce) || ce.Field != "DataDir" || !strings.Contains(err.Error(), "another issuer is running") {
+		t.Errorf("second issuer on a data dir in use: err = %v, want a DataDir ConfigError 'another issuer is running'", err)
 	}
 	second.Close()
 
 	_, err = issuer.New(ctx, issuer.Config{DataDir: dir, Zone: "other.test", Listen: "127.0.0.1:0", Signer: "local"})
-	if err == nil || !strings.Contains(err.Error(), "lan.test") {
-		t.Errorf("New with another zone on the same data dir: err = %v, want one naming lan.test", err)
+	if ce := (*issuer.ConfigError)(nil); !errors.As(err, &ce) || ce.Field != "Zone" || !strings.Contains(err.Error(), "lan.test") {
+		t.Errorf("New with another zone on the same data dir: err = %v, want a Zone ConfigError naming lan.test", err)
 	}
 }
 
@@ -162,6 +163,8 @@ func TestIssuerConfigErrors(t *testing.T) {
 		{"zone", issuer.Config{Signer: "local", Zone: "nodots", DataDir: "x"}, "zone \"nodots\""},
 		{"wildcard zone", issuer.Config{Signer: "local", Zone: "*.lan.test", DataDir: "x"}, "zone"},
 		{"listen", issuer.Config{Signer: "local", Zone: "lan.test", DataDir: "DIR", Listen: "256.0.0.1:1"}, "256.0.0.1:1"},
+		{"http listen", issuer.Config{Signer: "local", Zone: "lan.test", DataDir: "DIR", Listen: "127.0.0.1:0", HTTPListen: "256.0.0.1:1"}, "256.0.0.1:1"},
+		{"http base URL", issuer.Config{Signer: "local", Zone: "lan.test", DataDir: "x", HTTPBaseURL: "https://hub.lan.test"}, "http://host"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,7 +21,7 @@ func lockDataDir(dir string) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("another issuer is running with data dir %s: stop it, or use another --data", dir)
+			return nil, &ConfigError{Field: "DataDir", Err: fmt.Errorf("another issuer is running with data dir %s: stop it, or use another data dir", dir)}
 		}
 		return nil, fmt.Errorf("lock data dir: %w", err)
 	}

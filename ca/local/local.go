@@ -76,6 +76,18 @@ type Options struct {
 	Now func() time.Time
 }
 
+// ZoneError is Open's answer for a CA made for another zone.
+type ZoneError struct {
+	Dir  string // the CA directory
+	Made string // the zone its intermediate is constrained to
+	Want string // the zone Open was asked for
+}
+
+func (e *ZoneError) Error() string {
+	return fmt.Sprintf("the CA in %s was made for zone %q, not %q: use zone %s to use it, "+
+		"or a new CA directory to make a CA for %q", e.Dir, e.Made, e.Want, e.Made, e.Want)
+}
+
 // CA is a root and a name-constrained intermediate with their keys. Its
 // certificates and keys do not change after Open, so every method is safe
 // for concurrent use and signing takes no lock.
@@ -309,11 +321,10 @@ func (c *CA) load(dir string) error {
 	permitted := inter.PermittedDNSDomains
 	if len(permitted) != 1 || !inter.PermittedDNSDomainsCritical {
 		return fmt.Errorf("%s is not name-constrained to one zone (permitted DNS domains %q); "+
-			"use a new --data directory to make a CA for zone %q", filepath.Join(dir, IntermediateCertFile), permitted, c.zone)
+			"use a new CA directory to make a CA for zone %q", filepath.Join(dir, IntermediateCertFile), permitted, c.zone)
 	}
 	if permitted[0] != c.zone {
-		return fmt.Errorf("the CA in %s was made for zone %q, not %q: start with --zone %s to use it, "+
-			"or give a new --data directory to make a CA for %q", dir, permitted[0], c.zone, permitted[0], c.zone)
+		return &ZoneError{Dir: dir, Made: permitted[0], Want: c.zone}
 	}
 	c.root, c.rootKey, c.inter, c.interKey = root, rootKey, inter, interKey
 	return nil

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/asn1"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,10 +153,18 @@ func TestOpenZoneMismatch(t *testing.T) {
 	if err == nil {
 		t.Fatal("Open with another zone succeeded")
 	}
-	for _, want := range []string{dir, `made for zone "lan.test"`, `not "other.test"`, "--zone lan.test", "--data"} {
+	for _, want := range []string{dir, `made for zone "lan.test"`, `not "other.test"`, "use zone lan.test", "a new CA directory"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
+	}
+	// Flags are the command's to name, not the library's.
+	if strings.Contains(err.Error(), "--") {
+		t.Errorf("error %q names a command-line flag", err)
+	}
+	var ze *ZoneError
+	if !errors.As(err, &ze) || ze.Made != "lan.test" || ze.Want != "other.test" {
+		t.Errorf("error %v is not a ZoneError from lan.test to other.test", err)
 	}
 }
 
