@@ -10,6 +10,7 @@ import (
 )
 
 func TestSetup(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	setup := f.iss.SetupURL()
 	if setup == "" {
@@ -38,6 +39,7 @@ func TestSetup(t *testing.T) {
 }
 
 func TestLogin(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	f.addUser(t, "alice", store.RoleOwner)
 	b := f.browser(t)
@@ -71,6 +73,7 @@ func TestLogin(t *testing.T) {
 }
 
 func TestLoginThrottle(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	f.addUser(t, "alice", store.RoleOwner)
 	b := f.browser(t)
@@ -92,6 +95,7 @@ func TestLoginThrottle(t *testing.T) {
 }
 
 func TestCSRF(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	f.addUser(t, "alice", store.RoleOwner)
 	b := f.browser(t)
@@ -135,6 +139,7 @@ func TestCSRF(t *testing.T) {
 }
 
 func TestHeaders(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	f.addUser(t, "alice", store.RoleOwner)
 	b := f.browser(t)

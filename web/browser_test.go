@@ -65,6 +65,7 @@ func loginInChromium(t *testing.T, ctx context.Context, f *fixture, name string)
 // virtual authenticator (CDP WebAuthn domain), logs out, and logs in with
 // the passkey alone.
 func TestPasskeyInChromium(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	u := f.addUser(t, "alice", store.RoleOwner)
 	ctx := f.chromium(t, 1000, 800)
@@ -116,6 +117,7 @@ func TestPasskeyInChromium(t *testing.T) {
 // phone). With LANTLS_SCREENSHOTS=1 it writes them there; otherwise to a
 // temporary directory, so the pages are still rendered and checked.
 func TestScreenshots(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	f.addUser(t, "alice", store.RoleOwner)
 	dir := t.TempDir()

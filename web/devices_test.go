@@ -10,6 +10,7 @@ import (
 )
 
 func TestStockClientDevice(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	f.addUser(t, "alice", store.RoleOwner)
 	b := f.browser(t)
@@ -34,6 +35,7 @@ func TestStockClientDevice(t *testing.T) {
 }
 
 func TestDevicePage(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	f.addUser(t, "alice", store.RoleOwner)
 	b := f.browser(t)
@@ -62,6 +64,7 @@ func TestDevicePage(t *testing.T) {
 }
 
 func TestTrustPage(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	b := f.browser(t)
 	b.want(b.get("/trust"), http.StatusOK, "Trust this issuer", `href="/ca/root.crt"`, `href="/ca/root.pem"`, "SHA-256 fingerprint")
@@ -72,6 +75,7 @@ func TestTrustPage(t *testing.T) {
 }
 
 func TestReachedByIP(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	f.addUser(t, "alice", store.RoleOwner)
 	b := f.browser(t)

@@ -159,6 +159,7 @@ func approveInBrowser(t *testing.T, b *browser, d *device, button string) *http.
 // included); the device collects its credentials, registers with EAB and
 // gets a certificate, which the device list then shows.
 func TestPairThroughTheUI(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	f.addUser(t, "alice", store.RoleOwner)
 	d := newDevice(t, f)
@@ -187,6 +188,7 @@ func TestPairThroughTheUI(t *testing.T) {
 }
 
 func TestDenyThroughTheUI(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	f.addUser(t, "alice", store.RoleOwner)
 	d := newDevice(t, f)
@@ -203,6 +205,7 @@ func TestDenyThroughTheUI(t *testing.T) {
 }
 
 func TestWrongCodes(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	f.addUser(t, "alice", store.RoleOwner)
 	b := f.browser(t)

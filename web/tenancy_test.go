@@ -16,6 +16,7 @@ import (
 // against owner A's objects: each is refused (404, as for a missing
 // object) and changes nothing. An admin sees them all.
 func TestTenancy(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	ctx := t.Context()
 	alice := f.addUser(t, "alice", store.RoleOwner)
