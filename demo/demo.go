@@ -6,8 +6,10 @@ package demo
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -25,6 +27,8 @@ import (
 	"github.com/lantls/lantls/agent"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/names"
+	"github.com/lantls/lantls/store"
+	"github.com/lantls/lantls/users"
 )
 
 // Options configure a demo run.
@@ -141,6 +145,13 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Check {
 		return check(ctx, opts.Out, url, host, page, pageRoots, pageRootName, pageRootPEM)
 	}
+	password, err := demoLogin(ctx, iss)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.Out, `
+Owner web UI: %s  (log in as %s, password %s)
+`, iss.UIURL(), demoOwner, password)
 	fmt.Fprintf(opts.Out, `
 Try it (the root is trusted only for this command):
   %s
@@ -154,6 +165,20 @@ Press Ctrl-C to stop.
 	<-ctx.Done()
 	fmt.Fprintln(opts.Out, "\nstopping")
 	return nil
+}
+
+// demoLogin makes the demo owner a user of the web UI with a new random
+// password (a demo run on an old data dir gets a new one) and returns it.
+func demoLogin(ctx context.Context, iss *issuer.Issuer) (string, error) {
+	b := make([]byte, 9)
+	rand.Read(b)
+	password := base64.RawURLEncoding.EncodeToString(b)
+	if _, err := iss.Store().GetUserByName(ctx, demoOwner); err == nil {
+		err = users.SetPassword(ctx, iss.Store(), demoOwner, password)
+		return password, err
+	}
+	_, err := users.Add(ctx, iss.Store(), demoOwner, store.RoleAdmin, password)
+	return password, err
 }
 
 // demoOwner owns the demo device, and demoDevice is its hostname.
