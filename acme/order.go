@@ -83,7 +83,7 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request, req *request) 
 		if err := s.limits.OrdersPerAccount.Take(ctx, tx, o.AccountID, now); err != nil {
 			return err
 		}
-		if err := s.checkOpenOrders(ctx, tx, o.AccountID, now); err != nil {
+		if err := s.limits.CheckOpenOrders(ctx, tx, o.AccountID, now); err != nil {
 			return err
 		}
 		if replaces != "" {
@@ -106,24 +106,6 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request, req *request) 
 	}
 	w.Header().Set("Location", s.orderURL(o.ID))
 	return writeJSON(w, http.StatusCreated, s.orderJSON(o, now))
-}
-
-// checkOpenOrders refuses a new order while the account has as many open
-// orders as the cap allows, so abandoned orders cannot pile up; they expire
-// after orderLifetime.
-func (s *Server) checkOpenOrders(ctx context.Context, tx store.Tx, accountID string, now time.Time) error {
-	limit := s.limits.OpenOrdersPerAccount
-	if limit <= 0 {
-		return nil
-	}
-	n, err := tx.CountOpenOrders(ctx, accountID, now)
-	if err != nil {
-		return err
-	}
-	if n >= limit {
-		return problem.RateLimitedErr(time.Hour, "open-orders-per-account: %d orders are pending or ready; finalize or let them expire (limit %d)", n, limit)
-	}
-	return nil
 }
 
 // orderIdentifiers checks, normalizes and dedupes the identifiers of a new

@@ -141,12 +141,16 @@ func TestOpenOrdersCap(t *testing.T) {
 	c := h.account(dev)
 	payload := map[string]any{"identifiers": dnsIDs(dev.name(""))}
 	first := h.newOrder(c, payload)
+	h.clock.Advance(30 * time.Minute)
 	h.newOrder(c, payload)
 	res, err := c.Post(h.ctx, c.Dir.NewOrder, payload)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkRateLimited(t, res)
+	// Retry-After is true: the first order expires 23.5 hours from now.
+	if wait := checkRateLimited(t, res); wait != 23*time.Hour+30*time.Minute {
+		t.Errorf("Retry-After %s, want 23h30m0s, when the first open order expires", wait)
+	}
 	// Finalizing one frees its place.
 	h.finalize(c, first, newKey(t))
 	h.newOrder(c, payload)

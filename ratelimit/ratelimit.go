@@ -173,6 +173,35 @@ func (l Limit) gcra(tat, now time.Time) (next time.Time, wait time.Duration) {
 	return next, 0
 }
 
+// OpenOrdersTx is the part of a store transaction the cap on open orders
+// needs.
+type OpenOrdersTx interface {
+	// CountOpenOrders counts an account's unexpired pending, ready and
+	// processing orders and returns the first of their expiries.
+	CountOpenOrders(ctx context.Context, accountID string, now time.Time) (int, time.Time, error)
+}
+
+// CheckOpenOrders enforces OpenOrdersPerAccount inside tx: an account that
+// has as many open orders as the cap allows gets rateLimited, with a
+// Retry-After until the first of them expires and so frees its place (one
+// finalized sooner frees it sooner). Abandoned orders cannot pile up.
+func (l Limits) CheckOpenOrders(ctx context.Context, tx OpenOrdersTx, accountID string, now time.Time) error {
+	limit := l.OpenOrdersPerAccount
+	if limit <= 0 {
+		return nil
+	}
+	n, firstExpiry, err := tx.CountOpenOrders(ctx, accountID, now)
+	if err != nil {
+		return fmt.Errorf("rate limit open-orders-per-account: %w", err)
+	}
+	if n < limit {
+		return nil
+	}
+	wait := max(firstExpiry.Sub(now), time.Second)
+	return problem.RateLimitedErr(wait, "open-orders-per-account: %d orders are pending, ready or processing (limit %d); "+
+		"finalize them, or retry after %s when the first expires", n, limit, wait.Round(time.Second))
+}
+
 // SourceKey returns the bucket key of a client address ("host:port" or a
 // bare address): the address itself for IPv4, its /64 for IPv6, where one
 // host usually holds a whole /64.

@@ -99,8 +99,10 @@ type Tx interface {
 	// first, after the ID after ("" for the start).
 	ListOrderIDs(ctx context.Context, accountID, after string, limit int) ([]string, error)
 	// CountOpenOrders counts an account's pending, ready and processing
-	// orders that expire after now.
-	CountOpenOrders(ctx context.Context, accountID string, now time.Time) (int, error)
+	// orders that expire after now, and returns the earliest of their
+	// expiries (zero when there are none): when one of them frees its
+	// place at the latest.
+	CountOpenOrders(ctx context.Context, accountID string, now time.Time) (n int, firstExpiry time.Time, err error)
 	GetAuthorization(ctx context.Context, id string) (*Authorization, error)
 	// UpdateAuthorization writes Status and Challenges.
 	UpdateAuthorization(ctx context.Context, a *Authorization) error

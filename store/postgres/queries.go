@@ -76,7 +76,7 @@ const (
 	qFailProcessingOrders = `UPDATE orders SET status = 'invalid', error = $1, processing_since = NULL
 		WHERE ` + openOrder + ` AND status = 'processing'
 		  AND ($2::BIGINT IS NULL OR coalesce(processing_since, 0) < $2::BIGINT)`
-	qCountOpenOrders = `SELECT count(*) FROM orders
+	qCountOpenOrders = `SELECT count(*), min(expires) FROM orders
 		WHERE account_id = $1 AND ` + openOrder + ` AND expires > $2`
 	qInsertAuthorization = `INSERT INTO authorizations (` + authorizationColumns + `)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`

@@ -333,13 +333,26 @@ func (t *txn) failProcessing(ctx context.Context, p *problem.Error, before time.
 }
 
 // CountOpenOrders counts an account's pending, ready and processing orders
-// that expire after now.
-func (t *txn) CountOpenOrders(ctx context.Context, accountID string, now time.Time) (int, error) {
-	n, err := get(ctx, t, qCountOpenOrders, scanInt, "open orders of account", accountID, now.UnixMicro())
-	if err != nil {
-		return 0, fmt.Errorf("count open orders of account %q: %w", accountID, err)
+// that expire after now, and returns the earliest of their expiries.
+func (t *txn) CountOpenOrders(ctx context.Context, accountID string, now time.Time) (int, time.Time, error) {
+	type counted struct {
+		n     int
+		first time.Time
 	}
-	return n, nil
+	c, err := get(ctx, t, qCountOpenOrders, func(r scanner) (counted, error) {
+		var n int64
+		var first *int64
+		err := r.Scan(&n, &first)
+		c := counted{n: int(n)}
+		if first != nil {
+			c.first = time.UnixMicro(*first).UTC()
+		}
+		return c, err
+	}, "open orders of account", accountID, now.UnixMicro())
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("count open orders of account %q: %w", accountID, err)
+	}
+	return c.n, c.first, nil
 }
 
 // GetAuthorization returns the authorization with ID id.

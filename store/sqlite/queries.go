@@ -173,7 +173,7 @@ var queries = [numQueries]string{
 		ORDER BY o.created_at, o.id LIMIT ?`,
 	failProcessingOrders: `UPDATE orders SET status = 'invalid', error = ?
 		WHERE ` + openOrder + ` AND status = 'processing'`,
-	countOpenOrders: `SELECT count(*) FROM orders
+	countOpenOrders: `SELECT count(*), min(expires) FROM orders
 		WHERE account_id = ? AND ` + openOrder + ` AND expires > ?`,
 	insertAuthorization: `INSERT INTO authorizations (` + authorizationColumns + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,

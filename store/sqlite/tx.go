@@ -353,14 +353,18 @@ func (t *txn) FailProcessingOrders(ctx context.Context, p *problem.Error) (int, 
 }
 
 // CountOpenOrders counts an account's pending, ready and processing orders
-// that expire after now.
-func (t *txn) CountOpenOrders(ctx context.Context, accountID string, now time.Time) (int, error) {
+// that expire after now, and returns the earliest of their expiries.
+func (t *txn) CountOpenOrders(ctx context.Context, accountID string, now time.Time) (int, time.Time, error) {
 	var n int
-	err := t.stmt(ctx, countOpenOrders).QueryRowContext(ctx, accountID, now.UnixMicro()).Scan(&n)
+	var first sql.NullInt64
+	err := t.stmt(ctx, countOpenOrders).QueryRowContext(ctx, accountID, now.UnixMicro()).Scan(&n, &first)
 	if err != nil {
-		return 0, fmt.Errorf("count open orders of account %q: %w", accountID, err)
+		return 0, time.Time{}, fmt.Errorf("count open orders of account %q: %w", accountID, err)
 	}
-	return n, nil
+	if !first.Valid {
+		return n, time.Time{}, nil
+	}
+	return n, time.UnixMicro(first.Int64).UTC(), nil
 }
 
 // GetAuthorization returns the authorization with ID id.

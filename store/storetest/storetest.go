@@ -707,22 +707,26 @@ func testCountOpenOrders(t *testing.T, s store.Store) {
 	fx := newFixture(t, s, "a")
 	other := newFixture(t, s, "b")
 	later, earlier := base.Add(time.Hour), base.Add(-time.Hour)
+	first := base.Add(30 * time.Minute)
 	mustOrder(t, s, fx.account, "pending", store.StatusPending, later)
-	mustOrder(t, s, fx.account, "ready", store.StatusReady, later)
+	mustOrder(t, s, fx.account, "ready", store.StatusReady, first)
 	mustOrder(t, s, fx.account, "processing", store.StatusProcessing, later)
 	mustOrder(t, s, fx.account, "valid", store.StatusValid, later)
 	mustOrder(t, s, fx.account, "invalid", store.StatusInvalid, later)
 	mustOrder(t, s, fx.account, "expired", store.StatusPending, earlier)
 	mustOrder(t, s, other.account, "others", store.StatusPending, later)
-	n, err := s.CountOpenOrders(ctx, fx.account.ID, base)
+	n, firstExpiry, err := s.CountOpenOrders(ctx, fx.account.ID, base)
 	if err != nil {
 		t.Fatalf("CountOpenOrders: %v", err)
 	}
 	if n != 3 {
 		t.Errorf("CountOpenOrders = %d, want 3 (pending, ready, processing; not valid, invalid, expired or another account's)", n)
 	}
-	if n, err := s.CountOpenOrders(ctx, "no-such-account", base); err != nil || n != 0 {
-		t.Errorf("CountOpenOrders of an unknown account = %d, %v; want 0, nil", n, err)
+	if !firstExpiry.Equal(first.Truncate(time.Microsecond)) {
+		t.Errorf("CountOpenOrders: first expiry %v, want %v (the ready order's)", firstExpiry, first)
+	}
+	if n, firstExpiry, err := s.CountOpenOrders(ctx, "no-such-account", base); err != nil || n != 0 || !firstExpiry.IsZero() {
+		t.Errorf("CountOpenOrders of an unknown account = %d, %v, %v; want 0, zero time, nil", n, firstExpiry, err)
 	}
 }
 
