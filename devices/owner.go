@@ -148,8 +148,9 @@ type Unpaired struct {
 
 // Unpair ends the device with ID id, in one transaction: it revokes every
 // unexpired certificate, deactivates its ACME accounts, disables its EAB
-// keys and bearer tokens, drops its origin grants and marks it revoked,
-// which takes its names out of DNS (only active devices' names resolve).
+// keys and bearer tokens, drops its origin grants and the addresses it
+// reported, and marks it revoked, which takes its names out of DNS (only
+// active devices' names resolve).
 // Unpairing a device that is already revoked finishes what is left (a
 // device revoked before tokens existed keeps none).
 func Unpair(ctx context.Context, st store.Store, a Actor, id string, now time.Time) (*Unpaired, error) {
@@ -167,6 +168,9 @@ func Unpair(ctx context.Context, st store.Store, a Actor, id string, now time.Ti
 			return err
 		}
 		if err := tx.SetGrants(ctx, &store.Grants{DeviceID: d.ID, Origins: []string{}, UpdatedAt: now}); err != nil {
+			return err
+		}
+		if err := tx.SetDeviceAddresses(ctx, d.ID, nil); err != nil {
 			return err
 		}
 		return AuditDevice(ctx, tx, d, a.Name, AuditUnpair,

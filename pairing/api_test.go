@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -102,14 +103,20 @@ func TestBearerTokens(t *testing.T) {
 	if resp, _ := get(t, h, "GET", "/api/v1/device/policy", rot.AccessToken); resp.StatusCode != 200 {
 		t.Fatalf("policy with the rotated token: %s", resp.Status)
 	}
-	// Unpair: the token dies with the device.
+	// Unpair: the token dies with the device, and its names with it.
 	d, _ := h.store.GetDeviceByLabel(t.Context(), tok.Lantls.Label)
+	if err := h.store.SetDeviceAddresses(t.Context(), d.ID, []netip.Addr{netip.MustParseAddr("192.168.1.20")}); err != nil {
+		t.Fatal(err)
+	}
 	u, err := devices.Unpair(t.Context(), h.store, devices.Actor{OwnerID: h.owner.ID, Name: "alice"}, d.ID, h.clock.Now())
 	if err != nil {
 		t.Fatalf("Unpair: %v", err)
 	}
 	if u.Tokens != 1 {
 		t.Errorf("Unpair revoked %d tokens, want 1", u.Tokens)
+	}
+	if dns, err := h.store.GetDeviceDNS(t.Context(), d.ID); err != nil || len(dns.Addresses) != 0 {
+		t.Errorf("addresses after unpair = %+v, %v; want none", dns, err)
 	}
 	resp, body = get(t, h, "GET", "/api/v1/device/policy", rot.AccessToken)
 	wantUnauthorized(t, resp, body)
