@@ -108,9 +108,6 @@ func Run(ctx context.Context, opts Options) error {
 	pageRoots, pageRootPEM, pageRootFile, pageRootName := x509.NewCertPool(), iss.RootPEM(), info.Root, "the demo root"
 	pageRoots.AppendCertsFromPEM(pageRootPEM)
 	if up != nil {
-		if err := up.serveZone(ctx, iss, info.Zone); err != nil {
-			return err
-		}
 		pageRoots, pageRootPEM, pageRootFile, pageRootName = up.roots(), up.pebble.RootPEM(), up.rootFile, "Pebble's root"
 		p.step("upstream CA", "Pebble at %s, account %s; it validates dns-01 against the zone at %s", up.pebble.Directory(), info.UpstreamAccount, up.dns)
 	}

@@ -1,15 +1,11 @@
 package demo
 
 import (
-	"context"
 	"crypto/x509"
-	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/lantls/lantls/ca/upstream"
-	"github.com/lantls/lantls/dnsserver"
 	"github.com/lantls/lantls/internal/pebble"
 	"github.com/lantls/lantls/issuer"
 )
@@ -57,25 +53,8 @@ func (u *upstreamCA) configure(cfg *issuer.Config) {
 		Directory: u.pebble.Directory(),
 		CABundle:  u.bundle,
 		Limits:    upstream.DefaultLimits,
-		DNSServer: u.dns,
 	}
-}
-
-// serveZone serves the issuer's zone from its store on the address Pebble
-// asks, until ctx is done.
-func (u *upstreamCA) serveZone(ctx context.Context, iss *issuer.Issuer, zone string) error {
-	srv, err := dnsserver.New(ctx, dnsserver.Config{
-		Zone:   zone,
-		Source: iss.Store(),
-		Listen: u.dns,
-		RRL:    dnsserver.RRL{Off: true},
-		Poll:   50 * time.Millisecond,
-	})
-	if err != nil {
-		return fmt.Errorf("serve the zone for the upstream CA: %w", err)
-	}
-	go srv.Run(ctx)
-	return nil
+	cfg.DNSListen = u.dns
 }
 
 // roots trust Pebble's root alone.

@@ -315,6 +315,10 @@ func (iss *Issuer) open(ctx context.Context) error {
 			return err
 		}
 	}
+	// The DNS server first: the upstream signer checks its answers.
+	if err := iss.openDNS(ctx); err != nil {
+		return err
+	}
 	signer := ca.Signer(iss.ca)
 	if cfg.Signer == "upstream" {
 		if iss.upstream, err = iss.openUpstream(ctx); err != nil {
@@ -353,9 +357,6 @@ func (iss *Issuer) open(ctx context.Context) error {
 		return fmt.Errorf("start pairing: %w", err)
 	}
 	if err := iss.openWeb(ctx); err != nil {
-		return err
-	}
-	if err := iss.openDNS(ctx); err != nil {
 		return err
 	}
 	iss.srv = &http.Server{

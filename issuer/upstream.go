@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,7 +37,8 @@ type UpstreamConfig struct {
 	// Limits are the issuer's own budgets at the upstream.
 	Limits upstream.Limits
 	// DNSServer is where the signer checks that its TXT records are
-	// served before it answers a challenge; empty skips the check.
+	// served before it answers a challenge; empty means the issuer's own
+	// DNS server (DNSListen), and no check without one.
 	DNSServer string
 }
 
@@ -73,7 +75,7 @@ func (iss *Issuer) openUpstream(ctx context.Context) (*upstream.Signer, error) {
 		Dir:       filepath.Join(iss.cfg.DataDir, upstreamDir),
 		Store:     iss.store,
 		Zone:      iss.cfg.Zone,
-		DNSServer: cfg.DNSServer,
+		DNSServer: iss.ownDNSServer(),
 		Limits:    cfg.Limits,
 		Logger:    iss.cfg.Logger,
 		Now:       iss.cfg.Now,
@@ -87,6 +89,24 @@ func (iss *Issuer) openUpstream(ctx context.Context) (*upstream.Signer, error) {
 		iss.cfg.Logger.Warn("upstream account not registered yet; the queue tries again", "err", err)
 	}
 	return s, nil
+}
+
+// ownDNSServer is where the upstream signer asks for its TXT records: the
+// configured server, else the issuer's own, on loopback when it listens
+// on every address.
+func (iss *Issuer) ownDNSServer() string {
+	if iss.cfg.Upstream.DNSServer != "" || iss.dns == nil {
+		return iss.cfg.Upstream.DNSServer
+	}
+	ap := iss.dns.Addr()
+	if ap.Addr().IsUnspecified() {
+		lo := netip.MustParseAddr("127.0.0.1")
+		if ap.Addr().Is6() && !ap.Addr().Is4In6() {
+			lo = netip.IPv6Loopback()
+		}
+		ap = netip.AddrPortFrom(lo, ap.Port())
+	}
+	return ap.String()
 }
 
 // ownZoneNames are the issuer's hostnames inside its zone: the names an
