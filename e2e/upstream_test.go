@@ -44,8 +44,14 @@ func startUpstreamIssuer(t *testing.T) *upstreamIssuer {
 		"--dns-listen", addr,
 	}}
 	u.issuer = startIssuerOn(t, t.TempDir(), "127.0.0.1:0", u.flags...)
-	if !strings.Contains(u.stdout.String(), "Upstream account  https://") {
-		t.Errorf("the issuer did not print its upstream account URL for CAA accounturi:\n%s", u.logs())
+	// The account URL comes after the ready block.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(u.stdout.String(), "Upstream account  https://") {
+		if time.Now().After(deadline) {
+			t.Errorf("the issuer did not print its upstream account URL for CAA accounturi:\n%s", u.logs())
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	return u
 }
