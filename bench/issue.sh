@@ -2,7 +2,9 @@
 # bench/issue.sh: issuance under load, lantls against Pebble and step-ca,
 # all driven by the same load client (`lantls bench issue`) on this
 # machine, at several concurrencies; then lantls with a million devices in
-# its store; then one run of lantls under pprof (`lantls issuer --pprof`).
+# its store; then one run of lantls under pprof (`lantls issuer --pprof`);
+# then lantls on PostgreSQL at the highest concurrency, one instance and two
+# behind a TCP balancer on one database, the second run profiled.
 # Writes bench/results/issue-YYYY-MM-DD.md. See bench/README.md.
 #
 # Usage: bench/issue.sh [--help]    (no arguments; knobs are variables)
@@ -13,6 +15,11 @@
 #                      dir instead of bench/results
 #   SKIP_SCALE=1       no million-device run
 #   SKIP_PEBBLE=1, SKIP_STEPCA=1, SKIP_PROFILE=1, SKIP_CLIENT_CHECK=1
+#   SKIP_POSTGRES=1    no PostgreSQL runs
+#   PG_PORT=15432      the benchmark's own PostgreSQL server (Debian's
+#                      binaries, a fresh cluster in a temporary dir, default
+#                      durability: fsync and synchronous_commit on)
+#   PG_POOL=16         connections per issuer (pool_max_conns in --store)
 #   CONCURRENCY="4 16 64"  DURATION=15s  STALL=5s
 #   N_OURS=20000  N_PEBBLE=6000  N_STEPCA=6000   issuances per run (at most)
 #   SCALE_DEVICES=1000000
@@ -66,6 +73,8 @@ PEBBLE_PORT=${PEBBLE_PORT:-14000}
 PEBBLE_MGMT_PORT=${PEBBLE_MGMT_PORT:-15000}
 STEPCA_PORT=${STEPCA_PORT:-9443}
 PPROF_PORT=${PPROF_PORT:-6061}
+PG_PORT=${PG_PORT:-15432}
+PG_POOL=${PG_POOL:-16}
 # Every simulated device registers from 127.0.0.1, so the per-source limit
 # on new accounts is raised out of the way; it still runs and counts. The
 # other limits (per account, per device) are left at their defaults: each
@@ -84,12 +93,16 @@ else
 	OUT=${OUT:-$ROOT/bench/results/issue-$(date -u +%F).md}
 fi
 SERVER_PID=
+EXTRA_PIDS=()   # more issuer instances, stopped with the server
+BALANCER_PID=   # tcpbalance in front of them
+PG_DIR=
 SCRIPT_START=$(date +%s)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 SCALE_LABEL=$(sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$SCALE_DEVICES")
 
 cleanup() {
 	stop_server
+	stop_postgres
 	if [[ ${KEEP:-0} == 1 ]]; then
 		echo "work dir kept: $WORK" >&2
 	else
@@ -127,7 +140,7 @@ fi
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | wc -l)
 t0=$(date +%s)
-(cd "$SRC" && go build -o "$BIN/" ./cmd/lantls ./bench/cmd/peerconf ./bench/cmd/issuereport)
+(cd "$SRC" && go build -o "$BIN/" ./cmd/lantls ./bench/cmd/peerconf ./bench/cmd/issuereport ./bench/cmd/tcpbalance)
 # `go tool pprof` is built on first use; build it now, not while it would
 # take CPU from the profiled run.
 go tool pprof -h >/dev/null 2>&1 || true
@@ -168,6 +181,19 @@ wait_port() {
 }
 
 stop_server() {
+	local pid
+	for pid in "${EXTRA_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${EXTRA_PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	EXTRA_PIDS=()
+	if [[ -n $BALANCER_PID ]]; then
+		kill -TERM "$BALANCER_PID" 2>/dev/null || true
+		wait "$BALANCER_PID" 2>/dev/null || true
+		BALANCER_PID=
+	fi
 	[[ -n $SERVER_PID ]] || return 0
 	kill -TERM "$SERVER_PID" 2>/dev/null || true
 	for _ in $(seq 100); do
@@ -228,9 +254,107 @@ start_stepca() {
 	wait_port "$STEPCA_PORT"
 }
 
+# --- PostgreSQL --------------------------------------------------------------
+
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+
+# as_postgres runs a PostgreSQL binary as the user postgres when we are
+# root (initdb and postgres refuse root).
+as_postgres() {
+	if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# start_postgres initializes a cluster in a new temporary directory and
+# starts it on 127.0.0.1:$PG_PORT with PostgreSQL's default durability.
+start_postgres() {
+	PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/lantls-bench-pg.XXXXXX")
+	[[ $(id -u) == 0 ]] && chown postgres "$PG_DIR"
+	note "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres -E UTF8 --locale=C
+	as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres -E UTF8 --locale=C >"$WORK/initdb.log" 2>&1
+	local opts="-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB"
+	note "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -o "$opts" -w start
+	as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -o "$opts" -w start >"$WORK/pg_ctl.log" 2>&1
+}
+
+stop_postgres() {
+	[[ -n $PG_DIR ]] || return 0
+	as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+	rm -rf "$PG_DIR"
+	PG_DIR=
+}
+
+# pg_createdb NAME creates a database and prints its --store URL.
+pg_createdb() {
+	as_postgres "$PG_BIN/psql" -q -h "$PG_DIR" -p "$PG_PORT" -U postgres -c "CREATE DATABASE $1" postgres >&2
+	echo "postgres://postgres@127.0.0.1:$PG_PORT/$1?sslmode=disable&pool_max_conns=$PG_POOL"
+}
+
+# pg_ticks prints the CPU ticks of the benchmark's PostgreSQL: the
+# postmaster, its live children and the children it has reaped.
+pg_ticks() {
+	[[ -n $PG_DIR && -s $PG_DIR/data/postmaster.pid ]] || { echo 0; return; }
+	local pm pid t
+	pm=$(head -1 "$PG_DIR/data/postmaster.pid")
+	t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat" 2>/dev/null || echo 0)
+	for pid in $(cat "/proc/$pm/task/$pm/children" 2>/dev/null); do
+		t=$(( t + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0) ))
+	done
+	echo "$t"
+}
+
+# start_instances N STORE [FLAGS...]: N issuers on STORE sharing one CA
+# dir, behind tcpbalance, FLAGS for the first only; sets DIRECTORY,
+# CA_BUNDLE and INSTANCE_DIR (the first instance's data dir), SERVER_PID
+# and EXTRA_PIDS.
+start_instances() {
+	local n=$1 storeurl=$2 i ports=() lb
+	shift 2
+	local base=$WORK/pg-n$n
+	mkdir -p "$base"
+	for i in $(seq "$n"); do ports+=("$(free_port)"); done
+	"$BIN/tcpbalance" --listen 127.0.0.1:0 "${ports[@]/#/127.0.0.1:}" >"$base/balancer.log" 2>&1 &
+	BALANCER_PID=$!
+	for _ in $(seq 50); do grep -q listening "$base/balancer.log" && break; sleep 0.1; done
+	lb=$(sed -n 's/^listening on //p' "$base/balancer.log")
+	for i in $(seq 0 $(( n - 1 ))); do
+		local dir=$base/i$i
+		mkdir -p "$dir"
+		local cmd=("$BIN/lantls" issuer "${OURS_FLAGS[@]}" --store "$storeurl" --ca-dir "$base/ca"
+			--base-url "https://$lb" --data "$dir" --listen "127.0.0.1:${ports[$i]}" --http-listen 127.0.0.1:0)
+		if (( i == 0 )); then cmd+=("$@"); fi
+		note "${cmd[@]}"
+		"${cmd[@]}" >"$dir.log" 2>&1 &
+		if (( i == 0 )); then SERVER_PID=$!; else EXTRA_PIDS+=($!); fi
+		# One at a time: the first creates the CA the others load.
+		for _ in $(seq 300); do
+			[[ -s $dir/issuer.json ]] && break
+			sleep 0.1
+		done
+		wait_port "${ports[$i]}" || return 1
+	done
+	note "$BIN/tcpbalance" --listen 127.0.0.1:0 "${ports[@]/#/127.0.0.1:}"
+	INSTANCE_DIR=$base/i0
+	DIRECTORY=https://$lb/acme/directory
+	CA_BUNDLE=$base/ca/root.pem
+}
+
+# free_port prints a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # --- load ------------------------------------------------------------------
 
-server_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0; }
+# server_ticks prints the CPU ticks of the server: every issuer instance
+# and, when one runs, the benchmark's PostgreSQL.
+server_ticks() {
+	local pid pids=("$SERVER_PID" "${EXTRA_PIDS[@]}") t=0
+	for pid in "${pids[@]}"; do
+		t=$(( t + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0) ))
+	done
+	echo $(( t + $(pg_ticks) ))
+}
+
 
 # children_cpu prints the CPU seconds (user + system) of every child this
 # shell has waited for. `times` must run in this shell, not in a command
@@ -423,7 +547,7 @@ profile_shares() {
 		ECDSA P-256 verification (JWS, CSR) |ecdsa\.(Verify|verify)
 		ECDSA P-256 signing |ecdsa\.(Sign|sign)
 		certificate creation (ca/local Sign, signature included) |ca/local\.\(\*CA\)\.Sign$
-		store (lantls/store/sqlite and SQLite) |lantls/store/sqlite|modernc\.org/sqlite
+		store (lantls/store/sqlite and SQLite, or lantls/store/postgres and pgx) |lantls/store/(sqlite|postgres)|modernc\.org/sqlite|jackc/pgx
 		JSON encoding and decoding |encoding/json|go-jose/v4/json
 		TLS record layer |crypto/tls\.\(\*Conn\)\.(Read|Write)
 		TLS handshakes |crypto/tls\.\(\*Conn\)\.(Handshake|serverHandshake|clientHandshake)
@@ -433,6 +557,57 @@ profile_shares() {
 		metrics (Prometheus counters, histograms) |client_golang/prometheus\.\(\*(histogram|counter|gauge|summary)
 	EOF
 }
+
+# --- PostgreSQL runs ---------------------------------------------------------
+
+PG_RUNS=$WORK/pg-runs.tsv
+PG_PROFILE_DIR=$WORK/pg-profile
+PG_NOTE=
+if [[ ${SKIP_POSTGRES:-0} == 1 ]]; then
+	PG_NOTE="skipped (SKIP_POSTGRES=1)"
+elif [[ -z $PG_BIN ]]; then
+	PG_NOTE="skipped: no PostgreSQL under /usr/lib/postgresql (apt-get install postgresql)"
+else
+	say "PostgreSQL: start a server on 127.0.0.1:$PG_PORT"
+	: >"$PG_RUNS"
+	mkdir -p "$PG_PROFILE_DIR"
+	if ! start_postgres; then
+		PG_NOTE="skipped: PostgreSQL did not start: $(tail -3 "$WORK/pg_ctl.log" | tr '\n' ' ')"
+	else
+		grep -P "^ours\t$MAX_C\t" "$RUNS" >>"$PG_RUNS" || true
+		for n in 1 2; do
+			say "ours on PostgreSQL, $n instance(s), c=$MAX_C"
+			url=$(pg_createdb "bench$n")
+			flags=()
+			if (( n == 2 )); then flags=(--pprof "127.0.0.1:$PPROF_PORT"); fi
+			if start_instances "$n" "$url" "${flags[@]}"; then
+				note "$BIN/lantls" admin --data "$INSTANCE_DIR" --store "$url" device add --owner bench --name dev --count "$N_OURS" --json
+				"$BIN/lantls" admin --data "$INSTANCE_DIR" --store "$url" device add --owner bench --name dev --count "$N_OURS" --json >"$WORK/pg$n.eab"
+				if (( n == 2 )); then
+					pprof_url=http://127.0.0.1:$PPROF_PORT/debug/pprof
+					note go tool pprof -proto -output "$PG_PROFILE_DIR/server.prof" "$pprof_url/profile?seconds=$PROFILE_SECONDS"
+					(
+						sleep 1
+						go tool pprof -proto -output "$PG_PROFILE_DIR/server.prof" "$pprof_url/profile?seconds=$PROFILE_SECONDS" 2>"$PG_PROFILE_DIR/fetch.log"
+					) &
+					fetch_pid=$!
+				fi
+				pg0=$(pg_ticks)
+				load "ours-pg$n" "$MAX_C" "$PG_RUNS" --eab-file "$WORK/pg$n.eab"
+				echo "$(( $(pg_ticks) - pg0 ))" >"$WORK/pg$n.ticks"
+				if (( n == 2 )); then wait "$fetch_pid" || true; fi
+			else
+				failed_start "ours-pg$n" "$MAX_C" "$PG_RUNS" "$WORK/pg-n$n/i0.log"
+			fi
+			stop_server
+		done
+		as_postgres "$PG_BIN/psql" -At -h "$PG_DIR" -p "$PG_PORT" -U postgres -c \
+			"SELECT datname, xact_commit, xact_rollback, blks_hit, blks_read FROM pg_stat_database WHERE datname LIKE 'bench%' ORDER BY datname" postgres >"$WORK/pg-stats.txt" 2>&1 || true
+		as_postgres "$PG_BIN/psql" -At -h "$PG_DIR" -p "$PG_PORT" -U postgres -c \
+			"SELECT pg_size_pretty(pg_database_size('bench1'))" postgres >"$WORK/pg-size.txt" 2>&1 || true
+		stop_postgres
+	fi
+fi
 
 # --- report ----------------------------------------------------------------
 
@@ -539,6 +714,71 @@ TOTAL=$(( $(date +%s) - SCRIPT_START ))
 		EOF
 	else
 		echo "${PROFILE_NOTE:-no profile was written}."
+		echo
+	fi
+	echo "## PostgreSQL: one and two instances on one database"
+	echo
+	if [[ -s $PG_RUNS && -z $PG_NOTE ]]; then
+		cat <<-EOF
+		lantls at c=${MAX_C} with the same load client, against \`lantls issuer
+		--store postgres://...\` on a PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') server of its own on this
+		machine (Debian's binaries, a fresh cluster, default durability:
+		\`fsync\` and \`synchronous_commit\` on, so every commit waits for its
+		WAL flush; \`shared_buffers=256MB\`; ${PG_POOL} connections per
+		instance, \`pool_max_conns\` in the URL). One instance, then two on one
+		database and one CA directory behind \`bench/cmd/tcpbalance\` (a TCP
+		balancer that hands each new connection to the next instance; the
+		client keeps its connections alive, so each stays with one instance),
+		both with the balancer's URL as \`--base-url\`. The first row is the
+		SQLite run at the same concurrency from the table above. Server CPU
+		here is every issuer instance plus PostgreSQL (the balancer is not
+		counted); the issuer's own row cache and in-memory nonces are SQLite's
+		alone, so every PostgreSQL request reads the database and every JWS
+		spends its nonce there.
+
+		EOF
+		"$BIN/issuereport" --runs "$PG_RUNS" --only table
+		rate_of() { sed -n 's/.*"issuances_per_s": *\([0-9.]*\).*/\1/p' "$WORK/runs/$1-c$MAX_C.json" 2>/dev/null | head -1; }
+		r_sqlite=$(rate_of ours) r1=$(rate_of ours-pg1) r2=$(rate_of ours-pg2)
+		ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f×", a / b; else print "n/a" }'; }
+		cat <<-EOF
+		Ratios of issuance rates at c=${MAX_C}: one instance on PostgreSQL / SQLite
+		$(ratio "$r1" "$r_sqlite"); two instances / one $(ratio "$r2" "$r1"); two
+		instances / SQLite $(ratio "$r2" "$r_sqlite").
+
+		PostgreSQL's own CPU (all its processes) during each run:
+		$(for n in 1 2; do
+			t=$(cat "$WORK/pg$n.ticks" 2>/dev/null || echo 0)
+			iss=$(sed -n 's/.*"issued": *\([0-9]*\).*/\1/p' "$WORK/runs/ours-pg$n-c$MAX_C.json" 2>/dev/null | head -1)
+			awk -v t="$t" -v k="$CLK_TCK" -v n="$n" -v i="${iss:-0}" 'BEGIN { printf "%s instance(s): %.1f s, %s ms per issuance. ", n, t / k, (i > 0 ? sprintf("%.2f", t / k * 1000 / i) : "-") }'
+		done)
+
+		Transactions per database (\`pg_stat_database\`: name, commits,
+		rollbacks, buffer hits, blocks read), and the size of the
+		one-instance database after its run:
+
+		\`\`\`
+		$(cat "$WORK/pg-stats.txt" "$WORK/pg-size.txt" 2>/dev/null)
+		\`\`\`
+
+		EOF
+		if [[ -s $PG_PROFILE_DIR/server.prof ]]; then
+			cat <<-EOF
+			CPU profile of the first of the two instances over ${PROFILE_SECONDS}s in
+			the middle of the two-instance run, by part:
+
+			$(profile_shares "$PG_PROFILE_DIR/server.prof")
+
+			Top functions by cumulative CPU time:
+
+			\`\`\`
+			$(pprof_top -cum "$PG_PROFILE_DIR/server.prof")
+			\`\`\`
+
+			EOF
+		fi
+	else
+		echo "${PG_NOTE:-no PostgreSQL run was recorded}."
 		echo
 	fi
 	cat <<-EOF

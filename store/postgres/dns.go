@@ -99,7 +99,7 @@ func (t *txn) DNSVersion(ctx context.Context) (int64, error) {
 		err = t.q().QueryRow(ctx, qSelectDNSVersion).Scan(&v)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("dns version: %w", classify(err))
+		return 0, fmt.Errorf("dns version: %w", t.classify(err))
 	}
 	return v, nil
 }

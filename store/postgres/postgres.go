@@ -29,14 +29,25 @@ import (
 var migrations embed.FS
 
 // maxAttempts bounds how often Update runs fn when PostgreSQL cancels its
-// transaction for a serialization failure or a deadlock.
+// transaction for a deadlock or a serialization failure.
 const maxAttempts = 20
 
 // Store is a store.Store in a PostgreSQL database. Methods called on it
-// run on a connection pool, each as one statement or one transaction;
-// Update runs fn in one SERIALIZABLE transaction, so that what fn reads
-// and writes behaves as if no other instance ran beside it (as SQLite's
-// single writer does), and retries it when PostgreSQL says otherwise.
+// run on a connection pool, each as one statement or one transaction.
+//
+// Update runs fn in one READ COMMITTED transaction in which reading a row
+// by its key locks it (SELECT ... FOR UPDATE), and so does reading a rate
+// limit: the issuer decides what to write from rows it has read (the
+// device is active, the order is ready, the limit has room), and a second
+// transaction deciding from the same row waits for the first and then
+// reads what it committed, as behind SQLite's single writer. Writes that
+// decide for themselves (an order moving only from the status expected, an
+// EAB key used only once, a nonce spent only once) need no lock. Lists and
+// counts lock nothing; they are right where the issuer reads the row
+// that owns them first (a device's certificates after the device). This
+// was SERIALIZABLE first: under load its predicate locks on the right
+// edges of the time-ordered indexes made nearly every pair of concurrent
+// new orders a serialization failure.
 type Store struct {
 	txn
 	pool *pgxpool.Pool
@@ -67,9 +78,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	return s, nil
 }
 
-// Update runs fn in one SERIALIZABLE transaction, committing only if fn
-// returns nil. When PostgreSQL aborts the transaction for a serialization
-// failure or a deadlock, it runs fn again, up to maxAttempts times. fn's
+// Update runs fn in one transaction (see Store), committing only if fn
+// returns nil. When PostgreSQL aborts the transaction for a deadlock (two
+// transactions locking the same rows in opposite orders) or a
+// serialization failure, it runs fn again, up to maxAttempts times. fn's
 // error is returned as it is; a panic in fn is passed on after the
 // rollback.
 func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
@@ -85,13 +97,13 @@ func (s *Store) update(ctx context.Context, savepoints bool, fn func(t *txn) err
 		return err
 	}
 	for attempt := 1; ; attempt++ {
-		err := s.attempt(ctx, savepoints, fn)
-		if err == nil || attempt == maxAttempts || !retryable(err) {
+		retry, err := s.attempt(ctx, savepoints, fn)
+		if err == nil || attempt == maxAttempts || !retry {
 			return err
 		}
 		// Jittered, growing pauses, so that two transactions that collided
 		// do not collide again.
-		pause := time.Duration(rand.Int64N(int64(attempt)*int64(time.Millisecond))) + 100*time.Microsecond
+		pause := time.Duration(rand.Int64N(int64(min(attempt, 10))*int64(time.Millisecond))) + 100*time.Microsecond
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -100,11 +112,14 @@ func (s *Store) update(ctx context.Context, savepoints bool, fn func(t *txn) err
 	}
 }
 
-func (s *Store) attempt(ctx context.Context, savepoints bool, fn func(t *txn) error) (err error) {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+// attempt runs fn in one transaction and reports whether running it again
+// may succeed where it failed.
+func (s *Store) attempt(ctx context.Context, savepoints bool, fn func(t *txn) error) (retry bool, err error) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
-		return classify(err)
+		return false, classify(err)
 	}
+	t := &txn{s: s, tx: tx, savepoints: savepoints}
 	defer func() {
 		// A rollback that fails (a dead connection) leaves nothing to undo:
 		// PostgreSQL rolls back what it never saw committed.
@@ -116,10 +131,13 @@ func (s *Store) attempt(ctx context.Context, savepoints bool, fn func(t *txn) er
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	if err := fn(&txn{s: s, tx: tx, savepoints: savepoints}); err != nil {
-		return err
+	if err := fn(t); err != nil {
+		// fn may have wrapped the statement's error beyond recognition,
+		// or turned it into a problem of its own: t remembers.
+		return t.retry || retryable(err), err
 	}
-	return classify(tx.Commit(ctx))
+	err = tx.Commit(ctx)
+	return retryable(err), classify(err)
 }
 
 // Close closes every connection of the pool.

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -73,7 +74,8 @@ func TestInstancesShareState(t *testing.T) {
 }
 
 // Rate-limit state taken in Update on two stores at once never loses an
-// update: each Update's read and write of a key act as one.
+// update: inside Update, LimitTAT locks the key's row (creating it first
+// if missing), so each Update's read and write of a key act as one.
 func TestRateLimitUpdatesSerialize(t *testing.T) {
 	ctx := t.Context()
 	url := pgtest.URL(t)
@@ -86,14 +88,21 @@ func TestRateLimitUpdatesSerialize(t *testing.T) {
 			wg.Go(func() {
 				for range each {
 					err := s.Update(ctx, func(tx store.Tx) error {
+						// Callers may hide the store's error behind their
+						// own (the ACME server turns it into a problem);
+						// should PostgreSQL refuse the transaction, Update
+						// still knows to run fn again.
 						tat, err := tx.LimitTAT(ctx, "k")
 						if err != nil {
-							return err
+							return fmt.Errorf("opaque: %v", err)
 						}
 						if tat.IsZero() {
 							tat = base
 						}
-						return tx.SetLimitTAT(ctx, "k", tat.Add(time.Second))
+						if err := tx.SetLimitTAT(ctx, "k", tat.Add(time.Second)); err != nil {
+							return fmt.Errorf("opaque: %v", err)
+						}
+						return nil
 					})
 					if err != nil {
 						t.Errorf("Update: %v", err)

@@ -104,6 +104,9 @@ const (
 	qSetLimitTAT = `INSERT INTO rate_limits (key, tat) VALUES ($1, $2)
 		ON CONFLICT (key) DO UPDATE SET tat = excluded.tat`
 	qDeleteLimitTAT = `DELETE FROM rate_limits WHERE key = $1`
+	// A row to lock for a key that has none yet; Sweep removes it with
+	// the other times in the past.
+	qInsertLimitPlaceholder = `INSERT INTO rate_limits (key, tat) VALUES ($1, 0) ON CONFLICT (key) DO NOTHING`
 )
 
 var (

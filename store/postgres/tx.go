@@ -21,6 +21,11 @@ type txn struct {
 	s          *Store
 	tx         pgx.Tx
 	savepoints bool // wrap each write in a savepoint (inside Update's fn)
+	// retry is set when a statement of the transaction failed in a way
+	// that running the whole transaction again may cure (a serialization
+	// failure, a deadlock): Update then runs fn again, whatever fn made of
+	// the error.
+	retry bool
 }
 
 var _ store.Tx = (*txn)(nil)
@@ -55,12 +60,12 @@ func (t *txn) EnsureOwner(ctx context.Context, name string) (*store.Owner, error
 
 // GetOwner returns the owner with ID id.
 func (t *txn) GetOwner(ctx context.Context, id string) (*store.Owner, error) {
-	return get(ctx, t, qGetOwner, scanOwner, "owner", id)
+	return getRow(ctx, t, qGetOwner, scanOwner, "owner", id)
 }
 
 // GetOwnerByName returns the owner named name.
 func (t *txn) GetOwnerByName(ctx context.Context, name string) (*store.Owner, error) {
-	return get(ctx, t, qGetOwnerByName, scanOwner, "owner", name)
+	return getRow(ctx, t, qGetOwnerByName, scanOwner, "owner", name)
 }
 
 // CreateDevice stores d, filling an empty ID and a zero CreatedAt.
@@ -77,12 +82,12 @@ func (t *txn) CreateDevice(ctx context.Context, d *store.Device) error {
 
 // GetDevice returns the device with ID id.
 func (t *txn) GetDevice(ctx context.Context, id string) (*store.Device, error) {
-	return get(ctx, t, qGetDevice, scanDevice, "device", id)
+	return getRow(ctx, t, qGetDevice, scanDevice, "device", id)
 }
 
 // GetDeviceByLabel returns the device labelled label.
 func (t *txn) GetDeviceByLabel(ctx context.Context, label string) (*store.Device, error) {
-	return get(ctx, t, qGetDeviceByLabel, scanDevice, "device", label)
+	return getRow(ctx, t, qGetDeviceByLabel, scanDevice, "device", label)
 }
 
 // ListDevices returns devices oldest first; an empty OwnerID lists all.
@@ -126,7 +131,7 @@ func (t *txn) CreateEABKey(ctx context.Context, k *store.EABKey) error {
 
 // GetEABKey returns the EAB key with ID kid.
 func (t *txn) GetEABKey(ctx context.Context, kid string) (*store.EABKey, error) {
-	return get(ctx, t, qGetEABKey, scanEABKey, "eab key", kid)
+	return getRow(ctx, t, qGetEABKey, scanEABKey, "eab key", kid)
 }
 
 // UseEABKey marks an unused key as used by accountID at at (now if zero); a
@@ -166,12 +171,12 @@ func (t *txn) CreateAccount(ctx context.Context, a *store.Account) error {
 
 // GetAccount returns the account with ID id.
 func (t *txn) GetAccount(ctx context.Context, id string) (*store.Account, error) {
-	return get(ctx, t, qGetAccount, scanAccount, "account", id)
+	return getRow(ctx, t, qGetAccount, scanAccount, "account", id)
 }
 
 // GetAccountByThumbprint returns the account whose key has thumbprint.
 func (t *txn) GetAccountByThumbprint(ctx context.Context, thumbprint string) (*store.Account, error) {
-	return get(ctx, t, qGetAccountByThumbprint, scanAccount, "account", thumbprint)
+	return getRow(ctx, t, qGetAccountByThumbprint, scanAccount, "account", thumbprint)
 }
 
 // UpdateAccount writes Status, Contact, KeyThumbprint and KeyJWK; a
@@ -261,7 +266,7 @@ func (t *txn) createOrder(ctx context.Context, o *store.Order, authzs []*store.A
 
 // GetOrder returns the order with ID id.
 func (t *txn) GetOrder(ctx context.Context, id string) (*store.Order, error) {
-	return get(ctx, t, qGetOrder, scanOrder, "order", id)
+	return getRow(ctx, t, qGetOrder, scanOrder, "order", id)
 }
 
 // UpdateOrder writes Status, Error and CertificateSerial, but only if the
@@ -357,7 +362,7 @@ func (t *txn) CountOpenOrders(ctx context.Context, accountID string, now time.Ti
 
 // GetAuthorization returns the authorization with ID id.
 func (t *txn) GetAuthorization(ctx context.Context, id string) (*store.Authorization, error) {
-	return get(ctx, t, qGetAuthorization, scanAuthorization, "authorization", id)
+	return getRow(ctx, t, qGetAuthorization, scanAuthorization, "authorization", id)
 }
 
 // UpdateAuthorization writes Status and Challenges.
@@ -393,7 +398,7 @@ func (t *txn) CreateCertificate(ctx context.Context, c *store.Certificate) error
 
 // GetCertificate returns the certificate with serial.
 func (t *txn) GetCertificate(ctx context.Context, serial string) (*store.Certificate, error) {
-	return get(ctx, t, qGetCertificate, scanCertificate, "certificate", serial)
+	return getRow(ctx, t, qGetCertificate, scanCertificate, "certificate", serial)
 }
 
 // ListCertificates returns a device's certificates, oldest first.
@@ -465,9 +470,18 @@ func (t *txn) Secret(ctx context.Context, name string, value []byte) ([]byte, er
 
 // LimitTAT returns the theoretical arrival time stored for the rate limit
 // key, or the zero time if there is none.
+//
+// Inside a transaction it locks the key's row, creating it (with the time
+// 0, read as none) if missing, so that two transactions taking the same
+// limit take turns: the second reads what the first wrote.
 func (t *txn) LimitTAT(ctx context.Context, key string) (time.Time, error) {
-	tat, err := get(ctx, t, qGetLimitTAT, scanTime, "rate limit", key)
-	if errors.Is(err, store.ErrNotFound) {
+	if t.tx != nil {
+		if _, err := t.exec(ctx, qInsertLimitPlaceholder, key); err != nil {
+			return time.Time{}, fmt.Errorf("lock rate limit %q: %w", key, err)
+		}
+	}
+	tat, err := getRow(ctx, t, qGetLimitTAT, scanTime, "rate limit", key)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && tat.UnixMicro() == 0) {
 		return time.Time{}, nil
 	}
 	return tat, err
@@ -563,7 +577,7 @@ func (t *txn) exec(ctx context.Context, sql string, args ...any) (int, error) {
 	if !t.savepoints {
 		tag, err := t.q().Exec(ctx, sql, args...)
 		if err != nil {
-			return 0, classify(err)
+			return 0, t.classify(err)
 		}
 		return int(tag.RowsAffected()), nil
 	}
@@ -585,9 +599,9 @@ func (t *txn) exec(ctx context.Context, sql string, args ...any) (int, error) {
 	}
 	if err != nil {
 		if _, rerr := t.tx.Exec(ctx, "ROLLBACK TO SAVEPOINT one_write; RELEASE SAVEPOINT one_write"); rerr != nil {
-			return 0, errors.Join(classify(err), rerr)
+			return 0, errors.Join(t.classify(err), rerr)
 		}
-		return 0, classify(err)
+		return 0, t.classify(err)
 	}
 	return int(tag.RowsAffected()), nil
 }
@@ -609,9 +623,23 @@ func (t *txn) changeOne(ctx context.Context, q, exists, key string, args ...any)
 	case errors.Is(err, pgx.ErrNoRows):
 		return store.ErrNotFound
 	case err != nil:
-		return classify(err)
+		return t.classify(err)
 	}
 	return store.ErrConflict
+}
+
+// getRow is get for a query of one row of one table by its key. Inside a
+// transaction it also locks the row until the transaction ends (FOR
+// UPDATE): a transaction that reads a row to decide what to write (is the
+// device still active? is the order still ready?) holds off every other
+// that reads the same row to decide, and the one that waits then reads
+// what the first committed. That is how Update's transactions, in READ
+// COMMITTED, behave as if one writer ran them (see Store).
+func getRow[T any](ctx context.Context, t *txn, q string, scan func(scanner) (T, error), what, key string) (T, error) {
+	if t.tx != nil {
+		q += " FOR UPDATE"
+	}
+	return get(ctx, t, q, scan, what, key)
 }
 
 // get runs the single-row query q with key (and more arguments) and scans
@@ -626,7 +654,7 @@ func get[T any](ctx context.Context, t *txn, q string, scan func(scanner) (T, er
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		return v, fmt.Errorf("get %s %q: %w", what, key, classify(err))
+		return v, fmt.Errorf("get %s %q: %w", what, key, t.classify(err))
 	}
 	return v, nil
 }
@@ -640,7 +668,7 @@ func list[T any](ctx context.Context, t *txn, q string, scan func(scanner) (T, e
 	}
 	rows, err := t.q().Query(ctx, q, args...)
 	if err != nil {
-		return nil, classify(err)
+		return nil, t.classify(err)
 	}
 	defer rows.Close()
 	out := []T{}
@@ -651,7 +679,7 @@ func list[T any](ctx context.Context, t *txn, q string, scan func(scanner) (T, e
 		}
 		out = append(out, v)
 	}
-	return out, classify(rows.Err())
+	return out, t.classify(rows.Err())
 }
 
 // brief returns ctx for a statement that touches a row or two: an error if
@@ -663,6 +691,15 @@ func brief(ctx context.Context) (context.Context, error) {
 		return nil, err
 	}
 	return context.WithoutCancel(ctx), nil
+}
+
+// classify is the package's classify, and marks the transaction for
+// another run when err says it would succeed then.
+func (t *txn) classify(err error) error {
+	if retryable(err) {
+		t.retry = true
+	}
+	return classify(err)
 }
 
 // classify turns PostgreSQL's constraint errors into the store's: a broken
