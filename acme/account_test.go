@@ -263,3 +263,164 @@ func cutLink(l string) (target, params string, ok bool) {
 	}
 	return strings.Cut(rest, ">;")
 }
+
+// TestNewAccountProblems sends the bad requests of newAccount (RFC 8555
+// sections 7.3 and 7.3.4): external account bindings that are missing,
+// wrong, used or for another key, and contacts; each gets its problem type,
+// HTTP status and the headers every ACME response carries.
+func TestNewAccountProblems(t *testing.T) {
+	fx := newProblemFixture(t)
+	runProblemCases(t, fx, []problemCase{
+		{
+			name: "missing EAB",
+			do: func(t *testing.T, fx *problemFixture) *acmetest.Response {
+				n := fx.h.client(nil)
+				return must(n.Do(fx.ctx, acmetest.Request{URL: n.Dir.NewAccount, JWK: true, Payload: map[string]any{"termsOfServiceAgreed": true}}))
+			},
+			kind: problem.ExternalAccountRequired, status: 400,
+		},
+		{
+			name: "wrong EAB MAC",
+			do: func(t *testing.T, fx *problemFixture) *acmetest.Response {
+				d := fx.h.newDevice("")
+				wrong := append([]byte(nil), d.eabKey...)
+				wrong[0] ^= 1
+				return must(fx.h.client(nil).Register(fx.ctx, d.eabKID, wrong))
+			},
+			kind: problem.Unauthorized, status: 401,
+		},
+		{
+			name: "reused EAB",
+			do: func(t *testing.T, fx *problemFixture) *acmetest.Response {
+				return must(fx.h.client(nil).Register(fx.ctx, fx.dev.eabKID, fx.dev.eabKey))
+			},
+			kind: problem.Unauthorized, status: 401,
+			check: func(t *testing.T, fx *problemFixture, res *acmetest.Response, p *acmetest.Problem) {
+				if !strings.Contains(p.Detail, "already used") {
+					t.Errorf("detail = %q", p.Detail)
+				}
+			},
+		},
+		{
+			name: "unknown EAB kid",
+			do: func(t *testing.T, fx *problemFixture) *acmetest.Response {
+				return must(fx.h.client(nil).Register(fx.ctx, "no-such-kid", fx.dev.eabKey))
+			},
+			kind: problem.Unauthorized, status: 401,
+		},
+		{
+			name: "EAB binds another key",
+			do: func(t *testing.T, fx *problemFixture) *acmetest.Response {
+				d := fx.h.newDevice("")
+				eab, err := fx.h.client(nil).Binding(d.eabKID, d.eabKey, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := fx.h.client(nil)
+				return must(n.Do(fx.ctx, acmetest.Request{URL: n.Dir.NewAccount, JWK: true, Payload: map[string]any{"externalAccountBinding": eab}}))
+			},
+			kind: problem.Unauthorized, status: 401,
+		},
+		{
+			name: "device paired with another key",
+			do: func(t *testing.T, fx *problemFixture) *acmetest.Response {
+				d := fx.h.newDevice(acmetest.Thumbprint(newKey(t).Public()))
+				return must(fx.h.client(nil).Register(fx.ctx, d.eabKID, d.eabKey))
+			},
+			kind: problem.Unauthorized, status: 401,
+			check: func(t *testing.T, fx *problemFixture, res *acmetest.Response, p *acmetest.Problem) {
+				if p.Detail != "this device was paired with a different key" {
+					t.Errorf("detail = %q", p.Detail)
+				}
+			},
+		},
+		{
+			name: "unsupported contact",
+			do: func(t *testing.T, fx *problemFixture) *acmetest.Response {
+				d := fx.h.newDevice("")
+				n := fx.h.client(nil)
+				eab, _ := n.Binding(d.eabKID, d.eabKey, "")
+				return must(n.Do(fx.ctx, acmetest.Request{URL: n.Dir.NewAccount, JWK: true, Payload: map[string]any{
+					"contact": []string{"tel:+15551234567"}, "externalAccountBinding": eab,
+				}}))
+			},
+			kind: problem.UnsupportedContact, status: 400,
+		},
+	})
+}
+
+// TestAccountProblems sends the bad requests of the account resource (RFC
+// 8555 sections 7.3.2 and 7.3.6): bad updates, another account, a
+// deactivated account; each gets its problem type, HTTP status and the
+// headers every ACME response carries.
+func TestAccountProblems(t *testing.T) {
+	fx := newProblemFixture(t)
+	runProblemCases(t, fx, []problemCase{
+		{
+			name: "contact with two addresses",
+			do: func(t *testing.T, fx *problemFixture) *acmetest.Response {
+				return must(fx.c.Post(fx.ctx, fx.c.KID, map[string]any{"contact": []string{"mailto:a@example.test,b@example.test"}}))
+			},
+			kind: problem.InvalidContact, status: 400,
+		},
+		{
+			name: "account status other than deactivated",
+			do: func(t *testing.T, fx *problemFixture) *acmetest.Response {
+				return must(fx.c.Post(fx.ctx, fx.c.KID, map[string]any{"status": "revoked"}))
+			},
+			kind: problem.Malformed, status: 400,
+		},
+		{
+			name: "another account's URL",
+			do: func(t *testing.T, fx *problemFixture) *acmetest.Response {
+				return must(fx.c.Post(fx.ctx, fx.other.KID, nil))
+			},
+			kind: problem.Unauthorized, status: 401,
+		},
+		{
+			name: "deactivated account",
+			do: func(t *testing.T, fx *problemFixture) *acmetest.Response {
+				d := fx.h.account(fx.dev)
+				res, err := d.Post(fx.ctx, d.KID, map[string]string{"status": "deactivated"})
+				expect(t, res, err, 200)
+				return must(d.Post(fx.ctx, d.Dir.NewOrder, fx.orderPayload))
+			},
+			kind: problem.Unauthorized, status: 401,
+		},
+	})
+}
+
+// TestKeyChangeProblems sends the bad requests of keyChange (RFC 8555
+// section 7.3.5): a key another account uses, a wrong oldKey; each gets its
+// problem type, HTTP status and the headers every ACME response carries.
+func TestKeyChangeProblems(t *testing.T) {
+	fx := newProblemFixture(t)
+	runProblemCases(t, fx, []problemCase{
+		{
+			name: "keyChange to a key in use",
+			do: func(t *testing.T, fx *problemFixture) *acmetest.Response {
+				inUse := fx.h.account(fx.dev)
+				return must(keyChange(t, fx.c, inUse.Key))
+			},
+			kind: problem.Malformed, status: 409,
+			check: func(t *testing.T, fx *problemFixture, res *acmetest.Response, p *acmetest.Problem) {
+				if !strings.HasPrefix(res.Location(), fx.h.ts.URL+"/acme/account/") || res.Location() == fx.c.KID {
+					t.Errorf("Location = %q", res.Location())
+				}
+			},
+		},
+		{
+			name: "keyChange with a wrong oldKey",
+			do: func(t *testing.T, fx *problemFixture) *acmetest.Response {
+				newK := newKey(t)
+				inner, err := acmetest.Sign(newK, "ES256", map[string]any{"jwk": acmetest.JWK(newK.Public()), "url": fx.c.Dir.KeyChange},
+					mustJSON(t, map[string]any{"account": fx.c.KID, "oldKey": acmetest.JWK(newKey(t).Public())}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return must(fx.c.Post(fx.ctx, fx.c.Dir.KeyChange, inner.JSON()))
+			},
+			kind: problem.Malformed, status: 400,
+		},
+	})
+}
