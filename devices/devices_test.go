@@ -128,3 +128,36 @@ func TestRevoke(t *testing.T) {
 		t.Errorf("Revoke of an unknown label: err = %v, want one that points at 'device list'", err)
 	}
 }
+
+func TestSetPublish(t *testing.T) {
+	ctx := t.Context()
+	st := openStore(t)
+	alice, err := st.EnsureOwner(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := st.EnsureOwner(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &store.Device{Label: "label-a", OwnerID: alice.ID, Name: "TV", Status: store.StatusActive}
+	if err := st.CreateDevice(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetPublish(ctx, st, Actor{OwnerID: bob.ID, Name: "bob"}, d.ID, store.PublishOn); !errors.Is(err, ErrNotFound) {
+		t.Errorf("bob sets alice's device: %v, want ErrNotFound", err)
+	}
+	if err := SetPublish(ctx, st, Actor{OwnerID: alice.ID, Name: "alice"}, d.ID, "sometimes"); err == nil {
+		t.Error("an unknown choice was accepted")
+	}
+	if err := SetPublish(ctx, st, Actor{OwnerID: alice.ID, Name: "alice"}, d.ID, store.PublishOff); err != nil {
+		t.Fatal(err)
+	}
+	if dd, err := st.GetDeviceDNS(ctx, d.ID); err != nil || dd.Publish != store.PublishOff {
+		t.Errorf("after alice's choice: %+v, %v", dd, err)
+	}
+	log, err := AuditLog(ctx, st, Actor{OwnerID: alice.ID}, "", 10)
+	if err != nil || len(log) != 1 || log[0].Action != AuditPublish || log[0].Detail != "off" {
+		t.Errorf("audit log = %+v, %v; want one publish entry", log, err)
+	}
+}

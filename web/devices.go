@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lantls/lantls/devices"
+	"github.com/lantls/lantls/dnsserver"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/store"
 )
@@ -19,6 +20,8 @@ type deviceRow struct {
 	Active                        bool
 	Stock                         bool // made for a stock ACME client, not paired
 	Links                         []addrLink
+	Publish                       store.Publish // the owner's choice about L.Z in DNS
+	PublishDefault                bool          // what the zone does without one
 	Names                         []string
 	CertExpiry                    time.Time
 	LastRenewal                   time.Time
@@ -73,6 +76,10 @@ func (s *Server) row(ctx context.Context, d *store.Device, owners map[string]str
 	dns, err := s.cfg.Store.GetDeviceDNS(ctx, d.ID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
+	}
+	row.PublishDefault = dnsserver.PublishByDefault(s.cfg.Zone)
+	if dns != nil {
+		row.Publish = dns.Publish
 	}
 	if dns != nil && row.Active {
 		for _, a := range dns.Addresses {

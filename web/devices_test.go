@@ -51,6 +51,12 @@ func TestDevicePage(t *testing.T) {
 	b.want(b.get(page), http.StatusOK, "livingroom-tv", "Aurora TV 55", d.label()+".lan.test")
 
 	b.want(b.post(page+"/rename", url.Values{"name": {"Living room TV"}}), http.StatusOK, "The device was renamed", "Living room TV")
+	b.want(b.get(page), http.StatusOK, `value="default" checked`, "Zone default (answers)")
+	b.want(b.post(page+"/publish", url.Values{"publish": {"off"}}), http.StatusOK, "The DNS choice is saved", `value="off" checked`)
+	if dd, err := f.iss.Store().GetDeviceDNS(t.Context(), dev.ID); err != nil || dd.Publish != store.PublishOff {
+		t.Errorf("after choosing off: %+v, %v", dd, err)
+	}
+	b.want(b.post(page+"/publish", url.Values{"publish": {"maybe"}}), http.StatusBadRequest, "Choose the zone")
 	b.want(b.post(page+"/grants", url.Values{"origins": {"https://App.Vendor.example:443/\nhttps://app.vendor.example\nhttp://x.example"}}),
 		http.StatusBadRequest, "only https origins")
 	b.want(b.post(page+"/grants", url.Values{"origins": {"https://App.Vendor.example:443/\nhttps://app.vendor.example, https://other.example:8443"}}),

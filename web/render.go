@@ -81,6 +81,7 @@ var messages = map[string]string{
 	"revoked":   "Its certificates are revoked. The device can get a new one.",
 	"unpaired":  "The device is unpaired: its certificates are revoked and it can no longer get new ones.",
 	"grants":    "The allowed origins are saved.",
+	"publish":   "The DNS choice is saved; it shows within a second.",
 	"password":  "Your password is changed. Other sessions were logged out.",
 	"passkey":   "The passkey is registered. You can log in with it now.",
 	"nopasskey": "The passkey is removed.",

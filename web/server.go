@@ -147,6 +147,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /devices/new", s.action(s.postNewDevice))
 	mux.HandleFunc("GET /devices/{id}", s.page(s.serveDevice))
 	mux.HandleFunc("POST /devices/{id}/rename", s.action(s.postRename))
+	mux.HandleFunc("POST /devices/{id}/publish", s.action(s.postPublish))
 	mux.HandleFunc("POST /devices/{id}/revoke-certificates", s.action(s.postRevokeCertificates))
 	mux.HandleFunc("POST /devices/{id}/unpair", s.action(s.postUnpair))
 	mux.HandleFunc("POST /devices/{id}/grants", s.action(s.postGrants))

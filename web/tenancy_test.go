@@ -61,6 +61,7 @@ func TestTenancy(t *testing.T) {
 			{"/revoke-certificates", nil},
 			{"/unpair", nil},
 			{"/grants", url.Values{"origins": {"https://evil.example"}}},
+			{"/publish", url.Values{"publish": {"on"}}},
 		} {
 			b.get("/")
 			b.want(b.post("/devices/"+d.ID+action.path, action.form), http.StatusNotFound)
@@ -68,6 +69,9 @@ func TestTenancy(t *testing.T) {
 		got, err := f.iss.Store().GetDevice(ctx, d.ID)
 		if err != nil || got.Name != d.Name || got.Status != store.StatusActive {
 			t.Errorf("alice's %s after bob's attempts: %+v, %v", d.Name, got, err)
+		}
+		if dd, err := f.iss.Store().GetDeviceDNS(ctx, d.ID); err != nil || dd.Publish != store.PublishDefault {
+			t.Errorf("alice's %s DNS choice after bob's attempt: %+v, %v", d.Name, dd, err)
 		}
 	}
 	if g, _ := f.iss.Store().GetGrants(ctx, paired.ID); len(g.Origins) != 1 || g.Origins[0] != "https://app.alice.example" {

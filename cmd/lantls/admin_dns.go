@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/dnsserver"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/names"
@@ -75,7 +76,7 @@ func (a *admin) publish(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := st.SetDevicePublish(ctx, d.ID, p); err != nil {
+	if err := devices.SetPublish(ctx, st, devices.Actor{Name: "cli", Admin: true}, d.ID, p); err != nil {
 		return err
 	}
 	dd, err := st.GetDeviceDNS(ctx, d.ID)
