@@ -14,6 +14,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -83,7 +85,7 @@ func (e *env) startIssuer(cfg issuer.Config) error {
 	if cfg.Signer == "" {
 		cfg.Signer = "local"
 	}
-	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Listen, cfg.HTTPListen, cfg.DNSListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	if cfg.Logger == nil && os.Getenv("LANTLS_E2E_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -194,7 +196,8 @@ func (e *env) startDevice(opts deviceOptions) (_ *device, err error) {
 		return nil, err
 	}
 	upstream, _ := url.Parse(app.URL)
-	srv := &http.Server{Handler: d.agent.Proxy(upstream, nil), TLSConfig: d.agent.TLSConfig(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: d.agent.Proxy(upstream, nil), TLSConfig: d.agent.TLSConfig(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: log.New(io.Discard, "", 0)} // refused handshakes are what some tests want
 	go srv.ServeTLS(ln, "", "")
 	stops = append(stops, func() { srv.Close() })
 	_, port, _ := net.SplitHostPort(d.addr)

@@ -1,6 +1,8 @@
 package browser
 
 import (
+	"net"
+	"strings"
 	"testing"
 )
 
@@ -40,4 +42,27 @@ func TestDevicePageIsSecureContext(t *testing.T) {
 	sd := resp.Response.SecurityDetails
 	t.Logf("security: %s %s, subject %q, issuer %q, SANs %v, state %s", sd.Protocol, sd.Cipher, sd.SubjectName, sd.Issuer, sd.SanList, resp.Response.SecurityState)
 	screenshot(t, tab, "device-page")
+}
+
+// TestNameOutsideCertificateRefused: the device's certificate names L.Z
+// and *.L.Z only; Chromium refuses any other name the device answers on,
+// with the interstitial's error and no page.
+func TestNameOutsideCertificateRefused(t *testing.T) {
+	t.Parallel()
+	l := local(t)
+	_, port, _ := net.SplitHostPort(l.tv.addr)
+	for name, host := range map[string]string{
+		"two labels below the device": "a.b." + l.tv.label + "." + zone,
+		"another device's name":       "127-0-0-1." + l.nas.label + "." + zone,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			tab := l.browser.NewTab(t)
+			url := "https://" + net.JoinHostPort(host, port) + "/"
+			err := navigate(tab, url)
+			if err == nil || !strings.Contains(err.Error(), "net::ERR_CERT_COMMON_NAME_INVALID") {
+				t.Errorf("open %s: %v, want net::ERR_CERT_COMMON_NAME_INVALID", url, err)
+			}
+		})
+	}
 }
