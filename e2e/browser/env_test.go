@@ -33,6 +33,7 @@ import (
 	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/store"
+	"github.com/lantls/lantls/users"
 )
 
 // zone is the zone of the local issuer.
@@ -112,9 +113,20 @@ func (e *env) startIssuer(cfg issuer.Config) error {
 	e.rootPEM = iss.RootPEM()
 	e.roots = x509.NewCertPool()
 	e.roots.AppendCertsFromPEM(e.rootPEM)
-	e.owner, err = iss.Store().EnsureOwner(ctx, "alice")
+	// The owner logs in to the owner UI as alice.
+	u, err := users.Add(ctx, iss.Store(), ownerName, store.RoleOwner, ownerPassword)
+	if err != nil {
+		return err
+	}
+	e.owner, err = iss.Store().GetOwner(ctx, u.OwnerID)
 	return err
 }
+
+// The owner's user in the owner UI.
+const (
+	ownerName     = "alice"
+	ownerPassword = "correct horse battery"
+)
 
 // device is a paired device: the lantls agent in proxy mode (TLS from the
 // agent's certificate in front of the device's own plain-HTTP app),
@@ -123,10 +135,11 @@ type device struct {
 	agent  *agent.Agent
 	id     string // the issuer's device ID
 	label  string
-	addr   string // 127.0.0.1:PORT of its HTTPS listener
-	origin string // https://127-0-0-1.LABEL.ZONE:PORT
-	stop   func() // stops the agent's renewal loops
-	close  func() // stops everything
+	addr   string       // 127.0.0.1:PORT of its HTTPS listener
+	origin string       // https://127-0-0-1.LABEL.ZONE:PORT
+	stop   func()       // stops the agent's renewal loops
+	ran    <-chan error // the agent's Run returned
+	close  func()       // stops everything
 }
 
 // deviceOptions configure startDevice.
@@ -136,7 +149,8 @@ type deviceOptions struct {
 	// Grants are the web origins the owner grants the device.
 	Grants []string
 	// OnPairing, when set, receives the user code instead of the owner
-	// approving it through the pairing service; the test approves.
+	// approving it through the pairing service: the test approves, then
+	// calls waitReady.
 	OnPairing func(agent.Pairing)
 	// Onboard, when set, receives the address of the onboarding page.
 	Onboard func(addr string)
@@ -218,34 +232,25 @@ func (e *env) startDevice(opts deviceOptions) (_ *device, err error) {
 	d.stop = func() { once.Do(func() { stopRun(); <-ran }) }
 	stops = append(stops, d.stop)
 
+	d.ran = ran
+	if opts.OnPairing != nil {
+		return d, nil
+	}
 	wait, cancelWait := context.WithTimeout(ctx, pairTimeout)
 	defer cancelWait()
-	if opts.OnPairing == nil {
-		select {
-		case code := <-codes:
-			if err := e.approve(wait, code, opts.Grants); err != nil {
-				return nil, err
-			}
-		case err := <-ran:
-			return nil, fmt.Errorf("agent stopped before pairing: %v", err)
-		case <-wait.Done():
-			return nil, errors.New("agent showed no user code")
-		}
-	}
 	select {
-	case <-d.agent.Ready():
+	case code := <-codes:
+		if err := e.approve(wait, code, opts.Grants); err != nil {
+			return nil, err
+		}
 	case err := <-ran:
-		return nil, fmt.Errorf("agent stopped before its first certificate: %v", err)
+		return nil, fmt.Errorf("agent stopped before pairing: %v", err)
 	case <-wait.Done():
-		return nil, fmt.Errorf("no certificate within %s (agent status %+v)", pairTimeout, d.agent.Status())
+		return nil, errors.New("agent showed no user code")
 	}
-	d.label = d.agent.Status().Label
-	d.origin = fmt.Sprintf("https://127-0-0-1.%s.%s:%s", d.label, e.iss.Info().Zone, port)
-	dev, err := e.iss.Store().GetDeviceByLabel(ctx, d.label)
-	if err != nil {
+	if err := e.waitReady(wait, d); err != nil {
 		return nil, err
 	}
-	d.id = dev.ID
 	// The agent fetches its policy when it starts serving, then at the
 	// max-age the issuer gives (a minute).
 	for _, o := range opts.Grants {
@@ -258,6 +263,27 @@ func (e *env) startDevice(opts deviceOptions) (_ *device, err error) {
 		}
 	}
 	return d, nil
+}
+
+// waitReady waits for d's first certificate, then learns its label,
+// address-name origin and device ID.
+func (e *env) waitReady(ctx context.Context, d *device) error {
+	select {
+	case <-d.agent.Ready():
+	case err := <-d.ran:
+		return fmt.Errorf("agent stopped before its first certificate: %v", err)
+	case <-ctx.Done():
+		return fmt.Errorf("no certificate in time (agent status %+v)", d.agent.Status())
+	}
+	d.label = d.agent.Status().Label
+	_, port, _ := net.SplitHostPort(d.addr)
+	d.origin = fmt.Sprintf("https://127-0-0-1.%s.%s:%s", d.label, e.iss.Info().Zone, port)
+	dev, err := e.iss.Store().GetDeviceByLabel(ctx, d.label)
+	if err != nil {
+		return err
+	}
+	d.id = dev.ID
+	return nil
 }
 
 // approve approves the pairing of code as e's owner through the issuer's
@@ -278,7 +304,7 @@ func (e *env) approve(ctx context.Context, code string, grants []string) error {
 	if err != nil {
 		return err
 	}
-	_, err = devices.SetGrants(ctx, e.iss.Store(), devices.Actor{OwnerID: e.owner.ID, Name: "alice"}, dev.ID, grants)
+	_, err = devices.SetGrants(ctx, e.iss.Store(), devices.Actor{OwnerID: e.owner.ID, Name: ownerName}, dev.ID, grants)
 	return err
 }
 
