@@ -149,10 +149,15 @@ func (n *netlog) failure(t *testing.T, url string) *network.EventLoadingFailed {
 
 // response returns the last response to url.
 func (n *netlog) response(url string) *network.EventResponseReceived {
+	return n.last(func(r *network.Response) bool { return r.URL == url })
+}
+
+// last returns the last response that match accepts.
+func (n *netlog) last(match func(*network.Response) bool) *network.EventResponseReceived {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, r := range slices.Backward(n.responses) {
-		if r.Response.URL == url {
+		if match(r.Response) {
 			return r
 		}
 	}

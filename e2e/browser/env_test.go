@@ -86,7 +86,10 @@ func (e *env) startIssuer(cfg issuer.Config) error {
 	if cfg.Signer == "" {
 		cfg.Signer = "local"
 	}
-	cfg.Listen, cfg.HTTPListen, cfg.DNSListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0"
+	if cfg.DNSListen == "" {
+		cfg.DNSListen = "127.0.0.1:0"
+	}
 	if cfg.Logger == nil && os.Getenv("LANTLS_E2E_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
