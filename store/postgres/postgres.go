@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,6 +28,12 @@ import (
 
 //go:embed migrations/*.sql
 var migrations embed.FS
+
+// defaultMaxConns is the size of an instance's connection pool unless the
+// URL sets pool_max_conns: pgx's default (the number of CPUs, at least 4)
+// leaves little room once the upstream signer's queue holds one connection
+// for its lock and others wait on locked rows.
+const defaultMaxConns = 10
 
 // maxAttempts bounds how often Update runs fn when PostgreSQL cancels its
 // transaction for a deadlock or a serialization failure.
@@ -56,14 +63,18 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // Open connects to the database at url (a postgres:// URL or a key=value
-// connection string; see pgx.ParseConfig) and migrates its schema to the
-// newest version. Instances opening one database at once migrate it one at
+// connection string; see pgx.ParseConfig and pgxpool.ParseConfig, whose
+// pool_max_conns sets the pool's size, default 10) and migrates its schema
+// to the newest version. Instances opening one database at once migrate it one at
 // a time (goose's advisory lock).
 func Open(ctx context.Context, url string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx's parse errors repeat the URL, password included.
 		return nil, errors.New("open store: the PostgreSQL connection string is not valid: use postgres://user:password@host:port/database")
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = defaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
