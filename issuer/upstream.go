@@ -36,6 +36,9 @@ type UpstreamConfig struct {
 	Profile  string // the upstream profile to ask for; empty: its default
 	// Limits are the issuer's own budgets at the upstream.
 	Limits upstream.Limits
+	// ARIPoll is how often the issuer asks the upstream's ARI window for
+	// its own certificate; 0 means every 6 hours, as ARI servers ask.
+	ARIPoll time.Duration
 	// DNSServer is where the signer checks that its TXT records are
 	// served before it answers a challenge; empty means the issuer's own
 	// DNS server (DNSListen), and no check without one.
@@ -153,7 +156,7 @@ func (iss *Issuer) upstreamTLSLoop(ctx context.Context, hosts []string) {
 			wait = iss.renewAt(ctx, c.Leaf).Sub(iss.cfg.Now())
 		}
 		if wait > 0 {
-			t := time.NewTimer(min(wait, 6*time.Hour))
+			t := time.NewTimer(min(wait, iss.ariPoll()))
 			select {
 			case <-ctx.Done():
 				t.Stop()
@@ -179,6 +182,13 @@ func (iss *Issuer) upstreamTLSLoop(ctx context.Context, hosts []string) {
 		}
 		backoff = time.Minute
 	}
+}
+
+func (iss *Issuer) ariPoll() time.Duration {
+	if p := iss.cfg.Upstream.ARIPoll; p > 0 {
+		return p
+	}
+	return 6 * time.Hour
 }
 
 // renewAt is a random time inside the upstream's renewal window of leaf,

@@ -214,6 +214,16 @@ func (s *Server) Revoked(serial *big.Int) bool {
 	return s.db.GetRevokedCertificateBySerial(serial) != nil
 }
 
+// SetRenewalWindow makes Pebble's ARI answer the window start..end for
+// the certificate with serial (RFC 9773), e.g. to ask for a renewal now.
+func (s *Server) SetRenewalWindow(serial *big.Int, start, end time.Time) error {
+	b, err := json.Marshal(map[string]any{"suggestedWindow": map[string]time.Time{"start": start.UTC(), "end": end.UTC()}})
+	if err != nil {
+		return err
+	}
+	return s.db.SetARIResponse(serial, string(b))
+}
+
 // wrap puts the misbehaviours and the CSR record in front of Pebble.
 func (s *Server) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
