@@ -70,6 +70,7 @@ COREDNS=${COREDNS:-}
 if [[ -z $COREDNS && -x $ROOT/bench/bin/coredns ]]; then COREDNS=$ROOT/bench/bin/coredns; fi
 if [[ -z $COREDNS ]] && command -v coredns >/dev/null; then COREDNS=$(command -v coredns); fi
 
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/lantls-dnsbench.XXXXXX")
 PIDS=()
 cleanup() {
@@ -145,7 +146,7 @@ if [[ -n $COREDNS ]]; then
 	waitdns $COREDNS_PORT "$FIRST"
 	SERVERS+=("coredns:$COREDNS_PORT:$COREDNS_PID")
 else
-	COREDNS_NOTE="CoreDNS: not measured, no binary (see the notes)."
+	COREDNS_NOTE="CoreDNS: not measured: no binary at bench/bin/coredns or on PATH (COREDNS=path adds one)."
 fi
 
 step "Same answers from every server"
@@ -198,7 +199,7 @@ mkdir -p "$(dirname "$OUT")"
 {
 	echo "# DNS: lantls vs Knot DNS$([[ -n $COREDNS ]] && echo ' vs CoreDNS'), $DATE"
 	echo
-	echo "Machine: $(nproc) cores ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr); shared with other work, so runs are short and numbers move by some percent from run to run."
+	echo "Machine: $(nproc) cores ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr); shared with other work (load average $LOAD at the start), so runs are short and numbers move from run to run."
 	echo "lantls $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?') ($(go version | awk '{print $3}')), Knot DNS $(knotd --version | awk '{print $NF}'), dnsperf $(dnsperf -h 2>&1 | awk '/^Version/{print $2}' || true)."
 	echo
 	echo "Command: \`bench/dns.sh\` (DEVICES=$DEVICES QUERIES=$QUERIES DURATION=$DURATION LAT_DURATION=$LAT_DURATION LAT_QPS=$LAT_QPS OUTSTANDING=$OUTSTANDING CLIENTS=$CLIENTS)."
