@@ -46,6 +46,9 @@ type Config struct {
 const (
 	DefaultExpiry   = 10 * time.Minute
 	DefaultInterval = time.Second
+	// CollectGrace is how long after an approval the device may still
+	// collect its credentials, if the device code would expire sooner.
+	CollectGrace = time.Minute
 	// SlowDownStep is what each slow_down adds to a pairing's interval
 	// (RFC 8628 section 3.5).
 	SlowDownStep = 5 * time.Second
@@ -233,6 +236,12 @@ func (s *Service) Approve(ctx context.Context, userCode, ownerID, actor string) 
 			return err
 		}
 		p.Status, p.OwnerID, p.DeviceID, p.Actor, p.DecidedAt = store.StatusApproved, ownerID, dev.ID, actor, now
+		// However late the owner approved, the device has a while to
+		// collect its credentials: an approval it cannot collect would
+		// leave a device whose key can never pair again.
+		if collect := now.Add(CollectGrace); p.Expires.Before(collect) {
+			p.Expires = collect
+		}
 		if err := tx.UpdatePairing(ctx, p, store.StatusPending); err != nil {
 			return decisionConflict(err)
 		}

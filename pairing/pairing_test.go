@@ -277,3 +277,28 @@ func TestMalformedCodesCount(t *testing.T) {
 		t.Errorf("third wrong code = %v, want rateLimited", err)
 	}
 }
+
+func TestLateApprovalCanBeCollected(t *testing.T) {
+	h := newHarness(t, ratelimit.Defaults)
+	c := h.srv.Client()
+	ar, _ := startPairing(t, c, h.srv.URL)
+	h.clock.Add(10*time.Minute - time.Second)
+	if err := h.svc.Approve(t.Context(), ar.UserCode, h.owner.ID, "alice"); err != nil {
+		t.Fatalf("Approve a second before expiry: %v", err)
+	}
+	h.clock.Add(30 * time.Second)
+	if a := pollOnce(t, c, h.srv.URL, ar.DeviceCode); a.status != http.StatusOK {
+		t.Fatalf("collect 29 s after the code's expiry, 30 s after approval: %d %s", a.status, a.Error)
+	}
+}
+
+func TestApprovedButNeverCollectedExpires(t *testing.T) {
+	h := newHarness(t, ratelimit.Defaults)
+	c := h.srv.Client()
+	ar, _ := startPairing(t, c, h.srv.URL)
+	if err := h.svc.Approve(t.Context(), ar.UserCode, h.owner.ID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Add(10 * time.Minute)
+	wantError(t, pollOnce(t, c, h.srv.URL, ar.DeviceCode), "expired_token")
+}

@@ -211,8 +211,8 @@ type Tx interface {
 	GetPairingByDeviceCode(ctx context.Context, deviceCodeHash string) (*Pairing, error)
 	GetPairingByUserCode(ctx context.Context, userCodeHash string) (*Pairing, error)
 	// UpdatePairing writes Status, Interval, OwnerID, DeviceID, Actor,
-	// LastPolled, DecidedAt and RedeemedAt, but only if the stored status
-	// is still expect; otherwise ErrConflict.
+	// LastPolled, Expires, DecidedAt and RedeemedAt, but only if the stored
+	// status is still expect; otherwise ErrConflict.
 	UpdatePairing(ctx context.Context, p *Pairing, expect Status) error
 	// ListPairings returns pairings oldest first.
 	ListPairings(ctx context.Context, f PairingFilter) ([]*Pairing, error)

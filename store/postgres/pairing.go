@@ -24,8 +24,8 @@ const (
 	qGetPairingByDeviceCode = `SELECT ` + pairingColumns + ` FROM pairings WHERE device_code_hash = $1`
 	qGetPairingByUserCode   = `SELECT ` + pairingColumns + ` FROM pairings WHERE user_code_hash = $1`
 	qUpdatePairing          = `UPDATE pairings SET status = $1, interval_ms = $2, owner_id = $3, device_id = $4, actor = $5,
-		last_polled = $6, decided_at = $7, redeemed_at = $8
-		WHERE id = $9 AND status = $10`
+		last_polled = $6, expires = $7, decided_at = $8, redeemed_at = $9
+		WHERE id = $10 AND status = $11`
 	qPairingExists       = `SELECT 1 FROM pairings WHERE id = $1`
 	qListPairings        = `SELECT ` + pairingColumns + ` FROM pairings ORDER BY created_at, id`
 	qListPairingsByOwner = `SELECT ` + pairingColumns + ` FROM pairings WHERE owner_id = $1 ORDER BY created_at, id`
@@ -88,7 +88,7 @@ func (t *txn) UpdatePairing(ctx context.Context, p *store.Pairing, expect store.
 	err := t.atomic(ctx, func(t *txn) error {
 		return t.changeOne(ctx, qUpdatePairing, qPairingExists, p.ID,
 			string(p.Status), p.Interval.Milliseconds(), p.OwnerID, p.DeviceID, p.Actor,
-			micros(p.LastPolled), micros(p.DecidedAt), micros(p.RedeemedAt), p.ID, string(expect))
+			micros(p.LastPolled), micros(p.Expires), micros(p.DecidedAt), micros(p.RedeemedAt), p.ID, string(expect))
 	})
 	if err != nil {
 		return fmt.Errorf("update pairing %q: %w", p.ID, err)

@@ -55,7 +55,7 @@ func (t *txn) UpdatePairing(ctx context.Context, p *store.Pairing, expect store.
 	err := t.atomic(ctx, func(t *txn) error {
 		return t.changeOne(ctx, updatePairing, pairingExists, p.ID,
 			string(p.Status), p.Interval.Milliseconds(), p.OwnerID, p.DeviceID, p.Actor,
-			micros(p.LastPolled), micros(p.DecidedAt), micros(p.RedeemedAt), p.ID, string(expect))
+			micros(p.LastPolled), micros(p.Expires), micros(p.DecidedAt), micros(p.RedeemedAt), p.ID, string(expect))
 	})
 	if err != nil {
 		return fmt.Errorf("update pairing %q: %w", p.ID, err)

@@ -200,7 +200,7 @@ var queries = [numQueries]string{
 	getPairingByDeviceCode: `SELECT ` + pairingColumns + ` FROM pairings WHERE device_code_hash = ?`,
 	getPairingByUserCode:   `SELECT ` + pairingColumns + ` FROM pairings WHERE user_code_hash = ?`,
 	updatePairing: `UPDATE pairings SET status = ?, interval_ms = ?, owner_id = ?, device_id = ?, actor = ?,
-		last_polled = ?, decided_at = ?, redeemed_at = ?
+		last_polled = ?, expires = ?, decided_at = ?, redeemed_at = ?
 		WHERE id = ? AND status = ?`,
 	pairingExists:       `SELECT 1 FROM pairings WHERE id = ?`,
 	listPairings:        `SELECT ` + pairingColumns + ` FROM pairings ORDER BY created_at, id`,

@@ -90,6 +90,7 @@ func testUpdatePairing(t *testing.T, s store.Store) {
 	}
 	p.Status, p.OwnerID, p.DeviceID, p.Actor = store.StatusApproved, fx.owner.ID, fx.device.ID, "alice"
 	p.DecidedAt = base.Add(2 * time.Second)
+	p.Expires = p.Expires.Add(time.Minute)
 	if err := s.UpdatePairing(ctx, p, store.StatusPending); err != nil {
 		t.Fatalf("UpdatePairing (approve): %v", err)
 	}
