@@ -72,7 +72,8 @@ func startLab() (*env, *lab, error) {
 	l.browser, err = browsertest.Launch(filepath.Join(dir, "chromium"), browsertest.Options{
 		RootPEM:           e.rootPEM,
 		HostResolverRules: "MAP *." + zone + " 127.0.0.1",
-		Flags:             map[string]any{"ip-address-space-overrides": overrides},
+		Width:             1000, Height: 520,
+		Flags: map[string]any{"ip-address-space-overrides": overrides},
 	})
 	if err != nil {
 		return e, nil, err

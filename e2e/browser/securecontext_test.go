@@ -2,8 +2,11 @@ package browser
 
 import (
 	"net"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/miekg/dns"
 )
 
 // pageState is what the device page's JavaScript environment says about
@@ -40,6 +43,19 @@ func TestDevicePageIsSecureContext(t *testing.T) {
 		t.Fatalf("no security details for %s", url)
 	}
 	sd := resp.Response.SecurityDetails
+	if resp.Response.SecurityState != "secure" {
+		t.Errorf("security state %s, want secure", resp.Response.SecurityState)
+	}
+	wantSANs := []string{l.tv.label + "." + zone, "*." + l.tv.label + "." + zone}
+	if !slices.Equal(sd.SanList, wantSANs) {
+		t.Errorf("certificate names %v, want %v", sd.SanList, wantSANs)
+	}
+	// Chromium's resolver rules stand in for the zone: the issuer's DNS
+	// server answers the same address for the name.
+	host, _, _ := net.SplitHostPort(l.tv.host())
+	if rcode, a := l.resolve(t, host); rcode != dns.RcodeSuccess || a != "127.0.0.1" {
+		t.Errorf("the issuer's DNS answers %s with %s %q, want 127.0.0.1", host, dns.RcodeToString[rcode], a)
+	}
 	t.Logf("security: %s %s, subject %q, issuer %q, SANs %v, state %s", sd.Protocol, sd.Cipher, sd.SubjectName, sd.Issuer, sd.SanList, resp.Response.SecurityState)
 	screenshot(t, tab, "device-page")
 }
