@@ -52,7 +52,7 @@ type harness struct {
 	other *store.Owner
 }
 
-func newHarness(t *testing.T, limits ratelimit.Limits) *harness {
+func newHarness(t testing.TB, limits ratelimit.Limits) *harness {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "lantls.db"))
 	if err != nil {
@@ -81,7 +81,7 @@ func newHarness(t *testing.T, limits ratelimit.Limits) *harness {
 }
 
 // newKey returns a device account key and its public JWK as JSON.
-func newKey(t *testing.T) (*ecdsa.PrivateKey, string) {
+func newKey(t testing.TB) (*ecdsa.PrivateKey, string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -95,7 +95,7 @@ func newKey(t *testing.T) (*ecdsa.PrivateKey, string) {
 }
 
 // post sends a form and decodes the JSON answer into out (if not nil).
-func post(t *testing.T, c *http.Client, u string, form url.Values, out any) *http.Response {
+func post(t testing.TB, c *http.Client, u string, form url.Values, out any) *http.Response {
 	t.Helper()
 	resp, err := c.Post(u, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
 	if err != nil {
@@ -112,7 +112,7 @@ func post(t *testing.T, c *http.Client, u string, form url.Values, out any) *htt
 }
 
 // startPairing runs a device authorization request for a new key.
-func startPairing(t *testing.T, c *http.Client, base string) (*pairing.AuthorizationResponse, *ecdsa.PrivateKey) {
+func startPairing(t testing.TB, c *http.Client, base string) (*pairing.AuthorizationResponse, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, jwk := newKey(t)
 	var ar pairing.AuthorizationResponse
@@ -133,7 +133,7 @@ type tokenAnswer struct {
 	status      int
 }
 
-func pollOnce(t *testing.T, c *http.Client, base, deviceCode string) *tokenAnswer {
+func pollOnce(t testing.TB, c *http.Client, base, deviceCode string) *tokenAnswer {
 	t.Helper()
 	var a tokenAnswer
 	resp := post(t, c, base+"/pair/token", url.Values{
