@@ -212,7 +212,7 @@ start_ours() {
 	shift
 	mkdir -p "$dir"
 	rm -f "$dir/issuer.json"
-	local cmd=("$BIN/lantls" issuer "${OURS_FLAGS[@]}" "$@" --data "$dir" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0)
+	local cmd=("$BIN/lantls" issuer "${OURS_FLAGS[@]}" "$@" --data "$dir" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --dns-listen 127.0.0.1:0)
 	note "${cmd[@]}"
 	"${cmd[@]}" >"$dir.log" 2>&1 &
 	SERVER_PID=$!
@@ -320,7 +320,8 @@ start_instances() {
 		local dir=$base/i$i
 		mkdir -p "$dir"
 		local cmd=("$BIN/lantls" issuer "${OURS_FLAGS[@]}" --store "$storeurl" --ca-dir "$base/ca"
-			--base-url "https://$lb" --data "$dir" --listen "127.0.0.1:${ports[$i]}" --http-listen 127.0.0.1:0)
+			--base-url "https://$lb" --data "$dir" --listen "127.0.0.1:${ports[$i]}" --http-listen 127.0.0.1:0
+			--dns-listen 127.0.0.1:0)
 		if (( i == 0 )); then cmd+=("$@"); fi
 		note "${cmd[@]}"
 		"${cmd[@]}" >"$dir.log" 2>&1 &
