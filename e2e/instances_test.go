@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -189,6 +190,10 @@ func TestTwoInstances(t *testing.T) {
 		}
 	})
 
+	t.Run("pairing, bearer token and DNS across instances", func(t *testing.T) {
+		testPairingAcross(t, in)
+	})
+
 	t.Run("revocation through one is seen by both at once", func(t *testing.T) {
 		if r := in.b.admin(t, "device", "revoke", dev.Label); r.code != 0 {
 			t.Fatalf("device revoke: %s", r)
@@ -298,4 +303,96 @@ func crlOf(t *testing.T, c *http.Client, url string, issuerCert *x509.Certificat
 	}
 	slices.Sort(serials)
 	return serials
+}
+
+// testPairingAcross pairs a device through both instances (RFC 8628: the
+// authorization on A, the polls on B and A), uses its bearer token on both,
+// reports its addresses through B and finds them in the DNS answers of A
+// within a second, and revokes it: both instances' DNS and device API
+// refuse it at once.
+func testPairingAcross(t *testing.T, in *instances) {
+	requireTool(t, "dig", "bind9-dnsutils")
+	key := newKey(t)
+	jwk, err := (&jose.JSONWebKey{Key: key.Public()}).MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := func(i int, path string, v url.Values) map[string]any {
+		t.Helper()
+		resp, err := in.direct(i).PostForm(in.balancer+path, v)
+		if err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatalf("POST %s: %s: %v", path, resp.Status, err)
+		}
+		return out
+	}
+	auth := form(0, "/pair/device_authorization", url.Values{
+		"client_id": {"e2e"}, "public_key": {string(jwk)}, "model": {"e2e"}, "hostname": {"nas"},
+	})
+	code, _ := auth["user_code"].(string)
+	poll := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"},
+		"device_code": {fmt.Sprint(auth["device_code"])}, "client_id": {"e2e"}}
+	if got := form(1, "/pair/token", poll); got["error"] != "authorization_pending" {
+		t.Fatalf("poll on B of a code made on A = %v, want authorization_pending", got)
+	}
+	if r := in.b.admin(t, "pair", "approve", code, "--owner", "alice"); r.code != 0 {
+		t.Fatalf("pair approve: %s", r)
+	}
+	tok := form(0, "/pair/token", poll)
+	bearer, _ := tok["access_token"].(string)
+	creds, _ := tok["lantls"].(map[string]any)
+	if bearer == "" || creds == nil {
+		t.Fatalf("token on A after approval through B = %v", tok)
+	}
+	if again := form(1, "/pair/token", poll); again["error"] != "invalid_grant" {
+		t.Errorf("second redemption, on B = %v, want invalid_grant", again)
+	}
+	label, _ := creds["label"].(string)
+
+	api := func(i int, method, path, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, in.balancer+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := in.direct(i).Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 2 {
+		if got := api(i, "GET", "/api/v1/device/policy", ""); got != http.StatusOK {
+			t.Errorf("device policy with the bearer token on instance %d: %d, want 200", i, got)
+		}
+	}
+	if got := api(1, "PUT", "/api/v1/device/addresses", `{"addresses":["192.168.7.7"]}`); got != http.StatusOK {
+		t.Fatalf("address report on B: %d, want 200", got)
+	}
+	devName := label + "." + zone + "."
+	reported := time.Now()
+	waitDig(t, in.a, devName, "A", devName+" 60 IN A 192.168.7.7")
+	if d := time.Since(reported); d > time.Second {
+		t.Errorf("A answered an address reported through B after %v, want within a second", d)
+	}
+
+	if r := in.a.admin(t, "device", "revoke", label); r.code != 0 {
+		t.Fatalf("device revoke: %s", r)
+	}
+	revoked := time.Now()
+	for _, iss := range []*issuer{in.a, in.b} {
+		waitDig(t, iss, "192-168-7-7."+devName, "A", "status: NXDOMAIN")
+	}
+	if d := time.Since(revoked); d > time.Second {
+		t.Errorf("both instances answered NXDOMAIN %v after the revocation, want within a second", d)
+	}
+	for i := range 2 {
+		if got := api(i, "GET", "/api/v1/device/policy", ""); got != http.StatusUnauthorized {
+			t.Errorf("device policy of a revoked device on instance %d: %d, want 401", i, got)
+		}
+	}
 }
