@@ -64,8 +64,14 @@ func TestOwnerApprovesFromOnboardingPage(t *testing.T) {
 	waitText(t, tab, code)
 	screenshot(t, tab, "onboarding")
 
-	// Follow its link to the issuer, log in, continue with the code.
-	do(t, tab, chromedp.Click(`a[href*="/device"]`))
+	// Follow its link to the issuer, log in, continue with the code. The
+	// page reloads itself every two seconds, so the test reads the link
+	// and goes there rather than racing a reload with a click.
+	href, err := chromedp.Run(tab, chromedp.AttributeValue(`a[href*="/device"]`, "href"))
+	if err != nil || !href.Exists {
+		t.Fatalf("the onboarding page has no link to the issuer: %+v, %v", href, err)
+	}
+	do(t, tab, chromedp.Navigate(href.Value))
 	do(t, tab, chromedp.WaitVisible(`input[name="password"]`))
 	do(t, tab,
 		chromedp.SendKeys(`input[name="name"]`, ownerName),
