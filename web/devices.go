@@ -27,6 +27,9 @@ type deviceRow struct {
 	LastRenewal                   time.Time
 	Certificates                  int
 	Created                       time.Time
+	// LastError is why the device's certificate is late, if the issuer
+	// knows: the last failure of its order at the upstream CA.
+	LastError string
 }
 
 // addrLink is one address a device reported and the https:// URL of its
@@ -38,6 +41,28 @@ type addrLink struct {
 // actor is v as the devices package checks it.
 func (v *viewer) actorOf() devices.Actor {
 	return devices.Actor{OwnerID: v.user.OwnerID, Name: v.user.Name, Admin: v.admin()}
+}
+
+// lastErrors returns, by device ID, the last failure of each order still
+// being signed at the upstream CA (ca/upstream): what delays a device's
+// certificate.
+func (s *Server) lastErrors(ctx context.Context) (map[string]string, error) {
+	us, err := s.cfg.Store.ListUpstreamOrders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	errs := map[string]string{}
+	for _, u := range us {
+		if u.LastError == "" {
+			continue
+		}
+		o, err := s.cfg.Store.GetOrder(ctx, u.OrderID)
+		if err != nil {
+			continue // finished since
+		}
+		errs[o.DeviceID] = u.LastError
+	}
+	return errs, nil
 }
 
 func (s *Server) row(ctx context.Context, d *store.Device, owners map[string]string) (*deviceRow, error) {
@@ -101,6 +126,10 @@ func (s *Server) serveDevices(w http.ResponseWriter, r *http.Request, v *viewer)
 		return err
 	}
 	page := &devicesPage{Admin: v.admin()}
+	lastErrors, err := s.lastErrors(r.Context())
+	if err != nil {
+		return err
+	}
 	var owners map[string]string
 	if v.admin() {
 		owners = map[string]string{}
@@ -111,6 +140,7 @@ func (s *Server) serveDevices(w http.ResponseWriter, r *http.Request, v *viewer)
 		if err != nil {
 			return err
 		}
+		row.LastError = lastErrors[row.ID]
 		page.Devices = append(page.Devices, row)
 	}
 	s.render(w, r, v, http.StatusOK, "devices", "Devices", page)
@@ -151,6 +181,11 @@ func (s *Server) renderDevice(w http.ResponseWriter, r *http.Request, v *viewer,
 	if err != nil {
 		return err
 	}
+	lastErrors, err := s.lastErrors(r.Context())
+	if err != nil {
+		return err
+	}
+	row.LastError = lastErrors[d.ID]
 	page := &devicePage{deviceRow: row, Error: msg, Origins: origins}
 	if page.Certificates, err = s.cfg.Store.ListCertificates(r.Context(), d.ID); err != nil {
 		return err

@@ -185,6 +185,27 @@ func TestPairThroughTheUI(t *testing.T) {
 		t.Errorf("second redemption: %+v, want invalid_grant", a)
 	}
 	b.want(b.get("/audit"), http.StatusOK, "approve", "livingroom-tv")
+
+	// A renewal stuck at the upstream CA shows as the device's last error.
+	st := f.iss.Store()
+	dev, err := st.GetDeviceByLabel(t.Context(), d.label())
+	if err != nil {
+		t.Fatal(err)
+	}
+	accts, err := st.ListAccountsByDevice(t.Context(), dev.ID)
+	if err != nil || len(accts) != 1 {
+		t.Fatalf("accounts: %v, %v", accts, err)
+	}
+	o := &store.Order{AccountID: accts[0].ID, DeviceID: dev.ID, Status: store.StatusProcessing,
+		Identifiers: []store.Identifier{{Type: "dns", Value: creds.Names[0]}}, Expires: time.Now().Add(time.Hour)}
+	if err := st.CreateOrder(t.Context(), o, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutUpstreamOrder(t.Context(), &store.UpstreamOrder{OrderID: o.ID, Names: creds.Names, LastError: "upstream CA unreachable"}); err != nil {
+		t.Fatal(err)
+	}
+	b.want(b.get("/"), http.StatusOK, "Last error", "upstream CA unreachable")
+	b.want(b.get("/devices/"+dev.ID), http.StatusOK, "Last error", "upstream CA unreachable")
 }
 
 func TestDenyThroughTheUI(t *testing.T) {
