@@ -28,7 +28,7 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.DataDir, "data", d.DataDir, "data `dir`: database, CA keys (0600) and issuer.json")
 	fs.StringVar(&cfg.Zone, "zone", d.Zone, "DNS `zone` device names live in; the CA is constrained to it")
 	fs.StringVar(&cfg.Listen, "listen", d.Listen, "HTTPS listen `address` (port 0 picks a free port)")
-	fs.Var((*stringList)(&cfg.Hostnames), "hostname", "comma-separated `names` in the issuer's own certificate, besides the listen IP")
+	fs.Var((*stringList)(&cfg.Hostnames), "hostname", "comma-separated `names` in the issuer's own certificate, besides the listen IP; the first is the web UI's passkey relying party ID")
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "`URL` clients use to reach the issuer (default https://LISTEN)")
 	fs.StringVar(&cfg.HTTPListen, "http-listen", d.HTTPListen, "plain HTTP listen `address` for the CRL, intermediate and root (:80 in production; empty: none)")
 	fs.StringVar(&cfg.HTTPBaseURL, "http-base-url", "", "plain HTTP `URL` new certificates name for their CRL and intermediate (default http://HTTP-LISTEN)")
