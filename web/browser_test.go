@@ -113,8 +113,9 @@ func TestPasskeyInChromium(t *testing.T) {
 }
 
 // TestScreenshots takes the screenshots of docs/screenshots/ with headless
-// Chromium: login, code entry, approval and the device list (desktop and
-// phone). With LANTLS_SCREENSHOTS=1 it writes them there; otherwise to a
+// Chromium: login, code entry, approval, the device list (desktop and
+// phone), a device's page, a stock-client device's configuration and the
+// audit log. With LANTLS_SCREENSHOTS=1 it writes them there; otherwise to a
 // temporary directory, so the pages are still rendered and checked.
 func TestScreenshots(t *testing.T) {
 	t.Parallel()
@@ -182,4 +183,18 @@ func TestScreenshots(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(f.base+"/"))
 	waitText(t, ctx, "office-printer")
 	shot("devices-phone.png")
+
+	// More pages, for the documentation.
+	do(t, ctx, chromedp.EmulateViewport(1100, 760))
+	do(t, ctx, chromedp.Navigate(f.base+"/devices/"+dev.ID))
+	waitText(t, ctx, "Revoke or unpair")
+	shot("device.png")
+	do(t, ctx, chromedp.Navigate(f.base+"/devices/new"),
+		chromedp.SendKeys(`input[name="name"]`, "Home Assistant"),
+		chromedp.Submit(`input[name="name"]`))
+	waitText(t, ctx, "Home Assistant is ready")
+	shot("stock-client.png")
+	do(t, ctx, chromedp.Navigate(f.base+"/audit"))
+	waitText(t, ctx, "Audit log")
+	shot("audit.png")
 }

@@ -21,7 +21,7 @@ func (s *Server) clientConfigs(c *devices.Credentials) clientConfigs {
 	base := c.Names[0]
 	domains := ""
 	for _, n := range c.Names {
-		domains += " -d '" + n + "'"
+		domains += " \\\n  -d '" + n + "'"
 	}
 	var cc clientConfigs
 	cc.RootURL = strings.TrimSuffix(s.cfg.BaseURL, "/") + "/ca/root.pem"
@@ -37,7 +37,8 @@ func (s *Server) clientConfigs(c *devices.Credentials) clientConfigs {
   --server %s \
   --eab --kid %s --hmac %s \
   --accept-tos --email admin@example.com --key-type ec256 \
-  --dns exec --dns.disable-cp%s run`, rootFile, dir, c.KID, c.HMACKey, domains)
+  --dns exec --dns.disable-cp%s \
+  run`, rootFile, dir, c.KID, c.HMACKey, domains)
 	cc.Caddy = fmt.Sprintf(`{
 	acme_ca %s
 	acme_ca_root /etc/caddy/%s
@@ -51,9 +52,12 @@ func (s *Server) clientConfigs(c *devices.Credentials) clientConfigs {
 	reverse_proxy localhost:8080
 }`, dir, rootFile, c.KID, c.HMACKey, base, base)
 	cc.Uacme = fmt.Sprintf(`# uacme reads the system trust store: add %s to it first
-# (e.g. cp %s /usr/local/share/ca-certificates/lantls-root.crt && update-ca-certificates)
-uacme -y -c /etc/ssl/uacme -a %s -t EC -e '%s:%s' new
-uacme -c /etc/ssl/uacme -a %s -t EC -h /bin/true issue %s '*.%s'`,
+#   cp %s /usr/local/share/ca-certificates/lantls-root.crt
+#   update-ca-certificates
+uacme -y -c /etc/ssl/uacme -a %s -t EC \
+  -e '%s:%s' new
+uacme -c /etc/ssl/uacme -a %s -t EC -h /bin/true \
+  issue %s '*.%s'`,
 		rootFile, rootFile, dir, c.KID, c.HMACKey, dir, base, base)
 	return cc
 }
