@@ -43,8 +43,13 @@ const (
 	devicesPerKill    = 40 // fresh devices per kill, above minCrashDevices
 	killDelayMin      = 50 * time.Millisecond
 	killDelayMax      = 500 * time.Millisecond
-	// maxRestart bounds exec -> /healthz 200 of a restart after a kill.
-	maxRestart = time.Second
+	// maxRestart bounds exec -> /healthz 200 of a restart after a kill. It
+	// catches a restart that hangs (recovery that waits on a lock or scans
+	// every row), not a slow one: the test binary is built with -race and
+	// shares the machine with every other package, so a restart that takes
+	// 27 ms on an idle machine has taken 3 s under load. The times are
+	// logged at the end.
+	maxRestart = 15 * time.Second
 
 	attemptTimeout = 5 * time.Second       // one try at a certificate
 	retryPause     = 25 * time.Millisecond // between tries, while the issuer is down
@@ -65,8 +70,8 @@ var crashIssuerFlags = []string{"--limit-accounts-per-source", "off"}
 // stops it cleanly and reads its database to check that nothing a client
 // was given is lost: every certificate is recorded for its device, no
 // order is valid without its certificate, no EAB key bound two accounts,
-// and the database is intact. Each restart must serve /healthz within a
-// second of exec.
+// and the database is intact. Each restart must serve /healthz; the
+// times are logged.
 func TestCrashSafety(t *testing.T) {
 	kills := crashKills(t)
 	seed := crashSeed(t)
