@@ -80,7 +80,7 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request, v *viewer) er
 	if err := s.startSession(w, r, u); err != nil {
 		return err
 	}
-	s.audit(r, u.OwnerID, "user:"+u.Name, "login", "password from "+source)
+	s.audit(r, u.OwnerID, u.Name, "login", "password from "+source)
 	http.Redirect(w, r, f.Next, http.StatusSeeOther)
 	return nil
 }
@@ -167,7 +167,7 @@ func (s *Server) postSetup(w http.ResponseWriter, r *http.Request, v *viewer) er
 	if err := s.startSession(w, r, u); err != nil {
 		return err
 	}
-	s.audit(r, u.OwnerID, "user:"+u.Name, "setup", "first admin created")
+	s.audit(r, u.OwnerID, u.Name, "setup", "first admin created")
 	http.Redirect(w, r, "/?msg=setup", http.StatusSeeOther)
 	return nil
 }

@@ -50,9 +50,6 @@ func (v *viewer) ownerFilter() string {
 	return v.user.OwnerID
 }
 
-// actor names v in the audit log.
-func (v *viewer) actor() string { return "user:" + v.user.Name }
-
 // httpError is an error with the status and the message a person sees.
 type httpError struct {
 	status int
