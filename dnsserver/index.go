@@ -52,8 +52,8 @@ func buildIndex(snap *store.DNSSnapshot, cfg *Config) *index {
 	}
 	get := func(rel string) *node {
 		n := idx.nodes[rel]
-		if n == nil {
-			n = &node{}
+		if n == nil || n == bareDevice {
+			n = &node{device: n == bareDevice}
 			idx.nodes[rel] = n
 		}
 		return n
@@ -74,11 +74,16 @@ func buildIndex(snap *store.DNSSnapshot, cfg *Config) *index {
 			continue
 		}
 		idx.devices++
-		n := get(d.Label)
-		n.device = true
-		if !cfg.publishes(d.Publish) {
+		if !cfg.publishes(d.Publish) || len(d.Addresses) == 0 {
+			// Most devices: one shared node, no allocation, unless a TXT
+			// record below gives the label a node of its own (below).
+			if idx.nodes[d.Label] == nil {
+				idx.nodes[d.Label] = bareDevice
+			}
 			continue
 		}
+		n := get(d.Label)
+		n.device = true
 		for _, a := range d.Addresses {
 			if cfg.allowed(a) {
 				n.add(a)
@@ -99,6 +104,10 @@ func buildIndex(snap *store.DNSSnapshot, cfg *Config) *index {
 	}
 	return idx
 }
+
+// bareDevice is the node of every device that publishes no addresses: it
+// only makes the label's address-names answer. Never modified.
+var bareDevice = &node{device: true}
 
 func (n *node) add(a netip.Addr) {
 	a = a.Unmap()

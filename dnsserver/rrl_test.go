@@ -70,7 +70,7 @@ func TestRRLOverUDP(t *testing.T) {
 	t.Parallel()
 	z := newZone(t, testZone, func(c *Config) { c.RRL = RRL{Rate: 1, Burst: 3} })
 	name := "192-168-1-20." + z.quiet.Label + "." + testZone + "."
-	c := &dns.Client{Timeout: 200 * time.Millisecond}
+	c := &dns.Client{Timeout: 500 * time.Millisecond}
 	var answered, truncated, lost int
 	for range 9 {
 		m := new(dns.Msg)
@@ -85,16 +85,17 @@ func TestRRLOverUDP(t *testing.T) {
 			answered++
 		}
 	}
-	if answered < 3 || truncated == 0 || lost == 0 || answered+truncated+lost != 9 {
-		t.Errorf("9 queries: %d answered, %d truncated, %d lost; want 3 (or 4) answered, the rest split", answered, truncated, lost)
+	// The burst of 3 (4 if a second passed) is answered; the rest are
+	// truncated or dropped, alternately.
+	if answered == 0 || answered > 4 || truncated+lost < 5 || lost == 0 {
+		t.Errorf("9 queries: %d answered, %d truncated, %d lost; want 3 or 4 answered, the rest split", answered, truncated, lost)
 	}
 	// A response that came after the client's timeout counts as lost
 	// here without being dropped there.
-	if d := testutil.ToFloat64(z.srv.metrics.rrlDropped); d == 0 || int(d) > lost {
-		t.Errorf("lantls_dns_rrl_dropped_total = %v, want 1 to %d", d, lost)
-	}
-	if s := testutil.ToFloat64(z.srv.metrics.rrlSlipped); int(s) != truncated {
-		t.Errorf("lantls_dns_rrl_slipped_total = %v, want %d", s, truncated)
+	d, s := int(testutil.ToFloat64(z.srv.metrics.rrlDropped)), int(testutil.ToFloat64(z.srv.metrics.rrlSlipped))
+	if d == 0 || d > lost || s < truncated || d+s > 9-answered {
+		t.Errorf("lantls_dns_rrl_dropped_total = %d, lantls_dns_rrl_slipped_total = %d; the client saw %d answered, %d truncated, %d lost",
+			d, s, answered, truncated, lost)
 	}
 	// TCP is never limited.
 	for range 5 {

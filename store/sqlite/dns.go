@@ -214,6 +214,9 @@ func scanDeviceDNS(r scanner) (store.DeviceDNS, error) {
 		return d, err
 	}
 	d.Active = store.Status(status) == store.StatusActive
+	if addrs == "[]" {
+		return d, nil
+	}
 	var list []string
 	if err := json.Unmarshal([]byte(addrs), &list); err != nil {
 		return d, fmt.Errorf("device %q addresses: %w", d.DeviceID, err)
