@@ -80,6 +80,7 @@ func (iss *Issuer) openUpstream(ctx context.Context) (*upstream.Signer, error) {
 		Zone:      iss.cfg.Zone,
 		DNSServer: iss.ownDNSServer(),
 		Limits:    cfg.Limits,
+		Keys:      iss.cfg.Keys,
 		Logger:    iss.cfg.Logger,
 		Now:       iss.cfg.Now,
 	})

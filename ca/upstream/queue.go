@@ -26,6 +26,12 @@ import (
 // refused with rateLimited, and a true Retry-After, while one of the
 // issuer's budgets at the upstream is spent.
 func (s *Signer) Enqueue(ctx context.Context, tx store.Tx, orderID string, req ca.Request) error {
+	if req.CSR == nil {
+		return problem.BadCSRErr("no CSR")
+	}
+	if err := s.cfg.Keys.CertificateKey(req.CSR.PublicKey); err != nil {
+		return err
+	}
 	if err := s.checkNames(req.Names); err != nil {
 		return err
 	}

@@ -35,6 +35,7 @@ import (
 
 	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/internal/atomicfile"
+	"github.com/lantls/lantls/keypolicy"
 	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
 )
@@ -64,6 +65,9 @@ type Config struct {
 	DNSServer string
 	// Limits are the issuer's own budgets at the upstream CA.
 	Limits Limits
+	// Keys says which certificate keys Enqueue accepts; the zero value is
+	// keypolicy.Default. The ACME front end should get the same.
+	Keys keypolicy.Policy
 	// PollInterval is the pause between polls of the upstream; 0 means
 	// 500 ms.
 	PollInterval time.Duration
