@@ -2,7 +2,8 @@ package agent
 
 import (
 	"fmt"
-	"html/template"
+	"html"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -29,15 +30,7 @@ func (a *Agent) Onboarding(httpsPort string) http.Handler {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
-		p := a.pending.Load()
-		data := struct {
-			Pairing *Pairing
-			QR      template.HTML
-		}{Pairing: p}
-		if p != nil {
-			data.QR = qrSVG(p.VerificationURIComplete)
-		}
-		onboardPage.Execute(w, data)
+		io.WriteString(w, onboardPage(a.pending.Load()))
 	})
 }
 
@@ -67,8 +60,47 @@ func (a *Agent) secureURL(host, httpsPort string) string {
 	return u
 }
 
-// qrSVG draws text as a QR code in SVG, one square per module.
-func qrSVG(text string) template.HTML {
+// onboardPage is the page's HTML. It is written out by hand, with every
+// value escaped, rather than with html/template: that package's reflection
+// keeps every exported method in the binary, which cost the agent 1.9 MB.
+func onboardPage(p *Pairing) string {
+	var b strings.Builder
+	b.WriteString(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="2"><title>Secure this device</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 32em; margin: 2em auto; padding: 0 1em; text-align: center">
+`)
+	if p == nil {
+		b.WriteString(`<h1>Starting…</h1>
+<p>The device is contacting its issuer. This page reloads by itself.</p>
+</body></html>
+`)
+		return b.String()
+	}
+	esc := html.EscapeString
+	fmt.Fprintf(&b, `<h1>Secure this device</h1>
+<p>Approve it in your lantls issuer to give it a real HTTPS certificate.</p>
+<p style="font-size: 2.2em; letter-spacing: .12em; font-family: ui-monospace, monospace"><strong>%s</strong></p>
+<p>%s</p>
+<p><a href="%s" style="display: inline-block; padding: .8em 1.4em; background: #0b5; color: #fff; border-radius: .4em; text-decoration: none; font-size: 1.2em">Secure this device</a></p>
+<p style="color: #555">Or open <code>%s</code> and enter the code. This page moves to the secure address once you approve.</p>
+</body></html>
+`, esc(p.UserCode), qrSVG(p.VerificationURIComplete), esc(safeURL(p.VerificationURIComplete)), esc(p.VerificationURI))
+	return b.String()
+}
+
+// safeURL keeps only http(s) links: the issuer's answer must not be able
+// to put a javascript: URL on the device's page.
+func safeURL(u string) string {
+	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+		return u
+	}
+	return "#"
+}
+
+// qrSVG draws text as a QR code in SVG, one square per module; it holds
+// only numbers, so it needs no escaping.
+func qrSVG(text string) string {
 	c, err := qr.Encode(text, qr.M)
 	if err != nil {
 		return ""
@@ -85,23 +117,5 @@ func qrSVG(text string) template.HTML {
 		}
 	}
 	b.WriteString(`"/></svg>`)
-	return template.HTML(b.String()) // built here from numbers only
+	return b.String()
 }
-
-var onboardPage = template.Must(template.New("onboard").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="refresh" content="2"><title>Secure this device</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 32em; margin: 2em auto; padding: 0 1em; text-align: center">
-{{with .Pairing}}
-<h1>Secure this device</h1>
-<p>Approve it in your lantls issuer to give it a real HTTPS certificate.</p>
-<p style="font-size: 2.2em; letter-spacing: .12em; font-family: ui-monospace, monospace"><strong>{{.UserCode}}</strong></p>
-<p>{{$.QR}}</p>
-<p><a href="{{.VerificationURIComplete}}" style="display: inline-block; padding: .8em 1.4em; background: #0b5; color: #fff; border-radius: .4em; text-decoration: none; font-size: 1.2em">Secure this device</a></p>
-<p style="color: #555">Or open <code>{{.VerificationURI}}</code> and enter the code. This page moves to the secure address once you approve.</p>
-{{else}}
-<h1>Starting…</h1>
-<p>The device is contacting its issuer. This page reloads by itself.</p>
-{{end}}
-</body></html>
-`))

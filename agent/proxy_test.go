@@ -5,7 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"html/template"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -282,7 +282,7 @@ func TestOnboarding(t *testing.T) {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "http://192.168.1.20/", nil))
 	body := w.Body.String()
-	for _, want := range []string{code, "<svg", "Secure this device", `href="` + template.HTMLEscapeString(a.pending.Load().VerificationURIComplete)} {
+	for _, want := range []string{code, "<svg", "Secure this device", `href="` + html.EscapeString(a.pending.Load().VerificationURIComplete)} {
 		if !strings.Contains(body, want) {
 			t.Errorf("onboarding page lacks %q", want)
 		}
