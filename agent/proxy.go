@@ -6,12 +6,14 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
+	"time"
 )
 
 // Proxy returns a handler that forwards every request to upstream, the
 // device's own plain-HTTP UI, for a server that terminates TLS with
 // TLSConfig. It passes WebSocket upgrades through (so wss:// works),
-// streams responses as they come, sets X-Forwarded-For, -Proto and -Host,
+// streams responses of unknown length as they come, sets X-Forwarded-For, -Proto and -Host,
 // and answers CORS for the origins the owner granted (refreshed from the
 // issuer) and those in allow: preflights, including the
 // Access-Control-Allow-Private-Network answer older Chromium asks for, are
@@ -29,7 +31,19 @@ func (a *Agent) Proxy(upstream *url.URL, allow []string) http.Handler {
 			r.Out.Host = r.In.Host // the device UI sees the name the browser used
 			r.SetXForwarded()
 		},
-		FlushInterval: -1, // stream: flush every write
+		// Without a pool ReverseProxy makes a 32 kB buffer per request,
+		// which made the proxy GC-bound under load.
+		BufferPool: &bufferPool{},
+		// FlushInterval 0: a response of unknown length (a stream, such
+		// as text/event-stream) is flushed on every write, others when done.
+		// Keep idle connections to the device UI for a busy page's worth
+		// of clients (the default keeps 2, and reconnects under load);
+		// each costs about 30 kB, so not one per client.
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 32,
+			IdleConnTimeout:     90 * time.Second,
+		},
 		ModifyResponse: func(resp *http.Response) error {
 			// The proxy decides CORS; upstream's answer would bypass the
 			// owner's grants.
@@ -133,3 +147,15 @@ func RedirectHTTPS(httpsPort string) http.Handler {
 		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusMovedPermanently)
 	})
 }
+
+// bufferPool reuses the proxy's copy buffers (httputil.BufferPool).
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }

@@ -1,0 +1,85 @@
+package agentcmd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCmd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := Run(context.Background(), "lantls-agent", args, &out, &errOut)
+	return out.String() + errOut.String(), err
+}
+
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args    []string
+		mention string
+	}{
+		{[]string{"--data", dir}, "--issuer is required"},
+		{[]string{"--data", dir, "--issuer", "https://i", "--proxy-to", "ftp://x"}, "--proxy-to"},
+		{[]string{"--data", dir, "--issuer", "https://i", "--cert-file", "c.pem"}, "--key-file"},
+		{[]string{"--data", dir, "--issuer", "https://i", "--on-renew", "true"}, "files mode"},
+		{[]string{"--data", dir, "--log-level", "loud", "--issuer", "https://i"}, "--log-level"},
+		{[]string{"--bogus"}, "--help"},
+		{[]string{"status", "extra"}, "unexpected argument"},
+	} {
+		_, err := runCmd(t, tc.args...)
+		var ue *UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.mention) {
+			t.Errorf("%q: %v, want a usage error mentioning %q", tc.args, err, tc.mention)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"status", "--help"}, {"reset", "--help"}} {
+		out, err := runCmd(t, args...)
+		if !errors.Is(err, flag.ErrHelp) || !strings.Contains(out, "Usage: lantls-agent") || !strings.Contains(out, "--data") {
+			t.Errorf("%q: %v\n%s", args, err, out)
+		}
+	}
+}
+
+func TestStatus(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := runCmd(t, "status", "--data", dir); err == nil || !strings.Contains(err.Error(), "pair first") {
+		t.Errorf("status of an unpaired agent: %v, want advice to pair first", err)
+	}
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("credentials.json", `{"issuer":"https://i","label":"abc","names":["abc.lan.test","*.abc.lan.test"]}`)
+	write("status.json", `{"label":"abc","names":["abc.lan.test","*.abc.lan.test"],"serial":"1f","failures":2,"last_error":"renew certificate: boom"}`)
+	out, err := runCmd(t, "status", "--data", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"label         abc", "abc.lan.test, *.abc.lan.test", "serial        1f", "failures      2", "last error    renew certificate: boom"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = runCmd(t, "status", "--data", dir, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Label    string
+		Failures int
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Label != "abc" || st.Failures != 2 {
+		t.Errorf("status --json: %v %+v\n%s", err, st, out)
+	}
+}
