@@ -155,7 +155,9 @@ func (b *bufferPool) Get() []byte {
 	if v, ok := b.p.Get().(*[]byte); ok {
 		return *v
 	}
-	return make([]byte, 32<<10)
+	// One TLS record's worth: larger buys nothing through TLS, and 100
+	// clients at once hold 100 of them.
+	return make([]byte, 16<<10)
 }
 
 func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
