@@ -23,8 +23,6 @@ import (
 
 	"golang.org/x/net/websocket"
 
-	"github.com/lantls/lantls/devices"
-	"github.com/lantls/lantls/store/sqlite"
 )
 
 var (
@@ -126,35 +124,6 @@ var (
 	servingLine  = regexp.MustCompile(`serving certificate ([0-9a-f]+)`)
 )
 
-// approveCode approves a pairing as the owner with `lantls admin pair
-// approve`, on the running issuer's data dir.
-func approveCode(t *testing.T, iss *issuer, code string) {
-	t.Helper()
-	if r := iss.admin(t, "pair", "approve", code, "--owner", "alice"); r.code != 0 {
-		t.Fatalf("approve:\n%s", r)
-	}
-}
-
-// grantOrigins sets the origins the owner grants the device with label,
-// through the devices package on the issuer's store (the owner UI's
-// device page calls the same).
-func grantOrigins(t *testing.T, iss *issuer, label string, origins ...string) {
-	t.Helper()
-	ctx := t.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(iss.Dir, "lantls.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	d, err := st.GetDeviceByLabel(ctx, label)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := devices.SetGrants(ctx, st, devices.Operator, d.ID, origins); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // deviceUI is the device's own plain-HTTP UI behind the proxy: a page, a
 // request that stays open until released, and a WebSocket echo.
 type deviceUI struct {
@@ -187,7 +156,7 @@ func startDeviceUI(t *testing.T) *deviceUI {
 }
 
 // TestAgent runs a real issuer and lantls-agent in proxy mode as separate
-// processes: pairing and approval, HTTPS and wss through the proxy, a
+// processes: pairing and approval through the owner UI's forms, HTTPS and wss through the proxy, a
 // forced renewal during a long request, a restart that neither pairs nor
 // reissues, CORS by grant, and reset that revokes.
 func TestAgent(t *testing.T) {
@@ -200,9 +169,10 @@ func TestAgent(t *testing.T) {
 		"--proxy-to", ui.srv.URL, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--mdns=false", "--log-level", "debug"}
 	agent := startAgent(t, args...)
 
+	owner := loginOwner(t, iss, "alice")
 	code := agent.waitOutput(t, userCodeLine, readyTimeout)[1]
 	approved := time.Now()
-	approveCode(t, iss, code)
+	owner.approve(t, code)
 	serial := agent.waitOutput(t, servingLine, readyTimeout)[1]
 	t.Logf("approve -> serving %s in %s", serial, time.Since(approved).Round(time.Millisecond))
 
@@ -280,7 +250,7 @@ func TestAgent(t *testing.T) {
 		serial = next
 	})
 
-	grantOrigins(t, iss, label, "https://app.vendor.example")
+	owner.grant(t, "https://app.vendor.example")
 
 	parent := t
 	t.Run("restart neither pairs nor reissues", func(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -26,7 +25,7 @@ type ownerUI struct {
 
 var (
 	csrfField  = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-	deviceLink = regexp.MustCompile(`href="/devices/([0-9a-z]+)"`)
+	deviceLink = regexp.MustCompile(`href="/devices/([0-9a-z]{20,})"`)
 )
 
 // loginOwner adds the web user name (an owner) with `lantls admin user
@@ -57,9 +56,12 @@ func loginOwner(t *testing.T, iss *issuer, name string) *ownerUI {
 // approve enters code on /device and presses Approve.
 func (ui *ownerUI) approve(t *testing.T, code string) {
 	t.Helper()
+	// verification_uri_complete prefills the code; the owner submits it
+	// and sees the device before approving.
 	page := ui.get(t, "/device?user_code="+url.QueryEscape(code))
+	page = ui.post(t, "/device", page, url.Values{"user_code": {code}})
 	if !strings.Contains(page, `action="/device/approve"`) {
-		t.Fatalf("/device?user_code=%s shows no Approve form:\n%s", code, tail(page, 40))
+		t.Fatalf("code %s shows no Approve form:\n%s", code, tail(page, 40))
 	}
 	ui.post(t, "/device/approve", page, url.Values{"user_code": {code}})
 }
@@ -89,9 +91,9 @@ func (ui *ownerUI) get(t *testing.T, path string) string {
 	return string(b)
 }
 
-// post submits a form on page (whose CSRF token it takes) to path; the
-// UI answers a form with a redirect (303) or a page (200).
-func (ui *ownerUI) post(t *testing.T, path, page string, form url.Values) {
+// post submits a form on page (whose CSRF token it takes) to path and
+// returns the page the UI answers (after its 303, if any).
+func (ui *ownerUI) post(t *testing.T, path, page string, form url.Values) string {
 	t.Helper()
 	m := csrfField.FindStringSubmatch(page)
 	if m == nil {
@@ -110,8 +112,8 @@ func (ui *ownerUI) post(t *testing.T, path, page string, form url.Values) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST %s: %s\n%s", path, resp.Status, tail(string(b), 20))
 	}
-	if strings.Contains(string(b), `class="error"`) {
+	if strings.Contains(string(b), `role="alert"`) {
 		t.Fatalf("POST %s shows an error:\n%s", path, tail(string(b), 30))
 	}
-	_ = fmt.Sprint
+	return string(b)
 }
