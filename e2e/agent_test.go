@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"golang.org/x/net/websocket"
-
 )
 
 var (
