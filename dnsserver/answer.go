@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -58,7 +59,7 @@ func (s *Server) serveUDP(w dns.ResponseWriter, req *dns.Msg) {
 	resp := s.respond(req, false)
 	if s.rrl != nil {
 		src := addrOf(w.RemoteAddr())
-		switch s.rrl.allow(src, s.cfg.Now().UnixNano()) {
+		switch s.rrl.allow(src, time.Now().UnixNano()) { // real time, whatever the configured clock
 		case rrlDrop:
 			s.metrics.rrlDropped.Inc()
 			return

@@ -42,7 +42,8 @@ type Config struct {
 	// Logger defaults to discarding; Registerer to no metrics.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
-	// Now defaults to time.Now.
+	// Now is the clock of TXT expiry; default time.Now. Rate limiting
+	// always runs on the real clock.
 	Now func() time.Time
 
 	zoneFQDN       string // Zone with the trailing dot
