@@ -72,22 +72,7 @@ func TestOwnerApprovesFromOnboardingPage(t *testing.T) {
 		t.Fatalf("the onboarding page has no link to the issuer: %+v, %v", href, err)
 	}
 	do(t, tab, chromedp.Navigate(href.Value))
-	do(t, tab, chromedp.WaitVisible(`input[name="password"]`))
-	do(t, tab,
-		chromedp.SendKeys(`input[name="name"]`, ownerName),
-		chromedp.SendKeys(`input[name="password"]`, ownerPassword),
-		chromedp.Submit(`input[name="password"]`),
-	)
-	waitText(t, tab, "Pair a device")
-	if v, err := chromedp.Run(tab, chromedp.Value(`input[name="user_code"]`)); err != nil || v != code {
-		t.Errorf("code entry filled in with %q (%v), want %s", v, err, code)
-	}
-	do(t, tab, chromedp.Click(`form[action="/device"] button`))
-	waitText(t, tab, "Approve this device?")
-	waitText(t, tab, "Porch camera")
-	screenshot(t, tab, "approve-device")
-	do(t, tab, chromedp.Click(`form[action="/device/approve"] button`))
-	waitText(t, tab, "The device is approved")
+	approveInUI(t, tab, code, "Porch camera", "approve-device")
 
 	ctx, cancel := context.WithTimeout(t.Context(), pairTimeout)
 	defer cancel()
@@ -114,6 +99,32 @@ func TestOwnerApprovesFromOnboardingPage(t *testing.T) {
 	screenshot(t, tab, "devices-with-link")
 	do(t, tab, chromedp.Click(link))
 	waitSecurePage(t, tab, "https://127-0-0-1."+label+"."+zone, "Porch camera")
+}
+
+// approveInUI logs in as the owner on the login page tab shows (the
+// owner UI's answer to /device?user_code=code), continues with the code
+// filled in, checks that the device is model and approves it. A
+// screenshot of the approval page is saved as shot unless it is "".
+func approveInUI(t *testing.T, tab context.Context, code, model, shot string) {
+	t.Helper()
+	do(t, tab, chromedp.WaitVisible(`input[name="password"]`))
+	do(t, tab,
+		chromedp.SendKeys(`input[name="name"]`, ownerName),
+		chromedp.SendKeys(`input[name="password"]`, ownerPassword),
+		chromedp.Submit(`input[name="password"]`),
+	)
+	waitText(t, tab, "Pair a device")
+	if v, err := chromedp.Run(tab, chromedp.Value(`input[name="user_code"]`)); err != nil || v != code {
+		t.Errorf("code entry filled in with %q (%v), want %s", v, err, code)
+	}
+	do(t, tab, chromedp.Click(`form[action="/device"] button`))
+	waitText(t, tab, "Approve this device?")
+	waitText(t, tab, model)
+	if shot != "" {
+		screenshot(t, tab, shot)
+	}
+	do(t, tab, chromedp.Click(`form[action="/device/approve"] button`))
+	waitText(t, tab, "The device is approved")
 }
 
 // waitSecurePage waits for tab to show the device page titled title at

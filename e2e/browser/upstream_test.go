@@ -104,17 +104,7 @@ func TestUpstreamSecureContext(t *testing.T) {
 
 	// The owner UI, by the issuer's name, over the upstream CA's chain.
 	do(t, tab, chromedp.Navigate(ui+"/device?user_code="+code))
-	do(t, tab, chromedp.WaitVisible(`input[name="password"]`))
-	do(t, tab,
-		chromedp.SendKeys(`input[name="name"]`, ownerName),
-		chromedp.SendKeys(`input[name="password"]`, ownerPassword),
-		chromedp.Submit(`input[name="password"]`),
-	)
-	waitText(t, tab, "Pair a device")
-	do(t, tab, chromedp.Click(`form[action="/device"] button`))
-	waitText(t, tab, "Approve this device?")
-	do(t, tab, chromedp.Click(`form[action="/device/approve"] button`))
-	waitText(t, tab, "The device is approved")
+	approveInUI(t, tab, code, "Garage door", "")
 	wantPublicChain(t, log, ui+"/", peb.Root())
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
