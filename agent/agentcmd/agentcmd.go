@@ -254,8 +254,10 @@ func serve(ctx context.Context, a *agent.Agent, o *options, log *slog.Logger, st
 	go func() {
 		select {
 		case <-a.Ready():
-			st := a.Status()
-			fmt.Fprintf(stdout, "serving certificate %s for %s, valid until %s\n", st.Serial, strings.Join(a.Certificate().Leaf.DNSNames, ", "), a.Certificate().Leaf.NotAfter.Format(time.DateTime))
+			// The certificate itself, not Status: Ready closes before the
+			// status records the new serial.
+			leaf := a.Certificate().Leaf
+			fmt.Fprintf(stdout, "serving certificate %x for %s, valid until %s\n", leaf.SerialNumber, strings.Join(leaf.DNSNames, ", "), leaf.NotAfter.Format(time.DateTime))
 		case <-ctx.Done():
 		}
 	}()
