@@ -10,20 +10,21 @@ import (
 )
 
 // readSecret prints prompt to w and reads a line from the terminal on
-// stdin with echo off. Without a terminal it reads a line from stdin, so
-// scripts can pipe the password in.
-func readSecret(w io.Writer, prompt string) (string, error) {
+// stdin with echo off, and reports true. Without a terminal it reads a
+// line from stdin, so scripts can pipe the password in, and reports false.
+func readSecret(w io.Writer, prompt string) (string, bool, error) {
 	fd := int(os.Stdin.Fd())
 	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
 	if err != nil {
-		return firstLine(os.Stdin)
+		line, err := firstLine(os.Stdin)
+		return line, false, err
 	}
 	fmt.Fprint(w, prompt)
 	quiet := *old
 	quiet.Lflag &^= unix.ECHO
 	quiet.Lflag |= unix.ICANON | unix.ISIG
 	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &quiet); err != nil {
-		return "", fmt.Errorf("turn off echo: %w", err)
+		return "", true, fmt.Errorf("turn off echo: %w", err)
 	}
 	defer func() {
 		unix.IoctlSetTermios(fd, unix.TCSETS, old)
@@ -31,9 +32,9 @@ func readSecret(w io.Writer, prompt string) (string, error) {
 	}()
 	line, err := readLineFd(fd)
 	if err != nil {
-		return "", fmt.Errorf("read password: %w", err)
+		return "", true, fmt.Errorf("read password: %w", err)
 	}
-	return line, nil
+	return line, true, nil
 }
 
 // readLineFd reads up to a newline byte by byte, so nothing after it is

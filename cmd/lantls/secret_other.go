@@ -10,7 +10,8 @@ import (
 
 // readSecret reads a line from stdin; on this system it cannot turn echo
 // off, so it says to use --password-file.
-func readSecret(w io.Writer, prompt string) (string, error) {
+func readSecret(w io.Writer, prompt string) (string, bool, error) {
 	fmt.Fprint(w, "(the password will be shown as you type; --password-file avoids that)\n"+prompt)
-	return firstLine(os.Stdin)
+	line, err := firstLine(os.Stdin)
+	return line, false, err
 }

@@ -166,14 +166,14 @@ func (a *admin) password(file, prompt string) (string, error) {
 		}
 		return pw, users.CheckPasswordStrength(pw)
 	}
-	pw, err := readSecret(a.stderr, prompt+": ")
+	pw, tty, err := readSecret(a.stderr, prompt+": ")
 	if err != nil {
 		return "", err
 	}
-	if err := users.CheckPasswordStrength(pw); err != nil {
-		return "", err
+	if err := users.CheckPasswordStrength(pw); err != nil || !tty {
+		return pw, err
 	}
-	again, err := readSecret(a.stderr, "Again: ")
+	again, _, err := readSecret(a.stderr, "Again: ")
 	if err != nil {
 		return "", err
 	}
