@@ -70,6 +70,15 @@ func TestFilesHookOncePerRenewal(t *testing.T) {
 	if fi, _ := os.Stat(f.KeyFile); fi.Mode().Perm() != 0o600 {
 		t.Errorf("key file mode %v", fi.Mode().Perm())
 	}
+	// The hook has written its line; wait until the agent has seen it exit
+	// and recorded it, or stopping now would kill a hook the agent then
+	// rightly runs again.
+	for deadline := time.Now().Add(20 * time.Second); a.Status().HookSerial != fmtSerial(a.Certificate().Leaf); {
+		if time.Now().After(deadline) {
+			t.Fatal("the hook's success was not recorded")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	stop()
 
 	// Restart: the hook has run for this certificate; it must not again.

@@ -14,10 +14,19 @@
 # Knobs: N=20 (pairings), CLIENTS=100, KEEP=1 (keep the work dir).
 # Everything runs on 127.0.0.1; each step is bounded by `timeout`.
 set -euo pipefail
-if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+case ${1:-} in
+-h | --help)
+	echo "Usage: bench/agent.sh    (knobs are environment variables)"
+	echo
 	sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
 	exit 0
-fi
+	;;
+"") ;;
+*)
+	echo "bench/agent.sh: unknown argument $1; it takes none (knobs are environment variables): run bench/agent.sh --help" >&2
+	exit 2
+	;;
+esac
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 N=${N:-20}

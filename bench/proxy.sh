@@ -15,10 +15,19 @@
 # The machine has 2 cores shared by wrk, the proxy and the upstream (and
 # by other engineers' work): compare the ratios, not the absolute numbers.
 set -euo pipefail
-if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+case ${1:-} in
+-h | --help)
+	echo "Usage: bench/proxy.sh    (knobs are environment variables)"
+	echo
 	sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
 	exit 0
-fi
+	;;
+"") ;;
+*)
+	echo "bench/proxy.sh: unknown argument $1; it takes none (knobs are environment variables): run bench/proxy.sh --help" >&2
+	exit 2
+	;;
+esac
 for tool in wrk caddy nginx python3; do
 	command -v "$tool" >/dev/null || { echo "bench/proxy.sh: $tool not installed: apt-get install ${tool/python3/python3}" >&2; exit 1; }
 done
