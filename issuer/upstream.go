@@ -69,20 +69,21 @@ func (iss *Issuer) openUpstream(ctx context.Context) (*upstream.Signer, error) {
 		exclusive = iss.shared.Exclusive
 	}
 	s, err := upstream.New(upstream.Config{
-		Exclusive: exclusive,
-		Directory: cfg.Directory,
-		EABKID:    cfg.EABKID,
-		EABHMAC:   cfg.EABHMAC,
-		Roots:     roots,
-		Profile:   cfg.Profile,
-		Dir:       filepath.Join(iss.cfg.DataDir, upstreamDir),
-		Store:     iss.store,
-		Zone:      iss.cfg.Zone,
-		DNSServer: iss.ownDNSServer(),
-		Limits:    cfg.Limits,
-		Keys:      iss.cfg.Keys,
-		Logger:    iss.cfg.Logger,
-		Now:       iss.cfg.Now,
+		Exclusive:  exclusive,
+		Registerer: iss.registry,
+		Directory:  cfg.Directory,
+		EABKID:     cfg.EABKID,
+		EABHMAC:    cfg.EABHMAC,
+		Roots:      roots,
+		Profile:    cfg.Profile,
+		Dir:        filepath.Join(iss.cfg.DataDir, upstreamDir),
+		Store:      iss.store,
+		Zone:       iss.cfg.Zone,
+		DNSServer:  iss.ownDNSServer(),
+		Limits:     cfg.Limits,
+		Keys:       iss.cfg.Keys,
+		Logger:     iss.cfg.Logger,
+		Now:        iss.cfg.Now,
 	})
 	if err != nil {
 		return nil, err

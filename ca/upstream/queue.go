@@ -207,6 +207,7 @@ func (s *Signer) runQueue(ctx context.Context) time.Duration {
 		}
 		return time.Second
 	}
+	s.metrics.queue.Set(float64(len(us)))
 	next := time.Minute
 	for _, u := range us {
 		if ctx.Err() != nil {
@@ -262,6 +263,7 @@ func (s *Signer) work(ctx context.Context, u *store.UpstreamOrder) {
 		u.URL = ""
 	}
 	if !oc.fail {
+		s.metrics.retries.WithLabelValues(oc.upstreamType).Inc()
 		s.retry(ctx, u, err)
 		return
 	}
@@ -350,6 +352,12 @@ func (s *Signer) finish(ctx context.Context, u *store.UpstreamOrder, o *store.Or
 		s.log.Error("upstream order cannot be ended; trying again", "order", u.OrderID, "err", err)
 		s.retry(ctx, u, err)
 		return
+	}
+	switch {
+	case cert != nil && !gone:
+		s.metrics.ended.WithLabelValues("valid").Inc()
+	case p != nil:
+		s.metrics.ended.WithLabelValues(string(p.Kind)).Inc()
 	}
 	switch {
 	case gone:

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/mholt/acmez/v3/acme"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/internal/atomicfile"
@@ -79,6 +80,8 @@ type Config struct {
 	// that one instance at a time works the queue; nil for a store only
 	// this process uses.
 	Exclusive func(ctx context.Context, name string, fn func() error) error
+	// Registerer receives the signer's metrics; nil registers none.
+	Registerer prometheus.Registerer
 	// Logger receives the operator's log, with upstream details; nil
 	// discards.
 	Logger *slog.Logger
@@ -122,12 +125,13 @@ const (
 // Signer brokers certificates from an upstream ACME CA. Make it with New
 // and work its queue with Run.
 type Signer struct {
-	cfg    Config
-	client *acme.Client
-	key    crypto.Signer
-	keyID  string // the account key's thumbprint: the budget key of the account
-	log    *slog.Logger
-	wake   chan struct{}
+	cfg     Config
+	client  *acme.Client
+	key     crypto.Signer
+	keyID   string // the account key's thumbprint: the budget key of the account
+	log     *slog.Logger
+	wake    chan struct{}
+	metrics *metrics
 
 	mu      sync.Mutex
 	account acme.Account            // Location empty until registered
@@ -189,6 +193,9 @@ func New(cfg Config) (*Signer, error) {
 			PollInterval: cfg.PollInterval,
 			PollTimeout:  2 * time.Minute,
 		},
+	}
+	if s.metrics, err = newMetrics(cfg.Registerer); err != nil {
+		return nil, fmt.Errorf("upstream: register metrics: %w", err)
 	}
 	s.account = acme.Account{PrivateKey: key, TermsOfServiceAgreed: true}
 	if s.keyID, err = s.account.Thumbprint(); err != nil {

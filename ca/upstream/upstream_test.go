@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/internal/pebble"
 	"github.com/lantls/lantls/problem"
@@ -199,6 +201,9 @@ func TestIssueChainsToUpstreamRoot(t *testing.T) {
 	if s.AccountURL() == "" {
 		t.Error("no upstream account URL after an issuance")
 	}
+	if got := testutil.ToFloat64(s.metrics.ended.WithLabelValues("valid")); got != 1 {
+		t.Errorf("lantls_upstream_orders_total{outcome=valid} = %v, want 1", got)
+	}
 
 	// ARI: the upstream's window.
 	start, end, err := s.RenewalWindow(t.Context(), leaf.Raw)
@@ -262,10 +267,20 @@ func TestUpstreamOutageKeepsOrderProcessing(t *testing.T) {
 	if err := h.wait(s, o, 2*time.Second); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Wait while the upstream is down = %v, want a timeout", err)
 	}
-	got, _ := h.store.GetOrder(t.Context(), o.ID)
-	u, uerr := h.store.GetUpstreamOrder(t.Context(), o.ID)
-	if got.Status != store.StatusProcessing || uerr != nil || u.Attempts == 0 || u.LastError == "" {
-		t.Fatalf("order %s, work %+v (%v); want processing with failed attempts recorded", got.Status, u, uerr)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, _ := h.store.GetOrder(t.Context(), o.ID)
+		u, uerr := h.store.GetUpstreamOrder(t.Context(), o.ID)
+		if got.Status != store.StatusProcessing || uerr != nil {
+			t.Fatalf("order %s, work %+v (%v); want processing", got.Status, u, uerr)
+		}
+		if u.Attempts > 0 && u.LastError != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed attempt recorded within 30s: %+v", u)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	h.pebble.SetDown(false)
 	if err := h.wait(s, o, time.Minute); err != nil {
