@@ -23,7 +23,7 @@ func TestRunCheck(t *testing.T) {
 }
 
 func TestRunUpstreamCheck(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
 	if err := Run(ctx, Options{Check: true, Upstream: true, Out: &out, DataDir: t.TempDir()}); err != nil {

@@ -45,7 +45,7 @@ func startUpstreamIssuer(t *testing.T) *upstreamIssuer {
 	}}
 	u.issuer = startIssuerOn(t, t.TempDir(), "127.0.0.1:0", u.flags...)
 	// The account URL comes after the ready block.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(u.stdout.String(), "Upstream account  https://") {
 		if time.Now().After(deadline) {
 			t.Errorf("the issuer did not print its upstream account URL for CAA accounturi:\n%s", u.logs())
