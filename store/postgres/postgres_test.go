@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,4 +189,36 @@ func open(t *testing.T, url string) *postgres.Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// Exclusive on two stores of one database runs one fn at a time.
+func TestExclusiveAcrossStores(t *testing.T) {
+	url := pgtest.URL(t)
+	stores := []*postgres.Store{open(t, url), open(t, url)}
+	var (
+		inside  atomic.Int32
+		overlap atomic.Bool
+		wg      sync.WaitGroup
+	)
+	for _, s := range stores {
+		for range 3 {
+			wg.Go(func() {
+				err := s.Exclusive(t.Context(), "test-lock", func() error {
+					if inside.Add(1) > 1 {
+						overlap.Store(true)
+					}
+					time.Sleep(20 * time.Millisecond)
+					inside.Add(-1)
+					return nil
+				})
+				if err != nil {
+					t.Errorf("Exclusive: %v", err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if overlap.Load() {
+		t.Error("two Exclusive fns of the same name ran at once")
+	}
 }
