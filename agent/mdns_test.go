@@ -46,7 +46,9 @@ func TestAnnounce(t *testing.T) {
 			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
 		}
 	}
-	ip("netns", "add", ns)
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Skipf("cannot make a network namespace here (ip netns add: %v: %s); the DNS-SD test needs one to multicast without touching the LAN", err, out)
+	}
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
 	ip("-n", ns, "link", "set", "lo", "up", "multicast", "on")
 	ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", "lo")
