@@ -37,7 +37,7 @@ type Config struct {
 	// defaults of RRL.
 	RRL RRL
 	// Poll is how often the index asks the store whether anything
-	// changed; default 250 ms.
+	// changed; default 100 ms (one read of one row).
 	Poll time.Duration
 	// Logger defaults to discarding; Registerer to no metrics.
 	Logger     *slog.Logger
@@ -275,7 +275,7 @@ func (c *Config) check() error {
 		c.Allow[i] = p.Masked()
 	}
 	if c.Poll <= 0 {
-		c.Poll = 250 * time.Millisecond
+		c.Poll = 100 * time.Millisecond
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
