@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -184,6 +185,18 @@ func TestAgent(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	client := proxyClient(roots, addr)
 
+	t.Run("addresses reported", func(t *testing.T) {
+		// The issuer took the report (PUT /api/v1/device/addresses); the
+		// host's other interfaces may add private addresses of their own.
+		deadline := time.Now().Add(readyTimeout)
+		for !slices.Contains(agentStatus(t, data).Addresses, "127.0.0.1") {
+			if time.Now().After(deadline) {
+				t.Fatalf("127.0.0.1 not reported within %s\n%s", readyTimeout, agent.logs())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+
 	t.Run("https", func(t *testing.T) {
 		body := get(t, client, "https://"+host+"/")
 		if want := "device UI at " + host + ", forwarded proto https"; body != want {
@@ -300,9 +313,10 @@ func TestAgent(t *testing.T) {
 }
 
 type agentStatusJSON struct {
-	Label  string   `json:"label"`
-	Names  []string `json:"names"`
-	Serial string   `json:"serial"`
+	Label     string   `json:"label"`
+	Names     []string `json:"names"`
+	Serial    string   `json:"serial"`
+	Addresses []string `json:"addresses"`
 }
 
 func agentStatus(t *testing.T, data string) agentStatusJSON {
