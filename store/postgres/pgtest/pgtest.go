@@ -147,7 +147,7 @@ func (s *Server) start(ctx context.Context) error {
 			"-c max_connections=200", s.port, s.dir)
 		var out []byte
 		out, err = s.run(ctx, "pg_ctl", "-D", data, "-l", filepath.Join(s.dir, "log"),
-			"-o", opts, "-w", "-t", "60", "start")
+			"-o", opts, "-w", "-t", "180", "start")
 		if err == nil {
 			break
 		}
