@@ -252,6 +252,14 @@ type Tx interface {
 	DeleteUpstreamOrder(ctx context.Context, orderID string) error
 	// ListUpstreamOrders returns all upstream work, oldest first.
 	ListUpstreamOrders(ctx context.Context) ([]*UpstreamOrder, error)
+
+	// --- status ---
+	// SetDeviceStatus replaces what a device last reported, filling a zero
+	// UpdatedAt with now; an unknown device is ErrNotFound.
+	SetDeviceStatus(ctx context.Context, s *DeviceStatus) error
+	// GetDeviceStatus returns what a device last reported: empty, with
+	// zero times, if it never reported.
+	GetDeviceStatus(ctx context.Context, deviceID string) (*DeviceStatus, error)
 }
 
 // Status is the state of an account, order, authorization, challenge or

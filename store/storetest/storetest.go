@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Sessions", testSessions},
 		{"Passkeys", testPasskeys},
 		{"UpstreamOrders", testUpstreamOrders},
+		{"DeviceStatus", testDeviceStatus},
 	}
 	tests = append(tests, dnsTests...)
 	tests = append(tests, pairingTests...)

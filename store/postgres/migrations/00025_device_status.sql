@@ -1,0 +1,13 @@
+-- What each paired device last reported about itself (PUT
+-- /api/v1/device/status), as store/sqlite/migrations/00025_device_status.sql.
+
+-- +goose Up
+CREATE TABLE device_status (
+    device_id  TEXT PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
+    last_error TEXT NOT NULL, -- plain text; '' after a success
+    at         BIGINT,        -- when the device says it happened
+    updated_at BIGINT NOT NULL
+);
+
+-- +goose Down
+DROP TABLE device_status;

@@ -1,0 +1,47 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/lantls/lantls/store"
+)
+
+// The status area (migration 00025): what each device last reported.
+const (
+	qUpsertDeviceStatus = `INSERT INTO device_status (device_id, last_error, at, updated_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (device_id) DO UPDATE SET last_error = excluded.last_error, at = excluded.at, updated_at = excluded.updated_at`
+	qSelectDeviceStatus = `SELECT device_id, last_error, at, updated_at FROM device_status WHERE device_id = $1`
+)
+
+// SetDeviceStatus replaces what a device last reported.
+func (t *txn) SetDeviceStatus(ctx context.Context, s *store.DeviceStatus) error {
+	fillTime(&s.UpdatedAt)
+	s.At, s.UpdatedAt = truncate(s.At), truncate(s.UpdatedAt)
+	if _, err := t.exec(ctx, qUpsertDeviceStatus, s.DeviceID, s.LastError, micros(s.At), micros(s.UpdatedAt)); err != nil {
+		return fmt.Errorf("set status of device %q: %w", s.DeviceID, err)
+	}
+	return nil
+}
+
+// GetDeviceStatus returns what a device last reported, empty if nothing.
+func (t *txn) GetDeviceStatus(ctx context.Context, deviceID string) (*store.DeviceStatus, error) {
+	s, err := get(ctx, t, qSelectDeviceStatus, scanDeviceStatus, "device status", deviceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return &store.DeviceStatus{DeviceID: deviceID}, nil
+	}
+	return s, err
+}
+
+func scanDeviceStatus(r scanner) (*store.DeviceStatus, error) {
+	var (
+		s           store.DeviceStatus
+		at, updated *int64
+	)
+	if err := r.Scan(&s.DeviceID, &s.LastError, &at, &updated); err != nil {
+		return nil, err
+	}
+	s.At, s.UpdatedAt = timeOf(at), timeOf(updated)
+	return &s, nil
+}
