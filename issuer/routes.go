@@ -27,6 +27,7 @@ func (iss *Issuer) routes() http.Handler {
 	handle("GET /api/v1/device/policy", "device-api", http.HandlerFunc(iss.pairing.ServePolicy))
 	handle("POST /api/v1/device/token", "device-api", http.HandlerFunc(iss.pairing.ServeRotateToken))
 	handle("PUT /api/v1/device/addresses", "device-api", http.HandlerFunc(iss.serveAddresses))
+	handle("PUT /api/v1/device/status", "device-api", http.HandlerFunc(iss.serveStatus))
 	iss.caFiles(handle)
 	handle("GET /healthz", "healthz", http.HandlerFunc(iss.serveHealth))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(iss.registry, promhttp.HandlerOpts{Registry: iss.registry}))

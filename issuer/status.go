@@ -1,0 +1,114 @@
+package issuer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/lantls/lantls/pairing"
+	"github.com/lantls/lantls/problem"
+	"github.com/lantls/lantls/store"
+)
+
+// MaxStatusBody bounds the body of PUT /api/v1/device/status.
+const MaxStatusBody = 8 << 10
+
+// StatusReport is the body of PUT /api/v1/device/status: the last failure
+// of the device's certificate work, or "" after a success, and when it
+// happened.
+type StatusReport struct {
+	LastError *string   `json:"last_error"`
+	At        time.Time `json:"at,omitzero"` // RFC 3339
+}
+
+// ParseStatusReport reads a StatusReport from at most MaxStatusBody bytes
+// of r. The error text comes back as plain text on one line: invalid
+// UTF-8 and control characters become spaces, and text longer than
+// store.MaxStatusError bytes is cut (at a character boundary) and ends
+// with "…".
+func ParseStatusReport(r io.Reader) (*StatusReport, error) {
+	var body StatusReport
+	dec := json.NewDecoder(io.LimitReader(r, MaxStatusBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return nil, fmt.Errorf(`the body is not {"last_error": "...", "at": "2006-01-02T15:04:05Z"}: %v`, err)
+	}
+	if dec.More() {
+		return nil, errors.New("the body has more than one JSON value")
+	}
+	if body.LastError == nil {
+		return nil, errors.New(`the body has no "last_error"; send "" after a success`)
+	}
+	text := cleanError(*body.LastError)
+	body.LastError = &text
+	return &body, nil
+}
+
+// cleanError makes s one line of valid UTF-8 of at most
+// store.MaxStatusError bytes.
+func cleanError(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, " "))
+	s = strings.TrimSpace(s)
+	if len(s) <= store.MaxStatusError {
+		return s
+	}
+	const ellipsis = "…"
+	cut := store.MaxStatusError - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
+}
+
+// serveStatus serves PUT /api/v1/device/status: the calling device (by its
+// bearer token) reports the last failure of its certificate work, or
+// clears it after a success; its owner sees it as the device's last
+// error. It answers 204 No Content.
+func (iss *Issuer) serveStatus(w http.ResponseWriter, r *http.Request) {
+	if err := iss.putStatus(r); err != nil {
+		if p := problem.OrInternal(err); p.Kind == problem.ServerInternal {
+			iss.cfg.Logger.ErrorContext(r.Context(), "device status", "err", err)
+		}
+		pairing.WriteProblem(w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (iss *Issuer) putStatus(r *http.Request) error {
+	d, err := iss.pairing.Authenticate(r)
+	if err != nil {
+		return err
+	}
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "" && ct != "application/json" {
+		return problem.MalformedErr("send the status as application/json, not %s", ct)
+	}
+	body, err := ParseStatusReport(r.Body)
+	if err != nil {
+		return problem.MalformedErr("%v", err)
+	}
+	now := iss.cfg.Now()
+	at := body.At
+	// A device without a clock, or with one far ahead, gets the issuer's.
+	if at.IsZero() || at.After(now.Add(time.Hour)) {
+		at = now
+	}
+	s := &store.DeviceStatus{DeviceID: d.ID, LastError: *body.LastError, At: at, UpdatedAt: now}
+	if err := iss.store.SetDeviceStatus(r.Context(), s); err != nil {
+		return fmt.Errorf("store device status: %w", err)
+	}
+	return nil
+}
