@@ -30,6 +30,10 @@ type deviceRow struct {
 	// LastError is why the device's certificate is late, if the issuer
 	// knows: the last failure of its order at the upstream CA.
 	LastError string
+	// DeviceError is the last failure the device itself reported (PUT
+	// /api/v1/device/status), at DeviceErrorAt; empty after a success.
+	DeviceError   string
+	DeviceErrorAt time.Time
 }
 
 // addrLink is one address a device reported and the https:// URL of its
@@ -98,6 +102,11 @@ func (s *Server) row(ctx context.Context, d *store.Device, owners map[string]str
 			row.LastRenewal = c.CreatedAt
 		}
 	}
+	st, err := s.cfg.Store.GetDeviceStatus(ctx, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	row.DeviceError, row.DeviceErrorAt = st.LastError, st.At
 	dns, err := s.cfg.Store.GetDeviceDNS(ctx, d.ID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err

@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/lantls/lantls/store"
 )
@@ -92,5 +94,60 @@ func TestReachedByIP(t *testing.T) {
 	b.get("/login")
 	if regexp.MustCompile(`tied to a host name`).MatchString(b.last) {
 		t.Error("the page by name warns about the IP address")
+	}
+}
+
+// TestDeviceReportedError checks that the last error a device reported
+// shows, escaped and with its time, on its owner's list and device page,
+// to no other owner, and goes away when the device clears it.
+func TestDeviceReportedError(t *testing.T) {
+	t.Parallel()
+	f := start(t)
+	f.addUser(t, "alice", store.RoleOwner)
+	f.addUser(t, "bob", store.RoleOwner)
+	b := f.browser(t)
+	b.login("alice")
+	b.get("/devices/new")
+	b.want(b.post("/devices/new", url.Values{"name": {"Hall NAS"}}), http.StatusOK, "Hall NAS is ready")
+	kid := regexp.MustCompile(`--eab-kid ([A-Za-z0-9]+)`).FindStringSubmatch(b.last)
+	if kid == nil {
+		t.Fatal("no EAB key ID in the certbot line")
+	}
+	st := f.iss.Store()
+	k, err := st.GetEABKey(t.Context(), kid[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 7, 1, 2, 3, 0, time.UTC)
+	report := &store.DeviceStatus{DeviceID: k.DeviceID, LastError: `new order: <script>alert("x")</script>`, At: at}
+	if err := st.SetDeviceStatus(t.Context(), report); err != nil {
+		t.Fatal(err)
+	}
+	page := "/devices/" + k.DeviceID
+	shown := []string{"Last error", "new order: &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;", "reported by the device, 7 Dec 2026 01:02 UTC"}
+	for _, path := range []string{"/", page} {
+		b.want(b.get(path), http.StatusOK, shown...)
+		if strings.Contains(b.last, "<script>alert") {
+			t.Errorf("%s shows the device's error unescaped", path)
+		}
+	}
+
+	bob := f.browser(t)
+	bob.login("bob")
+	bob.want(bob.get("/"), http.StatusOK)
+	if strings.Contains(bob.last, "alert") {
+		t.Error("another owner's list shows the device's error")
+	}
+	bob.want(bob.get(page), http.StatusNotFound)
+
+	report.LastError, report.At = "", at.Add(time.Hour)
+	if err := st.SetDeviceStatus(t.Context(), report); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/", page} {
+		b.want(b.get(path), http.StatusOK, "Hall NAS")
+		if strings.Contains(b.last, "reported by the device") {
+			t.Errorf("%s still shows an error the device cleared", path)
+		}
 	}
 }
