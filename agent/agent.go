@@ -83,14 +83,17 @@ type Agent struct {
 	readyOne sync.Once
 	renewNow chan struct{}
 	hookKick chan struct{}
+	// reportKick wakes reportLoop to send unreported.
+	reportKick chan struct{}
 	// forceNext makes the next renewal pass renew whatever ARI says; only
 	// the renewal loop touches it.
 	forceNext bool
 
-	mu     sync.Mutex // guards state, status and ari
-	state  *state
-	status Status
-	ari    *ariState
+	mu         sync.Mutex // guards state, status, ari and unreported
+	state      *state
+	status     Status
+	ari        *ariState
+	unreported *statusReport // the status report not sent yet
 }
 
 // New checks cfg and loads the agent's state from its storage. It makes no
@@ -127,10 +130,11 @@ func New(cfg Config) (*Agent, error) {
 			Proxy:           http.ProxyFromEnvironment,
 			TLSClientConfig: &tls.Config{RootCAs: cfg.Roots, MinVersion: tls.VersionTLS12},
 		}},
-		log:      cfg.Logger,
-		ready:    make(chan struct{}),
-		renewNow: make(chan struct{}, 1),
-		hookKick: make(chan struct{}, 1),
+		log:        cfg.Logger,
+		ready:      make(chan struct{}),
+		renewNow:   make(chan struct{}, 1),
+		hookKick:   make(chan struct{}, 1),
+		reportKick: make(chan struct{}, 1),
 	}
 	a.origins.Store(&originSet{})
 	st, err := loadState(context.Background(), cfg.Storage)
@@ -147,7 +151,9 @@ func New(cfg Config) (*Agent, error) {
 
 // Run pairs the device if it is not paired yet, gets its certificate if it
 // has none that fits, and then keeps it renewed, reports the device's
-// addresses and refreshes the owner's origin policy until ctx ends. It
+// addresses and refreshes the owner's origin policy until ctx ends; the
+// failures of its certificate work, and the success after them, are
+// reported to the issuer for the owner to see. It
 // returns nil when ctx ends and an error only when it cannot go on (the
 // owner denied the device, or storage fails).
 func (a *Agent) Run(ctx context.Context) error {
@@ -166,7 +172,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for _, loop := range []func(context.Context){a.addressLoop, a.policyLoop, a.hookLoop} {
+	for _, loop := range []func(context.Context){a.addressLoop, a.policyLoop, a.hookLoop, a.reportLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -24,11 +24,19 @@ func (a *Agent) hookLoop(ctx context.Context) {
 						return
 					}
 					failures++
-					a.fail(ctx, "certificate hook", err)
+					a.failReported(ctx, "certificate hook", err)
 					wait = time.After(backoff(a.cfg.RetryBase, a.cfg.RetryMax, failures))
 				} else {
+					a.updateStatus(ctx, func(s *Status) {
+						s.HookSerial = serial
+						if failures > 0 {
+							s.LastError = ""
+						}
+					})
+					if failures > 0 {
+						a.reportStatus("", time.Now())
+					}
 					failures = 0
-					a.updateStatus(ctx, func(s *Status) { s.HookSerial = serial })
 					continue
 				}
 			}

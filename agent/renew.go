@@ -47,7 +47,7 @@ func (a *Agent) renewLoop(ctx context.Context) {
 				return
 			}
 			failures++
-			a.fail(ctx, "renew certificate", err)
+			a.failReported(ctx, "renew certificate", err)
 			continue
 		}
 		failures = 0
@@ -97,13 +97,18 @@ func (a *Agent) renew(ctx context.Context, cur *tls.Certificate) error {
 		return err
 	}
 	a.serve(cert)
+	hadError := false
 	a.updateStatus(ctx, func(s *Status) {
 		s.Serial = fmtSerial(cert.Leaf)
 		s.NotAfter = cert.Leaf.NotAfter
 		s.LastRenewal = time.Now()
 		s.Renewals++
+		hadError = s.LastError != ""
 		s.LastError = ""
 	})
+	if hadError {
+		a.reportStatus("", time.Now())
+	}
 	a.log.Info("new certificate", "serial", fmtSerial(cert.Leaf), "not_after", cert.Leaf.NotAfter, "took", time.Since(start).Round(time.Millisecond))
 	a.hookWake()
 	return nil
@@ -138,16 +143,24 @@ func (a *Agent) fetchRenewalInfo(ctx context.Context, leaf *x509.Certificate) (a
 	return a.newACMEClient(a.credentials().Directory).GetRenewalInfo(ctx, leaf)
 }
 
-// fail records a failure: logged, counted, kept as the last error for
-// `lantls agent status` and reported to the issuer.
-func (a *Agent) fail(ctx context.Context, what string, err error) {
+// fail records a failure: logged, counted and kept as the last error for
+// `lantls agent status`.
+func (a *Agent) fail(ctx context.Context, what string, err error) (msg string, at time.Time) {
 	a.log.Error(what, "err", err)
-	msg := what + ": " + err.Error()
+	msg, at = what+": "+err.Error(), time.Now()
 	a.updateStatus(ctx, func(s *Status) {
 		s.Failures++
 		s.LastError = msg
-		s.LastErrorAt = time.Now()
+		s.LastErrorAt = at
 	})
+	return msg, at
+}
+
+// failReported records a failure of the certificate work as fail does and
+// also reports it to the issuer (PUT /api/v1/device/status), where the
+// owner sees it as the device's last error; the next success clears it.
+func (a *Agent) failReported(ctx context.Context, what string, err error) {
+	a.reportStatus(a.fail(ctx, what, err))
 }
 
 // backoff is the delay after n consecutive failures: base doubled n-1

@@ -56,6 +56,9 @@ type Status struct {
 	Failures      int       `json:"failures"` // failures since the agent's state was made
 	LastError     string    `json:"last_error,omitempty"`
 	LastErrorAt   time.Time `json:"last_error_at,omitzero"`
+	// ReportFailures counts the reports of LastError (or of its clearing)
+	// that did not reach the issuer.
+	ReportFailures int `json:"report_failures"`
 	// HookSerial is the serial of the last certificate OnCertificate
 	// accepted, so a restart neither skips nor repeats it.
 	HookSerial string    `json:"hook_serial,omitempty"`
