@@ -8,10 +8,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,7 +70,8 @@ func TestOperatorCertificateReloads(t *testing.T) {
 	dir := t.TempDir()
 	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	first := writePair(t, certPath, keyPath, "issuer.example.net")
-	iss, _ := issuertest.Start(t, issuer.Config{TLSCert: certPath, TLSKey: keyPath})
+	var logs lockedBuffer
+	iss, _ := issuertest.Start(t, issuer.Config{TLSCert: certPath, TLSKey: keyPath, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	addr := strings.TrimPrefix(iss.Info().BaseURL, "https://")
 	if got := servedCert(t, addr, "issuer.example.net"); !got.Equal(first) {
 		t.Fatalf("served %v, want the operator's certificate", got.Subject)
@@ -88,7 +91,11 @@ func TestOperatorCertificateReloads(t *testing.T) {
 	if err := os.WriteFile(certPath, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second)
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logs.String(), "do not load"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the issuer did not notice the broken files within 30s; its log:\n%s", logs.String())
+		}
+	}
 	if got := servedCert(t, addr, "issuer.example.net"); !got.Equal(second) {
 		t.Error("a broken certificate file replaced the working certificate")
 	}
@@ -99,4 +106,22 @@ func TestOperatorCertificateNeedsBothFiles(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "key") {
 		t.Errorf("New with a certificate and no key: %v", err)
 	}
+}
+
+// lockedBuffer collects an issuer's log for a test to wait on.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
