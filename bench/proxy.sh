@@ -12,8 +12,9 @@
 # Writes bench/results/proxy-YYYY-MM-DD.md (OUT=FILE to change).
 #
 # Knobs: DURATION=8s CONNECTIONS=50 THREADS=1 KEEP=1 (keep the work dir).
-# The machine has 2 cores shared by wrk, the proxy and the upstream (and
-# by other engineers' work): compare the ratios, not the absolute numbers.
+# wrk, the proxy and the upstream share the machine's cores, and the
+# load average before the run is recorded: compare the ratios, not the
+# absolute numbers.
 set -euo pipefail
 case ${1:-} in
 -h | --help)
@@ -28,6 +29,7 @@ case ${1:-} in
 	exit 2
 	;;
 esac
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for tool in wrk caddy nginx python3; do
 	command -v "$tool" >/dev/null || { echo "bench/proxy.sh: $tool not installed: apt-get install ${tool/python3/python3}" >&2; exit 1; }
 done
@@ -160,9 +162,9 @@ mkdir -p "$(dirname "$OUT")"
 	echo
 	echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(go version | cut -d' ' -f3),"
 	echo "$(caddy version | cut -d' ' -f1 | sed 's/^/Caddy /'), $(nginx -v 2>&1 | sed 's/.*: //'), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)."
-	echo "The 2 cores are shared by wrk, the proxy under test and the upstream nginx,"
-	echo "and by other engineers' builds and tests while this ran: one run each, so"
-	echo "read the ratios (measured in the same run) rather than the absolute numbers."
+	echo "The $(nproc) cores are shared by wrk, the proxy under test and the upstream nginx;"
+	echo "load average before the run: $load_before. One run each, so read the ratios"
+	echo "(measured in the same run) rather than the absolute numbers."
 	echo
 	echo "Command: \`bench/proxy.sh\` (wrk -t$THREADS -c$CONNECTIONS -d$DURATION; handshakes with \`Connection: close\`)."
 	echo "Each proxy serves the same certificate (ECDSA P-256, from the issuer's CA) in"
