@@ -13,22 +13,13 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/lantls/lantls/names"
 )
 
 // DefaultRanges are the address ranges the issuer answers address-names
-// for by default, and so the ones worth reporting: RFC 1918, RFC 6598,
-// loopback, link-local and ULA.
-var DefaultRanges = []netip.Prefix{
-	netip.MustParsePrefix("10.0.0.0/8"),
-	netip.MustParsePrefix("172.16.0.0/12"),
-	netip.MustParsePrefix("192.168.0.0/16"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("127.0.0.0/8"),
-	netip.MustParsePrefix("169.254.0.0/16"),
-	netip.MustParsePrefix("::1/128"),
-	netip.MustParsePrefix("fe80::/10"),
-	netip.MustParsePrefix("fc00::/7"),
-}
+// for by default (names.LocalRanges), and so the ones worth reporting.
+var DefaultRanges = names.LocalRanges()
 
 // addressLoop reports the device's addresses at start and again within a
 // second of any change.

@@ -54,21 +54,9 @@ type Config struct {
 // that a first start needs no privileges. Production uses port 53.
 const DefaultListen = "127.0.0.1:8053"
 
-// DefaultAllow are the ranges an address-name may point into: RFC 1918,
-// RFC 6598 (CGNAT), loopback, link-local and ULA. A public address never
-// gets an answer, so the zone cannot be made to point a name that carries
-// a trusted certificate at someone else's public host.
-var DefaultAllow = []netip.Prefix{
-	netip.MustParsePrefix("10.0.0.0/8"),
-	netip.MustParsePrefix("172.16.0.0/12"),
-	netip.MustParsePrefix("192.168.0.0/16"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("127.0.0.0/8"),
-	netip.MustParsePrefix("169.254.0.0/16"),
-	netip.MustParsePrefix("::1/128"),
-	netip.MustParsePrefix("fe80::/10"),
-	netip.MustParsePrefix("fc00::/7"),
-}
+// DefaultAllow are the ranges an address-name may point into by default
+// (names.LocalRanges). A public address never gets an answer.
+var DefaultAllow = names.LocalRanges()
 
 // specialUse are the special-use suffixes (RFC 6761, RFC 8375 home.arpa,
 // the ICANN-reserved internal) whose names never reach the public DNS.

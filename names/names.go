@@ -166,6 +166,26 @@ func SplitDevice(name, zone string) (prefix, label string, ok bool) {
 	return prefix, label, true
 }
 
+// LocalRanges returns the address ranges that address-names may point
+// into by default: RFC 1918, RFC 6598 (CGNAT), loopback, link-local and
+// ULA. The issuer answers address-names only inside them, so the zone
+// cannot point a name that carries a trusted certificate at someone
+// else's public host, and the agent reports only addresses inside them.
+// Each call returns a new slice.
+func LocalRanges() []netip.Prefix {
+	return []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"),
+		netip.MustParsePrefix("172.16.0.0/12"),
+		netip.MustParsePrefix("192.168.0.0/16"),
+		netip.MustParsePrefix("100.64.0.0/10"),
+		netip.MustParsePrefix("127.0.0.0/8"),
+		netip.MustParsePrefix("169.254.0.0/16"),
+		netip.MustParsePrefix("::1/128"),
+		netip.MustParsePrefix("fe80::/10"),
+		netip.MustParsePrefix("fc00::/7"),
+	}
+}
+
 // AddressLabel encodes addr as a single DNS label: IPv4 dots become hyphens
 // (192-168-1-20); IPv6 is written as all eight groups, lowercase, without
 // zero padding, joined by hyphens (fd00-0-0-0-0-0-0-1).

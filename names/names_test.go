@@ -453,3 +453,30 @@ func TestParseAddressLabelAllocs(t *testing.T) {
 		}
 	}
 }
+
+func TestLocalRanges(t *testing.T) {
+	in := func(s string) bool {
+		a := netip.MustParseAddr(s)
+		for _, p := range LocalRanges() {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, a := range []string{"10.1.2.3", "172.31.0.1", "192.168.1.20", "100.64.0.1", "127.0.0.1", "169.254.1.1", "::1", "fe80::1", "fd00::20"} {
+		if !in(a) {
+			t.Errorf("%s is not in LocalRanges", a)
+		}
+	}
+	for _, a := range []string{"8.8.8.8", "172.32.0.1", "100.128.0.1", "2001:db8::1", "::ffff:8.8.8.8"} {
+		if in(a) {
+			t.Errorf("%s is in LocalRanges", a)
+		}
+	}
+	r := LocalRanges()
+	r[0] = netip.Prefix{}
+	if !LocalRanges()[0].IsValid() {
+		t.Error("LocalRanges returned a slice shared between calls")
+	}
+}
