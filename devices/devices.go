@@ -158,19 +158,11 @@ func Revoke(ctx context.Context, st store.Store, label string, now time.Time) (*
 // accounts, disables its unused EAB keys and marks it revoked (if it is
 // not yet), inside tx, counting what it did in r.
 func revokeDevice(ctx context.Context, tx store.Tx, d *store.Device, now time.Time, r *Revoked) error {
-	certs, err := tx.ListCertificates(ctx, d.ID)
+	n, err := revokeCertificates(ctx, tx, d.ID, now)
 	if err != nil {
 		return err
 	}
-	for _, c := range certs {
-		if c.Revoked() || !c.NotAfter.After(now) {
-			continue
-		}
-		if err := tx.RevokeCertificate(ctx, c.Serial, ReasonCessationOfOperation, now); err != nil {
-			return err
-		}
-		r.Certificates++
-	}
+	r.Certificates += n
 	accts, err := tx.ListAccountsByDevice(ctx, d.ID)
 	if err != nil {
 		return err
