@@ -2,13 +2,11 @@ package issuer
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
+	"crypto"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"net/netip"
@@ -143,7 +141,7 @@ const (
 // restart does not order again.
 func (iss *Issuer) upstreamTLSLoop(ctx context.Context, hosts []string) {
 	dir := filepath.Join(iss.cfg.DataDir, tlsDir)
-	key, err := loadOrMakeTLSKey(filepath.Join(dir, tlsKeyFile))
+	key, err := upstream.LoadOrMakeKey(filepath.Join(dir, tlsKeyFile))
 	if err != nil {
 		iss.cfg.Logger.Error("issuer TLS key", "err", err)
 		return
@@ -207,7 +205,7 @@ func (iss *Issuer) renewAt(ctx context.Context, leaf *x509.Certificate) time.Tim
 // obtainOwnCert gets a certificate for hosts with key from the upstream,
 // as a renewal (ARI replaces) of the current one if there is one, stores
 // it and swaps it in.
-func (iss *Issuer) obtainOwnCert(ctx context.Context, key *ecdsa.PrivateKey, hosts []string) error {
+func (iss *Issuer) obtainOwnCert(ctx context.Context, key crypto.Signer, hosts []string) error {
 	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: hosts}, key)
 	if err != nil {
 		return err
@@ -250,41 +248,4 @@ func coversAll(leaf *x509.Certificate, hosts []string) bool {
 		}
 	}
 	return true
-}
-
-func loadOrMakeTLSKey(path string) (*ecdsa.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		block, _ := pem.Decode(b)
-		if block == nil {
-			return nil, fmt.Errorf("%s holds no PEM key", path)
-		}
-		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("parse %s: %w", path, err)
-		}
-		ek, ok := k.(*ecdsa.PrivateKey)
-		if !ok {
-			return nil, fmt.Errorf("%s holds no ECDSA key", path)
-		}
-		return ek, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		return nil, err
-	}
-	if err := atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		return nil, err
-	}
-	return k, nil
 }

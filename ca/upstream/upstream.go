@@ -175,7 +175,7 @@ func New(cfg Config) (*Signer, error) {
 	if cfg.Limits.RegisteredDomain == "" {
 		cfg.Limits.RegisteredDomain = cfg.Zone
 	}
-	key, err := loadOrMakeKey(filepath.Join(cfg.Dir, AccountKeyFile))
+	key, err := LoadOrMakeKey(filepath.Join(cfg.Dir, AccountKeyFile))
 	if err != nil {
 		return nil, fmt.Errorf("upstream: %w", err)
 	}
@@ -296,15 +296,17 @@ func (s *Signer) saveAccount(url string) error {
 	return nil
 }
 
-// loadOrMakeKey reads the PKCS#8 PEM key at path, or makes an ECDSA P-256
-// key there (0600, in a 0700 directory) if there is none.
-func loadOrMakeKey(path string) (crypto.Signer, error) {
+// LoadOrMakeKey reads the PKCS#8 PEM key at path, or makes an ECDSA P-256
+// key there (0600, in a 0700 directory) if there is none: the upstream
+// account key, and the key of the issuer's own certificate from the
+// upstream.
+func LoadOrMakeKey(path string) (crypto.Signer, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return makeKey(path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read account key: %w", err)
+		return nil, fmt.Errorf("read key: %w", err)
 	}
 	block, _ := pem.Decode(b)
 	if block == nil || block.Type != "PRIVATE KEY" {
@@ -323,7 +325,7 @@ func loadOrMakeKey(path string) (crypto.Signer, error) {
 
 func makeKey(path string) (crypto.Signer, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("make account key directory: %w", err)
+		return nil, fmt.Errorf("make key directory: %w", err)
 	}
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -334,7 +336,7 @@ func makeKey(path string) (crypto.Signer, error) {
 		return nil, err
 	}
 	if err := atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		return nil, fmt.Errorf("write account key: %w", err)
+		return nil, fmt.Errorf("write key: %w", err)
 	}
 	return k, nil
 }
