@@ -657,16 +657,7 @@ func list[T any](ctx context.Context, t *txn, q query, scan func(scanner) (T, er
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []T{}
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scan)
 }
 
 // brief returns ctx for a statement that touches a row or two and takes
