@@ -65,15 +65,7 @@ func (t *txn) UpdatePairing(ctx context.Context, p *store.Pairing, expect store.
 
 // ListPairings returns pairings oldest first; an empty OwnerID lists all.
 func (t *txn) ListPairings(ctx context.Context, f store.PairingFilter) ([]*store.Pairing, error) {
-	var (
-		ps  []*store.Pairing
-		err error
-	)
-	if f.OwnerID == "" {
-		ps, err = list(ctx, t, listPairings, scanPairing)
-	} else {
-		ps, err = list(ctx, t, listPairingsByOwner, scanPairing, f.OwnerID)
-	}
+	ps, err := listOwned(ctx, t, listPairings, listPairingsByOwner, scanPairing, f.OwnerID)
 	if err != nil {
 		return nil, fmt.Errorf("list pairings: %w", err)
 	}

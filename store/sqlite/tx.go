@@ -89,15 +89,7 @@ func (t *txn) GetDeviceByLabel(ctx context.Context, label string) (*store.Device
 
 // ListDevices returns devices oldest first; an empty OwnerID lists all.
 func (t *txn) ListDevices(ctx context.Context, f store.DeviceFilter) ([]*store.Device, error) {
-	var (
-		ds  []*store.Device
-		err error
-	)
-	if f.OwnerID == "" {
-		ds, err = list(ctx, t, listDevices, scanDevice)
-	} else {
-		ds, err = list(ctx, t, listDevicesByOwner, scanDevice, f.OwnerID)
-	}
+	ds, err := listOwned(ctx, t, listDevices, listDevicesByOwner, scanDevice, f.OwnerID)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
@@ -658,6 +650,15 @@ func list[T any](ctx context.Context, t *txn, q query, scan func(scanner) (T, er
 		return nil, err
 	}
 	return scanAll(rows, scan)
+}
+
+// listOwned lists with the query all when ownerID is empty, else with
+// byOwner, which takes the owner's ID.
+func listOwned[T any](ctx context.Context, t *txn, all, byOwner query, scan func(scanner) (T, error), ownerID string) ([]T, error) {
+	if ownerID == "" {
+		return list(ctx, t, all, scan)
+	}
+	return list(ctx, t, byOwner, scan, ownerID)
 }
 
 // brief returns ctx for a statement that touches a row or two and takes
