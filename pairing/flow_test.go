@@ -15,7 +15,6 @@ import (
 
 	"golang.org/x/crypto/acme"
 
-	"github.com/lantls/lantls/agent"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/issuer/issuertest"
 	"github.com/lantls/lantls/names"
@@ -58,14 +57,14 @@ func TestFlowWithIssuer(t *testing.T) {
 
 	// The EAB key binds only the key that paired.
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if _, err := agent.Register(ctx, cr.Directory, other, eab, httpc); err == nil || !strings.Contains(err.Error(), "unauthorized") {
+	if _, err := register(ctx, cr.Directory, other, eab, httpc); err == nil || !strings.Contains(err.Error(), "unauthorized") {
 		t.Errorf("register with the EAB key and another account key: %v, want unauthorized", err)
 	}
-	client, err := agent.Register(ctx, cr.Directory, key, eab, httpc)
+	client, err := register(ctx, cr.Directory, key, eab, httpc)
 	if err != nil {
 		t.Fatalf("register with the paired key: %v", err)
 	}
-	cert, err := agent.Obtain(ctx, client, cr.Names)
+	cert, err := obtain(ctx, client, cr.Names)
 	if err != nil {
 		t.Fatalf("obtain: %v", err)
 	}

@@ -1,7 +1,4 @@
-// Package agent is the device side of lantls. This file holds its ACME
-// client steps: register an account with an external account binding, and
-// obtain a certificate for the device's names with a separate TLS key.
-package agent
+package pairing_test
 
 import (
 	"context"
@@ -18,9 +15,13 @@ import (
 	"golang.org/x/crypto/acme"
 )
 
-// Register returns an ACME client for directory whose account key is key,
+// The pairing tests register and order with golang.org/x/crypto/acme, a
+// client independent of the agent's (acmez), so that the credentials a
+// pairing hands out are shown to work with a second ACME client.
+
+// register returns an ACME client for directory whose account key is key,
 // registering the account with eab if the issuer does not know the key yet.
-func Register(ctx context.Context, directory string, key crypto.Signer, eab *acme.ExternalAccountBinding, httpc *http.Client) (*acme.Client, error) {
+func register(ctx context.Context, directory string, key crypto.Signer, eab *acme.ExternalAccountBinding, httpc *http.Client) (*acme.Client, error) {
 	c := &acme.Client{Key: key, DirectoryURL: directory, HTTPClient: httpc, UserAgent: "lantls-agent"}
 	_, err := c.Register(ctx, &acme.Account{ExternalAccountBinding: eab}, acme.AcceptTOS)
 	if err != nil && !errors.Is(err, acme.ErrAccountAlreadyExists) {
@@ -29,9 +30,9 @@ func Register(ctx context.Context, directory string, key crypto.Signer, eab *acm
 	return c, nil
 }
 
-// Obtain orders a certificate for names, finalizes it with a fresh P-256
+// obtain orders a certificate for names, finalizes it with a fresh P-256
 // key (never the account key) and returns the chain with that key.
-func Obtain(ctx context.Context, c *acme.Client, names []string) (*tls.Certificate, error) {
+func obtain(ctx context.Context, c *acme.Client, names []string) (*tls.Certificate, error) {
 	order, err := c.AuthorizeOrder(ctx, acme.DomainIDs(names...))
 	if err != nil {
 		return nil, fmt.Errorf("new order: %w", err)
