@@ -125,9 +125,11 @@ func TestScreenshots(t *testing.T) {
 	if os.Getenv("LANTLS_SCREENSHOTS") != "" {
 		dir = filepath.Join("..", "docs", "screenshots")
 	}
+	browsertest.RequireAxe(t)
 	ctx := f.chromium(t, 1100, 760)
 	shot := func(name string) {
 		t.Helper()
+		browsertest.CheckAccessible(t, ctx, name)
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatal(err)
