@@ -260,6 +260,23 @@ type Tx interface {
 	// GetDeviceStatus returns what a device last reported: empty, with
 	// zero times, if it never reported.
 	GetDeviceStatus(ctx context.Context, deviceID string) (*DeviceStatus, error)
+
+	// --- attestation ---
+	// SetAttestPolicy stores the rule of p.Model, replacing any, filling a
+	// zero UpdatedAt with now.
+	SetAttestPolicy(ctx context.Context, p *AttestPolicy) error
+	// GetAttestPolicy returns the rule of model; none is ErrNotFound.
+	GetAttestPolicy(ctx context.Context, model string) (*AttestPolicy, error)
+	// DeleteAttestPolicy removes the rule of model; none is no error.
+	DeleteAttestPolicy(ctx context.Context, model string) error
+	// ListAttestPolicies returns every rule, by model.
+	ListAttestPolicies(ctx context.Context) ([]*AttestPolicy, error)
+	// SetDeviceAttestation replaces the last attestation of a device,
+	// filling a zero AttestedAt with now; an unknown device is ErrNotFound.
+	SetDeviceAttestation(ctx context.Context, a *DeviceAttestation) error
+	// GetDeviceAttestation returns the last attestation a device passed;
+	// none is ErrNotFound.
+	GetDeviceAttestation(ctx context.Context, deviceID string) (*DeviceAttestation, error)
 }
 
 // Status is the state of an account, order, authorization, challenge or
