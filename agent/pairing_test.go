@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -113,7 +112,7 @@ func (p *pairingServer) authorized(r *http.Request) bool {
 func (p *pairingServer) addresses(w http.ResponseWriter, r *http.Request) {
 	if !p.authorized(r) {
 		w.Header().Set("WWW-Authenticate", "Bearer")
-		http.Error(w, "unauthorized", 401)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
 	var body struct{ Addresses []string }
@@ -127,7 +126,7 @@ func (p *pairingServer) addresses(w http.ResponseWriter, r *http.Request) {
 
 func (p *pairingServer) policy(w http.ResponseWriter, r *http.Request) {
 	if !p.authorized(r) {
-		http.Error(w, "unauthorized", 401)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
 	p.mu.Lock()
@@ -154,12 +153,6 @@ func (p *pairingServer) approve() {
 	p.mu.Unlock()
 }
 
-func (p *pairingServer) deny() {
-	p.mu.Lock()
-	p.decided = "denied"
-	p.mu.Unlock()
-}
-
 // waitFor waits until cond holds under p.mu, or fails after 20 s.
 func (p *pairingServer) waitFor(what string, cond func() bool) {
 	p.t.Helper()
@@ -180,9 +173,4 @@ func writeTestJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(v)
-}
-
-// httpClient trusts roots only.
-func httpClient(roots *x509.CertPool) *http.Client {
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
 }

@@ -21,16 +21,15 @@ const testZone = "lan.example.net"
 
 // zoneFixture is a store with devices in it and a DNS server on it.
 type zoneFixture struct {
-	st       store.Store
-	srv      *Server
-	addr     string
-	reg      *prometheus.Registry
-	owner    *store.Owner
-	quiet    *store.Device // reports addresses, publishes nothing (the zone's default)
-	public   *store.Device // publishes its addresses
-	revoked  *store.Device
-	crowded  *store.Device // publishes 32 IPv6 addresses
-	cfgExtra func(*Config)
+	st      store.Store
+	srv     *Server
+	addr    string
+	reg     *prometheus.Registry
+	owner   *store.Owner
+	quiet   *store.Device // reports addresses, publishes nothing (the zone's default)
+	public  *store.Device // publishes its addresses
+	revoked *store.Device
+	crowded *store.Device // publishes 32 IPv6 addresses
 }
 
 func openStore(t testing.TB) store.Store {

@@ -93,6 +93,8 @@ func FuzzForms(f *testing.F) {
 		if c := userCodeField(v.Get("user_code")); len(c) > 32 {
 			t.Errorf("code field kept %d bytes", len(c))
 		}
-		passkeyName(v.Get("name"))
+		if n := passkeyName(v.Get("name")); n == "" || utf8.RuneCountInString(n) > 40 {
+			t.Errorf("passkey name %q kept", n)
+		}
 	})
 }

@@ -36,20 +36,6 @@ type viewer struct {
 
 func (v *viewer) admin() bool { return v.user != nil && v.user.Role == store.RoleAdmin }
 
-// sees reports whether v may see and change objects of ownerID.
-func (v *viewer) sees(ownerID string) bool {
-	return v.user != nil && (v.admin() || v.user.OwnerID == ownerID)
-}
-
-// ownerFilter is the owner ID lists are limited to: v's own, or "" (all)
-// for an admin.
-func (v *viewer) ownerFilter() string {
-	if v.admin() {
-		return ""
-	}
-	return v.user.OwnerID
-}
-
 // httpError is an error with the status and the message a person sees.
 type httpError struct {
 	status int

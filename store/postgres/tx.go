@@ -947,12 +947,6 @@ func scanString(r scanner) (string, error) {
 	return s, err
 }
 
-func scanInt(r scanner) (int, error) {
-	var n int64
-	err := r.Scan(&n)
-	return int(n), err
-}
-
 func scanTime(r scanner) (time.Time, error) {
 	var n *int64
 	err := r.Scan(&n)
