@@ -3,10 +3,12 @@ package web
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/lantls/lantls/pairing"
 	"github.com/lantls/lantls/problem"
+	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
 )
 
@@ -33,6 +35,63 @@ type approvePage struct {
 	Owner    string
 	Minutes  int
 	Fallback string // the code as the device shows it
+	// Browser is the approver's address as the issuer sees it; Network
+	// compares it with the address the device's request came from.
+	Browser string
+	Network network
+}
+
+// network is how the address a pairing request came from relates to the
+// approver's browser's.
+type network int
+
+const (
+	sameNetwork    network = iota
+	otherNetwork           // the warning of RFC 10027: maybe not the device in front of you
+	unknownNetwork         // one over IPv4, the other over IPv6: nothing to compare
+)
+
+// Other and Unknown are for the template.
+func (n network) Other() bool   { return n == otherNetwork }
+func (n network) Unknown() bool { return n == unknownNetwork }
+
+// compareNetworks says whether a device's pairing request and the
+// approver's browser came from one network: both from loopback, or from
+// one IPv4 /24 or IPv6 /64. Sources are ratelimit.SourceKey values, an
+// address or, for IPv6, its /64. A device the owner is not near (a code
+// sent by a phisher; RFC 10027 on cross-device flows) usually asks from
+// elsewhere; a household behind one NAT shows the issuer one address.
+func compareNetworks(device, browser string) network {
+	d, err1 := sourcePrefix(device)
+	b, err2 := sourcePrefix(browser)
+	switch {
+	case err1 != nil || err2 != nil:
+		return unknownNetwork
+	case d.Addr().IsLoopback() && b.Addr().IsLoopback():
+		return sameNetwork
+	case d.Addr().Is4() != b.Addr().Is4():
+		return unknownNetwork
+	case d.Overlaps(b):
+		return sameNetwork
+	}
+	return otherNetwork
+}
+
+// sourcePrefix is the network of a source key: its /24 or /64.
+func sourcePrefix(src string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(src)
+	if err != nil {
+		a, aerr := netip.ParseAddr(src)
+		if aerr != nil {
+			return netip.Prefix{}, aerr
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	bits := 64
+	if p.Addr().Unmap().Is4() {
+		p, bits = netip.PrefixFrom(p.Addr().Unmap(), min(p.Bits(), 32)), 24
+	}
+	return p.Addr().Prefix(min(bits, p.Bits()))
 }
 
 // postCodeEntry looks the code up and shows what asked to pair.
@@ -45,12 +104,15 @@ func (s *Server) postCodeEntry(w http.ResponseWriter, r *http.Request, v *viewer
 	if err != nil {
 		return s.codeError(w, r, v, code, err)
 	}
+	browser := ratelimit.SourceKey(r.RemoteAddr)
 	s.render(w, r, v, http.StatusOK, "approve", "Approve this device?", &approvePage{
 		Code:     pairing.FormatUserCode(p.UserCode),
 		Pairing:  p,
 		Owner:    v.owner.Name,
 		Minutes:  max(1, int(p.Expires.Sub(s.cfg.Now()).Minutes()+0.5)),
 		Fallback: pairing.FormatUserCode(p.UserCode),
+		Browser:  browser,
+		Network:  compareNetworks(p.Source, browser),
 	})
 	return nil
 }

@@ -4,10 +4,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -237,4 +239,43 @@ func TestWrongCodes(t *testing.T) {
 	if strings.Contains(b.last, "<x>") {
 		t.Error("the code entry page echoes markup")
 	}
+}
+
+// TestApprovalShowsWhereTheRequestCameFrom is issue 29's finding 5 (RFC
+// 10027, cross-device flows): the approval page says what asks to pair,
+// from which address and when, and warns when that address is on another
+// network than the approver's browser, as when a phisher started the
+// pairing and sent the owner the code.
+func TestApprovalShowsWhereTheRequestCameFrom(t *testing.T) {
+	t.Parallel()
+	f := start(t)
+	f.addUser(t, "alice", store.RoleOwner)
+	b := f.browser(t)
+	b.login("alice")
+
+	// A device beside the browser: both on loopback.
+	d := newDevice(t, f)
+	d.start()
+	b.get("/device")
+	b.want(b.post("/device", url.Values{"user_code": {d.auth.UserCode}}), http.StatusOK,
+		"as the device reports it", "Requested from", "127.0.0.1", "Requested at", "your browser")
+	if strings.Contains(b.last, "another network") {
+		t.Errorf("a device on the browser's network got the warning:\n%s", excerpt(b.last))
+	}
+
+	// A request from elsewhere, with a code the owner was sent.
+	const code = "BCDFGHJK"
+	sum := sha256.Sum256([]byte(code))
+	p := &store.Pairing{
+		DeviceCodeHash: strings.Repeat("ab", 32), UserCode: code, UserCodeHash: hex.EncodeToString(sum[:]),
+		ClientID: "lantls-agent", Model: "Aurora TV 55", Hostname: "livingroom-tv",
+		Label: d.label(), KeyThumbprint: "x", KeyJWK: []byte(`{}`), Source: "198.51.100.7",
+		Status: store.StatusPending, Interval: time.Second, Expires: time.Now().Add(10 * time.Minute),
+	}
+	if err := f.iss.Store().CreatePairing(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	b.get("/device")
+	b.want(b.post("/device", url.Values{"user_code": {"BCDF-GHJK"}}), http.StatusOK,
+		"198.51.100.7", "another network", "Deny")
 }
