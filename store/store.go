@@ -183,6 +183,10 @@ type Tx interface {
 	ListUsers(ctx context.Context) ([]*User, error)
 	// UpdateUser writes Role and PasswordHash.
 	UpdateUser(ctx context.Context, u *User) error
+	// DeleteUser removes the user id with its sessions and passkeys; the
+	// owner it acted for, and that owner's devices, stay. A missing user
+	// is ErrNotFound.
+	DeleteUser(ctx context.Context, id string) error
 	// CreateSession stores s, filling a zero CreatedAt; an ID in use is
 	// ErrConflict.
 	CreateSession(ctx context.Context, s *Session) error

@@ -28,6 +28,8 @@ const (
 	qListPasskeys   = `SELECT ` + passkeyColumns + ` FROM passkeys WHERE user_id = $1 ORDER BY created_at, id`
 	qUpdatePasskey  = `UPDATE passkeys SET data = $1, last_used_at = $2 WHERE id = $3`
 	qDeletePasskey  = `DELETE FROM passkeys WHERE id = $1 AND user_id = $2`
+	qDeleteUser     = `WITH p AS (DELETE FROM passkeys WHERE user_id = $1), s AS (DELETE FROM sessions WHERE user_id = $1)
+		DELETE FROM users WHERE id = $1`
 )
 
 // CreateUser stores u, filling an empty ID and a zero CreatedAt.
@@ -63,6 +65,19 @@ func (t *txn) ListUsers(ctx context.Context) ([]*store.User, error) {
 func (t *txn) UpdateUser(ctx context.Context, u *store.User) error {
 	if err := t.changeOne(ctx, qUpdateUser, "", u.ID, string(u.Role), u.PasswordHash, u.ID); err != nil {
 		return fmt.Errorf("update user %q: %w", u.ID, err)
+	}
+	return nil
+}
+
+// DeleteUser removes the user id with its sessions and passkeys, in one
+// statement.
+func (t *txn) DeleteUser(ctx context.Context, id string) error {
+	n, err := t.exec(ctx, qDeleteUser, id)
+	if err == nil && n == 0 {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("delete user %q: %w", id, err)
 	}
 	return nil
 }

@@ -66,6 +66,22 @@ func (t *txn) UpdateUser(ctx context.Context, u *store.User) error {
 	return nil
 }
 
+// DeleteUser removes the user id with its sessions and passkeys.
+func (t *txn) DeleteUser(ctx context.Context, id string) error {
+	err := t.atomic(ctx, func(t *txn) error {
+		for _, q := range []string{`DELETE FROM passkeys WHERE user_id = ?`, `DELETE FROM sessions WHERE user_id = ?`} {
+			if _, err := t.execText(ctx, q, id); err != nil {
+				return err
+			}
+		}
+		return t.changeOneText(ctx, `DELETE FROM users WHERE id = ?`, id)
+	})
+	if err != nil {
+		return fmt.Errorf("delete user %q: %w", id, err)
+	}
+	return nil
+}
+
 // CreateSession stores s, filling a zero CreatedAt.
 func (t *txn) CreateSession(ctx context.Context, s *store.Session) error {
 	fillTime(&s.CreatedAt)

@@ -186,4 +186,37 @@ func testPasskeys(t *testing.T, s store.Store) {
 		t.Fatalf("ListPasskeys after delete: %v", err)
 	}
 	equal(t, "ListPasskeys after delete", got, []*store.Passkey{normalized(p2)})
+
+	// Deleting a user takes its sessions and passkeys along, and no one
+	// else's.
+	if err := s.CreateSession(ctx, &store.Session{ID: "alice-s", UserID: u.ID, Expires: base.Add(time.Hour)}); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	p3 := &store.Passkey{ID: []byte{7}, UserID: bob.ID, Name: "bob's", Data: []byte(`{}`), CreatedAt: base}
+	if err := s.CreatePasskey(ctx, p3); err != nil {
+		t.Fatalf("CreatePasskey: %v", err)
+	}
+	if err := s.DeleteUser(ctx, u.ID); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if _, err := s.GetUser(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetUser after DeleteUser = %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetSession(ctx, "alice-s"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetSession of a deleted user = %v, want ErrNotFound", err)
+	}
+	if got, err := s.ListPasskeys(ctx, u.ID); err != nil || len(got) != 0 {
+		t.Errorf("ListPasskeys of a deleted user = %v, %v; want none", got, err)
+	}
+	got, err = s.ListPasskeys(ctx, bob.ID)
+	if err != nil {
+		t.Fatalf("ListPasskeys: %v", err)
+	}
+	equal(t, "bob's passkeys after alice is deleted", got, []*store.Passkey{normalized(p3)})
+	if _, err := s.GetOwner(ctx, o.ID); err != nil {
+		t.Errorf("GetOwner after DeleteUser = %v, want the owner kept", err)
+	}
+	if err := s.DeleteUser(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteUser of a missing user = %v, want ErrNotFound", err)
+	}
 }
