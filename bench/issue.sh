@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/issue.sh: issuance under load, lantls against Pebble and step-ca,
-# all driven by the same load client (`lantls bench issue`) on this
+# all driven by the same load client (`lantls-bench issue`) on this
 # machine, at several concurrencies; then lantls with a million devices in
 # its store; then one run of lantls under pprof (`lantls issuer --pprof`);
 # then lantls on PostgreSQL at the highest concurrency, one instance and two
@@ -140,7 +140,7 @@ fi
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | wc -l)
 t0=$(date +%s)
-(cd "$SRC" && go build -o "$BIN/" ./cmd/lantls ./bench/cmd/peerconf ./bench/cmd/issuereport ./bench/cmd/tcpbalance)
+(cd "$SRC" && go build -o "$BIN/" ./cmd/lantls ./bench/cmd/lantls-bench ./bench/cmd/peerconf ./bench/cmd/issuereport ./bench/cmd/tcpbalance)
 # `go tool pprof` is built on first use; build it now, not while it would
 # take CPU from the profiled run.
 go tool pprof -h >/dev/null 2>&1 || true
@@ -375,13 +375,13 @@ load() {
 	local server=$1 c=$2 manifest=$3
 	shift 3
 	local name=$WORK/runs/$server-c$c
-	local args=(bench issue --directory "$DIRECTORY" --ca-bundle "$CA_BUNDLE" --c "$c" --duration "$DURATION" --stall "$STALL" "$@")
-	note timeout -k 5 "$RUN_TIMEOUT" "$BIN/lantls" "${args[@]}" --json
+	local args=(issue --directory "$DIRECTORY" --ca-bundle "$CA_BUNDLE" --c "$c" --duration "$DURATION" --stall "$STALL" "$@")
+	note timeout -k 5 "$RUN_TIMEOUT" "$BIN/lantls-bench" "${args[@]}" --json
 	local s0 c0 t0 rc s1 c1 t1
 	children_cpu >"$WORK/cpu0.txt"
 	s0=$(server_ticks) c0=$(<"$WORK/cpu0.txt") t0=$(date +%s.%N)
 	set +e
-	timeout -k 5 "$RUN_TIMEOUT" "$BIN/lantls" "${args[@]}" --json >"$name.json" 2>"$name.log"
+	timeout -k 5 "$RUN_TIMEOUT" "$BIN/lantls-bench" "${args[@]}" --json >"$name.json" 2>"$name.log"
 	rc=$?
 	set -e
 	children_cpu >"$WORK/cpu1.txt"
@@ -471,8 +471,8 @@ if [[ ${SKIP_SCALE:-0} != 1 ]]; then
 	dir=$WORK/ours-scale
 	mkdir -p "$dir"
 	: >"$SCALE"
-	note "$BIN/lantls" bench seed --data "$dir" --devices "$SCALE_DEVICES" --batch 25000
-	"$BIN/lantls" bench seed --data "$dir" --devices "$SCALE_DEVICES" --batch 25000 >"$SEED_OUT" 2>"$WORK/seed.log"
+	note "$BIN/lantls-bench" seed --data "$dir" --devices "$SCALE_DEVICES" --batch 25000
+	"$BIN/lantls-bench" seed --data "$dir" --devices "$SCALE_DEVICES" --batch 25000 >"$SEED_OUT" 2>"$WORK/seed.log"
 	say "scale: ours with $SCALE_DEVICES devices, c=$MAX_C"
 	if start_ours "$dir"; then
 		note "$BIN/lantls" admin --data "$dir" device add --owner bench --name dev --count "$N_OURS" --json
@@ -665,7 +665,7 @@ TOTAL=$(( $(date +%s) - SCRIPT_START ))
 
 		The same run as lantls at c=${MAX_C} above, against an issuer whose store
 		was first filled with ${SCALE_LABEL} devices and their EAB keys by
-		\`lantls bench seed\` (the run's own devices are added after them).
+		\`lantls-bench seed\` (the run's own devices are added after them).
 
 		EOF
 		"$BIN/issuereport" --runs "$RUNS" --scale "$SCALE" --seed "$SEED_OUT" --scale-devices "$SCALE_DEVICES" --only scale

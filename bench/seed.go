@@ -34,7 +34,7 @@ type SeedOptions struct {
 	Now time.Time
 	// Credentials, if set, receives one JSON line per device in the form of
 	// `lantls admin device add --json` (eab_kid, eab_hmac_key, names), for
-	// `lantls bench issue --eab-file`.
+	// `lantls-bench issue --eab-file`.
 	Credentials io.Writer
 	// Progress, if set, is called after each committed batch with the
 	// number of devices created so far.

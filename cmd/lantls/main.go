@@ -37,7 +37,6 @@ func commands() []command {
 		{"agent", "run the device agent: pair, get and renew a certificate, serve it", runAgent},
 		{"doctor", "say why a device's HTTPS does not work from this machine, and what to do", runDoctor},
 		{"demo", "run the whole system on loopback and show it working", runDemo},
-		{"bench", "measure issuance under load; seed a store with devices", runBench},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -4,7 +4,7 @@
 //
 //	server  concurrency  exit-status  wall-s  server-cpu-s  client-cpu-s  result.json  progress.log
 //
-// where result.json is what `lantls bench issue --json` wrote (missing or
+// where result.json is what `lantls-bench issue --json` wrote (missing or
 // empty if the run died) and progress.log its stderr. Servers are named
 // ours, pebble and step-ca; ratios compare ours with the others.
 //
@@ -44,7 +44,7 @@ type run struct {
 func main() {
 	runsFile := flag.String("runs", "", "manifest of the comparison `runs`")
 	scaleFile := flag.String("scale", "", "manifest of the scale run")
-	seedFile := flag.String("seed", "", "output of `lantls bench seed` for the scale run")
+	seedFile := flag.String("seed", "", "output of `lantls-bench seed` for the scale run")
 	scaleDevices := flag.Int("scale-devices", 1000000, "how many `devices` the scale run's store held")
 	only := flag.String("only", "", "print only this `part`: table or scale")
 	flag.Parse()
@@ -307,7 +307,7 @@ func writeScale(w io.Writer, runs, scale []*run, seed string, devices int) {
 		fmt.Fprintf(w, "With the seeded store the rate is %+.1f%% of the empty-store rate: %s.\n\n", d, verdict)
 	}
 	if seed != "" {
-		fmt.Fprintf(w, "Seeding (`lantls bench seed`):\n\n```\n%s\n```\n\n", seed)
+		fmt.Fprintf(w, "Seeding (`lantls-bench seed`):\n\n```\n%s\n```\n\n", seed)
 	}
 }
 

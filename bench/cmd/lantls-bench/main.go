@@ -1,48 +1,85 @@
+// Command lantls-bench is the load client and seeder of the benchmarks
+// (bench/*.sh): `lantls-bench issue` drives whole ACME issuances from many
+// simulated devices, `lantls-bench seed` bulk-creates devices in an
+// issuer's store. It is its own command so that the shipping lantls binary
+// links no benchmark code.
 package main
 
 import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/lantls/lantls/bench"
 	"github.com/lantls/lantls/issuer"
 )
 
-const benchUsage = `lantls bench <command> [flags]
+const benchUsage = `lantls-bench <command> [flags]
 
 Commands:
   issue  drive whole ACME issuances from many simulated devices at once
   seed   bulk-create devices with EAB keys in an issuer's store
 
-Run 'lantls bench <command> --help' for its flags; bench/README.md tells
+Run 'lantls-bench <command> --help' for its flags; bench/README.md tells
 how bench/issue.sh compares the issuer with Pebble and step-ca.`
 
-func runBench(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "bench", benchUsage)
-	fs.Usage = func() { fmt.Fprintf(e.stdout, "Usage: %s\n", benchUsage) }
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		return usagef("want 'issue' or 'seed'; run 'lantls bench --help'")
-	}
-	switch rest[0] {
-	case "issue":
-		return benchIssue(ctx, e, rest[1:])
-	case "seed":
-		return benchSeed(ctx, e, rest[1:])
-	}
-	return usagef("unknown command %q: want 'issue' or 'seed'; run 'lantls bench --help'", rest[0])
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, &env{stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:])
+	stop()
+	os.Exit(code)
 }
 
-const benchIssueUsage = `lantls bench issue --directory URL [--eab-file FILE] --n N --c C [flags]
+// env is what a command may touch: its output streams.
+type env struct {
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// run runs the command args names and turns its error into an exit
+// status: 2 for a usage error, 1 for any other.
+func run(ctx context.Context, e *env, args []string) int {
+	err := runBench(ctx, e, args)
+	var ue *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(e.stderr, "lantls-bench: %v\n", err)
+		return 2
+	}
+	fmt.Fprintf(e.stderr, "lantls-bench: %v\n", err)
+	return 1
+}
+
+func runBench(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return usagef("want 'issue' or 'seed'; run 'lantls-bench --help'")
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprintf(e.stdout, "Usage: %s\n", benchUsage)
+		return nil
+	case "issue":
+		return benchIssue(ctx, e, args[1:])
+	case "seed":
+		return benchSeed(ctx, e, args[1:])
+	}
+	return usagef("unknown command %q: want 'issue' or 'seed'; run 'lantls-bench --help'", args[0])
+}
+
+const benchIssueUsage = `lantls-bench issue --directory URL [--eab-file FILE] --n N --c C [flags]
 
 Each simulated device makes a new P-256 account key, registers (with the
 next EAB key of --eab-file, one per line), orders its names, answers
@@ -59,13 +96,13 @@ and --names-template names every device.
 
 Examples:
   lantls admin --data D device add --owner bench --name dev --count 2000 --json > eab.jsonl
-  lantls bench issue --directory https://127.0.0.1:8443/acme/directory \
+  lantls-bench issue --directory https://127.0.0.1:8443/acme/directory \
     --ca-bundle D/ca/root.pem --eab-file eab.jsonl --n 2000 --c 16
-  lantls bench issue --directory https://127.0.0.1:9000/acme/acme/directory \
+  lantls-bench issue --directory https://127.0.0.1:9000/acme/acme/directory \
     --ca-bundle root.pem --names-template 127.0.0.1 --n 500 --c 16`
 
 func benchIssue(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "bench issue", benchIssueUsage)
+	fs := newFlags(e, "issue", benchIssueUsage)
 	var o bench.Options
 	fs.StringVar(&o.Directory, "directory", "", "ACME directory `URL` (required)")
 	eabFile := fs.String("eab-file", "", "`file` of EAB keys, one device per line")
@@ -85,9 +122,6 @@ func benchIssue(ctx context.Context, e *env, args []string) error {
 	asJSON := fs.Bool("json", false, "print the result as JSON instead of the text report")
 	cpuProfile := fs.String("cpuprofile", "", "write the load client's CPU profile to `file`")
 	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
 		return err
 	}
 	if o.Directory == "" {
@@ -162,17 +196,16 @@ func readRoots(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-const benchSeedUsage = `lantls bench seed [--data DIR] --devices N [flags]
+const benchSeedUsage = `lantls-bench seed [--data DIR] --devices N [flags]
 
 Creates N active devices, each with one unused EAB key, directly in the
 issuer's store, --batch per transaction, and prints the database size per
 device at the end. The issuer may be running.`
 
 func benchSeed(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "bench seed", benchSeedUsage)
-	a := &admin{env: e, dataDir: issuer.Defaults.DataDir}
-	fs.StringVar(&a.dataDir, "data", a.dataDir, "the issuer's data `dir`")
-	fs.StringVar(&a.storeURL, "store", "", "the issuer's --store `URL`, if it has one (PostgreSQL)")
+	fs := newFlags(e, "seed", benchSeedUsage)
+	dataDir := fs.String("data", issuer.Defaults.DataDir, "the issuer's data `dir`")
+	storeURL := fs.String("store", "", "the issuer's --store `URL`, if it has one (PostgreSQL)")
 	var o bench.SeedOptions
 	fs.IntVar(&o.Devices, "devices", 0, "how many devices to create (required)")
 	fs.StringVar(&o.Owner, "owner", "bench", "the devices' owner `name` (created if new)")
@@ -181,18 +214,27 @@ func benchSeed(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs); err != nil {
-		return err
-	}
 	if o.Devices < 1 {
 		return usagef("--devices must be at least 1")
 	}
-	st, info, err := a.open(ctx, "")
-	if err != nil {
+	if fi, err := os.Stat(*dataDir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("data dir %s does not exist: start 'lantls issuer --data %s' once, or pass --data", *dataDir, *dataDir)
+	}
+	o.Zone = issuer.Defaults.Zone
+	info, err := issuer.ReadInfo(*dataDir)
+	switch {
+	case err == nil:
+		o.Zone = info.Zone
+	case errors.Is(err, os.ErrNotExist):
+		fmt.Fprintf(e.stderr, "note: no issuer has run with --data %s yet; assuming zone %s\n", *dataDir, o.Zone)
+	default:
 		return err
 	}
+	st, err := issuer.OpenStore(ctx, *dataDir, *storeURL)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
 	defer st.Close()
-	o.Zone = info.Zone
 	if *eabOut != "" {
 		f, err := os.OpenFile(*eabOut, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {
@@ -217,11 +259,11 @@ func benchSeed(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("close store: %w", err)
 	}
 	took := time.Since(start)
-	if a.storeURL != "" {
+	if *storeURL != "" {
 		fmt.Fprintf(e.stdout, "seeded %d devices in %.1fs (%.0f/s)\n", n, took.Seconds(), float64(n)/took.Seconds())
 		return nil
 	}
-	size := fileSize(filepath.Join(a.dataDir, "lantls.db")) + fileSize(filepath.Join(a.dataDir, "lantls.db-wal"))
+	size := fileSize(filepath.Join(*dataDir, "lantls.db")) + fileSize(filepath.Join(*dataDir, "lantls.db-wal"))
 	fmt.Fprintf(e.stdout, "seeded %d devices in %.1fs (%.0f/s)\ndatabase %d bytes (lantls.db + -wal), %.0f bytes per device\n",
 		n, took.Seconds(), float64(n)/took.Seconds(), size, float64(size)/float64(n))
 	return nil
@@ -233,4 +275,42 @@ func fileSize(path string) int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// usageError is a mistake in how the command was called: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// newFlags returns a flag set whose --help prints usage and the flags to
+// stdout, with "--name" as the rest of the documentation writes them.
+func newFlags(e *env, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		var b strings.Builder
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+		fmt.Fprintf(e.stdout, "Usage: %s\n\nFlags:\n%s", usage, strings.ReplaceAll("\n"+b.String(), "\n  -", "\n  --")[1:])
+	}
+	return fs
+}
+
+// parse parses args; other errors than --help become usage errors that
+// name the command's help.
+func parse(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	if err != nil {
+		return usagef("%v; run 'lantls-bench %s --help' for its flags", err, fs.Name())
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q; run 'lantls-bench %s --help' for its flags", fs.Arg(0), fs.Name())
+	}
+	return nil
 }
