@@ -43,10 +43,14 @@ type Options struct {
 	// Upstream gets the device's certificate from a public ACME CA, as
 	// `lantls issuer --signer upstream` does: Let's Encrypt's test CA,
 	// Pebble, runs in this process, and the page's certificate chains to
-	// its root instead of the issuer's.
+	// its root instead of the issuer's, in its own process (the
+	// lantls-pebble command; see upstreamca.Find).
 	Upstream bool
-	Out      io.Writer    // progress and instructions
-	Logger   *slog.Logger // the issuer's log; nil discards it
+	// Pebble is the path of the lantls-pebble command; empty means
+	// upstreamca.Find looks for it.
+	Pebble string
+	Out    io.Writer    // progress and instructions
+	Logger *slog.Logger // the issuer's log; nil discards it
 }
 
 // Run runs the demo. Every step prints one line to Out; an error names the
@@ -84,13 +88,13 @@ func Run(ctx context.Context, opts Options) error {
 	var up *upstreamCA
 	if opts.Upstream {
 		var err error
-		if up, err = startUpstream(dataDir); err != nil {
+		fmt.Fprintln(opts.Out, "  with --upstream: the certificate comes from Pebble, Let's Encrypt's test CA, running beside the issuer as a public CA")
+		if up, err = startUpstream(ctx, opts.Pebble, dataDir, opts.Out); err != nil {
 			return fmt.Errorf("start the upstream CA (Pebble): %w", err)
 		}
-		defer up.pebble.Close()
+		defer up.proc.Close()
 		up.configure(&cfg)
 		p.total++
-		fmt.Fprintln(opts.Out, "  with --upstream: the certificate comes from Pebble, Let's Encrypt's test CA, running in this process as a public CA")
 	}
 	iss, err := issuer.New(ctx, cfg)
 	if err != nil {
@@ -108,8 +112,8 @@ func Run(ctx context.Context, opts Options) error {
 	pageRoots, pageRootPEM, pageRootFile, pageRootName := x509.NewCertPool(), iss.RootPEM(), info.Root, "the demo root"
 	pageRoots.AppendCertsFromPEM(pageRootPEM)
 	if up != nil {
-		pageRoots, pageRootPEM, pageRootFile, pageRootName = up.roots(), up.pebble.RootPEM(), up.rootFile, "Pebble's root"
-		p.step("upstream CA", "Pebble at %s, account %s; it validates dns-01 against the zone at %s", up.pebble.Directory(), info.UpstreamAccount, up.dns)
+		pageRoots, pageRootPEM, pageRootFile, pageRootName = up.roots(), []byte(up.proc.RootPEM), up.rootFile, "Pebble's root"
+		p.step("upstream CA", "Pebble at %s, account %s; it validates dns-01 against the zone at %s", up.proc.Directory, info.UpstreamAccount, up.proc.DNS)
 	}
 
 	roots := x509.NewCertPool()

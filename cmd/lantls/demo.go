@@ -7,9 +7,10 @@ import (
 )
 
 func runDemo(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "demo", "lantls demo [--upstream] [--check] [--data DIR]")
+	fs := newFlags(e, "demo", "lantls demo [--upstream [--pebble FILE]] [--check] [--data DIR]")
 	opts := demo.Options{Out: e.stdout}
-	fs.BoolVar(&opts.Upstream, "upstream", false, "get the certificate from a public ACME CA: Pebble, Let's Encrypt's test CA, in this process (the issuer's --signer upstream)")
+	fs.BoolVar(&opts.Upstream, "upstream", false, "get the certificate from a public ACME CA: Pebble, Let's Encrypt's test CA, beside the issuer (the issuer's --signer upstream), run by the lantls-pebble command")
+	fs.StringVar(&opts.Pebble, "pebble", "", "path of the lantls-pebble `command` (default: beside lantls, in PATH, or built from the source tree with go)")
 	fs.BoolVar(&opts.Check, "check", false, "fetch the device page trusting only the demo root, print a summary and exit (0 if it works)")
 	fs.StringVar(&opts.DataDir, "data", "", "keep the issuer's state in `dir` (default: a temporary dir, removed at exit)")
 	fs.StringVar(&opts.Zone, "zone", "", "DNS `zone` for device names (default lan.test)")
