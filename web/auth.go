@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
+	"unicode"
 
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ratelimit"
@@ -103,9 +105,20 @@ func (s *Server) postLogout(w http.ResponseWriter, r *http.Request, v *viewer) e
 }
 
 // safeNext keeps a post-login redirect on this site: a path, never a
-// scheme-relative or absolute URL.
+// scheme-relative or absolute URL. Browsers strip tabs and newlines from a
+// Location and read a backslash as a slash (WHATWG URL, "special" schemes),
+// so "/\t/evil.example" would become "//evil.example": a control byte or
+// backslash anywhere refuses the whole value, and what is left must parse
+// as a path with no scheme and no host.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.ContainsFunc(next, func(r rune) bool {
+		return r < 0x20 || r == 0x7f || r == '\\' || unicode.IsSpace(r)
+	}) {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(next, "//") {
 		return "/"
 	}
 	return next

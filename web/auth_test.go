@@ -57,7 +57,7 @@ func TestLogin(t *testing.T) {
 		t.Errorf("after login landed on %s, want /audit", resp.Request.URL.Path)
 	}
 	// An open redirect is not possible.
-	for _, next := range []string{"//evil.example/", "https://evil.example/", "/\\evil.example"} {
+	for _, next := range []string{"//evil.example/", "https://evil.example/", "/\\evil.example", "/\t/evil.example", "/\n/evil.example", " //evil.example"} {
 		c := f.browser(t)
 		c.get("/login")
 		resp := c.post("/login", url.Values{"name": {"alice"}, "password": {testPassword}, "next": {next}})

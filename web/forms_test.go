@@ -39,6 +39,17 @@ func TestSafeNext(t *testing.T) {
 		"/\\evil.example":   "/",
 		"https://evil.test": "/",
 		"/a\r\nSet-Cookie:": "/",
+		"/\t/evil.example":  "/",
+		"/\n/evil.example":  "/",
+		"/%09/evil.example": "/%09/evil.example", // stays a path on this site
+		"/ /evil.example":   "/",
+		"/\u3000/evil":      "/",
+		"/\x00/evil":        "/",
+		"/\x7f/evil":        "/",
+		"/a\\b":             "/",
+		"/%2F%2Fevil":       "/%2F%2Fevil",
+		"/devices/x#frag":   "/devices/x#frag",
+		"javascript:alert":  "/",
 	} {
 		if got := safeNext(in); got != want {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
@@ -52,6 +63,7 @@ func FuzzForms(f *testing.F) {
 	for _, seed := range []string{
 		"name=alice&password=x&next=%2Faudit",
 		"next=%2F%2Fevil.example",
+		"next=%2F%09%2Fevil.example",
 		"token=t&name=root&password=correct+horse+battery&password2=correct+horse+battery",
 		"current=a&new=bbbbbbbbbbbb&new2=bbbbbbbbbbbb",
 		"name=Living+room+TV",
@@ -68,8 +80,10 @@ func FuzzForms(f *testing.F) {
 			return
 		}
 		l := parseLoginForm(v)
-		if n := l.Next; !strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") || strings.HasPrefix(n, "/\\") || strings.ContainsAny(n, "\r\n") {
+		if n := l.Next; !strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") || strings.ContainsAny(n, "\\\t\r\n") {
 			t.Errorf("login next %q leaves the site", n)
+		} else if u, err := url.Parse(n); err != nil || u.Host != "" || u.Scheme != "" {
+			t.Errorf("login next %q parses as %v, %v", n, u, err)
 		}
 		if s := parseSetupForm(v); s.Error == "" && len(s.Password) < 10 {
 			t.Errorf("setup accepted password %q", s.Password)
