@@ -128,6 +128,33 @@ func (l Limit) Take(ctx context.Context, tx Tx, key string, now time.Time) error
 	return nil
 }
 
+// Refund gives back one event Take counted for key at now, inside tx.
+// Work that may be refused must be limited before it runs, or a burst of
+// concurrent requests would all pass a Check before any of them Takes: so
+// a caller Takes first, does the expensive work, and Refunds when the event
+// turned out not to count (a right password against a limit on wrong ones).
+func (l Limit) Refund(ctx context.Context, tx Tx, key string, now time.Time) error {
+	if !l.Enabled() {
+		return nil
+	}
+	k := l.Name + ":" + key
+	tat, err := tx.LimitTAT(ctx, k)
+	if err != nil {
+		return fmt.Errorf("rate limit %s: %w", l.Name, err)
+	}
+	if !tat.After(now) {
+		return nil
+	}
+	prev := tat.Add(-l.Period / time.Duration(l.Count))
+	if !prev.After(now) {
+		prev = time.Time{} // nothing is left in the bucket: forget the key
+	}
+	if err := tx.SetLimitTAT(ctx, k, prev); err != nil {
+		return fmt.Errorf("rate limit %s: %w", l.Name, err)
+	}
+	return nil
+}
+
 // Reader is the part of a store a limit needs to be checked.
 type Reader interface {
 	// LimitTAT returns the theoretical arrival time stored for key, or the

@@ -121,3 +121,42 @@ func TestCheckAgreesWithTake(t *testing.T) {
 		t.Errorf("disabled limit: Check = %v", err)
 	}
 }
+
+// TestRefund: a refunded event frees its place, and refunds never give
+// more than was taken.
+func TestRefund(t *testing.T) {
+	l := Limit{Name: "test", Count: 2, Period: time.Minute}
+	ctx := context.Background()
+	tx := mapTx{}
+	now := time.Unix(1_700_000_000, 0)
+	for i := range 2 {
+		if err := l.Take(ctx, tx, "k", now); err != nil {
+			t.Fatalf("take %d: %v", i, err)
+		}
+	}
+	if err := l.Take(ctx, tx, "k", now); err == nil {
+		t.Fatal("third take allowed")
+	}
+	if err := l.Refund(ctx, tx, "k", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Take(ctx, tx, "k", now); err != nil {
+		t.Fatalf("take after refund: %v", err)
+	}
+	for range 5 {
+		if err := l.Refund(ctx, tx, "k", now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tat := tx["test:k"]; !tat.IsZero() {
+		t.Errorf("after refunding everything the TAT is %v, want none", tat)
+	}
+	for i := range 2 {
+		if err := l.Take(ctx, tx, "k", now); err != nil {
+			t.Fatalf("take %d after refunds: %v", i, err)
+		}
+	}
+	if err := l.Take(ctx, tx, "k", now); err == nil {
+		t.Fatal("refunds gave more than was taken")
+	}
+}
