@@ -1,0 +1,64 @@
+package spec_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+
+	"github.com/lantls/lantls/agent"
+	"github.com/lantls/lantls/docs/spec"
+)
+
+// TestBrowserDeviceExamples makes every exchange that browser-device.md
+// shows, against the agent's proxy in front of a small device UI.
+func TestBrowserDeviceExamples(t *testing.T) {
+	ui := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A device UI that sends its own CORS headers: the proxy must
+		// drop them.
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		fmt.Fprintln(w, "ok")
+	}))
+	t.Cleanup(ui.Close)
+	upstream, _ := url.Parse(ui.URL)
+	a, err := agent.New(agent.Config{Issuer: "https://issuer.lan.test", Storage: agent.DirStorage(t.TempDir()), Hostname: "tv-living-room"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := httptest.NewServer(a.Proxy(upstream, []string{"https://app.example"}))
+	t.Cleanup(dev.Close)
+
+	rec := &spec.Recorder{Next: http.DefaultTransport}
+	hc := &http.Client{Transport: rec}
+	sub := &spec.Subst{}
+	got := map[string]string{}
+	const host = "192-168-1-20.<label>.lan.test"
+	preflight := func(name, origin string, want int) {
+		t.Helper()
+		req, _ := http.NewRequest("OPTIONS", dev.URL+"/api/volume", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "PUT")
+		req.Header.Set("Access-Control-Request-Headers", "content-type")
+		req.Header.Set("Access-Control-Request-Private-Network", "true")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("%s: %s, want %d", name, resp.Status, want)
+		}
+		got[name] = sub.Apply(spec.Render(rec.Last("OPTIONS", "/api/volume"), host))
+	}
+	preflight("agent-preflight-granted", "https://app.example", http.StatusNoContent)
+	preflight("agent-preflight-refused", "https://evil.example", http.StatusForbidden)
+
+	msgs, err := spec.Check("browser-device.md", got, *update)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		t.Error(m)
+	}
+}
