@@ -136,7 +136,7 @@ func Revoke(ctx context.Context, st store.Store, label string, now time.Time) (*
 		if err != nil {
 			return err
 		}
-		if d.Status == store.StatusRevoked {
+		if d.Status != store.StatusActive {
 			return ErrAlreadyRevoked
 		}
 		if err := revokeDevice(ctx, tx, d, now, &r); err != nil {
@@ -181,7 +181,7 @@ func revokeDevice(ctx context.Context, tx store.Tx, d *store.Device, now time.Ti
 		return err
 	}
 	r.Device = d
-	if d.Status == store.StatusRevoked {
+	if d.Status != store.StatusActive {
 		return nil
 	}
 	d.Status, d.RevokedAt = store.StatusRevoked, now

@@ -397,6 +397,7 @@ func (iss *Issuer) openWeb(ctx context.Context) error {
 		Store:      iss.store,
 		Zone:       iss.cfg.Zone,
 		BaseURL:    iss.baseURL,
+		FilesURL:   iss.filesURL,
 		Directory:  iss.baseURL + "/acme/directory",
 		Root:       iss.ca.Root(),
 		RPID:       rpID(iss.cfg.Hostnames),

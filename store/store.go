@@ -299,6 +299,9 @@ const (
 	StatusRevoked     Status = "revoked"
 	// StatusActive is a device that may get certificates.
 	StatusActive Status = "active"
+	// StatusRemoved is a revoked (unpaired) device its owner took off the
+	// device list; its history stays.
+	StatusRemoved Status = "removed"
 )
 
 // Owner is a person or organization that owns devices.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/lantls/lantls/devices"
@@ -20,6 +21,7 @@ type deviceRow struct {
 	Active                        bool
 	Stock                         bool // made for a stock ACME client, not paired
 	Links                         []addrLink
+	Addresses                     []string // all the device reported
 	Publish                       store.Publish // the owner's choice about L.Z in DNS
 	PublishDefault                bool          // what the zone does without one
 	Names                         []string
@@ -69,7 +71,9 @@ func (s *Server) lastErrors(ctx context.Context) (map[string]string, error) {
 	return errs, nil
 }
 
-func (s *Server) row(ctx context.Context, d *store.Device, owners map[string]string) (*deviceRow, error) {
+// row is what the pages show of d; onLoopback says the browser is on the
+// issuer's machine (see links).
+func (s *Server) row(ctx context.Context, d *store.Device, owners map[string]string, onLoopback bool) (*deviceRow, error) {
 	row := &deviceRow{
 		ID: d.ID, Name: d.Name, Label: d.Label, Model: d.Model, Status: d.Status,
 		Active: d.Status == store.StatusActive, Stock: d.KeyThumbprint == "",
@@ -116,12 +120,35 @@ func (s *Server) row(ctx context.Context, d *store.Device, owners map[string]str
 		row.Publish = dns.Publish
 	}
 	if dns != nil && row.Active {
+		row.Links = s.links(dns.Addresses, d.Label, onLoopback)
 		for _, a := range dns.Addresses {
-			n := names.AddressName(a, d.Label, s.cfg.Zone)
-			row.Links = append(row.Links, addrLink{Addr: a.String(), Name: n, URL: "https://" + n + "/"})
+			row.Addresses = append(row.Addresses, a.String())
 		}
 	}
 	return row, nil
+}
+
+// links are the address-names of addrs that a browser can open: never an
+// IPv6 link-local address (a URL cannot carry its zone), a multicast or
+// unspecified one; loopback only for a browser on loopback itself, the
+// one machine where it means the device.
+func (s *Server) links(addrs []netip.Addr, label string, onLoopback bool) []addrLink {
+	var ls []addrLink
+	for _, a := range addrs {
+		a = a.Unmap()
+		if (a.Is6() && a.IsLinkLocalUnicast()) || a.IsMulticast() || a.IsUnspecified() || (a.IsLoopback() && !onLoopback) {
+			continue
+		}
+		n := names.AddressName(a, label, s.cfg.Zone)
+		ls = append(ls, addrLink{Addr: a.String(), Name: n, URL: "https://" + n + "/"})
+	}
+	return ls
+}
+
+// fromLoopback reports whether r came from the issuer's own machine.
+func fromLoopback(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 type devicesPage struct {
@@ -145,7 +172,10 @@ func (s *Server) serveDevices(w http.ResponseWriter, r *http.Request, v *viewer)
 	}
 	// Newest first: the device just paired is the one the owner looks for.
 	for i := len(ds) - 1; i >= 0; i-- {
-		row, err := s.row(r.Context(), ds[i], owners)
+		if ds[i].Status == store.StatusRemoved {
+			continue
+		}
+		row, err := s.row(r.Context(), ds[i], owners, fromLoopback(r))
 		if err != nil {
 			return err
 		}
@@ -160,7 +190,18 @@ type devicePage struct {
 	*deviceRow
 	Origins      string
 	Certificates []*store.Certificate
-	Error        string
+	History      []*store.AuditEntry
+	Unpaired     time.Time
+	// Error is a problem with the page's form of no one field; the others
+	// show beside their field.
+	Error, NameError, PublishError, GrantsError string
+}
+
+// formError is a problem with one of the device page's forms.
+type formError struct {
+	field string // name, publish or grants
+	msg   string
+	value string // what the person typed, shown again
 }
 
 // device loads the device of the request's {id} if v may see it;
@@ -178,15 +219,20 @@ func (s *Server) serveDevice(w http.ResponseWriter, r *http.Request, v *viewer) 
 	if err != nil {
 		return err
 	}
-	return s.renderDevice(w, r, v, d, http.StatusOK, "", "")
+	return s.renderDevice(w, r, v, d, nil)
 }
 
-func (s *Server) renderDevice(w http.ResponseWriter, r *http.Request, v *viewer, d *store.Device, status int, origins, msg string) error {
+// historyScan bounds how many of the owner's newest audit entries the
+// device page reads to find the device's own, and historySize how many of
+// those it shows.
+const historyScan, historySize = 1000, 20
+
+func (s *Server) renderDevice(w http.ResponseWriter, r *http.Request, v *viewer, d *store.Device, fe *formError) error {
 	var owners map[string]string
 	if v.admin() {
 		owners = map[string]string{}
 	}
-	row, err := s.row(r.Context(), d, owners)
+	row, err := s.row(r.Context(), d, owners, fromLoopback(r))
 	if err != nil {
 		return err
 	}
@@ -195,11 +241,34 @@ func (s *Server) renderDevice(w http.ResponseWriter, r *http.Request, v *viewer,
 		return err
 	}
 	row.LastError = lastErrors[d.ID]
-	page := &devicePage{deviceRow: row, Error: msg, Origins: origins}
+	page := &devicePage{deviceRow: row, Unpaired: d.RevokedAt}
 	if page.Certificates, err = s.cfg.Store.ListCertificates(r.Context(), d.ID); err != nil {
 		return err
 	}
-	if msg == "" {
+	es, err := devices.AuditLog(r.Context(), s.cfg.Store, v.actorOf(), "", historyScan)
+	if err != nil {
+		return err
+	}
+	for _, e := range es {
+		if e.DeviceID == d.ID && len(page.History) < historySize {
+			page.History = append(page.History, e)
+		}
+	}
+	status := http.StatusOK
+	if fe != nil {
+		status = http.StatusBadRequest
+		switch fe.field {
+		case "name":
+			page.NameError = fe.msg
+		case "publish":
+			page.PublishError = fe.msg
+		case "grants":
+			page.GrantsError, page.Origins = fe.msg, fe.value
+		default:
+			page.Error = fe.msg
+		}
+	}
+	if page.GrantsError == "" {
 		g, err := devices.Grants(r.Context(), s.cfg.Store, v.actorOf(), d.ID)
 		if err != nil {
 			return err
@@ -219,7 +288,7 @@ func (s *Server) postRename(w http.ResponseWriter, r *http.Request, v *viewer) e
 	}
 	name, msg := parseDeviceName(r.PostForm)
 	if msg != "" {
-		return s.renderDevice(w, r, v, d, http.StatusBadRequest, "", msg)
+		return s.renderDevice(w, r, v, d, &formError{field: "name", msg: msg})
 	}
 	if _, err := devices.Rename(r.Context(), s.cfg.Store, v.actorOf(), d.ID, name); err != nil {
 		return err
@@ -228,30 +297,123 @@ func (s *Server) postRename(w http.ResponseWriter, r *http.Request, v *viewer) e
 	return nil
 }
 
+// confirmPage asks before a destructive action on a device, saying what
+// happens at once and what the device sees, and when.
+type confirmPage struct {
+	*deviceRow
+	Action string // revoke-certificates or unpair
+	Valid  int    // certificates not yet revoked or expired
+	CRL    string
+}
+
+// confirm renders the confirmation of action on d.
+func (s *Server) confirm(w http.ResponseWriter, r *http.Request, v *viewer, d *store.Device, action, title string) error {
+	row, err := s.row(r.Context(), d, nil, fromLoopback(r))
+	if err != nil {
+		return err
+	}
+	certs, err := s.cfg.Store.ListCertificates(r.Context(), d.ID)
+	if err != nil {
+		return err
+	}
+	page := &confirmPage{deviceRow: row, Action: action, CRL: s.cfg.FilesURL + "/ca/crl"}
+	for _, c := range certs {
+		if !c.Revoked() && s.cfg.Now().Before(c.NotAfter) {
+			page.Valid++
+		}
+	}
+	s.render(w, r, v, http.StatusOK, "confirm", title, page)
+	return nil
+}
+
+// confirmed reports whether the form is the confirmation page's.
+func confirmed(r *http.Request) bool { return r.PostForm.Get("confirm") == "yes" }
+
 // postRevokeCertificates revokes the device's unexpired certificates and
-// leaves the device paired: it gets a new certificate at its next renewal
-// check, e.g. after its key leaked.
+// leaves the device paired, e.g. after its key leaked: its agent notices
+// within a minute and gets a new one. It asks first.
 func (s *Server) postRevokeCertificates(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	d, err := s.device(r, v)
 	if err != nil {
 		return err
 	}
+	if d.Status != store.StatusActive {
+		return errStatus(http.StatusConflict, "This device is unpaired; its certificates are already revoked.")
+	}
+	if !confirmed(r) {
+		return s.confirm(w, r, v, d, "revoke-certificates", "Revoke the certificates of "+d.Name+"?")
+	}
 	if _, err := devices.RevokeCertificates(r.Context(), s.cfg.Store, v.actorOf(), d.ID, s.cfg.Now()); err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/devices/"+d.ID+"?msg=revoked", http.StatusSeeOther)
+	http.Redirect(w, r, "/devices/"+d.ID+"?msg="+stockMsg("revoked", d), http.StatusSeeOther)
 	return nil
 }
 
+// postUnpair ends the device, after asking.
 func (s *Server) postUnpair(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	d, err := s.device(r, v)
 	if err != nil {
 		return err
 	}
+	if d.Status != store.StatusActive {
+		return errStatus(http.StatusConflict, "This device is already unpaired.")
+	}
+	if !confirmed(r) {
+		return s.confirm(w, r, v, d, "unpair", "Unpair "+d.Name+"?")
+	}
 	if _, err := devices.Unpair(r.Context(), s.cfg.Store, v.actorOf(), d.ID, s.cfg.Now()); err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/devices/"+d.ID+"?msg=unpaired", http.StatusSeeOther)
+	http.Redirect(w, r, "/devices/"+d.ID+"?msg="+stockMsg("unpaired", d), http.StatusSeeOther)
+	return nil
+}
+
+// stockMsg is the message key msg, or its stock-client variant for a
+// device that has no agent.
+func stockMsg(msg string, d *store.Device) string {
+	if d.KeyThumbprint == "" {
+		return msg + "-stock"
+	}
+	return msg
+}
+
+// postRemove takes an unpaired device off the device list.
+func (s *Server) postRemove(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	d, err := s.device(r, v)
+	if err != nil {
+		return err
+	}
+	err = devices.Remove(r.Context(), s.cfg.Store, v.actorOf(), d.ID)
+	if errors.Is(err, devices.ErrActive) {
+		return errStatus(http.StatusConflict, "This device is still paired: unpair it first.")
+	}
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/?msg=removed", http.StatusSeeOther)
+	return nil
+}
+
+// postNewEABKey gives a stock-client device a new EAB key and shows it
+// once, with the client lines, as when the device was added.
+func (s *Server) postNewEABKey(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	d, err := s.device(r, v)
+	if err != nil {
+		return err
+	}
+	c, err := devices.NewEABKeyFor(r.Context(), s.cfg.Store, v.actorOf(), s.cfg.Zone, d.ID, s.cfg.Now())
+	if errors.Is(err, devices.ErrNotStock) || errors.Is(err, devices.ErrNotFound) {
+		return errStatus(http.StatusConflict, "Only a paired stock-client device gets EAB keys.")
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	s.render(w, r, v, http.StatusOK, "newdevice_done", "New EAB key", &newDoneDevicePage{
+		Device: c.Device, Names: c.Names, Directory: s.cfg.Directory, KID: c.KID, HMACKey: c.HMACKey,
+		Configs: s.clientConfigs(c), NewKey: true,
+	})
 	return nil
 }
 
@@ -265,7 +427,7 @@ func (s *Server) postGrants(w http.ResponseWriter, r *http.Request, v *viewer) e
 		msg = "This device is unpaired; it has no origins to allow."
 	}
 	if msg != "" {
-		return s.renderDevice(w, r, v, d, http.StatusBadRequest, r.PostForm.Get("origins"), msg)
+		return s.renderDevice(w, r, v, d, &formError{field: "grants", msg: msg, value: r.PostForm.Get("origins")})
 	}
 	if _, err := devices.SetGrants(r.Context(), s.cfg.Store, v.actorOf(), d.ID, origins); err != nil {
 		return err
@@ -286,6 +448,7 @@ func (s *Server) serveNewDevice(w http.ResponseWriter, r *http.Request, v *viewe
 
 // newDoneDevicePage shows a stock-client device's credentials, once.
 type newDoneDevicePage struct {
+	NewKey    bool // a new key for a device added earlier
 	Device    *store.Device
 	Names     []string
 	Directory string

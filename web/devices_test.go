@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -33,7 +34,22 @@ func TestStockClientDevice(t *testing.T) {
 		t.Fatalf("the shown EAB key is not stored: %v", err)
 	}
 	b.want(b.get("/"), http.StatusOK, "Hall NAS", "stock ACME client", "waiting for a certificate")
-	b.want(b.get("/devices/"+k.DeviceID), http.StatusOK, "Hall NAS", "None issued yet")
+	page := "/devices/" + k.DeviceID
+	b.want(b.get(page), http.StatusOK, "Hall NAS", "None issued yet", "New EAB key", "stock ACME client")
+	// What applies to an agent only is not offered.
+	for _, agentOnly := range []string{"Addresses in DNS", "Web apps allowed", "/grants", "/publish", "no address reported"} {
+		if strings.Contains(b.last, agentOnly) {
+			t.Errorf("a stock device's page offers %q", agentOnly)
+		}
+	}
+	b.want(b.post(page+"/eab-key", nil), http.StatusOK, "A new EAB key for Hall NAS", "certbot certonly", "no longer work")
+	kid2 := regexp.MustCompile(`--eab-kid ([A-Za-z0-9]+)`).FindStringSubmatch(b.last)
+	if kid2 == nil || kid2[1] == kid[1] {
+		t.Fatalf("the new key page shows key %v, the first was %s", kid2, kid[1])
+	}
+	if old, _ := f.iss.Store().GetEABKey(t.Context(), kid[1]); !old.Disabled {
+		t.Error("the first, unused key still works")
+	}
 }
 
 func TestDevicePage(t *testing.T) {
@@ -53,7 +69,7 @@ func TestDevicePage(t *testing.T) {
 	b.want(b.get(page), http.StatusOK, "livingroom-tv", "Aurora TV 55", d.label()+".lan.test")
 
 	b.want(b.post(page+"/rename", url.Values{"name": {"Living room TV"}}), http.StatusOK, "The device was renamed", "Living room TV")
-	b.want(b.get(page), http.StatusOK, `value="default" checked`, "Zone default (answers)")
+	b.want(b.get(page), http.StatusOK, `value="default" aria-describedby="publish-help" checked`, "Zone default (answers)", "<legend>")
 	b.want(b.post(page+"/publish", url.Values{"publish": {"off"}}), http.StatusOK, "The DNS choice is saved", `value="off" checked`)
 	if dd, err := f.iss.Store().GetDeviceDNS(t.Context(), dev.ID); err != nil || dd.Publish != store.PublishOff {
 		t.Errorf("after choosing off: %+v, %v", dd, err)
@@ -63,12 +79,37 @@ func TestDevicePage(t *testing.T) {
 		http.StatusBadRequest, "only https origins")
 	b.want(b.post(page+"/grants", url.Values{"origins": {"https://App.Vendor.example:443/\nhttps://app.vendor.example, https://other.example:8443"}}),
 		http.StatusOK, "allowed origins are saved", "https://app.vendor.example\nhttps://other.example:8443\n")
-	b.want(b.post(page+"/revoke-certificates", nil), http.StatusOK, "certificates are revoked")
-	b.want(b.post(page+"/unpair", nil), http.StatusOK, "The device is unpaired", "unpaired")
+	// Revoking and unpairing ask first, saying what happens and when.
+	b.want(b.post(page+"/revoke-certificates", nil), http.StatusOK, "Revoke the certificates of Living room TV?",
+		"stays paired", "within a minute", `name="confirm" value="yes"`, "Cancel")
+	b.want(b.post(page+"/revoke-certificates", url.Values{"confirm": {"yes"}}), http.StatusOK, "certificates are revoked", "within a minute")
+	b.want(b.post(page+"/unpair", nil), http.StatusOK, "Unpair Living room TV?", "cannot be undone", "within a minute")
+	if got, _ := f.iss.Store().GetDevice(t.Context(), dev.ID); got.Status != store.StatusActive {
+		t.Errorf("device after unpair's first step: %s, want still active", got.Status)
+	}
+	b.want(b.post(page+"/unpair", url.Values{"confirm": {"yes"}}), http.StatusOK, "The device is unpaired", "unpaired", "History", "Remove from the list")
 	if got, _ := f.iss.Store().GetDevice(t.Context(), dev.ID); got.Status != store.StatusRevoked {
 		t.Errorf("device after unpair: %s, want revoked", got.Status)
 	}
-	b.want(b.get("/audit"), http.StatusOK, "rename", "grants", "revoke", "unpair")
+	// The page keeps the device's history; the list says unpaired, never
+	// "paired" beside it.
+	for _, what := range []string{"approve", "rename", "grants", "unpair"} {
+		if !strings.Contains(b.last, `<span class="tag">`+what+`</span>`) {
+			t.Errorf("the device's history lacks %s", what)
+		}
+	}
+	b.want(b.get("/"), http.StatusOK, "Living room TV", "unpaired")
+	if strings.Contains(b.last, "· paired") {
+		t.Error("the list calls an unpaired device paired")
+	}
+	b.want(b.post(page+"/unpair", url.Values{"confirm": {"yes"}}), http.StatusConflict, "already unpaired")
+	b.get(page)
+	b.want(b.post(page+"/remove", nil), http.StatusOK, "removed from the list")
+	if strings.Contains(b.last, "Living room TV") {
+		t.Error("the list still shows a removed device")
+	}
+	b.want(b.get(page), http.StatusOK, "Living room TV", "unpaired")
+	b.want(b.get("/audit"), http.StatusOK, "rename", "grants", "revoke", "unpair", "remove")
 }
 
 func TestTrustPage(t *testing.T) {
@@ -148,6 +189,37 @@ func TestDeviceReportedError(t *testing.T) {
 		b.want(b.get(path), http.StatusOK, "Hall NAS")
 		if strings.Contains(b.last, "reported by the device") {
 			t.Errorf("%s still shows an error the device cleared", path)
+		}
+	}
+}
+
+// TestLinksABrowserCanOpen checks that the device list and page link only
+// to address-names a browser can open: no IPv6 link-local address (a URL
+// cannot carry its zone), and loopback only for a browser on loopback.
+func TestLinksABrowserCanOpen(t *testing.T) {
+	t.Parallel()
+	f := start(t)
+	f.addUser(t, "alice", store.RoleOwner)
+	b := f.browser(t)
+	b.login("alice")
+	d := newDevice(t, f)
+	d.start()
+	approveInBrowser(t, b, d, "approve")
+	dev, err := f.iss.Store().GetDeviceByLabel(t.Context(), d.label())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := []netip.Addr{netip.MustParseAddr("192.168.1.20"), netip.MustParseAddr("fe80::1"), netip.MustParseAddr("127.0.0.1")}
+	if err := f.iss.Store().SetDeviceAddresses(t.Context(), dev.ID, addrs); err != nil {
+		t.Fatal(err)
+	}
+	lan := `href="https://192-168-1-20.` + d.label() + `.lan.test/"`
+	lo := `href="https://127-0-0-1.` + d.label() + `.lan.test/"`
+	for _, path := range []string{"/", "/devices/" + dev.ID} {
+		// This test's browser is on loopback, beside the issuer.
+		b.want(b.get(path), http.StatusOK, lan, lo, "fe80::1")
+		if strings.Contains(b.last, "https://fe80-") {
+			t.Errorf("%s links to a link-local address", path)
 		}
 	}
 }

@@ -1,6 +1,10 @@
 package web
 
-import "testing"
+import (
+	"net/netip"
+	"slices"
+	"testing"
+)
 
 func TestCompareNetworks(t *testing.T) {
 	for _, c := range []struct {
@@ -18,6 +22,29 @@ func TestCompareNetworks(t *testing.T) {
 	} {
 		if got := compareNetworks(c.device, c.browser); got != c.want {
 			t.Errorf("compareNetworks(%q, %q) = %d, want %d", c.device, c.browser, got, c.want)
+		}
+	}
+}
+
+func TestLinks(t *testing.T) {
+	s := &Server{cfg: Config{Zone: "lan.test"}}
+	var addrs []netip.Addr
+	for _, a := range []string{"192.168.1.20", "fe80::1", "127.0.0.1", "::1", "fd00::20", "169.254.1.2", "::ffff:10.0.0.1"} {
+		addrs = append(addrs, netip.MustParseAddr(a))
+	}
+	for _, c := range []struct {
+		loopback bool
+		want     []string
+	}{
+		{false, []string{"192.168.1.20", "fd00::20", "169.254.1.2", "10.0.0.1"}},
+		{true, []string{"192.168.1.20", "127.0.0.1", "::1", "fd00::20", "169.254.1.2", "10.0.0.1"}},
+	} {
+		var got []string
+		for _, l := range s.links(addrs, "abc", c.loopback) {
+			got = append(got, l.Addr)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("links(loopback %v) = %v, want %v", c.loopback, got, c.want)
 		}
 	}
 }

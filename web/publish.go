@@ -17,7 +17,7 @@ func (s *Server) postPublish(w http.ResponseWriter, r *http.Request, v *viewer) 
 	choices := map[string]store.Publish{"default": store.PublishDefault, "on": store.PublishOn, "off": store.PublishOff}
 	p, ok := choices[r.PostForm.Get("publish")]
 	if !ok {
-		return s.renderDevice(w, r, v, d, http.StatusBadRequest, "", "Choose the zone's default, on or off.")
+		return s.renderDevice(w, r, v, d, &formError{field: "publish", msg: "Choose the zone's default, on or off."})
 	}
 	if err := devices.SetPublish(r.Context(), s.cfg.Store, v.actorOf(), d.ID, p); err != nil {
 		return err

@@ -13,7 +13,7 @@ import (
 // layout.html.
 var pageNames = []string{
 	"error", "login", "setup", "trust", "devices", "device", "newdevice", "newdevice_done",
-	"code", "approve", "audit", "account",
+	"code", "approve", "audit", "account", "confirm",
 }
 
 var funcs = template.FuncMap{
@@ -25,6 +25,13 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2 Jan 2006")
 	},
 	"join": strings.Join,
+	// plural is "1 certificate" or "N certificates".
+	"plural": func(n int, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %s", n, many)
+	},
 	// groups splits a label into groups of four for reading aloud.
 	"groups": func(s string) string {
 		var b strings.Builder
@@ -77,17 +84,20 @@ type view struct {
 // messages are the notes a redirect may ask a page to show (?msg=...);
 // only these fixed texts, never text from the request.
 var messages = map[string]string{
-	"renamed":   "The device was renamed.",
-	"revoked":   "Its certificates are revoked. The device can get a new one.",
-	"unpaired":  "The device is unpaired: its certificates are revoked and it can no longer get new ones.",
-	"grants":    "The allowed origins are saved.",
-	"publish":   "The DNS choice is saved; it shows within a second.",
-	"password":  "Your password is changed. Other sessions were logged out.",
-	"passkey":   "The passkey is registered. You can log in with it now.",
-	"nopasskey": "The passkey is removed.",
-	"approved":  "The device is approved. It picks up its certificate within seconds.",
-	"denied":    "The pairing was denied. The device was told so.",
-	"setup":     "Your account is ready.",
+	"renamed":        "The device was renamed.",
+	"revoked":        "Its certificates are revoked. The device stays paired: its agent gets a new certificate within a minute.",
+	"revoked-stock":  "Its certificates are revoked. The device stays paired: run its ACME client's renewal to get a new certificate.",
+	"unpaired":       "The device is unpaired: its certificates are revoked and its names are gone from DNS. Its agent finds out within a minute and stops serving the revoked certificate.",
+	"unpaired-stock": "The device is unpaired: its certificates are revoked, its names are gone from DNS and its ACME client can get no more. Remove the client's renewal timer on that machine.",
+	"removed":        "The device is removed from the list. Its history stays in the audit log.",
+	"grants":         "The allowed origins are saved.",
+	"publish":        "The DNS choice is saved; it shows within a second.",
+	"password":       "Your password is changed. Other sessions were logged out.",
+	"passkey":        "The passkey is registered. You can log in with it now.",
+	"nopasskey":      "The passkey is removed.",
+	"approved":       "The device is approved. It picks up its certificate within seconds.",
+	"denied":         "The pairing was denied. The device was told so.",
+	"setup":          "Your account is ready.",
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, v *viewer, status int, name, title string, page any) {

@@ -48,6 +48,9 @@ type Config struct {
 	Zone      string
 	BaseURL   string
 	Directory string
+	// FilesURL is the issuer's plain HTTP base (CRL, root, intermediate);
+	// empty means BaseURL.
+	FilesURL string
 	// Root is the CA's root certificate, offered for download.
 	Root *x509.Certificate
 	// RPID is the WebAuthn relying party ID: a host name (never an IP
@@ -96,6 +99,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
+	if cfg.FilesURL == "" {
+		cfg.FilesURL = cfg.BaseURL
+	}
+	cfg.FilesURL = strings.TrimSuffix(cfg.FilesURL, "/")
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -151,6 +159,8 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /devices/{id}/revoke-certificates", s.action(s.postRevokeCertificates))
 	mux.HandleFunc("POST /devices/{id}/unpair", s.action(s.postUnpair))
 	mux.HandleFunc("POST /devices/{id}/grants", s.action(s.postGrants))
+	mux.HandleFunc("POST /devices/{id}/remove", s.action(s.postRemove))
+	mux.HandleFunc("POST /devices/{id}/eab-key", s.action(s.postNewEABKey))
 
 	mux.HandleFunc("GET /device", s.page(s.serveCodeEntry))
 	mux.HandleFunc("POST /device", s.action(s.postCodeEntry))

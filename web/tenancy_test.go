@@ -60,7 +60,10 @@ func TestTenancy(t *testing.T) {
 		}{
 			{"/rename", url.Values{"name": {"Bob's now"}}},
 			{"/revoke-certificates", nil},
-			{"/unpair", nil},
+			{"/revoke-certificates", url.Values{"confirm": {"yes"}}},
+			{"/unpair", url.Values{"confirm": {"yes"}}},
+			{"/remove", nil},
+			{"/eab-key", nil},
 			{"/grants", url.Values{"origins": {"https://evil.example"}}},
 			{"/publish", url.Values{"publish": {"on"}}},
 		} {
