@@ -21,7 +21,7 @@ type deviceRow struct {
 	Active                        bool
 	Stock                         bool // made for a stock ACME client, not paired
 	Links                         []addrLink
-	Addresses                     []string // all the device reported
+	Addresses                     []string      // all the device reported
 	Publish                       store.Publish // the owner's choice about L.Z in DNS
 	PublishDefault                bool          // what the zone does without one
 	Names                         []string
