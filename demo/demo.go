@@ -62,14 +62,18 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Zone == "" {
 		opts.Zone = issuer.Defaults.Zone
 	}
-	dataDir := opts.DataDir
+	dataDir, rootKey := opts.DataDir, ""
 	if dataDir == "" {
 		tmp, err := os.MkdirTemp("", "lantls-demo-")
 		if err != nil {
 			return fmt.Errorf("create temporary data dir: %w", err)
 		}
 		defer os.RemoveAll(tmp)
-		dataDir = tmp
+		// The root key beside the data dir, inside what is removed.
+		dataDir, rootKey = filepath.Join(tmp, "data"), filepath.Join(tmp, "root.key")
+		if err := os.Mkdir(dataDir, 0o700); err != nil {
+			return fmt.Errorf("create temporary data dir: %w", err)
+		}
 	}
 	p := &progress{out: opts.Out, total: 5}
 	fmt.Fprintln(opts.Out, "lantls demo: an issuer, a device and its HTTPS page, all on loopback")
@@ -82,8 +86,12 @@ func Run(ctx context.Context, opts Options) error {
 		Listen:     "127.0.0.1:0",
 		HTTPListen: "127.0.0.1:0",
 		Hostnames:  issuer.Defaults.Hostnames,
-		Signer:     "local",
-		Logger:     opts.Logger,
+		// The demo's root permits loopback, where everything runs, and
+		// the zone.
+		CAPermit:    []string{"127.0.0.0/8", "::1"},
+		RootKeyFile: rootKey,
+		Signer:      "local",
+		Logger:      opts.Logger,
 	}
 	var up *upstreamCA
 	if opts.Upstream {

@@ -41,8 +41,10 @@ func verifyDeviceChain(t *testing.T, iss *issuer, d *device, chain []*x509.Certi
 	if len(chain) < 2 {
 		t.Fatalf("chain has only the leaf: clients need the intermediate")
 	}
-	if inter := chain[1]; !inter.PermittedDNSDomainsCritical || !slices.Equal(inter.PermittedDNSDomains, []string{iss.Zone}) {
-		t.Errorf("intermediate %q permits DNS names %q (critical %v), want only %s, critical",
+	// The intermediate repeats the root's constraints: the zone first,
+	// then the issuer's own names outside it.
+	if inter := chain[1]; !inter.PermittedDNSDomainsCritical || len(inter.PermittedDNSDomains) == 0 || inter.PermittedDNSDomains[0] != iss.Zone {
+		t.Errorf("intermediate %q permits DNS names %q (critical %v), want %s first, critical",
 			inter.Subject, inter.PermittedDNSDomains, inter.PermittedDNSDomainsCritical, iss.Zone)
 	}
 	other := strings.Repeat("a", 26) + "." + iss.Zone

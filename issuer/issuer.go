@@ -71,8 +71,18 @@ type Config struct {
 	Store string
 	// CADir holds the CA's certificates and keys; empty means DataDir/ca.
 	// Instances sharing a store must share these files (copied, or on a
-	// shared file system).
+	// shared file system). It never holds the root's key.
 	CADir string
+	// RootKeyFile is where the first start, which makes the CA, writes
+	// the root's key, for the operator to move off the machine; it must
+	// lie outside DataDir and CADir. Empty means DATADIR-root.key, beside
+	// the data dir. The running issuer never reads it.
+	RootKeyFile string
+	// CAPermit lists what a new CA's root permits besides the zone: DNS
+	// names (each with the names below it) and IP addresses or CIDR
+	// prefixes. The issuer adds its Hostnames outside the zone and the
+	// Listen IP. It counts only when the CA is made; see local.InitOptions.
+	CAPermit []string
 	// Limits are the rate limits the ACME server enforces.
 	Limits ratelimit.Limits
 	// Keys says which account and certificate keys are acceptable, to the
@@ -130,7 +140,10 @@ type Issuer struct {
 	upstreamCert  atomic.Pointer[tls.Certificate]
 	operatorCert  atomic.Pointer[tls.Certificate]
 	operatorStamp string
-	baseURL       string
+	// newRootKey is the root key file this start wrote, when it made the
+	// CA.
+	newRootKey string
+	baseURL    string
 	filesURL      string // base of the CRL and AIA URLs in new certificates
 
 	metricsOnce sync.Once
@@ -240,6 +253,14 @@ func (c *Config) check() error {
 	} else if c.CADir, err = filepath.Abs(c.CADir); err != nil {
 		return &ConfigError{Field: "CADir", Err: fmt.Errorf("CA dir: %w", err)}
 	}
+	if c.RootKeyFile == "" {
+		c.RootKeyFile = abs + "-root.key"
+	} else if c.RootKeyFile, err = filepath.Abs(c.RootKeyFile); err != nil {
+		return &ConfigError{Field: "RootKeyFile", Err: fmt.Errorf("root key file: %w", err)}
+	}
+	if local.Inside(c.RootKeyFile, abs) || local.Inside(c.RootKeyFile, c.CADir) {
+		return &ConfigError{Field: "RootKeyFile", Err: fmt.Errorf("the root key file %s is inside the data dir or the CA dir, which the running issuer reads: keep it elsewhere", c.RootKeyFile)}
+	}
 	if c.HTTPBaseURL != "" {
 		// Leaves carry it as an IA5String: ASCII only.
 		u, err := url.Parse(c.HTTPBaseURL)
@@ -279,7 +300,15 @@ func (iss *Issuer) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	caOpts := local.Options{Zone: cfg.Zone, BaseURL: iss.filesURL, Keys: cfg.Keys, Now: cfg.Now}
+	caOpts := local.Options{Zone: cfg.Zone, BaseURL: iss.filesURL, Keys: cfg.Keys, Now: cfg.Now,
+		Init: local.InitOptions{Permit: iss.rootPermits(), RootKeyFile: cfg.RootKeyFile}}
+	if _, err := os.Stat(cfg.RootKeyFile); errors.Is(err, os.ErrNotExist) {
+		defer func() {
+			if _, err := os.Stat(cfg.RootKeyFile); err == nil {
+				iss.newRootKey = cfg.RootKeyFile
+			}
+		}()
+	}
 	if shared, ok := iss.store.(sharedStore); ok {
 		// Other instances may be signing: orders left processing are
 		// failed later, by failStaleOrdersLoop, once none can be.
@@ -307,6 +336,7 @@ func (iss *Issuer) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open CA: %w", err)
 	}
+	iss.warnCA()
 	if err := iss.renewTLSCert(); err != nil {
 		return err
 	}
@@ -568,14 +598,26 @@ func (iss *Issuer) renewTLSCertLoop(ctx context.Context) {
 	}
 }
 
-// renewTLSCert issues the issuer's own HTTPS certificate from the root for
-// the configured hostnames and the listen IP.
+// renewTLSCert issues the issuer's own HTTPS certificate from the
+// intermediate for the configured hostnames and the listen IP, leaving
+// out, with a warning, those the root does not permit.
 func (iss *Issuer) renewTLSCert() error {
-	hosts := append([]string(nil), iss.cfg.Hostnames...)
-	if host, _, err := net.SplitHostPort(iss.ln.Addr().String()); err == nil {
-		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
-			hosts = append(hosts, host)
+	var hosts, dropped []string
+	for _, h := range iss.ownHosts() {
+		if iss.ca.Legacy() || iss.ca.Permits(h) {
+			hosts = append(hosts, h)
+		} else {
+			dropped = append(dropped, h)
 		}
+	}
+	if len(dropped) > 0 {
+		iss.cfg.Logger.Warn("the CA root does not permit some of the issuer's names, so its certificate leaves them out; "+
+			"to add them, make a new CA that permits them (lantls ca init --permit) and trust it on the clients",
+			"left_out", strings.Join(dropped, ","), "permitted", strings.Join(local.Describe(iss.ca.Root()).Permitted, ","))
+	}
+	if len(hosts) == 0 {
+		return fmt.Errorf("issue the issuer's own certificate: the CA root permits none of its names (%s); "+
+			"give a host name or listen address the root permits, or make a new CA", strings.Join(dropped, ", "))
 	}
 	cert, err := iss.ca.ServerCertificate(hosts)
 	if err != nil {
@@ -584,6 +626,45 @@ func (iss *Issuer) renewTLSCert() error {
 	iss.tlsCert.Store(cert)
 	return nil
 }
+
+// ownHosts are the names the issuer's own certificate should carry: the
+// configured hostnames and the listen IP, unless it listens on all.
+func (iss *Issuer) ownHosts() []string {
+	hosts := append([]string(nil), iss.cfg.Hostnames...)
+	if host, _, err := net.SplitHostPort(iss.ln.Addr().String()); err == nil {
+		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+			hosts = append(hosts, host)
+		}
+	}
+	return hosts
+}
+
+// rootPermits is what a CA made at this start permits besides the zone:
+// the issuer's own names and listen IP (names in the zone are permitted
+// anyway), and the operator's CAPermit.
+func (iss *Issuer) rootPermits() []string {
+	return append(iss.ownHosts(), iss.cfg.CAPermit...)
+}
+
+// warnCA logs what is wrong with a CA that still works: a root without
+// name constraints, a root key where the issuer could read it.
+func (iss *Issuer) warnCA() {
+	if iss.ca.Legacy() {
+		iss.cfg.Logger.Warn("the CA root has no name constraints, so every client that trusts it accepts whatever its key signs, "+
+			"and that key is in the CA directory, which this issuer reads; to re-key: stop the issuer, move the CA directory aside, "+
+			"run 'lantls ca init' (it makes a root constrained to the zone and keeps its key out of the data dir), start the issuer, "+
+			"and trust the new root on every client ('lantls trust install'); devices get certificates from it at their next renewal",
+			"ca_dir", iss.cfg.CADir)
+	}
+	if iss.ca.StrayRootKey() {
+		iss.cfg.Logger.Warn("the CA directory holds the root's key, which the issuer never needs: move it off this machine",
+			"file", filepath.Join(iss.cfg.CADir, local.RootKeyFile))
+	}
+}
+
+// NewRootKey is the file this start wrote the new CA's root key to, which
+// the operator should move off the machine; "" when the CA existed.
+func (iss *Issuer) NewRootKey() string { return iss.newRootKey }
 
 // getCertificate serves the operator's certificate if there is one; else
 // the issuer's certificate from the upstream CA to clients that ask for

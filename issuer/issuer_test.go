@@ -113,7 +113,7 @@ func TestIssuerServes(t *testing.T) {
 	if *got != info {
 		t.Errorf("issuer.json = %+v, want %+v", *got, info)
 	}
-	for _, f := range []string{issuer.InfoFile, "lantls.db", "ca/root.key", "ca/intermediate.key"} {
+	for _, f := range []string{issuer.InfoFile, "lantls.db", "ca/intermediate.key", "../" + filepath.Base(dir) + "-root.key"} {
 		fi, err := os.Stat(filepath.Join(dir, f))
 		if err != nil {
 			t.Errorf("%s: %v", f, err)

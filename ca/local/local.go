@@ -6,8 +6,6 @@ package local
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -15,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,16 +21,18 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/lantls/lantls/internal/atomicfile"
 	"github.com/lantls/lantls/keypolicy"
 	"github.com/lantls/lantls/names"
 )
 
-// The files of a CA directory, all 0600 in a 0700 directory.
+// The files of a CA directory, all 0600 in a 0700 directory. The root's
+// key is never among them (Init writes it elsewhere); only a CA made
+// before roots were name-constrained keeps it there, as RootKeyFile.
 const (
 	// RootCertFile holds the root certificate in PEM.
 	RootCertFile = "root.pem"
-	// RootKeyFile holds the root's key, PKCS#8 PEM.
+	// RootKeyFile is where a CA directory made by an older lantls keeps
+	// its root's key, PKCS#8 PEM: see CA.Legacy.
 	RootKeyFile = "root.key"
 	// IntermediateCertFile holds the intermediate certificate in PEM.
 	IntermediateCertFile = "intermediate.pem"
@@ -74,6 +73,9 @@ type Options struct {
 	Keys keypolicy.Policy
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Init says how Open makes a CA in a directory that holds none; its
+	// Zone and Now are Open's.
+	Init InitOptions
 }
 
 // ZoneError is Open's answer for a CA made for another zone.
@@ -88,21 +90,27 @@ func (e *ZoneError) Error() string {
 		"or a new CA directory to make a CA for %q", e.Dir, e.Made, e.Want, e.Made, e.Want)
 }
 
-// CA is a root and a name-constrained intermediate with their keys. Its
-// certificates and keys do not change after Open, so every method is safe
-// for concurrent use and signing takes no lock.
+// CA is a name-constrained root, without its key, and an intermediate with
+// the same constraints and its key. Its certificates and keys do not
+// change after Open, so every method is safe for concurrent use and
+// signing takes no lock.
 type CA struct {
-	zone     string
-	keys     keypolicy.Policy
-	crlURL   string
-	aiaURL   string
-	now      func() time.Time
-	root     *x509.Certificate
-	rootKey  crypto.Signer
-	inter    *x509.Certificate
-	interKey crypto.Signer
-	rootPEM  []byte
-	interPEM []byte
+	zone   string
+	keys   keypolicy.Policy
+	crlURL string
+	aiaURL string
+	now    func() time.Time
+	root   *x509.Certificate
+	// rootKey is nil but in a legacy CA (unconstrained root, key in the
+	// directory), whose root still signs the issuer's own certificate.
+	rootKey crypto.Signer
+	// strayRootKey says the directory holds a root key that Open left
+	// alone, as the root is constrained and needs it for nothing.
+	strayRootKey bool
+	inter        *x509.Certificate
+	interKey     crypto.Signer
+	rootPEM      []byte
+	interPEM     []byte
 	// leafParts are the DER pieces Sign puts in every leaf; nil when
 	// crypto/x509 signs leaves instead.
 	leafParts *leafParts
@@ -111,9 +119,10 @@ type CA struct {
 	crlNumber atomic.Int64
 }
 
-// Open loads the CA kept in dir, or makes a new root and intermediate there
+// Open loads the CA kept in dir, or makes one there with Init (opts.Init)
 // when dir holds none of the CA's files. It fails if dir holds only some of
-// them, or a CA made for another zone: it never overwrites a key.
+// them, or a CA made for another zone: it never overwrites a key. It loads
+// the root's key only from a legacy directory (see Legacy).
 func Open(dir string, opts Options) (*CA, error) {
 	zone, err := names.Normalize(opts.Zone)
 	if err != nil || strings.HasPrefix(zone, "*") {
@@ -134,13 +143,22 @@ func Open(dir string, opts Options) (*CA, error) {
 		c.aiaURL = base + "/ca/intermediate.crt"
 	}
 
+	if err := finishRotation(dir); err != nil {
+		return nil, fmt.Errorf("open ca: finish the rotation of the intermediate: %w", err)
+	}
 	present, missing, err := inventory(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open ca: %w", err)
 	}
+	if len(present) == 0 {
+		io := opts.Init
+		io.Zone, io.Now = zone, c.now
+		if _, err := Init(dir, io); err != nil {
+			return nil, fmt.Errorf("open ca: %w", err)
+		}
+		present, missing = files, nil
+	}
 	switch {
-	case len(present) == 0:
-		err = c.create(dir)
 	case len(missing) == 0:
 		err = c.load(dir)
 	default:
@@ -169,12 +187,28 @@ func (c *CA) Intermediate() *x509.Certificate { return c.inter }
 // RootPEM returns the root certificate in PEM.
 func (c *CA) RootPEM() []byte { return bytes.Clone(c.rootPEM) }
 
-// Zone returns the zone the intermediate is constrained to.
+// Zone returns the zone the CA was made for.
 func (c *CA) Zone() string { return c.zone }
 
-// files lists the CA's files in the order create writes them: keys first,
-// so a directory with both certificates always has both keys.
-var files = []string{RootKeyFile, RootCertFile, IntermediateKeyFile, IntermediateCertFile}
+// Legacy reports whether the CA was made by an older lantls: its root
+// carries no name constraints, so a client that trusts it accepts whatever
+// its key signs, and its key is in the CA directory. Such a CA keeps
+// working (its root still signs the issuer's own certificate) until the
+// operator makes a new one with Init.
+func (c *CA) Legacy() bool { return c.rootKey != nil }
+
+// StrayRootKey reports whether the CA directory holds a root key that
+// does not belong there: the root is constrained, so Open did not load
+// it, but anyone who reads the directory can still sign with it.
+func (c *CA) StrayRootKey() bool { return c.strayRootKey }
+
+// Permits reports whether the intermediate's name constraints allow a
+// certificate for host, a DNS name or an IP address.
+func (c *CA) Permits(host string) bool { return permits(c.inter, host) }
+
+// files lists the CA's files in the order Init writes them: the key first,
+// so a directory with both certificates always has the key.
+var files = []string{IntermediateKeyFile, RootCertFile, IntermediateCertFile}
 
 func inventory(dir string) (present, missing []string, err error) {
 	for _, name := range files {
@@ -189,86 +223,6 @@ func inventory(dir string) (present, missing []string, err error) {
 		}
 	}
 	return present, missing, nil
-}
-
-func (c *CA) create(dir string) error {
-	now := c.now()
-	rootKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return fmt.Errorf("generate root key: %w", err)
-	}
-	interKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return fmt.Errorf("generate intermediate key: %w", err)
-	}
-	rootTmpl, err := c.rootTemplate(now, &rootKey.PublicKey)
-	if err != nil {
-		return err
-	}
-	root, err := createCertificate(rootTmpl, rootTmpl, &rootKey.PublicKey, rootKey)
-	if err != nil {
-		return fmt.Errorf("sign root: %w", err)
-	}
-	interTmpl, err := c.intermediateTemplate(now, &interKey.PublicKey)
-	if err != nil {
-		return err
-	}
-	inter, err := createCertificate(interTmpl, root, &interKey.PublicKey, rootKey)
-	if err != nil {
-		return fmt.Errorf("sign intermediate: %w", err)
-	}
-
-	rootKeyPEM, err := marshalKey(rootKey)
-	if err != nil {
-		return err
-	}
-	interKeyPEM, err := marshalKey(interKey)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("make directory: %w", err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("make directory: %w", err)
-	}
-	contents := map[string][]byte{
-		RootKeyFile:          rootKeyPEM,
-		RootCertFile:         pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}),
-		IntermediateKeyFile:  interKeyPEM,
-		IntermediateCertFile: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: inter.Raw}),
-	}
-	for _, name := range files {
-		if err := atomicfile.Write(filepath.Join(dir, name), contents[name], 0o600); err != nil {
-			return err
-		}
-	}
-	c.root, c.rootKey, c.inter, c.interKey = root, rootKey, inter, interKey
-	return nil
-}
-
-func (c *CA) rootTemplate(now time.Time, pub crypto.PublicKey) (*x509.Certificate, error) {
-	return caTemplate(now, pub, "lantls local root "+c.zone, RootLifetimeYears)
-}
-
-// intermediateTemplate describes the signing CA. Its name constraints
-// permit DNS names in the zone only and exclude every IP address, so even a
-// stolen intermediate key cannot make a certificate that a client accepts
-// for any other name; its EKU limits it to TLS servers.
-func (c *CA) intermediateTemplate(now time.Time, pub crypto.PublicKey) (*x509.Certificate, error) {
-	tmpl, err := caTemplate(now, pub, "lantls local intermediate "+c.zone, IntermediateLifetimeYears)
-	if err != nil {
-		return nil, err
-	}
-	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	tmpl.MaxPathLen, tmpl.MaxPathLenZero = 0, true
-	tmpl.PermittedDNSDomainsCritical = true
-	tmpl.PermittedDNSDomains = []string{c.zone}
-	tmpl.ExcludedIPRanges = []*net.IPNet{
-		{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
-		{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)},
-	}
-	return tmpl, nil
 }
 
 // caTemplate is what the root and the intermediate share: a CA certificate
@@ -300,10 +254,6 @@ func (c *CA) load(dir string) error {
 	if err != nil {
 		return err
 	}
-	rootKey, err := readKey(filepath.Join(dir, RootKeyFile), root)
-	if err != nil {
-		return err
-	}
 	inter, err := readCert(filepath.Join(dir, IntermediateCertFile))
 	if err != nil {
 		return err
@@ -319,12 +269,31 @@ func (c *CA) load(dir string) error {
 		return fmt.Errorf("%s is not signed by %s: %w", filepath.Join(dir, IntermediateCertFile), filepath.Join(dir, RootCertFile), err)
 	}
 	permitted := inter.PermittedDNSDomains
-	if len(permitted) != 1 || !inter.PermittedDNSDomainsCritical {
-		return fmt.Errorf("%s is not name-constrained to one zone (permitted DNS domains %q); "+
+	if len(permitted) == 0 || !inter.PermittedDNSDomainsCritical {
+		return fmt.Errorf("%s is not name-constrained to a zone (permitted DNS domains %q); "+
 			"use a new CA directory to make a CA for zone %q", filepath.Join(dir, IntermediateCertFile), permitted, c.zone)
 	}
+	// Init puts the zone first among the permitted names.
 	if permitted[0] != c.zone {
 		return &ZoneError{Dir: dir, Made: permitted[0], Want: c.zone}
+	}
+	rootKeyPath := filepath.Join(dir, RootKeyFile)
+	_, err = os.Stat(rootKeyPath)
+	haveRootKey := err == nil
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	var rootKey crypto.Signer
+	switch {
+	case constrained(root):
+		c.strayRootKey = haveRootKey
+	case !haveRootKey:
+		return fmt.Errorf("%s has no name constraints and %s is missing: this CA was made by an older version, "+
+			"which keeps the root key there; restore it, or make a new CA", filepath.Join(dir, RootCertFile), rootKeyPath)
+	default:
+		if rootKey, err = readKey(rootKeyPath, root); err != nil {
+			return err
+		}
 	}
 	c.root, c.rootKey, c.inter, c.interKey = root, rootKey, inter, interKey
 	return nil

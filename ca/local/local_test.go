@@ -11,6 +11,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,16 +27,27 @@ const (
 
 var testNow = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
-// openCA opens a CA for testZone in a new directory under t.TempDir.
+// testPermit is what the test CAs' roots permit besides the zone: what an
+// issuer named hub.example.net listening on loopback would list.
+var testPermit = []string{"localhost", "hub.example.net", "127.0.0.1", "::1"}
+
+// openCA opens a CA for testZone in a new directory under t.TempDir, its
+// root permitting testPermit besides the zone, and its root key in
+// rootKeyPath(dir).
 func openCA(t testing.TB) (*CA, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "ca")
-	c, err := Open(dir, Options{Zone: testZone, BaseURL: testBaseURL, Now: func() time.Time { return testNow }})
+	c, err := Open(dir, Options{Zone: testZone, BaseURL: testBaseURL, Now: func() time.Time { return testNow },
+		Init: InitOptions{Permit: testPermit, RootKeyFile: rootKeyPath(dir)}})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	return c, dir
 }
+
+// rootKeyPath is where openCA keeps the root key of the CA in dir: beside
+// the directory, not in it.
+func rootKeyPath(dir string) string { return dir + "-root.key" }
 
 // newCSR returns a CSR signed by key for names.
 func newCSR(t testing.TB, key crypto.Signer, dnsNames ...string) *x509.CertificateRequest {
@@ -69,7 +81,7 @@ func TestOpenCreatesFiles(t *testing.T) {
 	if st.Mode().Perm() != 0o700 {
 		t.Errorf("%s has mode %v, want 0700", dir, st.Mode().Perm())
 	}
-	for _, name := range []string{RootCertFile, RootKeyFile, IntermediateCertFile, IntermediateKeyFile} {
+	for _, name := range []string{RootCertFile, IntermediateCertFile, IntermediateKeyFile, "../ca-root.key"} {
 		st, err := os.Stat(filepath.Join(dir, name))
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -83,20 +95,20 @@ func TestOpenCreatesFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ents) != 4 {
+	if len(ents) != 3 {
 		var got []string
 		for _, e := range ents {
 			got = append(got, e.Name())
 		}
-		t.Errorf("directory holds %q, want only the 4 CA files", got)
+		t.Errorf("directory holds %q, want only the 3 CA files (no root key)", got)
 	}
-	for _, name := range []string{RootKeyFile, IntermediateKeyFile} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
+	for _, path := range []string{filepath.Join(dir, IntermediateKeyFile), rootKeyPath(dir)} {
+		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.HasPrefix(b, []byte("-----BEGIN PRIVATE KEY-----\n")) {
-			t.Errorf("%s is not a PKCS#8 PEM key", name)
+			t.Errorf("%s is not a PKCS#8 PEM key", path)
 		}
 	}
 	b, err := os.ReadFile(filepath.Join(dir, RootCertFile))
@@ -169,16 +181,16 @@ func TestOpenZoneMismatch(t *testing.T) {
 }
 
 func TestOpenHalfWritten(t *testing.T) {
-	all := []string{RootKeyFile, RootCertFile, IntermediateKeyFile, IntermediateCertFile}
+	all := []string{RootCertFile, IntermediateKeyFile, IntermediateCertFile}
 	tests := []struct {
 		name   string
 		remove []string
 	}{
-		{"only root key", []string{RootCertFile, IntermediateKeyFile, IntermediateCertFile}},
+		{"only intermediate key", []string{RootCertFile, IntermediateCertFile}},
 		{"root only", []string{IntermediateKeyFile, IntermediateCertFile}},
 		{"no intermediate certificate", []string{IntermediateCertFile}},
-		{"no root key", []string{RootKeyFile}},
-		{"only intermediate", []string{RootKeyFile, RootCertFile}},
+		{"no intermediate key", []string{IntermediateKeyFile}},
+		{"only intermediate", []string{RootCertFile}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -227,13 +239,26 @@ func TestOpenRejectsDamagedFiles(t *testing.T) {
 		damage func(t *testing.T, dir string)
 		want   string
 	}{
-		{"swapped keys", func(t *testing.T, dir string) {
-			swap(t, filepath.Join(dir, RootKeyFile), filepath.Join(dir, IntermediateKeyFile))
+		{"root key as intermediate key", func(t *testing.T, dir string) {
+			data, err := os.ReadFile(rootKeyPath(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			write(t, filepath.Join(dir, IntermediateKeyFile), string(data))
 		}, "does not hold the key"},
 		{"swapped certificates", func(t *testing.T, dir string) {
 			swap(t, filepath.Join(dir, RootCertFile), filepath.Join(dir, IntermediateCertFile))
-			swap(t, filepath.Join(dir, RootKeyFile), filepath.Join(dir, IntermediateKeyFile))
-		}, "self-signed"},
+		}, "does not hold the key"},
+		{"intermediate of another CA", func(t *testing.T, dir string) {
+			_, other := openCA(t)
+			for _, name := range []string{IntermediateCertFile, IntermediateKeyFile} {
+				data, err := os.ReadFile(filepath.Join(other, name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				write(t, filepath.Join(dir, name), string(data))
+			}
+		}, "is not signed by"},
 		{"garbage key", func(t *testing.T, dir string) {
 			write(t, filepath.Join(dir, IntermediateKeyFile), "not a key")
 		}, "PEM block of type PRIVATE KEY"},
@@ -242,7 +267,7 @@ func TestOpenRejectsDamagedFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			write(t, filepath.Join(dir, RootKeyFile), string(data))
+			write(t, filepath.Join(dir, IntermediateKeyFile), string(data))
 		}, "PEM block of type PRIVATE KEY"},
 		{"two certificates", func(t *testing.T, dir string) {
 			data, err := os.ReadFile(filepath.Join(dir, RootCertFile))
@@ -370,26 +395,37 @@ func TestRootAndIntermediate(t *testing.T) {
 	if len(inter.ExtKeyUsage) != 1 || inter.ExtKeyUsage[0] != x509.ExtKeyUsageServerAuth {
 		t.Errorf("intermediate EKU = %v, want serverAuth", inter.ExtKeyUsage)
 	}
-	if len(inter.PermittedDNSDomains) != 1 || inter.PermittedDNSDomains[0] != testZone || !inter.PermittedDNSDomainsCritical {
-		t.Errorf("permitted DNS domains = %q (critical %v), want [%s] critical", inter.PermittedDNSDomains, inter.PermittedDNSDomainsCritical, testZone)
-	}
-	critical := false
-	for _, e := range inter.Extensions {
-		if e.Id.Equal(oidNameConstraints) {
-			critical = e.Critical
-		}
-	}
-	if !critical {
-		t.Error("name constraints extension is missing or not critical")
-	}
-	var excluded []string
-	for _, n := range inter.ExcludedIPRanges {
-		excluded = append(excluded, n.String())
-	}
-	if strings.Join(excluded, " ") != "0.0.0.0/0 ::/0" {
-		t.Errorf("excluded IP ranges = %q, want 0.0.0.0/0 and ::/0", excluded)
+	// The root and the intermediate carry the same critical constraints.
+	for _, cert := range []*x509.Certificate{root, inter} {
+		wantConstraints(t, cert, []string{testZone, "localhost", "hub.example.net"}, []string{"127.0.0.1/32", "::1/128"}, nil)
 	}
 	if c.Zone() != testZone {
 		t.Errorf("Zone = %q, want %q", c.Zone(), testZone)
+	}
+}
+
+// wantConstraints checks that cert has critical name constraints that
+// permit exactly dnsNames and ips and exclude exactly excluded.
+func wantConstraints(t *testing.T, cert *x509.Certificate, dnsNames, ips, excluded []string) {
+	t.Helper()
+	if !slices.Equal(cert.PermittedDNSDomains, dnsNames) || !cert.PermittedDNSDomainsCritical {
+		t.Errorf("%s: permitted DNS domains = %q (critical %v), want %q critical", cert.Subject.CommonName, cert.PermittedDNSDomains, cert.PermittedDNSDomainsCritical, dnsNames)
+	}
+	if !extensionCritical(cert, oidNameConstraints) {
+		t.Errorf("%s: name constraints extension is missing or not critical", cert.Subject.CommonName)
+	}
+	var got []string
+	for _, n := range cert.PermittedIPRanges {
+		got = append(got, n.String())
+	}
+	if !slices.Equal(got, ips) {
+		t.Errorf("%s: permitted IP ranges = %q, want %q", cert.Subject.CommonName, got, ips)
+	}
+	got = nil
+	for _, n := range cert.ExcludedIPRanges {
+		got = append(got, n.String())
+	}
+	if !slices.Equal(got, excluded) {
+		t.Errorf("%s: excluded IP ranges = %q, want %q", cert.Subject.CommonName, got, excluded)
 	}
 }

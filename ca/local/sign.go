@@ -129,9 +129,11 @@ func (c *CA) checkKey(pub crypto.PublicKey) (x509.KeyUsage, error) {
 
 // ServerCertificate issues the issuer's own HTTPS certificate, with a new
 // P-256 key, for hosts: DNS names (a single label such as "localhost" is
-// allowed) and IP literals. With no hosts it names localhost, 127.0.0.1 and
-// ::1. The root signs it directly, because the intermediate may sign only
-// names in the zone; it is valid for 90 days.
+// allowed) and IP literals, each of which the CA's name constraints must
+// permit (see Permits). With no hosts it names localhost, 127.0.0.1 and
+// ::1. The intermediate signs it, and the chain includes it; only a legacy
+// CA's root signs it, as that intermediate permits the zone alone. It is
+// valid for 90 days, never past its signer.
 func (c *CA) ServerCertificate(hosts []string) (*tls.Certificate, error) {
 	if len(hosts) == 0 {
 		hosts = []string{"localhost", "127.0.0.1", "::1"}
@@ -144,6 +146,9 @@ func (c *CA) ServerCertificate(hosts []string) (*tls.Certificate, error) {
 				return nil, fmt.Errorf("server certificate: address %q has a zone", h)
 			}
 			ip := net.IP(addr.Unmap().AsSlice())
+			if c.rootKey == nil && !c.Permits(h) {
+				return nil, fmt.Errorf("server certificate: the CA's name constraints do not permit %s", h)
+			}
 			if !slices.ContainsFunc(ips, ip.Equal) {
 				ips = append(ips, ip)
 			}
@@ -152,6 +157,9 @@ func (c *CA) ServerCertificate(hosts []string) (*tls.Certificate, error) {
 		n, err := hostName(h)
 		if err != nil {
 			return nil, fmt.Errorf("server certificate: %w", err)
+		}
+		if c.rootKey == nil && !c.Permits(n) {
+			return nil, fmt.Errorf("server certificate: the CA's name constraints do not permit %q", h)
 		}
 		if !slices.Contains(dnsNames, n) {
 			dnsNames = append(dnsNames, n)
@@ -181,11 +189,21 @@ func (c *CA) ServerCertificate(hosts []string) (*tls.Certificate, error) {
 		BasicConstraintsValid: true,
 		SubjectKeyId:          ski,
 	}
-	leaf, err := createCertificate(tmpl, c.root, &key.PublicKey, c.rootKey)
+	if c.rootKey != nil {
+		leaf, err := createCertificate(tmpl, c.root, &key.PublicKey, c.rootKey)
+		if err != nil {
+			return nil, fmt.Errorf("server certificate: %w", err)
+		}
+		return &tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}, nil
+	}
+	if tmpl.NotAfter.After(c.inter.NotAfter) {
+		tmpl.NotAfter = c.inter.NotAfter
+	}
+	leaf, err := createCertificate(tmpl, c.inter, &key.PublicKey, c.interKey)
 	if err != nil {
 		return nil, fmt.Errorf("server certificate: %w", err)
 	}
-	return &tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}, nil
+	return &tls.Certificate{Certificate: [][]byte{leaf.Raw, c.inter.Raw}, PrivateKey: key, Leaf: leaf}, nil
 }
 
 // hostName normalizes a DNS name for the issuer's own certificate. Unlike

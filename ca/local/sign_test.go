@@ -297,7 +297,7 @@ func TestSignRejects(t *testing.T) {
 
 // TestNameConstraintsHold signs leaves with the intermediate's key directly,
 // bypassing Sign's checks, as a thief of that key would: clients must reject
-// every name outside the zone and every IP address.
+// every name and IP address that the root does not permit.
 func TestNameConstraintsHold(t *testing.T) {
 	c, _ := openCA(t)
 	tests := []struct {
@@ -313,8 +313,12 @@ func TestNameConstraintsHold(t *testing.T) {
 		{"example.com", []string{"example.com"}, nil, "example.com", false},
 		{"zone as suffix of label", []string{"evillan.test"}, nil, "evillan.test", false},
 		{"in zone plus outside", []string{"x.lan.test", "evil.example.com"}, nil, "x.lan.test", false},
-		{"localhost", []string{"localhost"}, nil, "localhost", false},
+		{"permitted name", []string{"localhost"}, nil, "localhost", true},
+		{"below a permitted name", []string{"x.hub.example.net"}, nil, "x.hub.example.net", true},
+		{"permitted IPv4", nil, []net.IP{net.ParseIP("127.0.0.1").To4()}, "127.0.0.1", true},
+		{"permitted IPv6", nil, []net.IP{net.IPv6loopback}, "::1", true},
 		{"IPv4", nil, []net.IP{net.ParseIP("192.168.1.20").To4()}, "192.168.1.20", false},
+		{"IPv4 next to permitted", nil, []net.IP{net.ParseIP("127.0.0.2").To4()}, "127.0.0.2", false},
 		{"IPv6", nil, []net.IP{net.ParseIP("fd00::1")}, "fd00::1", false},
 		{"name in zone plus IP", []string{"x.lan.test"}, []net.IP{net.ParseIP("10.0.0.1").To4()}, "x.lan.test", false},
 	}
@@ -455,8 +459,11 @@ func TestServerCertificate(t *testing.T) {
 	if len(leaf.IPAddresses) != 2 || !leaf.IPAddresses[0].Equal(net.IPv4(127, 0, 0, 1)) || !leaf.IPAddresses[1].Equal(net.IPv6loopback) {
 		t.Errorf("IP addresses = %v", leaf.IPAddresses)
 	}
-	if !bytes.Equal(leaf.RawIssuer, c.Root().RawSubject) || !bytes.Equal(leaf.AuthorityKeyId, c.Root().SubjectKeyId) {
-		t.Error("not issued by the root")
+	if !bytes.Equal(leaf.RawIssuer, c.Intermediate().RawSubject) || !bytes.Equal(leaf.AuthorityKeyId, c.Intermediate().SubjectKeyId) {
+		t.Error("not issued by the intermediate")
+	}
+	if len(cert.Certificate) != 2 || !bytes.Equal(cert.Certificate[1], c.Intermediate().Raw) {
+		t.Error("chain is not leaf then intermediate")
 	}
 	if got := leaf.NotAfter.Sub(leaf.NotBefore); got != 90*24*time.Hour {
 		t.Errorf("lifetime = %v, want 90 days", got)
@@ -464,15 +471,12 @@ func TestServerCertificate(t *testing.T) {
 	if leaf.IsCA || len(leaf.ExtKeyUsage) != 1 || leaf.ExtKeyUsage[0] != x509.ExtKeyUsageServerAuth {
 		t.Error("not a serverAuth leaf")
 	}
-	roots := x509.NewCertPool()
-	roots.AddCert(c.Root())
 	for _, host := range []string{"localhost", "127.0.0.1", "::1", "hub.example.net"} {
-		opts := x509.VerifyOptions{DNSName: host, Roots: roots, CurrentTime: testNow}
-		if _, err := leaf.Verify(opts); err != nil {
+		if _, err := leaf.Verify(verifyOpts(c, host)); err != nil {
 			t.Errorf("Verify %s: %v", host, err)
 		}
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: "example.com", Roots: roots, CurrentTime: testNow}); err == nil {
+	if _, err := leaf.Verify(verifyOpts(c, "example.com")); err == nil {
 		t.Error("verified for example.com")
 	}
 }
@@ -480,11 +484,7 @@ func TestServerCertificate(t *testing.T) {
 // TestServerCertificateHandshake serves HTTPS with the issuer certificate
 // on 127.0.0.1 and connects with a client that trusts only the root.
 func TestServerCertificateHandshake(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "ca")
-	c, err := Open(dir, Options{Zone: testZone})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _ := openCA(t)
 	cert, err := c.ServerCertificate([]string{"localhost", "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
@@ -527,6 +527,8 @@ func TestServerCertificateHosts(t *testing.T) {
 		{"empty", []string{""}, false},
 		{"zone", []string{"fe80::1%eth0"}, false},
 		{"URL", []string{"https://localhost"}, false},
+		{"name the root does not permit", []string{"localhost", "example.com"}, false},
+		{"address the root does not permit", []string{"192.168.1.1"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

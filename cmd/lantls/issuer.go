@@ -34,7 +34,9 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.HTTPBaseURL, "http-base-url", "", "plain HTTP `URL` new certificates name for their CRL and intermediate (default http://HTTP-LISTEN)")
 	fs.StringVar(&cfg.Signer, "signer", d.Signer, "certificate `signer`: local (built-in name-constrained CA) or upstream (a public ACME CA, --upstream-*)")
 	fs.StringVar(&cfg.Store, "store", "", "`URL` of a PostgreSQL database several issuers share (postgres://user:password@host:port/db); default SQLite in the data dir")
-	fs.StringVar(&cfg.CADir, "ca-dir", "", "`dir` of the CA's certificates and keys (default DATA/ca); issuers sharing a --store need the same files")
+	fs.StringVar(&cfg.CADir, "ca-dir", "", "`dir` of the CA's certificates and the intermediate's key (default DATA/ca); issuers sharing a --store need the same files")
+	fs.StringVar(&cfg.RootKeyFile, "root-key-out", "", "`file` the first start writes the new CA's root key to, outside --data, for you to move off the machine (default DATA-root.key)")
+	fs.Var((*stringList)(&cfg.CAPermit), "ca-permit", "comma-separated DNS `names`, IP addresses or CIDR prefixes a new CA's root permits besides the zone, the --hostname names and the listen IP (only when the CA is made)")
 	addLimitFlags(fs, &cfg.Limits)
 	addUpstreamFlags(fs, &cfg)
 	addDNSFlags(fs, &cfg, d.DNSListen)
@@ -91,8 +93,24 @@ No user can log in yet. Create the first (an admin) at this one-time link:
 or: lantls admin --data %s user add NAME --admin
 `, u, shellQuote(cfg.DataDir))
 	}
+	printNewRootKey(e, iss.NewRootKey())
 	printUpstream(e, cfg, info)
 	return iss.Run(ctx)
+}
+
+// printNewRootKey tells the operator where the first start put the root
+// key, and what to do with it.
+func printNewRootKey(e *env, path string) {
+	if path == "" {
+		return
+	}
+	fmt.Fprintf(e.stdout, `
+A new CA was made. Its root key is in
+  %s
+The issuer never reads it. Move it off this machine (a USB stick, a password
+manager); it is needed only to make a new intermediate before this one
+expires: lantls ca rotate-intermediate --root-key FILE.
+`, path)
 }
 
 // issuerFlags names the flag of each issuer.Config field.
@@ -104,6 +122,7 @@ var issuerFlags = map[string]string{
 	"HTTPBaseURL": "--http-base-url",
 	"Signer":      "--signer",
 	"CADir":       "--ca-dir",
+	"RootKeyFile": "--root-key-out",
 	"Store":       "--store",
 
 	"Upstream.Directory": "--upstream-directory",

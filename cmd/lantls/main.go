@@ -34,6 +34,7 @@ func commands() []command {
 	return []command{
 		{"issuer", "run the issuer: ACME server with a local CA", runIssuer},
 		{"admin", "manage devices in an issuer's data dir", runAdmin},
+		{"ca", "make the issuer's CA, rotate its intermediate, show its root", runCA},
 		{"agent", "run the device agent: pair, get and renew a certificate, serve it", runAgent},
 		{"doctor", "say why a device's HTTPS does not work from this machine, and what to do", runDoctor},
 		{"demo", "run the whole system on loopback and show it working", runDemo},
