@@ -230,4 +230,3 @@ func pool(certs ...*x509.Certificate) *x509.CertPool {
 	}
 	return p
 }
-

@@ -144,7 +144,7 @@ type Issuer struct {
 	// CA.
 	newRootKey string
 	baseURL    string
-	filesURL      string // base of the CRL and AIA URLs in new certificates
+	filesURL   string // base of the CRL and AIA URLs in new certificates
 
 	metricsOnce sync.Once
 	requests    *prometheus.CounterVec
