@@ -454,18 +454,21 @@ func rpID(hostnames []string) string {
 }
 
 // SetupURL is the address of the owner UI's first-user setup page with its
-// one-time token, or "" once any user exists.
+// one-time token, at UIURL, or "" once any user exists.
 func (iss *Issuer) SetupURL() string {
 	if iss.setupToken == "" {
 		return ""
 	}
-	return iss.baseURL + "/setup?token=" + iss.setupToken
+	return iss.UIURL() + "setup?token=" + iss.setupToken
 }
 
-// UIURL is the owner UI's address by the passkey host name when there is
-// one (passkeys work only there), else the base URL.
+// UIURL is the one address of the owner UI the issuer gives people: by
+// the first host name the operator chose (--hostname), where passkeys
+// work, or else the base URL (the listen address). The default
+// "localhost" reaches the UI from the issuer's own machine only, so it
+// is not that name.
 func (iss *Issuer) UIURL() string {
-	host := rpID(iss.cfg.Hostnames)
+	host := uiHost(iss.cfg.Hostnames)
 	if host == "" {
 		return iss.baseURL + "/"
 	}
@@ -477,6 +480,17 @@ func (iss *Issuer) UIURL() string {
 		return "https://" + host + "/"
 	}
 	return "https://" + net.JoinHostPort(host, port) + "/"
+}
+
+// uiHost is the first of the hostnames that is a name other than
+// localhost; "" if there is none.
+func uiHost(hostnames []string) string {
+	for _, h := range hostnames {
+		if net.ParseIP(h) == nil && h != "" && h != "localhost" {
+			return h
+		}
+	}
+	return ""
 }
 
 // Info says how to reach this issuer.

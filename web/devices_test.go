@@ -129,7 +129,10 @@ func TestReachedByIP(t *testing.T) {
 	f.addUser(t, "alice", store.RoleOwner)
 	b := f.browser(t)
 	b.base = f.ip
-	b.want(b.get("/login"), http.StatusOK, "Passkeys are tied to a host name", f.base+"/")
+	b.want(b.get("/login"), http.StatusOK, "Passkeys are tied to a host name", f.base+"/login")
+	// The move to the host name keeps the page and its query, such as the
+	// setup link's token.
+	b.want(b.get("/trust?token=abc"), http.StatusOK, `href="`+f.base+`/trust?token=abc"`)
 	b.want(b.post("/login/passkey/begin", nil), http.StatusBadRequest, "Passkeys need the issuer's host name")
 	b.base = f.base
 	b.get("/login")

@@ -110,7 +110,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v *viewer, statu
 		Title:       title,
 		CSRF:        v.csrf,
 		Nav:         name,
-		ReachedByIP: s.webauthn != nil && hostIsIP(r),
+		ReachedByIP: s.webauthn != nil && hostIsIP(r) && s.rpReachable(r),
 		Passkeys:    s.webauthn != nil,
 		Pairing:     s.cfg.Pairing != nil,
 		Msg:         messages[r.URL.Query().Get("msg")],

@@ -211,12 +211,20 @@ func hostIsIP(r *http.Request) bool {
 	return net.ParseIP(strings.Trim(host, "[]")) != nil
 }
 
-// rpURL is the UI's address by the passkey host name, keeping the port the
-// request came in on.
+// rpURL is the page r asked for, by the passkey host name, keeping the
+// port the request came in on and the path and query (a setup link's
+// token survives the move).
 func (s *Server) rpURL(r *http.Request) string {
-	u := url.URL{Scheme: "https", Host: s.cfg.RPID, Path: "/"}
+	u := url.URL{Scheme: "https", Host: s.cfg.RPID, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
 	if _, port, err := net.SplitHostPort(r.Host); err == nil && port != "443" {
 		u.Host = net.JoinHostPort(s.cfg.RPID, port)
 	}
 	return u.String()
+}
+
+// rpReachable reports whether r's browser can open the UI by the passkey
+// host name: "localhost" means the issuer only to a browser on its own
+// machine.
+func (s *Server) rpReachable(r *http.Request) bool {
+	return s.cfg.RPID != "localhost" || fromLoopback(r)
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lantls/lantls/ca/local"
 	"github.com/lantls/lantls/ca/upstream"
 	"github.com/lantls/lantls/dnsserver"
 	"github.com/lantls/lantls/issuer"
@@ -86,6 +89,7 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 
 Add a device:  lantls admin --data %s device add --owner NAME --name "Living room TV"
 `, iss.UIURL(), info.Directory, info.Root, info.Zone, dns, info.FilesURL, info.BaseURL, info.BaseURL, shellQuote(cfg.DataDir))
+	printTrust(e, iss, info)
 	if u := iss.SetupURL(); u != "" {
 		fmt.Fprintf(e.stdout, `
 No user can log in yet. Create the first (an admin) at this one-time link:
@@ -111,6 +115,26 @@ The issuer never reads it. Move it off this machine (a USB stick, a password
 manager); it is needed only to make a new intermediate before this one
 expires: lantls ca rotate-intermediate --root-key FILE.
 `, path)
+}
+
+// printTrust tells the operator to trust the root before opening the UI,
+// where to get it without a certificate warning (plain HTTP) and the
+// fingerprint to check it by.
+func printTrust(e *env, iss *issuer.Issuer, info issuer.Info) {
+	root := info.FilesURL + "/ca/root.crt"
+	fp := "?"
+	if b, _ := pem.Decode(iss.RootPEM()); b != nil {
+		sum := sha256.Sum256(b.Bytes)
+		fp = local.Fingerprint(sum[:])
+	}
+	fmt.Fprintf(e.stdout, `
+Trust the root first, on each computer or phone that opens the web UI or a
+device, or the browser warns. Get it here, and check its SHA-256
+fingerprint before you trust it:
+  %s
+  SHA-256 %s
+%strust shows how to install it on each system.
+`, root, fp, iss.UIURL())
 }
 
 // issuerFlags names the flag of each issuer.Config field.
