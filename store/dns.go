@@ -28,7 +28,8 @@ type DeviceDNS struct {
 	Label     string
 	Addresses []netip.Addr // in the order reported; nil if none
 	Publish   Publish
-	Active    bool // the device's status is active
+	Active    bool   // the device's status is active
+	ShortName string // the owner's short name for it, "" for none
 }
 
 // TXTRecord is a TXT record in the zone, e.g. an ACME dns-01 challenge at

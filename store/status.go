@@ -17,4 +17,7 @@ type DeviceStatus struct {
 	// cleared it); UpdatedAt is when the issuer stored the report.
 	At        time.Time
 	UpdatedAt time.Time
+	// NameCheck is the device's last check of its own names through its
+	// system resolver (SetDeviceNameCheck); zero if it never reported one.
+	NameCheck NameCheck
 }

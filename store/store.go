@@ -163,8 +163,8 @@ type Tx interface {
 	DeleteTXT(ctx context.Context, name, value string) error
 	// DNSVersion returns the DNS change counter: it grows with every
 	// commit that changes what the DNS serves (a device created, its
-	// status changed or deleted, its addresses or publish choice set, a
-	// TXT record put or deleted), and never goes back. Cheap: the DNS index
+	// status changed or deleted, its addresses, publish choice or short
+	// name set, a TXT record put or deleted), and never goes back. Cheap: the DNS index
 	// of every issuer on the store polls it.
 	DNSVersion(ctx context.Context) (int64, error)
 	// DNSSnapshot returns what the DNS serves: every active device with
@@ -264,6 +264,17 @@ type Tx interface {
 	// GetDeviceStatus returns what a device last reported: empty, with
 	// zero times, if it never reported.
 	GetDeviceStatus(ctx context.Context, deviceID string) (*DeviceStatus, error)
+	// SetDeviceNameCheck replaces the device's last name check, leaving
+	// the rest of its status; an unknown device is ErrNotFound.
+	SetDeviceNameCheck(ctx context.Context, deviceID string, c NameCheck) error
+
+	// --- names ---
+	// SetDeviceShortName gives a device its short name, replacing any; a
+	// zero ShortName removes it. A name another device has is
+	// ErrConflict; an unknown device is ErrNotFound.
+	SetDeviceShortName(ctx context.Context, deviceID string, n ShortName) error
+	// GetDeviceShortName returns a device's short name, zero if none.
+	GetDeviceShortName(ctx context.Context, deviceID string) (ShortName, error)
 
 	// --- attestation ---
 	// SetAttestPolicy stores the rule of p.Model, replacing any, filling a

@@ -21,10 +21,10 @@ const (
 		ON CONFLICT (device_id) DO UPDATE SET addresses = excluded.addresses`
 	qUpsertDevicePublish = `INSERT INTO device_dns (device_id, addresses, publish) VALUES ($1, '[]', $2)
 		ON CONFLICT (device_id) DO UPDATE SET publish = excluded.publish`
-	qSelectDeviceDNS = `SELECT d.id, d.label, d.status, COALESCE(x.addresses, '[]'), COALESCE(x.publish, '')
-		FROM devices d LEFT JOIN device_dns x ON x.device_id = d.id WHERE d.id = $1`
-	qSelectActiveDeviceDNS = `SELECT d.id, d.label, d.status, COALESCE(x.addresses, '[]'), COALESCE(x.publish, '')
-		FROM devices d LEFT JOIN device_dns x ON x.device_id = d.id
+	qSelectDeviceDNS = `SELECT d.id, d.label, d.status, COALESCE(x.addresses, '[]'), COALESCE(x.publish, ''), COALESCE(n.short_name, '')
+		FROM devices d LEFT JOIN device_dns x ON x.device_id = d.id LEFT JOIN device_names n ON n.device_id = d.id WHERE d.id = $1`
+	qSelectActiveDeviceDNS = `SELECT d.id, d.label, d.status, COALESCE(x.addresses, '[]'), COALESCE(x.publish, ''), COALESCE(n.short_name, '')
+		FROM devices d LEFT JOIN device_dns x ON x.device_id = d.id LEFT JOIN device_names n ON n.device_id = d.id
 		WHERE d.status = 'active' ORDER BY d.created_at, d.id`
 	qDeleteExpiredTXT = `DELETE FROM dns_txt WHERE expires < $1`
 	qUpsertTXT        = `INSERT INTO dns_txt (name, value, expires) VALUES ($1, $2, $3)
@@ -146,7 +146,7 @@ func scanDeviceDNS(r scanner) (store.DeviceDNS, error) {
 		d                      store.DeviceDNS
 		status, addrs, publish string
 	)
-	if err := r.Scan(&d.DeviceID, &d.Label, &status, &addrs, &publish); err != nil {
+	if err := r.Scan(&d.DeviceID, &d.Label, &status, &addrs, &publish, &d.ShortName); err != nil {
 		return d, err
 	}
 	d.Publish = store.Publish(publish)

@@ -12,7 +12,8 @@ import (
 const (
 	qUpsertDeviceStatus = `INSERT INTO device_status (device_id, last_error, at, updated_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (device_id) DO UPDATE SET last_error = excluded.last_error, at = excluded.at, updated_at = excluded.updated_at`
-	qSelectDeviceStatus = `SELECT device_id, last_error, at, updated_at FROM device_status WHERE device_id = $1`
+	qSelectDeviceStatus = `SELECT device_id, last_error, at, updated_at, name_check, name_check_name, name_check_detail, name_check_at
+		FROM device_status WHERE device_id = $1`
 )
 
 // SetDeviceStatus replaces what a device last reported.
@@ -36,12 +37,14 @@ func (t *txn) GetDeviceStatus(ctx context.Context, deviceID string) (*store.Devi
 
 func scanDeviceStatus(r scanner) (*store.DeviceStatus, error) {
 	var (
-		s           store.DeviceStatus
-		at, updated *int64
+		s                    store.DeviceStatus
+		at, updated, checked *int64
+		result               string
 	)
-	if err := r.Scan(&s.DeviceID, &s.LastError, &at, &updated); err != nil {
+	if err := r.Scan(&s.DeviceID, &s.LastError, &at, &updated, &result, &s.NameCheck.Name, &s.NameCheck.Detail, &checked); err != nil {
 		return nil, err
 	}
-	s.At, s.UpdatedAt = timeOf(at), timeOf(updated)
+	s.At, s.UpdatedAt, s.NameCheck.At = timeOf(at), timeOf(updated), timeOf(checked)
+	s.NameCheck.Result = store.NameCheckResult(result)
 	return &s, nil
 }

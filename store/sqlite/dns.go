@@ -21,10 +21,10 @@ const (
 		ON CONFLICT (device_id) DO UPDATE SET addresses = excluded.addresses`
 	upsertDevicePublish = `INSERT INTO device_dns (device_id, addresses, publish) VALUES (?, '[]', ?)
 		ON CONFLICT (device_id) DO UPDATE SET publish = excluded.publish`
-	selectDeviceDNS = `SELECT d.id, d.label, d.status, COALESCE(x.addresses, '[]'), COALESCE(x.publish, '')
-		FROM devices d LEFT JOIN device_dns x ON x.device_id = d.id WHERE d.id = ?`
-	selectActiveDeviceDNS = `SELECT d.id, d.label, d.status, COALESCE(x.addresses, '[]'), COALESCE(x.publish, '')
-		FROM devices d LEFT JOIN device_dns x ON x.device_id = d.id
+	selectDeviceDNS = `SELECT d.id, d.label, d.status, COALESCE(x.addresses, '[]'), COALESCE(x.publish, ''), COALESCE(n.short_name, '')
+		FROM devices d LEFT JOIN device_dns x ON x.device_id = d.id LEFT JOIN device_names n ON n.device_id = d.id WHERE d.id = ?`
+	selectActiveDeviceDNS = `SELECT d.id, d.label, d.status, COALESCE(x.addresses, '[]'), COALESCE(x.publish, ''), COALESCE(n.short_name, '')
+		FROM devices d LEFT JOIN device_dns x ON x.device_id = d.id LEFT JOIN device_names n ON n.device_id = d.id
 		WHERE d.status = 'active' ORDER BY d.created_at, d.id`
 	deleteExpiredTXT = `DELETE FROM dns_txt WHERE expires < ?`
 	upsertTXT        = `INSERT INTO dns_txt (name, value, expires) VALUES (?, ?, ?)
@@ -210,7 +210,7 @@ func scanDeviceDNS(r scanner) (store.DeviceDNS, error) {
 		d             store.DeviceDNS
 		status, addrs string
 	)
-	if err := r.Scan(&d.DeviceID, &d.Label, &status, &addrs, &d.Publish); err != nil {
+	if err := r.Scan(&d.DeviceID, &d.Label, &status, &addrs, &d.Publish, &d.ShortName); err != nil {
 		return d, err
 	}
 	d.Active = store.Status(status) == store.StatusActive

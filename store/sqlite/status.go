@@ -15,7 +15,8 @@ import (
 const (
 	upsertDeviceStatus = `INSERT INTO device_status (device_id, last_error, at, updated_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (device_id) DO UPDATE SET last_error = excluded.last_error, at = excluded.at, updated_at = excluded.updated_at`
-	selectDeviceStatus = `SELECT last_error, at, updated_at FROM device_status WHERE device_id = ?`
+	selectDeviceStatus = `SELECT last_error, at, updated_at, name_check, name_check_name, name_check_detail, name_check_at
+		FROM device_status WHERE device_id = ?`
 )
 
 // SetDeviceStatus replaces what a device last reported.
@@ -42,9 +43,11 @@ func (t *txn) GetDeviceStatus(ctx context.Context, deviceID string) (*store.Devi
 		} else {
 			row = t.s.r.QueryRowContext(ctx, selectDeviceStatus, deviceID)
 		}
-		var at, updated sql.NullInt64
-		err = row.Scan(&s.LastError, &at, &updated)
-		s.At, s.UpdatedAt = timeOf(at), timeOf(updated)
+		var at, updated, checked sql.NullInt64
+		var result string
+		err = row.Scan(&s.LastError, &at, &updated, &result, &s.NameCheck.Name, &s.NameCheck.Detail, &checked)
+		s.At, s.UpdatedAt, s.NameCheck.At = timeOf(at), timeOf(updated), timeOf(checked)
+		s.NameCheck.Result = store.NameCheckResult(result)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return &store.DeviceStatus{DeviceID: deviceID}, nil

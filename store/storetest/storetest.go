@@ -69,6 +69,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Passkeys", testPasskeys},
 		{"UpstreamOrders", testUpstreamOrders},
 		{"DeviceStatus", testDeviceStatus},
+		{"ShortNames", testShortNames},
+		{"NameCheck", testNameCheck},
 		{"AttestPolicies", testAttestPolicies},
 		{"DeviceAttestation", testDeviceAttestation},
 	}
