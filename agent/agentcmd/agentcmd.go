@@ -24,6 +24,8 @@ import (
 	"github.com/mdp/qrterminal/v3"
 
 	"github.com/lantls/lantls/agent"
+	"github.com/lantls/lantls/internal/flagfile"
+	"github.com/lantls/lantls/internal/sdnotify"
 )
 
 // UsageError is a mistake in how the command was called (exit status 2).
@@ -56,9 +58,15 @@ func Run(ctx context.Context, prog string, args []string, stdout, stderr io.Writ
 type common struct {
 	issuer, issuerCA, data string
 	logFormat, logLevel    string
+	conf                   *flagfile.Loader
 }
 
+// EnvPrefix starts the environment variable of each flag of the agent
+// (LANTLS_AGENT_ISSUER for --issuer), read by internal/flagfile.
+const EnvPrefix = "LANTLS_AGENT_"
+
 func (c *common) add(fs *flag.FlagSet) {
+	c.conf = flagfile.Add(fs, EnvPrefix)
 	fs.StringVar(&c.issuer, "issuer", "", "the issuer's base `URL`, e.g. https://hub.lan.example:8443 (needed to pair; later read from the state)")
 	fs.StringVar(&c.issuerCA, "issuer-ca", "", "PEM `file` of the CA that signed the issuer's own certificate, when it is not publicly trusted (e.g. the issuer's root.pem)")
 	fs.StringVar(&c.data, "data", agent.DefaultDir(), "state `dir`: account key, TLS key, certificate, credentials (mode 0700)")
@@ -162,6 +170,9 @@ in --data). SIGUSR1 renews at once.`, stdout)
 	if err := parse(fs, prog, args); err != nil {
 		return err
 	}
+	if err := c.conf.Apply(os.Getenv); err != nil {
+		return usagef("%v", err)
+	}
 	if err := o.check(); err != nil {
 		return err
 	}
@@ -251,6 +262,10 @@ func serve(ctx context.Context, a *agent.Agent, o *options, log *slog.Logger, st
 	if o.mdns && o.proxyTo != nil {
 		go announce(ctx, a, httpsPort, o.mdnsInterface, log)
 	}
+	// The listeners are bound: systemd may start what depends on the agent.
+	if err := sdnotify.Notify(os.Getenv("NOTIFY_SOCKET"), sdnotify.Ready); err != nil {
+		log.Warn("telling systemd the agent is ready", "err", err)
+	}
 	go func() {
 		select {
 		case <-a.Ready():
@@ -278,8 +293,12 @@ func runStatus(ctx context.Context, prog string, args []string, stdout, stderr i
 	var c common
 	c.add(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	c.conf.SkipUnknown = true // the agent's file: its data dir
 	if err := parse(fs, prog+" status", args); err != nil {
 		return err
+	}
+	if err := c.conf.Apply(os.Getenv); err != nil {
+		return usagef("%v", err)
 	}
 	st, err := agent.ReadStatus(ctx, agent.DirStorage(c.data))
 	if err != nil {
@@ -316,8 +335,12 @@ func runReset(ctx context.Context, prog string, args []string, stdout, stderr io
 	var c common
 	c.add(fs)
 	force := fs.Bool("force", false, "wipe the state even if revocation fails")
+	c.conf.SkipUnknown = true // the agent's file: its data dir
 	if err := parse(fs, prog+" reset", args); err != nil {
 		return err
+	}
+	if err := c.conf.Apply(os.Getenv); err != nil {
+		return usagef("%v", err)
 	}
 	cfg, err := c.config(ctx, stderr)
 	if err != nil {

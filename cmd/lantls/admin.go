@@ -14,12 +14,13 @@ import (
 	"time"
 
 	"github.com/lantls/lantls/devices"
+	"github.com/lantls/lantls/internal/flagfile"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/store"
 )
 
-const adminUsage = `lantls admin [--data DIR] [--store URL] device|pair|user <command> [flags]
+const adminUsage = `lantls admin [--config FILE] [--data DIR] [--store URL] device|pair|user <command> [flags]
 
 Commands:
   device add     create a device and an EAB key for a stock ACME client
@@ -38,14 +39,21 @@ Commands:
   user passwd    change a user's password (logs out its sessions)
 
 The data dir is the issuer's (--data of 'lantls issuer'), and so is the
-store (--store, when the issuer has one); the issuer may be running.`
+store (--store, when the issuer has one); the issuer may be running.
+--config reads them from the issuer's configuration file, e.g.
+/etc/lantls/issuer.conf (its other settings are skipped).`
 
 func runAdmin(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "admin", adminUsage)
 	dataDir := fs.String("data", issuer.Defaults.DataDir, "the issuer's data `dir`")
 	storeURL := fs.String("store", "", "the issuer's --store `URL`, if it has one (PostgreSQL)")
+	conf := flagfile.Add(fs, envPrefix) // the issuer's file: its data and store
+	conf.SkipUnknown = true
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if err := conf.Apply(os.Getenv); err != nil {
+		return usagef("%v", err)
 	}
 	rest := fs.Args()
 	if len(rest) > 0 && rest[0] == "pair" {

@@ -20,6 +20,8 @@ import (
 	"github.com/lantls/lantls/ca/local"
 	"github.com/lantls/lantls/ca/upstream"
 	"github.com/lantls/lantls/dnsserver"
+	"github.com/lantls/lantls/internal/flagfile"
+	"github.com/lantls/lantls/internal/sdnotify"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/ratelimit"
 )
@@ -45,11 +47,15 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	addDNSFlags(fs, &cfg, d.DNSListen)
 	pprofAddr := fs.String("pprof", "", "serve Go profiles (net/http/pprof) on this `address`, e.g. 127.0.0.1:6060; keep it private")
 	logFlags := addLogFlags(fs, "info")
+	conf := flagfile.Add(fs, envPrefix)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := noArgs(fs); err != nil {
 		return err
+	}
+	if err := conf.Apply(os.Getenv); err != nil {
+		return usagef("%v", err)
 	}
 	if *pprofAddr != "" {
 		if err := servePprof(ctx, *pprofAddr); err != nil {
@@ -99,6 +105,12 @@ or: lantls admin --data %s user add NAME --admin
 	}
 	printNewRootKey(e, iss.NewRootKey())
 	printUpstream(e, cfg, info)
+	notify := os.Getenv("NOTIFY_SOCKET")
+	if err := sdnotify.Notify(notify, sdnotify.Ready+"\nSTATUS=serving "+info.Directory); err != nil {
+		logger.Warn("telling systemd the issuer is ready", "err", err)
+	}
+	stop := context.AfterFunc(ctx, func() { sdnotify.Notify(notify, sdnotify.Stopping) })
+	defer stop()
 	return iss.Run(ctx)
 }
 
@@ -136,6 +148,10 @@ fingerprint before you trust it:
 %strust shows how to install it on each system.
 `, root, fp, iss.UIURL())
 }
+
+// envPrefix starts the environment variable of each flag of the issuer
+// and admin (LANTLS_ZONE for --zone), read by internal/flagfile.
+const envPrefix = "LANTLS_"
 
 // issuerFlags names the flag of each issuer.Config field.
 var issuerFlags = map[string]string{
