@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -127,7 +128,7 @@ func (a *Agent) reportAddresses(ctx context.Context, addrs []string) error {
 	if addrs == nil {
 		addrs = []string{}
 	}
-	body, _ := json.Marshal(map[string][]string{"addresses": addrs})
+	body, _ := json.Marshal(addressReport{Addresses: addrs})
 	resp, err := a.deviceAPI(ctx, http.MethodPut, "/api/v1/device/addresses", body, nil)
 	if err != nil {
 		return err
@@ -158,15 +159,26 @@ func (a *Agent) deviceAPI(ctx context.Context, method, path string, body []byte,
 	if resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusNotModified {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		resp.Body.Close()
-		return nil, &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(msg)))}
+		return nil, newStatusError(resp, method+" "+path, msg)
 	}
 	return resp, nil
 }
 
-// statusError is an HTTP error answer of the device API.
+// statusError is an HTTP error answer of the issuer.
 type statusError struct {
-	code int
-	msg  string
+	code       int
+	msg        string
+	retryAfter time.Duration // from Retry-After, 0 without one
 }
 
 func (e *statusError) Error() string { return e.msg }
+
+// newStatusError describes resp, an error answer to what, with the start
+// of its body.
+func newStatusError(resp *http.Response, what string, body []byte) *statusError {
+	e := &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s: %s: %s", what, resp.Status, strings.TrimSpace(string(body)))}
+	if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n > 0 {
+		e.retryAfter = time.Duration(n) * time.Second
+	}
+	return e
+}

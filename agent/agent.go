@@ -5,15 +5,23 @@
 //
 // It is small and links no issuer code. Use it like autocert:
 //
-//	a, err := agent.New(agent.Config{Issuer: "https://hub.lan.example:8443"})
-//	...
-//	go a.Run(ctx)
+//	a, err := agent.New(agent.Config{Issuer: "https://hub.lan.example:8443", Roots: issuerRoot})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	go func() { log.Fatal(a.Run(ctx)) }() // the pairing code and any failure are logged
 //	srv := &http.Server{Addr: ":443", TLSConfig: a.TLSConfig(), Handler: h}
-//	srv.ListenAndServeTLS("", "")
+//	log.Fatal(srv.ListenAndServeTLS("", ""))
+//
+// Run keeps trying while the network or the issuer is down, and returns
+// only when ctx ends or on what trying again cannot fix: ErrDenied,
+// ErrUnpaired, ErrUntrustedIssuer, ErrCorruptState, ErrLocked.
 //
 // Three ways to use the certificate are built in: TLSConfig for a Go
-// server, Proxy in front of an existing plain-HTTP UI, and Files for
-// servers that read PEM files (with a reload hook).
+// server, Files for servers that read PEM files (with a reload hook), and
+// the sub-package proxy in front of an existing plain-HTTP UI; onboard
+// serves the plain-HTTP onboarding page and announce announces the device
+// over DNS-SD.
 package agent
 
 import (
@@ -22,7 +30,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -48,8 +55,12 @@ type Config struct {
 	Model    string
 	Hostname string
 	// OnPairing is called each time a new user code waits for the owner;
-	// nil logs it.
+	// nil logs it (at Info, to Logger).
 	OnPairing func(Pairing)
+	// PairAgain makes Run, when the owner unpairs the device, wipe the
+	// state and pair again with a new code rather than return
+	// ErrUnpaired.
+	PairAgain bool
 	// OnCertificate is called once for every new certificate after it is
 	// stored and served (the files mode writes files and runs its hook
 	// here). An error is logged, reported and retried with backoff until
@@ -65,7 +76,9 @@ type Config struct {
 	// further failure up to RetryMax, with jitter; defaults 2s and 1h.
 	RetryBase time.Duration
 	RetryMax  time.Duration
-	// Logger receives progress and failures; nil discards them.
+	// Logger receives progress, the pairing code (unless OnPairing is
+	// set) and failures; nil means slog.Default(), which writes to
+	// stderr.
 	Logger *slog.Logger
 }
 
@@ -88,6 +101,15 @@ type Agent struct {
 	// forceNext makes the next renewal pass renew whatever ARI says; only
 	// the renewal loop touches it.
 	forceNext bool
+	// revoked is the serial of the served certificate when the issuer
+	// says it is revoked, or "".
+	revoked atomic.Pointer[string]
+	// stopPaired ends the work of a paired device with ErrUnpaired; it is
+	// set before that work starts.
+	stopPaired context.CancelCauseFunc
+	// policyMax caps the wait between two policy fetches, and so how
+	// long an unpair or a revocation takes to reach the device.
+	policyMax time.Duration
 
 	mu         sync.Mutex // guards state, status, ari and unreported
 	state      *state
@@ -122,65 +144,140 @@ func New(cfg Config) (*Agent, error) {
 		cfg.RetryMax = time.Hour
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = slog.Default()
 	}
 	a := &Agent{
-		cfg: cfg,
-		httpc: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-			Proxy:           http.ProxyFromEnvironment,
-			TLSClientConfig: &tls.Config{RootCAs: cfg.Roots, MinVersion: tls.VersionTLS12},
-		}},
+		cfg:        cfg,
 		log:        cfg.Logger,
 		ready:      make(chan struct{}),
 		renewNow:   make(chan struct{}, 1),
 		hookKick:   make(chan struct{}, 1),
 		reportKick: make(chan struct{}, 1),
+		policyMax:  policyMaxWait,
 	}
 	a.origins.Store(&originSet{})
-	st, err := loadState(context.Background(), cfg.Storage)
-	if err != nil {
+	if err := a.load(context.Background()); err != nil {
 		return nil, err
 	}
+	return a, nil
+}
+
+// load reads the state from storage and serves its certificate.
+func (a *Agent) load(ctx context.Context) error {
+	st, err := loadState(ctx, a.cfg.Storage)
+	if errors.Is(err, ErrCorruptState) {
+		return fmt.Errorf("%w; wipe the state (Wipe) to pair again", err)
+	}
+	if err != nil {
+		return err
+	}
+	if st.statusLost != nil {
+		a.log.Warn("the status file did not parse; rebuilt it from the rest of the state", "err", st.statusLost)
+	}
+	if st.creds != nil && st.creds.Issuer != a.cfg.Issuer {
+		a.log.Warn("paired with another issuer URL than the one configured; using the one it paired with (wipe the state to pair with the other)",
+			"paired", st.creds.Issuer, "configured", a.cfg.Issuer)
+	}
+	a.mu.Lock()
 	a.state = st
 	a.status = st.status
+	a.mu.Unlock()
 	if st.cert != nil {
 		a.serve(st.cert)
 	}
-	return a, nil
+	a.httpc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		Proxy:           http.ProxyFromEnvironment,
+		TLSClientConfig: &tls.Config{RootCAs: a.roots(st.creds), MinVersion: tls.VersionTLS12},
+	}}
+	return nil
+}
+
+// roots are the CAs the agent trusts for the issuer's own certificate:
+// Config.Roots (nil: the system's), and the root that vouched for the
+// issuer when the device paired, so that the device keeps trusting the
+// issuer it paired with without being told again.
+func (a *Agent) roots(creds *credentials) *x509.CertPool {
+	if creds == nil || creds.IssuerCA == "" {
+		return a.cfg.Roots
+	}
+	pool := a.cfg.Roots
+	if pool == nil {
+		var err error
+		if pool, err = x509.SystemCertPool(); err != nil {
+			pool = x509.NewCertPool()
+		}
+	} else {
+		pool = pool.Clone()
+	}
+	if !pool.AppendCertsFromPEM([]byte(creds.IssuerCA)) {
+		a.log.Warn("the stored issuer CA does not parse; trusting the configured roots only")
+	}
+	return pool
 }
 
 // Run pairs the device if it is not paired yet, gets its certificate if it
 // has none that fits, and then keeps it renewed, reports the device's
 // addresses and refreshes the owner's origin policy until ctx ends; the
 // failures of its certificate work, and the success after them, are
-// reported to the issuer for the owner to see. It
-// returns nil when ctx ends and an error only when it cannot go on (the
-// owner denied the device, or storage fails).
+// reported to the issuer for the owner to see. It keeps trying while the
+// network or the issuer is down. It returns nil when ctx ends, and an
+// error only when it cannot go on: ErrDenied (the owner denied the
+// device), ErrUnpaired (the owner unpaired it, unless PairAgain),
+// ErrUntrustedIssuer, ErrLocked (another agent runs on the storage) or a
+// storage failure. Run holds the storage's lock while it runs.
 func (a *Agent) Run(ctx context.Context) error {
+	unlock, err := lock(ctx, a.cfg.Storage)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	for {
+		err := a.runOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !errors.Is(err, ErrUnpaired) || !a.cfg.PairAgain {
+			return err
+		}
+		a.log.Info("unpaired by the owner; pairing again")
+	}
+}
+
+// runOnce pairs if needed, then does the work of a paired device until
+// ctx ends or the device learns it was unpaired; then it stops serving
+// the certificate, wipes the state and returns ErrUnpaired.
+func (a *Agent) runOnce(ctx context.Context) error {
 	if err := a.ensureAccountKey(ctx); err != nil {
 		return err
 	}
 	if a.credentials() == nil {
 		if err := a.pair(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
 			return err
 		}
 	}
+	pctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	a.stopPaired = cancel
 	var wg sync.WaitGroup
-	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	for _, loop := range []func(context.Context){a.addressLoop, a.policyLoop, a.hookLoop, a.reportLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			loop(ctx)
+			loop(pctx)
 		}()
 	}
-	a.renewLoop(ctx)
-	return nil
+	a.renewLoop(pctx)
+	wg.Wait()
+	if !errors.Is(context.Cause(pctx), ErrUnpaired) {
+		return nil
+	}
+	a.cert.Store(nil) // before the wipe: never serve it again
+	a.log.Warn("the owner unpaired this device, or the issuer no longer knows it: stopped serving its certificate, wiping the state")
+	if err := wipe(ctx, a.cfg.Storage); err != nil {
+		return err
+	}
+	a.forget()
+	return ErrUnpaired
 }
 
 // TLSConfig returns a TLS configuration for the device's server whose
@@ -207,6 +304,10 @@ func (a *Agent) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 
 // Certificate returns the certificate being served, or nil.
 func (a *Agent) Certificate() *tls.Certificate { return a.cert.Load() }
+
+// Pending returns the user code waiting for the owner's approval, or nil
+// when none is.
+func (a *Agent) Pending() *Pairing { return a.pending.Load() }
 
 // Ready is closed once the agent serves a certificate.
 func (a *Agent) Ready() <-chan struct{} { return a.ready }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -16,6 +17,10 @@ import (
 
 	"github.com/lantls/lantls/names"
 )
+
+// quiet is the tests' logger: progress and failures are checked through
+// Status, not read from logs.
+var quiet = slog.New(slog.DiscardHandler)
 
 var testAddrMu sync.Mutex
 var testAddrList = []netip.Addr{netip.MustParseAddr("192.168.1.20"), netip.MustParseAddr("8.8.8.8"), netip.MustParseAddr("fd00::20")}
@@ -31,11 +36,12 @@ func runAgent(t *testing.T, a *Agent) <-chan error {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	finished := make(chan struct{})
+	go func() { done <- a.Run(ctx); close(finished) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case <-finished:
 		case <-time.After(10 * time.Second):
 			t.Error("Run did not return within 10s of cancel")
 		}
@@ -60,7 +66,7 @@ func TestPairObtainRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runAgent(t, a)
+	stop := runAgentStoppable(t, a)
 	ti.approve(a)
 	waitReady(t, a)
 
@@ -92,9 +98,19 @@ func TestPairObtainRestart(t *testing.T) {
 		}
 	}
 
-	// A second agent on the same storage neither pairs nor reissues.
-	serial := cert.Leaf.SerialNumber
+	// A second agent cannot run on the same storage while the first runs.
 	b, err := New(ti.config(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Run(context.Background()); !errors.Is(err, ErrLocked) {
+		t.Fatalf("a second agent on the same state: Run = %v, want ErrLocked", err)
+	}
+	stop()
+
+	// Restarted, it neither pairs nor reissues.
+	serial := cert.Leaf.SerialNumber
+	b, err = New(ti.config(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +254,7 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestMaxAge(t *testing.T) {
-	for in, want := range map[string]time.Duration{"": time.Minute, "max-age=30": 30 * time.Second, "no-cache, Max-Age=1": 5 * time.Second, "max-age=99999": 5 * time.Minute} {
+	for in, want := range map[string]time.Duration{"": time.Minute, "max-age=30": 30 * time.Second, "no-cache, Max-Age=1": 5 * time.Second, "max-age=99999": time.Minute} {
 		if got := maxAge(in); got != want {
 			t.Errorf("maxAge(%q) = %v, want %v", in, got, want)
 		}

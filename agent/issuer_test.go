@@ -34,7 +34,7 @@ func newTestIssuer(t *testing.T) *testIssuer {
 }
 
 func (ti *testIssuer) config(s Storage) Config {
-	return Config{Issuer: ti.iss.Info().BaseURL, Roots: ti.roots, Storage: s, Model: "test", Hostname: "tv", RetryBase: 50 * time.Millisecond,
+	return Config{Issuer: ti.iss.Info().BaseURL, Roots: ti.roots, Storage: s, Model: "test", Hostname: "tv", RetryBase: 50 * time.Millisecond, Logger: quiet,
 		Addresses: func() ([]netip.Addr, error) { return testAddrs(), nil }}
 }
 

@@ -57,7 +57,7 @@ func newPairingServer(t *testing.T) *pairingServer {
 }
 
 func (p *pairingServer) config(s Storage) Config {
-	return Config{Issuer: p.srv.URL, Roots: p.roots, Storage: s, Model: "test", RetryBase: 50 * time.Millisecond,
+	return Config{Issuer: p.srv.URL, Roots: p.roots, Storage: s, Model: "test", RetryBase: 50 * time.Millisecond, Logger: quiet,
 		Addresses: func() ([]netip.Addr, error) { return testAddrs(), nil }}
 }
 

@@ -2,9 +2,13 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,14 +21,16 @@ type originSet struct {
 	etag    string
 }
 
-// policy is the JSON body of GET /api/v1/device/policy.
-type policy struct {
-	Origins []string `json:"origins"`
-}
+// policyMaxWait caps the wait between policy fetches: the fetch is also
+// how the device learns, within this long, that its owner unpaired it or
+// revoked its certificate.
+const policyMaxWait = time.Minute
 
 // policyLoop fetches the owner's origin grants at start and again when
 // their Cache-Control max-age runs out (at least every 5 s, at most every
-// 5 min), sending the ETag so an unchanged policy costs a 304.
+// minute), sending the ETag so an unchanged policy costs a 304. A 401
+// (the token was revoked, or the device is no longer active) makes it
+// check whether the device was unpaired.
 func (a *Agent) policyLoop(ctx context.Context) {
 	failures := 0
 	for {
@@ -33,18 +39,21 @@ func (a *Agent) policyLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			var se *statusError
+			if errors.As(err, &se) && se.code == http.StatusUnauthorized && a.confirmUnpaired(ctx) {
+				a.stopPaired(ErrUnpaired)
+				return
+			}
 			failures++
 			if failures == 1 {
 				a.log.Warn("fetch origin policy", "err", err)
 			}
-			wait = backoff(a.cfg.RetryBase, 5*time.Minute, failures)
+			wait = backoff(a.cfg.RetryBase, a.policyMax, failures)
 		} else {
 			failures = 0
 		}
-		select {
-		case <-ctx.Done():
+		if !sleepCtx(ctx, min(wait, a.policyMax)) {
 			return
-		case <-time.After(wait):
 		}
 	}
 }
@@ -72,9 +81,39 @@ func (a *Agent) refreshPolicy(ctx context.Context) (time.Duration, error) {
 	for _, o := range p.Origins {
 		next.origins[strings.ToLower(o)] = true
 	}
+	if cur.etag == "" || !maps.Equal(cur.origins, next.origins) {
+		a.log.Info("origin policy", "origins", strings.Join(p.Origins, " "))
+	}
 	a.origins.Store(next)
-	a.log.Info("origin policy", "origins", strings.Join(p.Origins, " "))
+	a.noteRevoked(p.Revoked)
 	return wait, nil
+}
+
+// noteRevoked makes the renewal loop replace the served certificate at
+// once when its serial is among those the issuer says are revoked (the
+// owner's "Revoke certificates"): it should not wait for ARI's next
+// answer, hours away.
+func (a *Agent) noteRevoked(serials []string) {
+	cur := a.cert.Load()
+	if cur == nil || cur.Leaf == nil {
+		return
+	}
+	serial := fmtSerial(cur.Leaf)
+	if !slices.Contains(serials, serial) {
+		return
+	}
+	if p := a.revoked.Load(); p != nil && *p == serial {
+		return
+	}
+	a.revoked.Store(&serial)
+	a.log.Warn("the certificate being served was revoked; replacing it now", "serial", serial)
+	a.RenewNow()
+}
+
+// isRevoked reports whether the issuer said cert is revoked.
+func (a *Agent) isRevoked(cert *tls.Certificate) bool {
+	p := a.revoked.Load()
+	return p != nil && cert != nil && cert.Leaf != nil && *p == fmtSerial(cert.Leaf)
 }
 
 // OriginGranted reports whether the owner granted origin (scheme://host
@@ -84,7 +123,7 @@ func (a *Agent) OriginGranted(origin string) bool {
 }
 
 // maxAge is the refresh delay a Cache-Control header asks for, within
-// [5s, 5min]; 60 s without one.
+// [5s, policyMaxWait]; 60 s without one.
 func maxAge(cc string) time.Duration {
 	d := time.Minute
 	for _, part := range strings.Split(cc, ",") {
@@ -95,5 +134,5 @@ func maxAge(cc string) time.Duration {
 			}
 		}
 	}
-	return min(max(d, 5*time.Second), 5*time.Minute)
+	return min(max(d, 5*time.Second), policyMaxWait)
 }

@@ -21,7 +21,7 @@ func (a *Agent) renewLoop(ctx context.Context) {
 		var wait time.Duration
 		cur := a.cert.Load()
 		switch {
-		case a.forceNext, !fits(cur, a.credentials().Names, time.Now()):
+		case a.forceNext, a.isRevoked(cur), !fits(cur, a.credentials().Names, time.Now()):
 			wait = 0
 		default:
 			at, source, recheck := a.renewalTime(ctx, cur.Leaf)
@@ -45,6 +45,13 @@ func (a *Agent) renewLoop(ctx context.Context) {
 		if err := a.renew(ctx, cur); err != nil {
 			if ctx.Err() != nil {
 				return
+			}
+			if isProblem(err, "unauthorized", "accountDoesNotExist") && a.confirmUnpaired(ctx) {
+				a.stopPaired(ErrUnpaired)
+				return
+			}
+			if a.isRevoked(cur) && a.cert.CompareAndSwap(cur, nil) {
+				a.log.Warn("stopped serving the revoked certificate; no new one yet", "serial", fmtSerial(cur.Leaf))
 			}
 			failures++
 			a.failReported(ctx, "renew certificate", err)
@@ -77,13 +84,12 @@ func (a *Agent) sleep(ctx context.Context, d time.Duration) bool {
 // renew gets a new certificate (replacing cur, if any), stores it and
 // swaps it in.
 func (a *Agent) renew(ctx context.Context, cur *tls.Certificate) error {
-	if cur != nil && !a.forceNext && fits(cur, a.credentials().Names, time.Now()) {
+	if cur != nil && !a.forceNext && !a.isRevoked(cur) && fits(cur, a.credentials().Names, time.Now()) {
 		at, _, _ := a.renewalTime(ctx, cur.Leaf)
 		if time.Now().Before(at) {
 			return nil // woken early for an ARI recheck; not due
 		}
 	}
-	a.forceNext = false
 	var old *x509.Certificate
 	if cur != nil {
 		old = cur.Leaf
@@ -96,6 +102,8 @@ func (a *Agent) renew(ctx context.Context, cur *tls.Certificate) error {
 	if err := a.saveCertificate(ctx, cert); err != nil {
 		return err
 	}
+	// Only now: a forced renewal that failed is tried again, with backoff.
+	a.forceNext = false
 	a.serve(cert)
 	hadError := false
 	a.updateStatus(ctx, func(s *Status) {

@@ -8,14 +8,6 @@ import (
 	"time"
 )
 
-// statusReport is the body of PUT /api/v1/device/status: the last failure
-// of the device's certificate work, or "" after a success, shown to the
-// owner as the device's last error.
-type statusReport struct {
-	LastError string    `json:"last_error"`
-	At        time.Time `json:"at"`
-}
-
 // reportStatus queues a report for reportLoop, replacing one not sent
 // yet: only the latest matters. It never waits for the network.
 func (a *Agent) reportStatus(lastError string, at time.Time) {

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/lantls/lantls/names"
 )
 
 // Storage keys. Every one may be secret.
@@ -23,8 +25,12 @@ const (
 	keyStatus      = "status.json"      // renewal times, failures, last error
 )
 
-// stateKeys are all keys the agent writes, for Reset.
-var stateKeys = []string{keyChain, keyTLS, keyStatus, keyCredentials, keyAccount}
+// stateKeys are all keys the agent writes, in the order a wipe deletes
+// them: the account key first, so that a wipe cut short leaves
+// credentials without their key, which loadState takes for a wipe's
+// leftovers, never a key that pairs again under a label the issuer
+// revoked.
+var stateKeys = []string{keyAccount, keyCredentials, keyStatus, keyTLS, keyChain}
 
 // credentials are what pairing returned (RFC 8628 token response with the
 // lantls extension), plus the account URL once registered.
@@ -39,12 +45,20 @@ type credentials struct {
 	Zone         string    `json:"zone"`
 	Names        []string  `json:"names"`
 	AccountURL   string    `json:"account_url,omitempty"`
+	// IssuerCA is the root (PEM) that vouched for the issuer's own
+	// certificate when the device paired; the agent keeps trusting it.
+	IssuerCA string `json:"issuer_ca,omitempty"`
 }
 
 // Status is what `lantls agent status` shows; the agent keeps it in its
-// storage so another process can read it.
+// storage so another process can read it. It is a cache: when it does not
+// parse, the agent rebuilds it from the rest of its state.
 type Status struct {
+	// Issuer is the issuer's base URL the device paired with, or is
+	// pairing with.
+	Issuer      string    `json:"issuer,omitempty"`
 	Label       string    `json:"label,omitempty"`
+	Fingerprint string    `json:"fingerprint,omitempty"` // Label in groups of four, as the approval page shows it
 	Names       []string  `json:"names,omitempty"`
 	Serial      string    `json:"serial,omitempty"`
 	NotAfter    time.Time `json:"not_after,omitzero"`
@@ -64,6 +78,15 @@ type Status struct {
 	HookSerial string    `json:"hook_serial,omitempty"`
 	Addresses  []string  `json:"addresses,omitempty"`
 	UpdatedAt  time.Time `json:"updated_at,omitzero"`
+	// Pairing is the code waiting for the owner while the device pairs.
+	Pairing *PairingStatus `json:"pairing,omitempty"`
+}
+
+// PairingStatus is the pending pairing as Status keeps it.
+type PairingStatus struct {
+	UserCode                string    `json:"user_code"`
+	VerificationURIComplete string    `json:"verification_uri_complete"`
+	Expires                 time.Time `json:"expires,omitzero"`
 }
 
 // state is everything loaded from storage.
@@ -72,30 +95,39 @@ type state struct {
 	creds      *credentials
 	cert       *tls.Certificate
 	status     Status
+	// statusLost: status.json did not parse and was rebuilt.
+	statusLost error
 }
 
+// loadState reads the agent's state from s. What is a cache (the status,
+// a chain that does not match its key) is rebuilt or dropped; the account
+// key and the credentials cannot be, and an error wrapping
+// ErrCorruptState says which of them does not parse.
 func loadState(ctx context.Context, s Storage) (*state, error) {
 	st := &state{}
 	if b, err := get(ctx, s, keyAccount); err != nil {
 		return nil, err
 	} else if b != nil {
 		if st.accountKey, err = parseKey(b); err != nil {
-			return nil, fmt.Errorf("agent: %s: %w", keyAccount, err)
+			return nil, corrupt(keyAccount, err)
 		}
 	}
 	if b, err := get(ctx, s, keyCredentials); err != nil {
 		return nil, err
-	} else if b != nil {
+	} else if b != nil && st.accountKey != nil { // without the key: a wipe cut short (stateKeys)
 		st.creds = &credentials{}
 		if err := json.Unmarshal(b, st.creds); err != nil {
-			return nil, fmt.Errorf("agent: %s: %w", keyCredentials, err)
+			return nil, corrupt(keyCredentials, err)
+		}
+		if err := st.creds.check(); err != nil {
+			return nil, corrupt(keyCredentials, err)
 		}
 	}
 	if b, err := get(ctx, s, keyStatus); err != nil {
 		return nil, err
 	} else if b != nil {
 		if err := json.Unmarshal(b, &st.status); err != nil {
-			return nil, fmt.Errorf("agent: %s: %w", keyStatus, err)
+			st.status, st.statusLost = Status{}, err
 		}
 	}
 	chain, err := get(ctx, s, keyChain)
@@ -106,24 +138,47 @@ func loadState(ctx context.Context, s Storage) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	if chain != nil && tlsKey != nil {
+	if chain != nil && tlsKey != nil && st.creds != nil {
 		// A chain that does not load is treated as absent: the agent gets
 		// a new one rather than refusing to start.
 		if c, err := tls.X509KeyPair(chain, tlsKey); err == nil {
 			st.cert = &c
 		}
 	}
+	st.reconcile()
 	return st, nil
 }
 
-// ReadStatus reads the status a running or stopped agent left in s.
+// reconcile makes the status agree with the rest of the state, which
+// rebuilds a lost one.
+func (st *state) reconcile() {
+	s := &st.status
+	if st.creds != nil {
+		s.Issuer, s.Label, s.Names = st.creds.Issuer, st.creds.Label, st.creds.Names
+		s.Pairing = nil
+	} else if st.accountKey != nil {
+		s.Label = names.Label(spkiOf(st.accountKey))
+	}
+	if s.Label != "" {
+		s.Fingerprint = names.Grouped(s.Label)
+	}
+	if st.cert != nil {
+		s.Serial, s.NotAfter = fmtSerial(st.cert.Leaf), st.cert.Leaf.NotAfter
+	}
+}
+
+// ErrNotPaired: the storage holds no pairing.
+var ErrNotPaired = errors.New("agent: not paired")
+
+// ReadStatus reads the status a running or stopped agent left in s: that
+// of a paired device, or of one waiting for its owner's approval.
 func ReadStatus(ctx context.Context, s Storage) (*Status, error) {
 	st, err := loadState(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	if st.creds == nil {
-		return nil, fmt.Errorf("agent: not paired (no %s in storage)", keyCredentials)
+	if st.creds == nil && st.status.Pairing == nil {
+		return nil, fmt.Errorf("%w (no %s in storage)", ErrNotPaired, keyCredentials)
 	}
 	return &st.status, nil
 }
@@ -188,8 +243,7 @@ func (a *Agent) saveCredentials(ctx context.Context, c *credentials) error {
 		return err
 	}
 	a.state.creds = c
-	a.status.Label = c.Label
-	a.status.Names = c.Names
+	a.status.Issuer, a.status.Label, a.status.Names = c.Issuer, c.Label, c.Names
 	return nil
 }
 
@@ -267,7 +321,28 @@ func ReadIssuer(ctx context.Context, s Storage) (string, error) {
 		return "", err
 	}
 	if st.creds == nil {
-		return "", fmt.Errorf("agent: not paired (no %s in storage)", keyCredentials)
+		return "", fmt.Errorf("%w (no %s in storage)", ErrNotPaired, keyCredentials)
 	}
 	return st.creds.Issuer, nil
+}
+
+// check reports what the credentials lack.
+func (c *credentials) check() error {
+	if c.Token == "" || c.Directory == "" || len(c.Names) == 0 || c.Issuer == "" {
+		return errors.New("lacks access_token, directory, names or issuer")
+	}
+	return nil
+}
+
+// setPending records p, the code waiting for the owner (nil once there is
+// none), for Pending and for `status`.
+func (a *Agent) setPending(ctx context.Context, p *Pairing) {
+	a.pending.Store(p)
+	a.updateStatus(ctx, func(s *Status) {
+		s.Pairing = nil
+		if p != nil {
+			s.Issuer, s.Label, s.Fingerprint = a.cfg.Issuer, p.Label, p.Fingerprint
+			s.Pairing = &PairingStatus{UserCode: p.UserCode, VerificationURIComplete: p.VerificationURIComplete, Expires: p.Expires}
+		}
+	})
 }

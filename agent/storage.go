@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/lantls/lantls/internal/atomicfile"
+	"github.com/lantls/lantls/internal/dirlock"
 )
 
 // ErrNotExist is what a Storage returns from Get for a key it does not hold.
@@ -27,6 +28,15 @@ type Storage interface {
 	Put(ctx context.Context, key string, data []byte) error
 	// Delete removes key; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
+}
+
+// Locker is a Storage that keeps two agents from using it at once: Run,
+// Reset and Wipe hold its lock while they work. DirStorage is one.
+type Locker interface {
+	// Lock takes the lock without waiting, or returns an error wrapping
+	// ErrLocked while another holds it; unlock releases it. The lock must
+	// not outlive the process, however it ends.
+	Lock(ctx context.Context) (unlock func(), err error)
 }
 
 // DirStorage is a Storage in a directory: one file per key, each written
@@ -52,6 +62,14 @@ func (d DirStorage) Put(ctx context.Context, key string, data []byte) error {
 	if err != nil {
 		return err
 	}
+	if err := d.mkdir(); err != nil {
+		return err
+	}
+	return atomicfile.Write(path, data, 0o600)
+}
+
+// mkdir makes the directory, mode 0700.
+func (d DirStorage) mkdir() error {
 	if err := os.MkdirAll(string(d), 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
@@ -60,7 +78,27 @@ func (d DirStorage) Put(ctx context.Context, key string, data []byte) error {
 	if err := os.Chmod(string(d), 0o700); err != nil {
 		return fmt.Errorf("restrict state dir: %w", err)
 	}
-	return atomicfile.Write(path, data, 0o600)
+	return nil
+}
+
+// Lock locks the directory (flock on its file "lock", which the kernel
+// releases when the process ends), making it if needed.
+func (d DirStorage) Lock(ctx context.Context) (func(), error) {
+	if err := d.mkdir(); err != nil {
+		return nil, err
+	}
+	f, err := dirlock.Lock(string(d))
+	if errors.Is(err, dirlock.ErrLocked) {
+		return nil, fmt.Errorf("%w (%s): stop it first, or give this agent its own state dir", ErrLocked, string(d))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("agent: lock state dir: %w", err)
+	}
+	return func() {
+		if f != nil {
+			f.Close()
+		}
+	}, nil
 }
 
 // Delete removes the file named key.
@@ -89,4 +127,13 @@ func DefaultDir() string {
 		return "/var/lib/lantls-agent"
 	}
 	return "lantls-agent"
+}
+
+// lock takes s's lock if it is a Locker; unlock is never nil.
+func lock(ctx context.Context, s Storage) (unlock func(), err error) {
+	l, ok := s.(Locker)
+	if !ok {
+		return func() {}, nil
+	}
+	return l.Lock(ctx)
 }

@@ -29,6 +29,20 @@ func Label(spki []byte) string {
 	return strings.ToLower(labelEncoding.EncodeToString(sum[:16]))
 }
 
+// Grouped is label in groups of four characters joined by spaces, the
+// form the owner's approval page and the device both show, so that a
+// person can compare them aloud: "abcd efgh ijkl mnop qrst uvwx yz".
+func Grouped(label string) string {
+	var b strings.Builder
+	for i := 0; i < len(label); i += 4 {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(label[i:min(i+4, len(label))])
+	}
+	return b.String()
+}
+
 // RandomLabel returns a label drawn from 16 random bytes, for devices that
 // are created before their account key is known (stock ACME clients).
 func RandomLabel() string {

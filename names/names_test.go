@@ -488,3 +488,11 @@ func TestLocalRanges(t *testing.T) {
 		t.Error("LocalRanges returned a slice shared between calls")
 	}
 }
+
+func TestGrouped(t *testing.T) {
+	for in, want := range map[string]string{"": "", "abc": "abc", "abcdefgh": "abcd efgh", "abcdefghijklmnopqrstuvwxyz": "abcd efgh ijkl mnop qrst uvwx yz"} {
+		if got := Grouped(in); got != want {
+			t.Errorf("Grouped(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

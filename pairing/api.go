@@ -85,6 +85,10 @@ type Policy struct {
 	// Origins are the web origins allowed to call the device from a
 	// browser (CORS and Local Network Access preflights).
 	Origins []string `json:"origins"`
+	// Revoked are the serials (lowercase hex) of the device's revoked
+	// certificates that have not expired: a device serving one of them
+	// replaces it at once rather than at ARI's next answer, hours away.
+	Revoked []string `json:"revoked"`
 }
 
 // PolicyMaxAge is how long a device may use a policy before asking again
@@ -105,7 +109,12 @@ func (s *Service) ServePolicy(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	body, err := json.Marshal(&Policy{Label: d.Label, Origins: g.Origins})
+	revoked, err := s.revokedSerials(r.Context(), d.ID)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	body, err := json.Marshal(&Policy{Label: d.Label, Origins: g.Origins, Revoked: revoked})
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
@@ -123,6 +132,23 @@ func (s *Service) ServePolicy(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Content-Type", "application/json")
 	w.Write(append(body, '\n'))
+}
+
+// revokedSerials lists the serials of the device's revoked certificates
+// that have not expired.
+func (s *Service) revokedSerials(ctx context.Context, deviceID string) ([]string, error) {
+	certs, err := s.cfg.Store.ListCertificates(ctx, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	revoked := []string{}
+	for _, c := range certs {
+		if c.Revoked() && c.NotAfter.After(now) {
+			revoked = append(revoked, c.Serial)
+		}
+	}
+	return revoked, nil
 }
 
 // etagMatch reports whether an If-None-Match header names etag (RFC 9110

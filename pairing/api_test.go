@@ -52,7 +52,7 @@ func TestPolicy(t *testing.T) {
 	tok, _ := h.pair(t, h.owner)
 	resp, body := get(t, h, "GET", "/api/v1/device/policy", tok.AccessToken)
 	var p pairing.Policy
-	if resp.StatusCode != 200 || json.Unmarshal(body, &p) != nil || p.Label != tok.Lantls.Label || p.Origins == nil || len(p.Origins) != 0 {
+	if resp.StatusCode != 200 || json.Unmarshal(body, &p) != nil || p.Label != tok.Lantls.Label || p.Origins == nil || len(p.Origins) != 0 || p.Revoked == nil || len(p.Revoked) != 0 {
 		t.Fatalf("policy = %s %q", resp.Status, body)
 	}
 	etag := resp.Header.Get("ETag")

@@ -182,16 +182,27 @@ in --data). SIGUSR1 renews at once.`, stdout)
 	}
 	cfg.Model = o.model
 	cfg.Hostname = o.hostname
+	cfg.PairAgain = o.onUnpair == "pair"
 	cfg.OnPairing = func(p agent.Pairing) { showPairing(stdout, p, o.onboardListen) }
 	if o.certFile != "" {
 		f := &agent.Files{CertFile: o.certFile, KeyFile: o.keyFile, ChainFile: o.chainFile, Hook: o.onRenew, Logger: cfg.Logger}
 		cfg.OnCertificate = f.Write
 	}
 	a, err := agent.New(cfg)
+	if errors.Is(err, agent.ErrCorruptState) {
+		return fmt.Errorf("%w; run '%s reset --force --data %s' to wipe it, then run again to pair", err, prog, c.data)
+	}
 	if err != nil {
 		return err
 	}
-	return serve(ctx, a, &o, cfg.Logger, stdout)
+	err = serve(ctx, a, &o, cfg.Logger, stdout)
+	switch {
+	case errors.Is(err, agent.ErrUntrustedIssuer):
+		return fmt.Errorf("%w; pass --issuer-ca with the issuer's root.pem", err)
+	case errors.Is(err, agent.ErrLocked):
+		return fmt.Errorf("%w (see '%s status --data %s')", err, prog, c.data)
+	}
+	return err
 }
 
 // serve runs the agent and the listeners of the chosen mode until ctx
@@ -280,12 +291,13 @@ func serve(ctx context.Context, a *agent.Agent, o *options, log *slog.Logger, st
 }
 
 func showPairing(w io.Writer, p agent.Pairing, onboard string) {
-	fmt.Fprintf(w, "\nTo secure this device, approve it in your lantls issuer:\n\n  code  %s\n  open  %s\n\n", p.UserCode, p.VerificationURIComplete)
+	fmt.Fprintf(w, "\nTo secure this device, approve it in your lantls issuer:\n\n  code         %s\n  open         %s\n  fingerprint  %s  (the approval page shows the same)\n\n",
+		p.UserCode, p.VerificationURIComplete, p.Fingerprint)
 	qrterminal.GenerateHalfBlock(p.VerificationURIComplete, qrterminal.L, w)
 	if onboard != "" {
 		fmt.Fprintf(w, "\nThe onboarding page on %s shows the same.\n", onboard)
 	}
-	fmt.Fprintf(w, "Waiting for approval (the code expires at %s)...\n", p.Expires.Format(time.TimeOnly))
+	fmt.Fprintf(w, "Waiting for approval (the code expires at %s)...\n", timeString(p.Expires))
 }
 
 func runStatus(ctx context.Context, prog string, args []string, stdout, stderr io.Writer) error {
@@ -300,21 +312,40 @@ func runStatus(ctx context.Context, prog string, args []string, stdout, stderr i
 	if err := c.conf.Apply(os.Getenv); err != nil {
 		return usagef("%v", err)
 	}
-	st, err := agent.ReadStatus(ctx, agent.DirStorage(c.data))
-	if err != nil {
+	storage := agent.DirStorage(c.data)
+	st, err := agent.ReadStatus(ctx, storage)
+	switch {
+	case errors.Is(err, agent.ErrCorruptState):
+		return fmt.Errorf("%w; run '%s reset --force --data %s' to wipe it, then pair again", err, prog, c.data)
+	case errors.Is(err, agent.ErrNotPaired):
 		return fmt.Errorf("%w; pair first by running '%s --issuer URL --data %s'", err, prog, c.data)
+	case err != nil:
+		return err
 	}
+	running := isRunning(ctx, storage)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return enc.Encode(struct {
+			*agent.Status
+			Running bool `json:"running"`
+		}{st, running})
 	}
 	row := func(k, v string) {
 		if v != "" {
 			fmt.Fprintf(stdout, "%-13s %s\n", k, v)
 		}
 	}
+	row("agent", map[bool]string{true: "running", false: "not running"}[running])
+	row("issuer", st.Issuer)
 	row("label", st.Label)
+	row("fingerprint", st.Fingerprint)
+	if p := st.Pairing; p != nil {
+		row("pairing", "waiting for the owner's approval")
+		row("code", p.UserCode)
+		row("approve at", p.VerificationURIComplete)
+		row("code expires", timeString(p.Expires))
+	}
 	row("names", strings.Join(st.Names, ", "))
 	row("serial", st.Serial)
 	row("expires", timeString(st.NotAfter))
@@ -330,17 +361,41 @@ func runStatus(ctx context.Context, prog string, args []string, stdout, stderr i
 	return nil
 }
 
+// isRunning reports whether an agent holds the lock of storage.
+func isRunning(ctx context.Context, storage agent.DirStorage) bool {
+	unlock, err := storage.Lock(ctx)
+	if err != nil {
+		return errors.Is(err, agent.ErrLocked)
+	}
+	unlock()
+	return false
+}
+
 func runReset(ctx context.Context, prog string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags(prog+" reset", prog+" reset [--data DIR] [--issuer-ca FILE] [--force]", stdout)
+	fs := newFlags(prog+" reset", prog+" reset [--data DIR] [--force]", stdout)
 	var c common
 	c.add(fs)
-	force := fs.Bool("force", false, "wipe the state even if revocation fails")
+	force := fs.Bool("force", false, "wipe the state even if the certificate cannot be revoked, or the state is damaged")
 	c.conf.SkipUnknown = true // the agent's file: its data dir
 	if err := parse(fs, prog+" reset", args); err != nil {
 		return err
 	}
 	if err := c.conf.Apply(os.Getenv); err != nil {
 		return usagef("%v", err)
+	}
+	storage := agent.DirStorage(c.data)
+	_, err := agent.ReadIssuer(ctx, storage)
+	switch {
+	case errors.Is(err, agent.ErrNotPaired):
+		// Nothing was issued: nothing to revoke.
+		return wipe(ctx, storage, stdout, c.data)
+	case errors.Is(err, agent.ErrCorruptState) && *force:
+		fmt.Fprintf(stderr, "%s: %v; nothing can be revoked, wiping\n", prog, err)
+		return wipe(ctx, storage, stdout, c.data)
+	case errors.Is(err, agent.ErrCorruptState):
+		return fmt.Errorf("%w; pass --force to wipe it (the certificate cannot be revoked from a damaged state)", err)
+	case err != nil:
+		return err
 	}
 	cfg, err := c.config(ctx, stderr)
 	if err != nil {
@@ -351,13 +406,31 @@ func runReset(ctx context.Context, prog string, args []string, stdout, stderr io
 		return err
 	}
 	serial := a.Status().Serial
-	if err := a.Reset(ctx, *force); err != nil {
+	revoked, err := a.Reset(ctx, *force)
+	if errors.Is(err, agent.ErrLocked) {
+		return fmt.Errorf("%w; stop the agent first", err)
+	}
+	if err != nil {
 		return fmt.Errorf("%w; check that the issuer is reachable, or pass --force to wipe anyway", err)
 	}
-	if serial != "" {
-		fmt.Fprintf(stdout, "revoked certificate %s\n", serial)
+	switch {
+	case revoked != "":
+		fmt.Fprintf(stdout, "revoked certificate %s\n", revoked)
+	case serial != "":
+		fmt.Fprintf(stdout, "certificate %s NOT revoked (the issuer could not be reached); ask the owner to revoke it in the issuer's UI\n", serial)
 	}
 	fmt.Fprintf(stdout, "wiped %s; the next run pairs again\n", c.data)
+	return nil
+}
+
+func wipe(ctx context.Context, storage agent.DirStorage, stdout io.Writer, dir string) error {
+	if err := agent.Wipe(ctx, storage); err != nil {
+		if errors.Is(err, agent.ErrLocked) {
+			return fmt.Errorf("%w; stop the agent first", err)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "wiped %s; the next run pairs again\n", dir)
 	return nil
 }
 
@@ -365,7 +438,7 @@ func timeString(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.Local().Format(time.DateTime)
+	return t.Local().Format(time.DateTime + " MST")
 }
 
 func sourceString(s string) string {
@@ -385,6 +458,7 @@ type options struct {
 	certFile, keyFile, chainFile, onRenew string
 	mdns                                  bool
 	mdnsInterface                         string
+	onUnpair                              string
 }
 
 func (o *options) add(fs *flag.FlagSet) {
@@ -401,6 +475,7 @@ func (o *options) add(fs *flag.FlagSet) {
 	fs.StringVar(&o.onboardListen, "onboard-listen", "", "plain-HTTP `address` of the onboarding page (code, QR code, 'Secure this device' link)")
 	fs.BoolVar(&o.mdns, "mdns", true, "proxy mode: announce the device over mDNS/DNS-SD as _https._tcp")
 	fs.StringVar(&o.mdnsInterface, "mdns-interface", "", "announce on this `interface` only (default: all multicast interfaces)")
+	fs.StringVar(&o.onUnpair, "on-unpair", "pair", "what to do when the owner unpairs the device (its state is wiped either way): `pair` again with a new code, or exit")
 }
 
 func (o *options) check() error {
@@ -410,6 +485,9 @@ func (o *options) check() error {
 			return usagef("--proxy-to %q: give the device UI's URL, e.g. http://127.0.0.1:8080", o.proxyToRaw)
 		}
 		o.proxyTo = u
+	}
+	if o.onUnpair != "pair" && o.onUnpair != "exit" {
+		return usagef("--on-unpair %q: use pair or exit", o.onUnpair)
 	}
 	if (o.certFile == "") != (o.keyFile == "") {
 		return usagef("files mode needs both --cert-file and --key-file")

@@ -3,7 +3,12 @@ package agentcmd
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"os"
@@ -60,13 +65,14 @@ func TestStatus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("credentials.json", `{"issuer":"https://i","label":"abc","names":["abc.lan.test","*.abc.lan.test"]}`)
+	write("account.key", testKeyPEM(t))
+	write("credentials.json", `{"issuer":"https://i","access_token":"t","directory":"https://i/acme/directory","label":"abc","names":["abc.lan.test","*.abc.lan.test"]}`)
 	write("status.json", `{"label":"abc","names":["abc.lan.test","*.abc.lan.test"],"serial":"1f","failures":2,"last_error":"renew certificate: boom"}`)
 	out, err := runCmd(t, "status", "--data", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"label         abc", "abc.lan.test, *.abc.lan.test", "serial        1f", "failures      2", "last error    renew certificate: boom"} {
+	for _, want := range []string{"agent         not running", "issuer        https://i", "label         abc", "fingerprint   abc", "abc.lan.test, *.abc.lan.test", "serial        1f", "failures      2", "last error    renew certificate: boom"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
@@ -82,4 +88,19 @@ func TestStatus(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Label != "abc" || st.Failures != 2 {
 		t.Errorf("status --json: %v %+v\n%s", err, st, out)
 	}
+}
+
+// testKeyPEM is a fresh P-256 key in PKCS #8 PEM, as the agent stores its
+// account key.
+func testKeyPEM(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }
