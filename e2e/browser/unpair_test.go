@@ -38,7 +38,7 @@ func TestUnpairedDeviceRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.stop()
-	if err := d.agent.Reset(t.Context(), true); err != nil {
+	if _, err := d.agent.Reset(t.Context(), true); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "the zone to drop "+name, func() bool {
