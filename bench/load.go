@@ -135,22 +135,29 @@ func IssueLoad(ctx context.Context, o Options) (*Result, error) {
 	if os.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(400))
 	}
-	hc := newHTTPClient(&o)
+	dials := new(atomic.Int64)
+	hc := newHTTPClient(&o, dials)
 	defer hc.CloseIdleConnections()
 	dir, err := fetchDirectory(ctx, hc, o.Directory)
 	if err != nil {
 		return nil, fmt.Errorf("issue load: %w", err)
 	}
-	r := &run{o: &o, hc: hc, dir: dir, http01: newHTTP01(o.HTTP01Addr)}
+	r := &run{o: &o, hc: hc, dir: dir, http01: newHTTP01(o.HTTP01Addr), dials: dials}
 	defer r.http01.close()
 	return r.run(ctx), nil
 }
 
-func newHTTPClient(o *Options) *http.Client {
+// newHTTPClient returns the load's HTTP client; dials counts the
+// connections it opens, each a full TLS handshake for the server.
+func newHTTPClient(o *Options, dials *atomic.Int64) *http.Client {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		// Never through a proxy: the load goes to a server on this machine.
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return d.DialContext(ctx, network, addr)
+		},
 		TLSClientConfig:     &tls.Config{RootCAs: o.RootCAs},
 		TLSHandshakeTimeout: 10 * time.Second,
 		ForceAttemptHTTP2:   o.HTTP2,
@@ -168,6 +175,7 @@ type run struct {
 	dir    *directory
 	http01 *http01
 	start  time.Time
+	dials  *atomic.Int64 // connections opened
 
 	next      atomic.Int64 // index of the next device
 	issued    atomic.Int64
@@ -273,6 +281,7 @@ func (r *run) result(ctx, runCtx context.Context, elapsed time.Duration) *Result
 		Issued:       int(r.issued.Load()),
 		Failed:       int(r.failed.Load()),
 		Elapsed:      round3(elapsed.Seconds()),
+		Connections:  int(r.dials.Load()),
 		LastProgress: round3(time.Duration(r.lastDone.Load()).Seconds()),
 		Errors:       map[string]int{},
 		ErrorSamples: map[string]string{},

@@ -56,8 +56,11 @@ type Result struct {
 	// start: for a stalled run, when the server stopped answering.
 	LastProgress float64 `json:"last_progress_s"`
 	// BadNonceRetries counts requests resent after a badNonce problem.
-	BadNonceRetries int         `json:"bad_nonce_retries"`
-	Steps           []StepStats `json:"steps"`
+	BadNonceRetries int `json:"bad_nonce_retries"`
+	// Connections counts the connections the client opened: each is a
+	// full TLS handshake for the server (bench/floor weighs them).
+	Connections int         `json:"connections"`
+	Steps       []StepStats `json:"steps"`
 	// Errors counts failed issuances by ACME problem type (without the
 	// urn:ietf:params:acme:error: prefix), "http-CODE" for error answers
 	// that are not problem documents, "timeout" and "transport".

@@ -8,7 +8,12 @@
 // empty if the run died) and progress.log its stderr. Servers are named
 // ours, pebble and step-ca; ratios compare ours with the others.
 //
-//	issuereport --runs runs.tsv [--only table|scale] [--scale scale.tsv --seed seed.txt]
+//	issuereport --runs runs.tsv [--only table|scale] [--scale scale.tsv --seed seed.txt] [--floor floor.json]
+//
+// With --floor (the JSON of bench/cmd/floor) each run of ours also shows
+// its server CPU per issuance as a multiple of the floor: the
+// cryptography it could not avoid, with the run's own count of TLS
+// handshakes per issuance.
 //
 // prints the table of runs, the ratios and the latency per step; with
 // --only table just the table of runs; with --only scale just the
@@ -27,7 +32,11 @@ import (
 	"strings"
 
 	"github.com/lantls/lantls/bench"
+	"github.com/lantls/lantls/bench/floor"
 )
+
+// theFloor is the measured floor, when --floor names one.
+var theFloor *floor.Result
 
 // run is one line of a manifest with its result.
 type run struct {
@@ -46,8 +55,20 @@ func main() {
 	scaleFile := flag.String("scale", "", "manifest of the scale run")
 	seedFile := flag.String("seed", "", "output of `lantls-bench seed` for the scale run")
 	scaleDevices := flag.Int("scale-devices", 1000000, "how many `devices` the scale run's store held")
-	only := flag.String("only", "", "print only this `part`: table or scale")
+	only := flag.String("only", "", "print only this `part`: table, scale or floor")
+	floorFile := flag.String("floor", "", "the `JSON` of bench/cmd/floor, for the ratio to the floor")
 	flag.Parse()
+	if *floorFile != "" {
+		b, err := os.ReadFile(*floorFile)
+		if err == nil {
+			theFloor = &floor.Result{}
+			err = json.Unmarshal(b, theFloor)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "issuereport: --floor:", err)
+			os.Exit(1)
+		}
+	}
 	if err := report(os.Stdout, *runsFile, *scaleFile, *seedFile, *only, *scaleDevices); err != nil {
 		fmt.Fprintln(os.Stderr, "issuereport:", err)
 		os.Exit(1)
@@ -71,13 +92,16 @@ func report(w io.Writer, runsFile, scaleFile, seedFile, only string, scaleDevice
 		seed, _ := os.ReadFile(seedFile)
 		writeScale(w, runs, scale, strings.TrimSpace(string(seed)), scaleDevices)
 		return nil
+	case "floor":
+		writeFloor(w, runs)
+		return nil
 	case "":
 		writeRuns(w, runs)
 		writeRatios(w, runs)
 		writeSteps(w, runs)
 		return nil
 	}
-	return fmt.Errorf("--only %q: want table or scale", only)
+	return fmt.Errorf("--only %q: want table, scale or floor", only)
 }
 
 func readManifest(path string) ([]*run, error) {
@@ -175,9 +199,59 @@ func perIssuance(cpu float64, r *run) string {
 	return fmt.Sprintf("%.2f", cpu*1000/float64(r.res.Issued))
 }
 
+// floorRatio is the server CPU per issuance of a run of ours divided by
+// the floor, counting the run's own handshakes per issuance.
+func floorRatio(r *run) string {
+	if theFloor == nil || !strings.HasPrefix(r.server, "ours") || r.res == nil || r.res.Issued == 0 || r.serverCPU <= 0 {
+		return "-"
+	}
+	ns := floorNs(float64(r.res.Connections) / float64(r.res.Issued))
+	return fmt.Sprintf("%.2f×", r.serverCPU*1e9/float64(r.res.Issued)/ns)
+}
+
+// floorNs is the floor with handshakes TLS handshakes per issuance.
+func floorNs(handshakes float64) float64 {
+	var ns float64
+	for _, op := range theFloor.Ops {
+		count := op.Count
+		if strings.HasPrefix(op.Name, "TLS") {
+			count = handshakes
+		}
+		ns += op.NsPerOp * count
+	}
+	return ns
+}
+
+// writeFloor prints the floor's operations, with the handshakes per
+// issuance of the run of ours at the highest concurrency.
+func writeFloor(w io.Writer, runs []*run) {
+	if theFloor == nil {
+		return
+	}
+	var top *run
+	for _, r := range runs {
+		if r.server == "ours" && r.res != nil && r.res.Issued > 0 && (top == nil || r.concurrency > top.concurrency) {
+			top = r
+		}
+	}
+	handshakes := 1.0
+	if top != nil {
+		handshakes = float64(top.res.Connections) / float64(top.res.Issued)
+	}
+	fmt.Fprintf(w, "| operation | µs each | per issuance | µs per issuance |\n| --- | ---: | ---: | ---: |\n")
+	for _, op := range theFloor.Ops {
+		count := op.Count
+		if strings.HasPrefix(op.Name, "TLS") {
+			count = handshakes
+		}
+		fmt.Fprintf(w, "| %s | %.1f | %.3g | %.1f |\n", op.Name, op.NsPerOp/1e3, count, op.NsPerOp*count/1e3)
+	}
+	fmt.Fprintf(w, "| **floor** | | | **%.1f** |\n\n", floorNs(handshakes)/1e3)
+}
+
 func writeRuns(w io.Writer, runs []*run) {
-	fmt.Fprintln(w, "| server | c | issuances/s | p50 total ms | p99 total ms | issued | server CPU ms/issuance | client CPU ms/issuance | outcome |")
-	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+	fmt.Fprintln(w, "| server | c | issuances/s | p50 total ms | p99 total ms | issued | server CPU ms/issuance | × floor | client CPU ms/issuance | outcome |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 	for _, r := range runs {
 		rate, p50, p99, issued := "-", "-", "-", "-"
 		if r.res != nil {
@@ -189,8 +263,8 @@ func writeRuns(w io.Writer, runs []*run) {
 				rate = fmt.Sprintf("**%.1f**", r.res.Rate)
 			}
 		}
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", r.server, r.concurrency, rate, p50, p99, issued,
-			perIssuance(r.serverCPU, r), perIssuance(r.clientCPU, r), r.outcome())
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.server, r.concurrency, rate, p50, p99, issued,
+			perIssuance(r.serverCPU, r), floorRatio(r), perIssuance(r.clientCPU, r), r.outcome())
 	}
 	fmt.Fprintln(w)
 }

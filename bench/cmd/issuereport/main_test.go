@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lantls/lantls/bench"
+	"github.com/lantls/lantls/bench/floor"
 )
 
 func TestOutcomeAndRatio(t *testing.T) {
@@ -57,7 +58,7 @@ func TestReport(t *testing.T) {
 		}
 		return p
 	}
-	ours := write("ours.json", `{"issued":1000,"issuances_per_s":500,"stopped_by":"count","steps":[{"step":"total","count":1000,"p50_ms":7,"p99_ms":15}]}`)
+	ours := write("ours.json", `{"issued":1000,"connections":10,"issuances_per_s":500,"stopped_by":"count","steps":[{"step":"total","count":1000,"p50_ms":7,"p99_ms":15}]}`)
 	full := write("full.json", `{"issued":1000,"issuances_per_s":450,"stopped_by":"count","steps":[{"step":"total","count":1000,"p50_ms":8,"p99_ms":16}]}`)
 	log := write("x.log", "progress\n")
 	runs := write("runs.tsv", "ours\t4\t0\t2.1\t2.00\t1.00\t"+ours+"\t"+log+"\n")
@@ -68,10 +69,28 @@ func TestReport(t *testing.T) {
 	if err := report(&b, runs, "", "", "", 0); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| ours | 4 | **500.0** | 7.0 | 15.0 | 1000 | 2.00 | 1.00 | ok, stopped by count |", "| 4 | n/a (not run) | n/a (not run) |"} {
+	for _, want := range []string{"| ours | 4 | **500.0** | 7.0 | 15.0 | 1000 | 2.00 | - | 1.00 | ok, stopped by count |", "| 4 | n/a (not run) | n/a (not run) |"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}
+	}
+	// With a floor of 500 µs of signatures and a 100 µs handshake, and
+	// 10 connections for 1000 issuances: 501 µs, so 2 ms is 3.99×.
+	theFloor = &floor.Result{Ops: []floor.Op{{Name: "signatures", NsPerOp: 500e3, Count: 1}, {Name: "TLS handshake", NsPerOp: 100e3, Count: 1}}}
+	defer func() { theFloor = nil }()
+	b.Reset()
+	if err := report(&b, runs, "", "", "", 0); err != nil {
+		t.Fatal(err)
+	}
+	if want := "| 2.00 | 3.99× | 1.00 |"; !strings.Contains(b.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, b.String())
+	}
+	b.Reset()
+	if err := report(&b, runs, "", "", "floor", 0); err != nil {
+		t.Fatal(err)
+	}
+	if want := "| TLS handshake | 100.0 | 0.01 | 1.0 |"; !strings.Contains(b.String(), want) {
+		t.Errorf("floor report lacks %q:\n%s", want, b.String())
 	}
 	b.Reset()
 	if err := report(&b, runs, scale, seed, "scale", 1000000); err != nil {
