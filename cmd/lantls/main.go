@@ -35,6 +35,7 @@ func commands() []command {
 		{"issuer", "run the issuer: ACME server with a local CA", runIssuer},
 		{"admin", "manage devices in an issuer's data dir", runAdmin},
 		{"ca", "make the issuer's CA, rotate its intermediate, show its root", runCA},
+		{"trust", "trust an issuer's root on this machine (system store, Chromium, Firefox)", runTrust},
 		{"agent", "run the device agent: pair, get and renew a certificate, serve it", runAgent},
 		{"doctor", "say why a device's HTTPS does not work from this machine, and what to do", runDoctor},
 		{"demo", "run the whole system on loopback and show it working", runDemo},
