@@ -23,7 +23,7 @@ func RevokeCertificates(ctx context.Context, st store.Store, a Actor, id string,
 		if err != nil {
 			return err
 		}
-		return AuditDevice(ctx, tx, d, a.Name, AuditRevoke, fmt.Sprintf("%d certificates revoked", n))
+		return AuditDevice(ctx, tx, d, a.Name, AuditRevoke, count(n, "certificate")+" revoked")
 	})
 	if err != nil {
 		return 0, fmt.Errorf("revoke certificates: %w", err)

@@ -143,7 +143,7 @@ func Revoke(ctx context.Context, st store.Store, label string, now time.Time) (*
 			return err
 		}
 		return AuditDevice(ctx, tx, d, Operator.Name, AuditUnpair,
-			fmt.Sprintf("revoked: %d certificates revoked, %d accounts deactivated", r.Certificates, r.Accounts))
+			"revoked: "+count(r.Certificates, "certificate")+" revoked, "+count(r.Accounts, "account")+" deactivated")
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("revoke device: no device with label %q (see 'lantls admin device list')", label)

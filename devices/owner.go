@@ -174,7 +174,7 @@ func Unpair(ctx context.Context, st store.Store, a Actor, id string, now time.Ti
 			return err
 		}
 		return AuditDevice(ctx, tx, d, a.Name, AuditUnpair,
-			fmt.Sprintf("%d certificates revoked, %d accounts deactivated, %d tokens revoked", u.Certificates, u.Accounts, u.Tokens))
+			count(u.Certificates, "certificate")+" revoked, "+count(u.Accounts, "account")+" deactivated, "+count(u.Tokens, "token")+" revoked")
 	})
 	if err != nil {
 		return nil, fmt.Errorf("unpair device: %w", err)
@@ -266,4 +266,12 @@ func NormalizeOrigin(s string) (string, error) {
 		return "https://[" + host + "]", nil
 	}
 	return "https://" + host, nil
+}
+
+// count is "1 thing" or "N things", for the audit log's sentences.
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }

@@ -58,3 +58,11 @@ func TestNewEABKeyForAndRemove(t *testing.T) {
 		t.Errorf("a second unpair brought the device back: %s", d.Status)
 	}
 }
+
+func TestCount(t *testing.T) {
+	for n, want := range map[int]string{0: "0 certificates", 1: "1 certificate", 2: "2 certificates"} {
+		if got := count(n, "certificate"); got != want {
+			t.Errorf("count(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 
 	"github.com/lantls/lantls/pairing"
@@ -180,4 +181,15 @@ func sentence(msg string) string {
 		return msg
 	}
 	return strings.ToUpper(msg[:1]) + msg[1:] + "."
+}
+
+// Code is the pairing code a login leads on to, when the visitor came
+// from a device's link (verification_uri_complete), for the login page to
+// say what logging in is for.
+func (p *loginPage) Code() string {
+	u, err := url.Parse(p.Next)
+	if err != nil || u.Path != "/device" {
+		return ""
+	}
+	return userCodeField(u.Query().Get(pairing.UserCodeParam))
 }
