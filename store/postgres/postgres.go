@@ -86,6 +86,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 	s := &Store{pool: pool}
 	s.txn = txn{s: s}
+	s.txn.Tx.DB = &s.txn
 	return s, nil
 }
 
@@ -130,7 +131,8 @@ func (s *Store) attempt(ctx context.Context, savepoints bool, fn func(t *txn) er
 	if err != nil {
 		return false, classify(err)
 	}
-	t := &txn{s: s, tx: tx, savepoints: savepoints}
+	t := newTxn(s, tx)
+	t.savepoints = savepoints
 	defer func() {
 		// A rollback that fails (a dead connection) leaves nothing to undo:
 		// PostgreSQL rolls back what it never saw committed.

@@ -2,11 +2,11 @@ package sqlite
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"sync"
 
 	"github.com/lantls/lantls/store"
+	"github.com/lantls/lantls/store/internal/sqlstore"
 )
 
 // The row cache: the rows the ACME server reads outside transactions on
@@ -171,12 +171,12 @@ func (c *caches) reset() {
 	c.certs.reset()
 }
 
-// getCached is get through the cache c, for reads outside a transaction;
-// reads inside one see the transaction and never the cache. Like every
-// read it fails once ctx is done.
-func getCached[T any](ctx context.Context, t *txn, c *rowCache[T], q query, scan func(scanner) (T, error), what, key string) (T, error) {
+// getCached is load through the cache c, for reads outside a
+// transaction; reads inside one see the transaction and never the cache.
+// Like every read it fails once ctx is done.
+func getCached[T any](ctx context.Context, t *txn, c *rowCache[T], load func(context.Context, string) (T, error), key string) (T, error) {
 	if t.tx != nil {
-		return get(ctx, t, q, scan, what, key)
+		return load(ctx, key)
 	}
 	if err := ctx.Err(); err != nil {
 		var zero T
@@ -186,18 +186,72 @@ func getCached[T any](ctx context.Context, t *txn, c *rowCache[T], q query, scan
 	if ok {
 		return v, nil
 	}
-	v, err := get(ctx, t, q, scan, what, key)
+	v, err := load(ctx, key)
 	if err == nil {
 		c.put(key, v, gen)
 	}
 	return v, err
 }
 
-// after records what a write does to the caches once it has committed:
-// the writer applies it after the commit and before it reports the write
-// done, and drops it with a write that fails or is rolled back.
-func (t *txn) after(fn func(c *caches)) {
-	t.fx = append(t.fx, fn)
+// GetDevice returns the device with ID id.
+func (t *txn) GetDevice(ctx context.Context, id string) (*store.Device, error) {
+	return getCached(ctx, t, &t.s.caches.devices, t.Tx.GetDevice, id)
+}
+
+// GetAccount returns the account with ID id.
+func (t *txn) GetAccount(ctx context.Context, id string) (*store.Account, error) {
+	return getCached(ctx, t, &t.s.caches.accounts, t.Tx.GetAccount, id)
+}
+
+// GetOrder returns the order with ID id.
+func (t *txn) GetOrder(ctx context.Context, id string) (*store.Order, error) {
+	return getCached(ctx, t, &t.s.caches.orders, t.Tx.GetOrder, id)
+}
+
+// GetAuthorization returns the authorization with ID id.
+func (t *txn) GetAuthorization(ctx context.Context, id string) (*store.Authorization, error) {
+	return getCached(ctx, t, &t.s.caches.authzs, t.Tx.GetAuthorization, id)
+}
+
+// GetCertificate returns the certificate with serial.
+func (t *txn) GetCertificate(ctx context.Context, serial string) (*store.Certificate, error) {
+	return getCached(ctx, t, &t.s.caches.certs, t.Tx.GetCertificate, serial)
+}
+
+// effect is what the write of c does to the caches once committed: it
+// puts the row it created, drops the row it changed, or, for changes to
+// any number of rows, empties the cache of their kind. nil is nothing.
+func effect(c sqlstore.Change) func(*caches) {
+	switch c.Kind {
+	case sqlstore.Accounts:
+		return effectOn(c, func(cs *caches) *rowCache[*store.Account] { return &cs.accounts }, storedAccount)
+	case sqlstore.Devices:
+		return effectOn(c, func(cs *caches) *rowCache[*store.Device] { return &cs.devices }, storedDevice)
+	case sqlstore.Orders:
+		return effectOn(c, func(cs *caches) *rowCache[*store.Order] { return &cs.orders }, storedOrder)
+	case sqlstore.Authorizations:
+		return effectOn(c, func(cs *caches) *rowCache[*store.Authorization] { return &cs.authzs }, storedAuthorization)
+	case sqlstore.Certificates:
+		return effectOn(c, func(cs *caches) *rowCache[*store.Certificate] { return &cs.certs }, storedCertificate)
+	}
+	return nil
+}
+
+// effectOn is effect on the cache pick returns; stored makes a created
+// row's cached form, or returns nil where it cannot.
+func effectOn[T comparable](c sqlstore.Change, pick func(*caches) *rowCache[T], stored func(T) T) func(*caches) {
+	var zero T
+	switch {
+	case c.Row != nil:
+		v := stored(c.Row.(T))
+		if v == zero {
+			return nil
+		}
+		return func(cs *caches) { pick(cs).created(c.Key, v) }
+	case c.Key != "":
+		return func(cs *caches) { pick(cs).drop(c.Key) }
+	}
+	return func(cs *caches) { pick(cs).reset() }
 }
 
 // applyEffects runs what a committed write recorded.
@@ -249,12 +303,19 @@ func storedOrder(o *store.Order) *store.Order {
 	return c
 }
 
-func storedAuthorization(a *store.Authorization, challenges string) (*store.Authorization, error) {
+// storedAuthorization returns nil for challenges that do not go through
+// JSON, which never happens to a row just written.
+func storedAuthorization(a *store.Authorization) *store.Authorization {
 	c := *a
 	c.Expires = truncate(a.Expires)
-	var err error
-	c.Challenges, err = decodeChallenges(challenges)
-	return &c, err
+	text, err := sqlstore.MarshalChallenges(a.Challenges)
+	if err == nil {
+		c.Challenges, err = sqlstore.DecodeChallenges(text)
+	}
+	if err != nil {
+		return nil
+	}
+	return &c
 }
 
 func storedCertificate(x *store.Certificate) *store.Certificate {
@@ -264,14 +325,4 @@ func storedCertificate(x *store.Certificate) *store.Certificate {
 	return c
 }
 
-// decodeChallenges reads an authorization's challenges column.
-func decodeChallenges(s string) ([]store.Challenge, error) {
-	var cs []store.Challenge
-	if err := json.Unmarshal([]byte(s), &cs); err != nil {
-		return nil, err
-	}
-	for i := range cs {
-		cs[i].Validated = truncate(cs[i].Validated)
-	}
-	return cs, nil
-}
+var truncate = sqlstore.Truncate

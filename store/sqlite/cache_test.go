@@ -172,17 +172,17 @@ func TestCachedRowsEqualStoredRows(t *testing.T) {
 		cache, store func() (any, error)
 	}{
 		{"device", func() (any, error) { return s.GetDevice(ctx, d.ID) },
-			func() (any, error) { return get(ctx, &s.txn, getDevice, scanDevice, "device", d.ID) }},
+			func() (any, error) { return s.Tx.GetDevice(ctx, d.ID) }},
 		{"account", func() (any, error) { return s.GetAccount(ctx, a.ID) },
-			func() (any, error) { return get(ctx, &s.txn, getAccount, scanAccount, "account", a.ID) }},
+			func() (any, error) { return s.Tx.GetAccount(ctx, a.ID) }},
 		{"order", func() (any, error) { return s.GetOrder(ctx, o.ID) },
-			func() (any, error) { return get(ctx, &s.txn, getOrder, scanOrder, "order", o.ID) }},
+			func() (any, error) { return s.Tx.GetOrder(ctx, o.ID) }},
 		{"authorization", func() (any, error) { return s.GetAuthorization(ctx, z.ID) },
 			func() (any, error) {
-				return get(ctx, &s.txn, getAuthorization, scanAuthorization, "authorization", z.ID)
+				return s.Tx.GetAuthorization(ctx, z.ID)
 			}},
 		{"certificate", func() (any, error) { return s.GetCertificate(ctx, c.Serial) },
-			func() (any, error) { return get(ctx, &s.txn, getCertificate, scanCertificate, "certificate", c.Serial) }},
+			func() (any, error) { return s.Tx.GetCertificate(ctx, c.Serial) }},
 	} {
 		cachedRow, err1 := tt.cache()
 		storedRow, err2 := tt.store()

@@ -50,11 +50,12 @@ const (
 // Do not call a Store's write methods from inside Update's fn: the writer is
 // busy with fn, so they would wait forever; use the Tx that fn is given.
 type Store struct {
-	txn            // the store.Tx methods, bound to no transaction
-	w   *sql.DB    // the one writer connection
-	r   *sql.DB    // the reader pool
-	ws  statements // prepared on w
-	rs  statements // prepared on r
+	txn              // the store.Tx methods, bound to no transaction
+	w   *sql.DB      // the one writer connection
+	r   *sql.DB      // the reader pool
+	ws  statements   // prepared on w
+	rs  statements   // prepared on r
+	sp  [3]*sql.Stmt // the writer's savepoint statements, see writer.go
 
 	caches *caches // of rows read outside transactions, see cache.go
 
@@ -82,6 +83,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		writerDone: make(chan struct{}),
 	}
 	s.txn = txn{s: s}
+	s.txn.Tx.DB = &s.txn
 	if err := s.open(ctx, abs); err != nil {
 		close(s.writerDone) // never started
 		s.Close()
@@ -108,6 +110,11 @@ func (s *Store) open(ctx context.Context, path string) error {
 	if err := s.ws.prepare(ctx, s.w); err != nil {
 		return err
 	}
+	for i, text := range savepoints {
+		if s.sp[i], err = s.w.PrepareContext(ctx, text); err != nil {
+			return err
+		}
+	}
 	if err := s.w.QueryRowContext(ctx, "PRAGMA data_version").Scan(&s.caches.dataVersion); err != nil {
 		return err
 	}
@@ -127,7 +134,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
 		<-s.writerDone
-		errs := []error{s.ws.close(), s.rs.close()}
+		errs := []error{s.ws.close(), s.rs.close(), statements(s.sp[:]).close()}
 		if s.r != nil {
 			errs = append(errs, s.r.Close())
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
+	"github.com/lantls/lantls/store/internal/sqlstore"
 	"github.com/lantls/lantls/store/storetest"
 )
 
@@ -270,17 +271,11 @@ func open(t *testing.T, path string) *Store {
 // work, but by scanning every order ever made.
 func TestOpenOrderQueriesUseIndex(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "lantls.db"))
-	for _, tt := range []struct {
-		q    query
-		args []any
-	}{
-		{failProcessingOrders, []any{nil}},
-		{sweepOrders, []any{0}},
-		{sweepAuthorizations, []any{0}},
-	} {
-		rows, err := s.w.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+queries[tt.q], tt.args...)
+	for _, q := range sqlstore.OpenOrderStatements {
+		args := make([]any, strings.Count(q.SQL, "?"))
+		rows, err := s.w.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.SQL, args...)
 		if err != nil {
-			t.Fatalf("query %d: %v", tt.q, err)
+			t.Fatalf("query %q: %v", q.SQL, err)
 		}
 		var plan []string
 		for rows.Next() {
@@ -293,7 +288,7 @@ func TestOpenOrderQueriesUseIndex(t *testing.T) {
 		}
 		rows.Close()
 		if !slices.ContainsFunc(plan, func(d string) bool { return strings.Contains(d, "orders_open_by_expires") }) {
-			t.Errorf("query %d does not use orders_open_by_expires: %q", tt.q, plan)
+			t.Errorf("query %q does not use orders_open_by_expires: %q", q.SQL, plan)
 		}
 	}
 }

@@ -131,7 +131,7 @@ func (w *write) follow(s *Store, fn func(t *txn) error) error {
 		if t.done {
 			return t.err
 		}
-		w.run(fn, &txn{s: s, tx: t.tx})
+		w.run(fn, newTxn(s, t.tx, s.ws))
 	}
 }
 
@@ -228,9 +228,9 @@ func (s *Store) runBatch(batch []*write) {
 			return
 		}
 		outcomes[i] = s.call(w, tx)
-		end := []query{releaseSavepoint}
+		end := []int{releaseSavepoint}
 		if outcomes[i].failed() {
-			end = []query{rollbackToSavepoint, releaseSavepoint}
+			end = []int{rollbackToSavepoint, releaseSavepoint}
 		}
 		if err := s.savepoint(tx, end...); err != nil {
 			tx.Rollback()
@@ -286,7 +286,7 @@ func (s *Store) runOwn(fn func(t *txn) error, tx *sql.Tx) (o outcome) {
 			o = outcome{err: errAborted, aborted: true, panic: v}
 		}
 	}()
-	t := &txn{s: s, tx: tx}
+	t := newTxn(s, tx, s.ws)
 	err := fn(t)
 	return outcome{err: err, fx: t.fx}
 }
@@ -294,10 +294,23 @@ func (s *Store) runOwn(fn func(t *txn) error, tx *sql.Tx) (o outcome) {
 // result is the final message to the caller of a write that ended so.
 func (o outcome) result() turn { return turn{done: true, err: o.err, panic: o.panic} }
 
+// The savepoint statements of a batch, prepared on the writer as s.sp.
+const (
+	savepoint = iota
+	releaseSavepoint
+	rollbackToSavepoint
+)
+
+var savepoints = [...]string{
+	savepoint:           `SAVEPOINT one_write`,
+	releaseSavepoint:    `RELEASE one_write`,
+	rollbackToSavepoint: `ROLLBACK TO one_write`,
+}
+
 // savepoint runs savepoint statements.
-func (s *Store) savepoint(tx *sql.Tx, qs ...query) error {
+func (s *Store) savepoint(tx *sql.Tx, qs ...int) error {
 	for _, q := range qs {
-		if _, err := tx.Stmt(s.ws[q]).Exec(); err != nil {
+		if _, err := tx.Stmt(s.sp[q]).Exec(); err != nil {
 			return err
 		}
 	}

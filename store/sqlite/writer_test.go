@@ -36,7 +36,7 @@ func queue(s *Store, ctx context.Context, fn func(t *txn) error) queued {
 // consume returns a write fn that consumes nonce, then returns err.
 func consume(nonce string, err error) func(t *txn) error {
 	return func(t *txn) error {
-		if _, e := t.exec(context.Background(), insertNonce, nonce, time.Now().UnixMicro()); e != nil {
+		if e := t.ConsumeNonce(context.Background(), nonce, time.Now()); e != nil {
 			return e
 		}
 		return err
