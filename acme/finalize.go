@@ -63,6 +63,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 	}
 
 	sreq := ca.Request{CSR: csr, Names: identifierValues(o.Identifiers), Profile: profile}
+	sreq.Extra = s.extraNames(ctx, o.DeviceID)
 	if o.Replaces != "" {
 		if old, err := s.store.GetCertificate(ctx, o.Replaces); err == nil {
 			sreq.Replaces = leafDER(old.ChainPEM)

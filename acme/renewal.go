@@ -33,17 +33,23 @@ func (s *Server) renewalInfo(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, renewalInfoJSON{SuggestedWindow: s.window(r.Context(), cert)})
 }
 
-// window is the renewal window of cert: the upstream CA's, for a
-// certificate it signed and a signer that asks it (ca.RenewalAdvisor), or
-// else renewalWindow's.
+// window is the renewal window of cert: open now for one signed here
+// whose extra names are no longer the device's (namesOutdated); the
+// upstream CA's, for a certificate it signed and a signer that asks it
+// (ca.RenewalAdvisor); or else renewalWindow's.
 func (s *Server) window(ctx context.Context, cert *store.Certificate) windowJSON {
 	now := s.clock()
-	ra, ok := s.signer.(ca.RenewalAdvisor)
-	if !ok || cert.Revoked() {
+	if cert.Revoked() {
 		return renewalWindow(cert, now)
 	}
 	der := leafDER(cert.ChainPEM)
-	if leaf, err := x509.ParseCertificate(der); err != nil || s.signedHere(leaf) {
+	leaf, err := x509.ParseCertificate(der)
+	here := err == nil && s.signedHere(leaf)
+	if here && s.namesOutdated(ctx, cert, leaf) {
+		return windowJSON{Start: now.Add(-time.Minute), End: now.Add(revokedWindow)}
+	}
+	ra, ok := s.signer.(ca.RenewalAdvisor)
+	if !ok || err != nil || here {
 		return renewalWindow(cert, now)
 	}
 	start, end, err := ra.RenewalWindow(ctx, der)

@@ -42,6 +42,21 @@ type Request struct {
 	// Replaces is the leaf (DER) of the certificate this one renews
 	// (RFC 9773 replaces), or nil.
 	Replaces []byte
+	// Extra are names the owner gave the device (its short name, tv.Z,
+	// and tv.local where asked), for a NameAdder to put beside Names. The
+	// front end fills it only with names the signer's AddsName accepts.
+	Extra []string
+}
+
+// NameAdder is implemented by signers that put the names an owner gave a
+// device (Request.Extra) in its certificates beside the ordered ones: the
+// local signer. The upstream signer proves only L.Z and *.L.Z and does
+// not implement it.
+type NameAdder interface {
+	// AddsName reports whether the signer would sign name (normalized)
+	// as an extra name: in its zone, or permitted by the name constraints
+	// of its root and intermediate.
+	AddsName(name string) bool
 }
 
 // Issued is a signed certificate and the chain to serve with it. It holds

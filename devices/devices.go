@@ -180,6 +180,11 @@ func revokeDevice(ctx context.Context, tx store.Tx, d *store.Device, now time.Ti
 	if err := tx.DisableDeviceEABKeys(ctx, d.ID, now); err != nil {
 		return err
 	}
+	// A revoked device's short name is free for the device that replaces
+	// it.
+	if err := tx.SetDeviceShortName(ctx, d.ID, store.ShortName{}); err != nil {
+		return err
+	}
 	r.Device = d
 	if d.Status != store.StatusActive {
 		return nil

@@ -90,6 +90,20 @@ func buildIndex(snap *store.DNSSnapshot, cfg *Config) *index {
 			}
 		}
 	}
+	// Short names after every label and name server, which they never
+	// shadow: <short>.Z answers the device's reported addresses, whatever
+	// its choice about L.Z, since the owner gave the name to be used.
+	for _, d := range snap.Devices {
+		if !d.Active || d.ShortName == "" || idx.nodes[d.ShortName] != nil {
+			continue
+		}
+		n := get(d.ShortName)
+		for _, a := range d.Addresses {
+			if cfg.allowed(a) {
+				n.add(a)
+			}
+		}
+	}
 	for _, x := range snap.TXT {
 		rel, ok := relative(x.Name, cfg.Zone)
 		if !ok {

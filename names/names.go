@@ -301,3 +301,47 @@ func badAddressLabel(label, why string) error {
 func AddressName(addr netip.Addr, label, zone string) string {
 	return AddressLabel(addr) + "." + DeviceName(label, zone)
 }
+
+// ReservedShortNames are the names below the zone that no device may take
+// as its short name: the hub's own and the name servers' usual names.
+var ReservedShortNames = []string{"hub", "ns", "ns1", "ns2", "www", "localhost"}
+
+// ParseShortName lowercases s and checks that it can be a device's short
+// name in a zone: one LDH label of 1 to 63 characters, not all digits,
+// not of the form of a device label (which it would shadow), and not
+// reserved.
+func ParseShortName(s string) (string, error) {
+	n := asciiLower(strings.TrimSpace(s))
+	if err := checkLabel(n); err != nil {
+		return "", fmt.Errorf("short name %q: %v", s, err)
+	}
+	switch {
+	case allDigits(n):
+		return "", fmt.Errorf("short name %q is all digits", s)
+	case ValidLabel(n):
+		return "", fmt.Errorf("short name %q has the form of a device label", s)
+	case strings.Contains(n, "--"):
+		// Address-names never have "--"; nor do short names, so that
+		// neither reads as the other and IDNA never sees an "xn--".
+		return "", fmt.Errorf("short name %q has two hyphens in a row", s)
+	}
+	for _, r := range ReservedShortNames {
+		if n == r {
+			return "", fmt.Errorf("short name %q is reserved for the hub", s)
+		}
+	}
+	return n, nil
+}
+
+// ShortNames returns the names a device's short name gives it in a
+// certificate: short.Z, and short.local where mdns is set.
+func ShortNames(short, zone string, mdns bool) []string {
+	if short == "" {
+		return nil
+	}
+	out := []string{short + "." + zone}
+	if mdns {
+		out = append(out, short+".local")
+	}
+	return out
+}

@@ -496,3 +496,37 @@ func TestGrouped(t *testing.T) {
 		}
 	}
 }
+
+func TestParseShortName(t *testing.T) {
+	for in, want := range map[string]string{"tv": "tv", " Printer ": "printer", "living-room": "living-room", "tv2": "tv2"} {
+		if got, err := ParseShortName(in); err != nil || got != want {
+			t.Errorf("ParseShortName(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "tv.lan", "-tv", "tv-", "hub", "ns1", "42", "a--b", "tv_1", "ü", RandomLabel(), strings.Repeat("a", 64)} {
+		if got, err := ParseShortName(in); err == nil {
+			t.Errorf("ParseShortName(%q) = %q, want an error", in, got)
+		}
+	}
+	if got := ShortNames("tv", "lan.test", true); len(got) != 2 || got[0] != "tv.lan.test" || got[1] != "tv.local" {
+		t.Errorf("ShortNames = %q", got)
+	}
+}
+
+func FuzzParseShortName(f *testing.F) {
+	f.Add("tv")
+	f.Add("Living-Room")
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseShortName(s)
+		if err != nil {
+			return
+		}
+		// A short name makes a certificate name in any zone.
+		if full, err := Normalize(n + ".lan.test"); err != nil || full != n+".lan.test" {
+			t.Fatalf("short name %q gives %q, %v", n, full, err)
+		}
+		if _, _, ok := SplitDevice(n+".lan.test", "lan.test"); ok {
+			t.Fatalf("short name %q reads as a device name", n)
+		}
+	})
+}

@@ -41,6 +41,11 @@ func (c *CA) Sign(ctx context.Context, req ca.Request) (*ca.Issued, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
+	for _, n := range req.Extra {
+		if c.AddsName(n) && !slices.Contains(dnsNames, n) {
+			dnsNames = append(dnsNames, n)
+		}
+	}
 	keyUsage, err := c.checkKey(req.CSR.PublicKey)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
