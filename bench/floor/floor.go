@@ -18,9 +18,30 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
-	"testing"
+	"time"
 )
+
+// measureFor is how much CPU time each operation is run for.
+const measureFor = 300 * time.Millisecond
+
+// cpuPerOp returns the CPU time of one call of run, in nanoseconds: the
+// calls run on one locked OS thread, whose own CPU time is read before
+// and after (threadCPU), in rounds that grow until one takes measureFor.
+func cpuPerOp(run func() error) float64 {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for n := 1; ; n *= 4 {
+		start := threadCPU()
+		for range n {
+			run()
+		}
+		if d := threadCPU() - start; d >= measureFor || n >= 1<<24 {
+			return float64(d.Nanoseconds()) / float64(n)
+		}
+	}
+}
 
 // Counts says how many of each operation one issuance makes the server do.
 type Counts struct {
@@ -56,7 +77,10 @@ type Result struct {
 	FloorNs float64 `json:"floor_ns"`
 }
 
-// Measure times each operation with testing.Benchmark and weighs it by c.
+// Measure times each operation in CPU time and weighs it by c. CPU time,
+// not wall time: on a machine that is busy with other work (or with the
+// issuer being measured) a wall clock would count the time the benchmark
+// waited for a core, and make the floor look higher than it is.
 func Measure(c Counts) (*Result, error) {
 	f, err := newFixture()
 	if err != nil {
@@ -78,12 +102,7 @@ func Measure(c Counts) (*Result, error) {
 		if err := op.run(); err != nil {
 			return nil, fmt.Errorf("floor: %s: %w", op.name, err)
 		}
-		r := testing.Benchmark(func(b *testing.B) {
-			for b.Loop() {
-				op.run()
-			}
-		})
-		ns := float64(r.T.Nanoseconds()) / float64(r.N)
+		ns := cpuPerOp(op.run)
 		res.Ops = append(res.Ops, Op{Name: op.name, NsPerOp: ns, Count: op.count})
 		res.FloorNs += ns * op.count
 	}
