@@ -21,7 +21,8 @@ type User struct {
 	OwnerID string
 	Role    Role
 	// PasswordHash is an argon2id hash in PHC string form (package users);
-	// empty means the user cannot log in with a password.
+	// empty means the user cannot log in with a password, and a leading
+	// '!' that the user is disabled (users.Disabled).
 	PasswordHash string
 	CreatedAt    time.Time
 }

@@ -86,8 +86,9 @@ func Add(ctx context.Context, st store.Store, name string, role store.Role, pass
 }
 
 // SetPassword replaces the password of the user name and ends every
-// session the user has, so a changed password locks out whoever knew the
-// old one.
+// session and every passkey the user has, so a changed password locks out
+// whoever knew the old one, and whatever passkey they added with it. A
+// disabled user stays disabled.
 func SetPassword(ctx context.Context, st store.Store, name, password string) error {
 	if err := CheckPasswordStrength(password); err != nil {
 		return fmt.Errorf("set password: %w", err)
@@ -98,7 +99,67 @@ func SetPassword(ctx context.Context, st store.Store, name, password string) err
 		if err != nil {
 			return err
 		}
+		if Disabled(u) {
+			hash = disabledMark + hash
+		}
 		u.PasswordHash = hash
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		return endAccess(ctx, tx, u)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("set password: no user named %q", name)
+	}
+	if err != nil {
+		return fmt.Errorf("set password of %q: %w", name, err)
+	}
+	return nil
+}
+
+// endAccess removes every session and passkey of u.
+func endAccess(ctx context.Context, tx store.Tx, u *store.User) error {
+	if _, err := tx.DeleteSessions(ctx, u.ID, time.Now()); err != nil {
+		return err
+	}
+	keys, err := tx.ListPasskeys(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := tx.DeletePasskey(ctx, u.ID, k.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// disabledMark starts the password hash of a disabled user, as '!' does
+// in /etc/shadow: the hash is kept, so enabling needs no new password.
+const disabledMark = "!"
+
+// Disabled reports whether u may not log in, by password or passkey.
+func Disabled(u *store.User) bool { return strings.HasPrefix(u.PasswordHash, disabledMark) }
+
+// SetDisabled disables or enables the user name. Disabling ends the
+// user's sessions; passkeys are kept for when the user is enabled again,
+// and refused until then. It reports whether anything changed.
+func SetDisabled(ctx context.Context, st store.Store, name string, disabled bool) (bool, error) {
+	changed := false
+	err := st.Update(ctx, func(tx store.Tx) error {
+		u, err := tx.GetUserByName(ctx, name)
+		if err != nil {
+			return err
+		}
+		if Disabled(u) == disabled {
+			return nil
+		}
+		changed = true
+		if disabled {
+			u.PasswordHash = disabledMark + u.PasswordHash
+		} else {
+			u.PasswordHash = strings.TrimPrefix(u.PasswordHash, disabledMark)
+		}
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return err
 		}
@@ -106,10 +167,29 @@ func SetPassword(ctx context.Context, st store.Store, name, password string) err
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("set password: no user named %q", name)
+		return false, fmt.Errorf("no user named %q", name)
 	}
 	if err != nil {
-		return fmt.Errorf("set password of %q: %w", name, err)
+		return false, fmt.Errorf("disable user %q: %w", name, err)
+	}
+	return changed, nil
+}
+
+// Delete removes the user name with its sessions and passkeys. The owner
+// it acted for keeps its devices; another user may act for it later.
+func Delete(ctx context.Context, st store.Store, name string) error {
+	err := st.Update(ctx, func(tx store.Tx) error {
+		u, err := tx.GetUserByName(ctx, name)
+		if err != nil {
+			return err
+		}
+		return tx.DeleteUser(ctx, u.ID)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no user named %q", name)
+	}
+	if err != nil {
+		return fmt.Errorf("delete user %q: %w", name, err)
 	}
 	return nil
 }
@@ -132,7 +212,7 @@ func Authenticate(ctx context.Context, st store.Tx, name, password string) (*sto
 	if err != nil {
 		return nil, fmt.Errorf("log in: %w", err)
 	}
-	if u.PasswordHash == "" {
+	if u.PasswordHash == "" || Disabled(u) {
 		CheckPassword(dummyHash(), password)
 		return nil, ErrBadLogin
 	}

@@ -123,7 +123,7 @@ func TestAddAndAuthenticate(t *testing.T) {
 	}
 }
 
-func TestSetPasswordEndsSessions(t *testing.T) {
+func TestSetPasswordEndsSessionsAndPasskeys(t *testing.T) {
 	ctx := t.Context()
 	st := openStore(t)
 	u, err := Add(ctx, st, "alice", store.RoleAdmin, "correct horse battery")
@@ -133,11 +133,17 @@ func TestSetPasswordEndsSessions(t *testing.T) {
 	if err := st.CreateSession(ctx, &store.Session{ID: "s1", UserID: u.ID, Expires: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
+	if err := st.CreatePasskey(ctx, &store.Passkey{ID: []byte{1}, UserID: u.ID, Name: "planted", Data: []byte("{}")}); err != nil {
+		t.Fatalf("CreatePasskey: %v", err)
+	}
 	if err := SetPassword(ctx, st, "alice", "a brand new password"); err != nil {
 		t.Fatalf("SetPassword: %v", err)
 	}
 	if _, err := st.GetSession(ctx, "s1"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("session after SetPassword: %v, want ErrNotFound", err)
+	}
+	if keys, err := st.ListPasskeys(ctx, u.ID); err != nil || len(keys) != 0 {
+		t.Errorf("passkeys after SetPassword: %v, %v; want none", keys, err)
 	}
 	if _, err := Authenticate(ctx, st, "alice", "correct horse battery"); !errors.Is(err, ErrBadLogin) {
 		t.Errorf("old password after SetPassword: %v, want ErrBadLogin", err)
@@ -147,5 +153,58 @@ func TestSetPasswordEndsSessions(t *testing.T) {
 	}
 	if err := SetPassword(ctx, st, "nobody", "a brand new password"); err == nil || !strings.Contains(err.Error(), "no user named") {
 		t.Errorf("SetPassword of a missing user = %v, want 'no user named'", err)
+	}
+}
+
+func TestDisableEnableDelete(t *testing.T) {
+	ctx := t.Context()
+	st := openStore(t)
+	const pw = "correct horse battery"
+	u, err := Add(ctx, st, "alice", store.RoleOwner, pw)
+	if err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	if err := st.CreateSession(ctx, &store.Session{ID: "s1", UserID: u.ID, Expires: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	if changed, err := SetDisabled(ctx, st, "alice", true); err != nil || !changed {
+		t.Fatalf("disable = %v, %v", changed, err)
+	}
+	if changed, err := SetDisabled(ctx, st, "alice", true); err != nil || changed {
+		t.Errorf("disable again = %v, %v; want no change", changed, err)
+	}
+	if _, err := st.GetSession(ctx, "s1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("session after disable: %v, want ErrNotFound", err)
+	}
+	if _, err := Authenticate(ctx, st, "alice", pw); !errors.Is(err, ErrBadLogin) {
+		t.Errorf("login of a disabled user = %v, want ErrBadLogin", err)
+	}
+	// A new password does not enable the user.
+	if err := SetPassword(ctx, st, "alice", "another long password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Authenticate(ctx, st, "alice", "another long password"); !errors.Is(err, ErrBadLogin) {
+		t.Errorf("login of a disabled user after passwd = %v, want ErrBadLogin", err)
+	}
+	if changed, err := SetDisabled(ctx, st, "alice", false); err != nil || !changed {
+		t.Fatalf("enable = %v, %v", changed, err)
+	}
+	if _, err := Authenticate(ctx, st, "alice", "another long password"); err != nil {
+		t.Errorf("login after enable = %v", err)
+	}
+	if _, err := SetDisabled(ctx, st, "nobody", true); err == nil || !strings.Contains(err.Error(), "no user named") {
+		t.Errorf("disable of a missing user = %v", err)
+	}
+	if err := Delete(ctx, st, "alice"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := st.GetUserByName(ctx, "alice"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("user after Delete: %v", err)
+	}
+	if _, err := st.GetOwner(ctx, u.OwnerID); err != nil {
+		t.Errorf("owner after Delete: %v, want kept", err)
+	}
+	if err := Delete(ctx, st, "alice"); err == nil || !strings.Contains(err.Error(), "no user named") {
+		t.Errorf("Delete of a missing user = %v", err)
 	}
 }
