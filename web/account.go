@@ -1,10 +1,12 @@
 package web
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"net/http"
 
+	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
 	"github.com/lantls/lantls/users"
 )
@@ -44,24 +46,55 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, v *viewer
 
 func (s *Server) postPassword(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	f := parsePasswordForm(r.PostForm)
-	if _, err := users.Authenticate(r.Context(), s.cfg.Store, v.user.Name, f.Current); errors.Is(err, users.ErrBadLogin) {
-		return s.renderAccount(w, r, v, http.StatusBadRequest, "Your current password is not right.")
-	} else if err != nil {
+	if err := s.confirmPassword(r.Context(), v, f.Current); err != nil {
+		var he *httpError
+		if errors.As(err, &he) {
+			return s.renderAccount(w, r, v, http.StatusBadRequest, he.msg)
+		}
 		return err
 	}
 	if f.Error != "" {
 		return s.renderAccount(w, r, v, http.StatusBadRequest, f.Error)
 	}
-	if err := users.SetPassword(r.Context(), s.cfg.Store, v.user.Name, f.New); err != nil {
+	err := s.hashing(r.Context(), func() error { return users.SetPassword(r.Context(), s.cfg.Store, v.user.Name, f.New) })
+	if err != nil {
 		return err
 	}
 	// SetPassword ended every session, this one too: start a new one.
 	if err := s.startSession(w, r, v.user); err != nil {
 		return err
 	}
-	s.audit(r, v.user.OwnerID, v.user.Name, "password", "password changed")
+	s.audit(r, v.user.OwnerID, v.user.Name, "password", "password changed; sessions and passkeys ended")
 	http.Redirect(w, r, "/account?msg=password", http.StatusSeeOther)
 	return nil
+}
+
+// errWrongPassword is confirmPassword's answer to a wrong password.
+var errWrongPassword = errStatus(http.StatusForbidden, "Your current password is not right.")
+
+// confirmPassword checks that password is v's own before a change that
+// would outlive the session (a new password, a new passkey): a session
+// alone, stolen or left open, must not take the account over for good.
+// Wrong passwords count against the user's login limit, reserved before
+// hashing like a login's.
+func (s *Server) confirmPassword(ctx context.Context, v *viewer, password string) error {
+	limit := failureLimit{s.cfg.LoginFailuresPerUser, v.user.Name}
+	if err := s.reserveFailure(ctx, limit); err != nil {
+		if problem.Is(err, problem.RateLimited) {
+			return errStatus(http.StatusTooManyRequests, tooMany(err))
+		}
+		return err
+	}
+	err := s.hashing(ctx, func() error {
+		_, err := users.Authenticate(ctx, s.cfg.Store, v.user.Name, password)
+		return err
+	})
+	if errors.Is(err, users.ErrBadLogin) {
+		s.cfg.Logger.Info("web: wrong current password", "user", v.user.Name)
+		return errWrongPassword
+	}
+	s.refundFailure(ctx, limit)
+	return err
 }
 
 func (s *Server) postDeletePasskey(w http.ResponseWriter, r *http.Request, v *viewer) error {

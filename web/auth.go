@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/lantls/lantls/problem"
@@ -49,33 +51,24 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request, v *viewer) er
 		return fail("Enter your user name and password.")
 	}
 	ctx := r.Context()
-	now := s.cfg.Now()
 	source := ratelimit.SourceKey(r.RemoteAddr)
-	// Refuse before hashing while either limit is reached, so guessing
-	// costs the issuer nothing and gains nothing.
-	for _, l := range []struct {
-		lim ratelimit.Limit
-		key string
-	}{{s.cfg.LoginFailuresPerSource, source}, {s.cfg.LoginFailuresPerUser, f.Name}} {
-		if err := l.lim.Check(ctx, s.cfg.Store, l.key, now); err != nil {
+	reserved := []failureLimit{{s.cfg.LoginFailuresPerSource, source}, {s.cfg.LoginFailuresPerUser, f.Name}}
+	if err := s.reserveFailure(ctx, reserved...); err != nil {
+		if problem.Is(err, problem.RateLimited) {
 			return fail(tooMany(err))
 		}
+		return err
 	}
-	u, err := users.Authenticate(ctx, s.cfg.Store, f.Name, f.Password)
+	var u *store.User
+	err := s.hashing(ctx, func() (err error) {
+		u, err = users.Authenticate(ctx, s.cfg.Store, f.Name, f.Password)
+		return err
+	})
 	if errors.Is(err, users.ErrBadLogin) {
-		err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
-			if err := s.cfg.LoginFailuresPerSource.Take(ctx, tx, source, now); err != nil {
-				return err
-			}
-			return s.cfg.LoginFailuresPerUser.Take(ctx, tx, f.Name, now)
-		})
-		var p *problem.Error
-		if err != nil && !errors.As(err, &p) {
-			return err
-		}
 		s.cfg.Logger.Info("web: failed login", "user", f.Name, "source", source)
 		return fail("Wrong user name or password.")
 	}
+	s.refundFailure(ctx, reserved...)
 	if err != nil {
 		return err
 	}
@@ -95,6 +88,67 @@ func tooMany(err error) string {
 	}
 	return "Too many failed logins. Try again later."
 }
+
+// failureLimit is a limit on failed attempts and the key it counts for.
+type failureLimit struct {
+	lim ratelimit.Limit
+	key string
+}
+
+// reserveFailure counts one failure in each limit before a password is
+// checked: were the limits checked before hashing and taken after, a burst
+// of concurrent attempts would all pass the check and check far more
+// passwords than the limits allow. A reached limit writes nothing.
+func (s *Server) reserveFailure(ctx context.Context, ls ...failureLimit) error {
+	now := s.cfg.Now()
+	return s.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		for _, l := range ls {
+			if err := l.lim.Take(ctx, tx, l.key, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// refundFailure gives back what reserveFailure counted, for an attempt
+// that did not fail. A refund that cannot be written leaves the failure
+// counted, which errs on the safe side.
+func (s *Server) refundFailure(ctx context.Context, ls ...failureLimit) {
+	now := s.cfg.Now()
+	err := s.cfg.Store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
+		for _, l := range ls {
+			if err := l.lim.Refund(ctx, tx, l.key, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.cfg.Logger.Error("web: refund a login failure", "err", err)
+	}
+}
+
+// hashing runs fn, which hashes a password, once one of the issuer's
+// hashing slots is free. Each argon2id hash holds 19 MiB for its 30 ms or
+// so: without a bound, a burst of N logins held N times that. A request
+// that waits longer than hashWait is told the issuer is busy.
+func (s *Server) hashing(ctx context.Context, fn func() error) error {
+	t := time.NewTimer(hashWait)
+	defer t.Stop()
+	select {
+	case s.hashSlots <- struct{}{}:
+	case <-t.C:
+		return errStatus(http.StatusServiceUnavailable, "The issuer is busy. Try again in a minute.")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.hashSlots }()
+	return fn()
+}
+
+// hashWait is how long a login waits for a free hashing slot.
+const hashWait = 10 * time.Second
 
 func (s *Server) postLogout(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	if err := s.endSession(w, r, v); err != nil {
@@ -170,7 +224,15 @@ func (s *Server) postSetup(w http.ResponseWriter, r *http.Request, v *viewer) er
 		s.render(w, r, v, http.StatusBadRequest, "setup", "Set up lantls", page)
 		return nil
 	}
-	u, err := users.Add(r.Context(), s.cfg.Store, f.Name, store.RoleAdmin, f.Password)
+	var u *store.User
+	err := s.hashing(r.Context(), func() (err error) {
+		u, err = users.Add(r.Context(), s.cfg.Store, f.Name, store.RoleAdmin, f.Password)
+		return err
+	})
+	var he *httpError
+	if errors.As(err, &he) {
+		return err
+	}
 	if err != nil {
 		page.Error = strings.TrimPrefix(err.Error(), "add user: ")
 		s.render(w, r, v, http.StatusBadRequest, "setup", "Set up lantls", page)

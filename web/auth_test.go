@@ -1,12 +1,16 @@
 package web_test
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/lantls/lantls/store"
+	"github.com/lantls/lantls/users"
 )
 
 func TestSetup(t *testing.T) {
@@ -179,4 +183,91 @@ func TestHeaders(t *testing.T) {
 	if session.Name != "__Host-lantls-session" || !session.Secure || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Path != "/" || session.Domain != "" {
 		t.Errorf("session cookie = %+v, want __Host- prefixed, Secure, HttpOnly, SameSite=Lax, Path=/, no Domain", session)
 	}
+}
+
+// TestLoginBurst: concurrent wrong passwords for one user check no more
+// passwords than the per-user limit allows (10 an hour): each attempt
+// takes its place in the limit before the password is hashed.
+func TestLoginBurst(t *testing.T) {
+	t.Parallel()
+	f := start(t)
+	f.addUser(t, "alice", store.RoleOwner)
+	const n = 40
+	var wrong, limited atomic.Int32
+	var wg sync.WaitGroup
+	for range n {
+		b := f.browser(t)
+		b.get("/login")
+		wg.Go(func() {
+			form := url.Values{"name": {"alice"}, "password": {"wrong password"}, "csrf": {b.csrf}}
+			req, _ := http.NewRequest("POST", b.base+"/login", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := b.c.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			switch {
+			case strings.Contains(string(body), "Wrong user name or password"):
+				wrong.Add(1)
+			case strings.Contains(string(body), "Too many failed logins"):
+				limited.Add(1)
+			default:
+				t.Errorf("answer %s: %s", resp.Status, excerpt(string(body)))
+			}
+		})
+	}
+	wg.Wait()
+	if wrong.Load() != 10 || limited.Load() != n-10 {
+		t.Errorf("%d concurrent wrong passwords: %d checked, %d refused by the limit; want 10 checked", n, wrong.Load(), limited.Load())
+	}
+}
+
+// TestLoginRefundsSuccess: a right password does not count against the
+// failure limits, so an owner who logs in often is never locked out.
+func TestLoginRefundsSuccess(t *testing.T) {
+	t.Parallel()
+	f := start(t)
+	f.addUser(t, "alice", store.RoleOwner)
+	for range 12 {
+		b := f.browser(t)
+		b.login("alice")
+	}
+}
+
+// TestLoginEndsOldSession: logging in again ends the session the browser
+// had, so a session planted in or stolen from it does not live on.
+func TestLoginEndsOldSession(t *testing.T) {
+	t.Parallel()
+	f := start(t)
+	f.addUser(t, "alice", store.RoleOwner)
+	b := f.browser(t)
+	b.login("alice")
+	u, _ := url.Parse(b.base)
+	old := b.c.Jar.Cookies(u)
+	b.get("/login")
+	b.want(b.post("/login", url.Values{"name": {"alice"}, "password": {testPassword}}), http.StatusOK, "Log out")
+	c := f.browser(t)
+	c.c.Jar.SetCookies(u, old)
+	if resp := c.get("/audit"); resp.Request.URL.Path != "/login" {
+		t.Errorf("the session from before the second login still works: landed on %s", resp.Request.URL.Path)
+	}
+}
+
+// TestDisabledUser: disabling a user ends its sessions and its logins.
+func TestDisabledUser(t *testing.T) {
+	t.Parallel()
+	f := start(t)
+	f.addUser(t, "alice", store.RoleOwner)
+	b := f.browser(t)
+	b.login("alice")
+	if _, err := users.SetDisabled(t.Context(), f.iss.Store(), "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	if resp := b.get("/audit"); resp.Request.URL.Path != "/login" {
+		t.Errorf("a disabled user's session still works: landed on %s", resp.Request.URL.Path)
+	}
+	b.want(b.post("/login", url.Values{"name": {"alice"}, "password": {testPassword}}), http.StatusUnauthorized, "Wrong user name or password")
 }

@@ -87,6 +87,12 @@ func TestPasskeyInChromium(t *testing.T) {
 		chromedp.SendKeys(`#passkey-name`, "Test laptop"),
 		chromedp.Click(`#passkey-register`),
 	)
+	// A session alone does not add a passkey: the password is asked for.
+	waitText(t, ctx, "Enter your password to add a passkey")
+	do(t, ctx,
+		chromedp.SendKeys(`#passkey-password`, testPassword),
+		chromedp.Click(`#passkey-register`),
+	)
 	waitText(t, ctx, "The passkey is registered")
 	waitText(t, ctx, "Test laptop")
 	keys, err := f.iss.Store().ListPasskeys(t.Context(), u.ID)

@@ -18,6 +18,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/lantls/lantls/store"
+	"github.com/lantls/lantls/users"
 )
 
 // Passkeys (WebAuthn). The relying party ID is the issuer's host name; a
@@ -115,9 +116,27 @@ func (s *Server) passkeysOff(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// postPasskeyRegisterBegin starts adding a passkey, which needs the
+// user's password as well as the session: a passkey outlives the session,
+// so whoever held only a session could otherwise keep the account.
 func (s *Server) postPasskeyRegisterBegin(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	if s.passkeysOff(w, r) {
 		return nil
+	}
+	var body struct {
+		Password string `json:"password"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Password == "" {
+		jsonError(w, http.StatusBadRequest, "Enter your password to add a passkey.")
+		return nil
+	}
+	if err := s.confirmPassword(r.Context(), v, body.Password); err != nil {
+		var he *httpError
+		if errors.As(err, &he) {
+			jsonError(w, he.status, he.msg)
+			return nil
+		}
+		return err
 	}
 	pu, err := s.passkeyUser(r, v.user)
 	if err != nil {
@@ -218,6 +237,9 @@ func (s *Server) postPasskeyLoginFinish(w http.ResponseWriter, r *http.Request, 
 	_, cred, err := s.webauthn.FinishPasskeyLogin(handler, *session, r)
 	if err == nil && cred.Authenticator.CloneWarning {
 		err = errors.New("the authenticator's sign counter went back: it may be cloned")
+	}
+	if err == nil && found != nil && users.Disabled(found.u) {
+		err = fmt.Errorf("user %s is disabled", found.u.Name)
 	}
 	if err != nil || found == nil {
 		s.cfg.Logger.Info("web: passkey login refused", "err", err)

@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -68,6 +69,9 @@ type Config struct {
 	// zero values take DefaultLimits'.
 	LoginFailuresPerSource ratelimit.Limit
 	LoginFailuresPerUser   ratelimit.Limit
+	// MaxHashing bounds the passwords hashed at once (argon2id, 19 MiB
+	// each); 0 means the number of CPUs, at least 2.
+	MaxHashing int
 	// SessionLifetime is how long a login lasts; 0 means 7 days.
 	SessionLifetime time.Duration
 	Logger          *slog.Logger
@@ -87,6 +91,7 @@ type Server struct {
 	csrfKey   []byte
 	webauthn  *webauthn.WebAuthn // nil without an RPID
 	setupDone atomic.Bool
+	hashSlots chan struct{} // one token per password hash running
 	mux       *http.ServeMux
 }
 
@@ -116,7 +121,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.LoginFailuresPerUser.Name == "" {
 		cfg.LoginFailuresPerUser = DefaultLimits.LoginFailuresPerUser
 	}
-	s := &Server{cfg: cfg}
+	if cfg.MaxHashing <= 0 {
+		cfg.MaxHashing = max(2, runtime.NumCPU())
+	}
+	s := &Server{cfg: cfg, hashSlots: make(chan struct{}, cfg.MaxHashing)}
 	key := make([]byte, 32)
 	rand.Read(key)
 	var err error

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/lantls/lantls/store"
+	"github.com/lantls/lantls/users"
 )
 
 // Cookies. The __Host- prefix makes browsers refuse them unless Secure,
@@ -66,6 +67,12 @@ func (s *Server) viewerOf(w http.ResponseWriter, r *http.Request) (*viewer, erro
 			if err != nil {
 				return nil, err
 			}
+			if users.Disabled(u) {
+				// Disabling ends the user's sessions; this one was
+				// made in the moment between.
+				s.cfg.Store.DeleteSession(r.Context(), id)
+				break
+			}
 			o, err := s.cfg.Store.GetOwner(r.Context(), u.OwnerID)
 			if err != nil {
 				return nil, err
@@ -118,10 +125,16 @@ func checkCSRF(r *http.Request, v *viewer) error {
 }
 
 // startSession logs u in: a new random session secret in the cookie, its
-// hash in the store.
+// hash in the store. The session the browser had, if any, ends: a login
+// never keeps a session that someone else may have planted or still holds.
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.User) error {
 	secret := randomToken()
 	now := s.cfg.Now()
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		if err := s.cfg.Store.DeleteSession(r.Context(), sessionID(c.Value)); err != nil {
+			return err
+		}
+	}
 	// Sweep this user's expired sessions and everyone's along the way.
 	if _, err := s.cfg.Store.DeleteSessions(r.Context(), "", now); err != nil {
 		return err

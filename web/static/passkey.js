@@ -64,8 +64,10 @@
     registerBox.hidden = false;
     document.getElementById("passkey-register").addEventListener("click", async () => {
       try {
+        const password = document.getElementById("passkey-password").value;
+        if (!password) { say("Enter your password to add a passkey."); return; }
         say("Follow your browser's prompt…");
-        const opts = (await post("/account/passkeys/begin")).publicKey;
+        const opts = (await post("/account/passkeys/begin", { password })).publicKey;
         opts.challenge = dec(opts.challenge);
         opts.user.id = dec(opts.user.id);
         (opts.excludeCredentials || []).forEach((c) => { c.id = dec(c.id); });
