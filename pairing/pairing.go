@@ -18,7 +18,6 @@ import (
 
 	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/names"
-	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
 )
@@ -32,9 +31,10 @@ type Config struct {
 	// https://issuer.lan:8443; the ACME directory is under it at
 	// /acme/directory and the owner's code entry page at /device.
 	BaseURL string
-	// Limits: FailedPairingsPerSource (failed code entries and unknown
-	// device codes count here, as failed EAB bindings do),
-	// FailedCodesPerUser and PairingsPerSource.
+	// Limits: FailedPairingsPerSource (unknown device codes count here,
+	// as failed EAB bindings do), FailedCodesPerSource and
+	// FailedCodesPerUser (wrong user codes entered by owners), and
+	// PairingsPerSource.
 	Limits   ratelimit.Limits
 	Expiry   time.Duration // of a device code; 0 means 10 minutes
 	Interval time.Duration // between polls; 0 means 1 s
@@ -111,7 +111,7 @@ type requester struct{ source, user string }
 
 // WithRequester returns ctx carrying who enters codes: the client address
 // (host:port or a bare address) and the user's ID. Lookup, Approve and
-// Deny count wrong codes against FailedPairingsPerSource for the source and
+// Deny count wrong codes against FailedCodesPerSource for the source and
 // FailedCodesPerUser for the user; without WithRequester both are counted
 // in one bucket shared by every such caller.
 func WithRequester(ctx context.Context, source, user string) context.Context {
@@ -131,12 +131,14 @@ func (s *Service) Lookup(ctx context.Context, userCode string) (*store.Pairing, 
 }
 
 // find returns the pending pairing of userCode, read through tx, after
-// checking the caller's failed-code limits; a wrong code is counted in a
-// write of its own, so tx must not be inside Update.
+// counting a wrong code against the caller's limits; a right code gets
+// its count back. The count is taken first, in a write of its own (so tx
+// must not be inside Update): checked first and taken after, a burst of
+// concurrent wrong codes would all pass the check.
 func (s *Service) find(ctx context.Context, tx store.Tx, userCode string) (*store.Pairing, error) {
 	now := s.cfg.Now()
 	req := requesterOf(ctx)
-	if err := s.checkLimits(ctx, tx, req, now); err != nil {
+	if err := s.cfg.Store.Update(ctx, func(tx store.Tx) error { return s.takeLimits(ctx, tx, req, now) }); err != nil {
 		return nil, err
 	}
 	code, ok := NormalizeUserCode(userCode)
@@ -149,8 +151,9 @@ func (s *Service) find(ctx context.Context, tx store.Tx, userCode string) (*stor
 		}
 	}
 	if p == nil || !sameCode(p.UserCode, code) {
-		return nil, s.failedCode(ctx, req)
+		return nil, ErrNoCode
 	}
+	s.refundLimits(ctx, req, now)
 	switch {
 	case p.Expired(now):
 		return nil, ErrExpired
@@ -175,31 +178,26 @@ func (s *Service) pending(ctx context.Context, tx store.Tx, id string) (*store.P
 	return p, nil
 }
 
-func (s *Service) checkLimits(ctx context.Context, tx store.Tx, req requester, now time.Time) error {
-	if err := s.cfg.Limits.FailedPairingsPerSource.Check(ctx, tx, req.source, now); err != nil {
+// takeLimits counts a wrong code against the requester's limits.
+func (s *Service) takeLimits(ctx context.Context, tx store.Tx, req requester, now time.Time) error {
+	if err := s.cfg.Limits.FailedCodesPerSource.Take(ctx, tx, req.source, now); err != nil {
 		return err
 	}
-	return s.cfg.Limits.FailedCodesPerUser.Check(ctx, tx, req.user, now)
+	return s.cfg.Limits.FailedCodesPerUser.Take(ctx, tx, req.user, now)
 }
 
-// failedCode counts a wrong code against the requester's limits in a
-// transaction of its own (the caller's, if any, is about to fail) and
-// returns ErrNoCode, or the rateLimited problem of a limit just used up.
-func (s *Service) failedCode(ctx context.Context, req requester) error {
-	now := s.cfg.Now()
+// refundLimits gives back what takeLimits counted, for a right code; one
+// that cannot be written leaves the count, which errs on the safe side.
+func (s *Service) refundLimits(ctx context.Context, req requester, now time.Time) {
 	err := s.cfg.Store.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
-		if err := s.cfg.Limits.FailedPairingsPerSource.Take(ctx, tx, req.source, now); err != nil {
+		if err := s.cfg.Limits.FailedCodesPerSource.Refund(ctx, tx, req.source, now); err != nil {
 			return err
 		}
-		return s.cfg.Limits.FailedCodesPerUser.Take(ctx, tx, req.user, now)
+		return s.cfg.Limits.FailedCodesPerUser.Refund(ctx, tx, req.user, now)
 	})
-	if problem.Is(err, problem.RateLimited) {
-		return err
-	}
 	if err != nil {
-		s.log.ErrorContext(ctx, "pairing cannot count a failed code", "err", err)
+		s.log.ErrorContext(ctx, "pairing cannot refund a right code", "err", err)
 	}
-	return ErrNoCode
 }
 
 // Approve approves the pending pairing of userCode for the owner ownerID:

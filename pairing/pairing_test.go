@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -232,7 +234,7 @@ func TestDeviceAuthorizationRequestErrors(t *testing.T) {
 func TestWrongCodesAreLimited(t *testing.T) {
 	limits := ratelimit.Defaults
 	limits.FailedCodesPerUser = ratelimit.Limit{Name: "failed-codes-per-user", Count: 3, Period: time.Hour}
-	limits.FailedPairingsPerSource = ratelimit.Limit{Name: "failed-pairings-per-source", Count: 5, Period: time.Hour}
+	limits.FailedCodesPerSource = ratelimit.Limit{Name: "failed-codes-per-source", Count: 5, Period: time.Hour}
 	h := newHarness(t, limits)
 	ar, _ := startPairing(t, h.srv.Client(), h.srv.URL)
 	// One user from one address: the per-user limit ends it after 3.
@@ -260,6 +262,71 @@ func TestWrongCodesAreLimited(t *testing.T) {
 	ctx3 := pairing.WithRequester(t.Context(), "192.0.2.9:1", "user-3")
 	if err := h.svc.Approve(ctx3, ar.UserCode, h.owner.ID, "user-3"); err != nil {
 		t.Errorf("Approve by another user elsewhere: %v", err)
+	}
+}
+
+// TestWrongCodeBurst: concurrent wrong codes enter no more codes than the
+// per-user limit allows; each takes its place before the lookup.
+func TestWrongCodeBurst(t *testing.T) {
+	limits := ratelimit.Defaults
+	limits.FailedCodesPerUser = ratelimit.Limit{Name: "failed-codes-per-user", Count: 5, Period: time.Hour}
+	h := newHarness(t, limits)
+	ctx := pairing.WithRequester(t.Context(), "192.0.2.1:5555", "user-1")
+	var wrong, limited atomic.Int32
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Go(func() {
+			_, err := h.svc.Lookup(ctx, "BBBB-BBBB")
+			switch {
+			case errors.Is(err, pairing.ErrNoCode):
+				wrong.Add(1)
+			case problem.Is(err, problem.RateLimited):
+				limited.Add(1)
+			default:
+				t.Errorf("Lookup = %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wrong.Load() != 5 {
+		t.Errorf("30 concurrent wrong codes: %d looked up, %d limited; want 5 looked up", wrong.Load(), limited.Load())
+	}
+}
+
+// TestRightCodesAreNotCounted: an owner who enters right codes all day is
+// never limited.
+func TestRightCodesAreNotCounted(t *testing.T) {
+	limits := ratelimit.Defaults
+	limits.FailedCodesPerUser = ratelimit.Limit{Name: "failed-codes-per-user", Count: 2, Period: time.Hour}
+	h := newHarness(t, limits)
+	ar, _ := startPairing(t, h.srv.Client(), h.srv.URL)
+	ctx := pairing.WithRequester(t.Context(), "192.0.2.1:5555", "user-1")
+	for i := range 5 {
+		if _, err := h.svc.Lookup(ctx, ar.UserCode); err != nil {
+			t.Fatalf("right code %d: %v", i+1, err)
+		}
+	}
+}
+
+// TestDeviceFailuresDoNotBlockCodeEntry: unknown device codes posted to
+// the token endpoint, which a cross-site page can make a visitor's
+// browser send, spend the device-side limit only: the visitor can still
+// enter a code.
+func TestDeviceFailuresDoNotBlockCodeEntry(t *testing.T) {
+	limits := ratelimit.Defaults
+	limits.FailedPairingsPerSource = ratelimit.Limit{Name: "failed-pairings-per-source", Count: 3, Period: time.Hour}
+	h := newHarness(t, limits)
+	c := h.srv.Client()
+	ar, _ := startPairing(t, c, h.srv.URL)
+	for range 5 {
+		pollOnce(t, c, h.srv.URL, "no-such-device-code")
+	}
+	if a := pollOnce(t, c, h.srv.URL, "no-such-device-code"); a.status != http.StatusTooManyRequests {
+		t.Fatalf("token endpoint past the device-side limit: %d %s, want 429", a.status, a.Error)
+	}
+	ctx := pairing.WithRequester(t.Context(), "127.0.0.1:5555", "user-1")
+	if _, err := h.svc.Lookup(ctx, ar.UserCode); err != nil {
+		t.Errorf("code entry from the same address after device-side failures = %v, want the pairing", err)
 	}
 }
 

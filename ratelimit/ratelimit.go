@@ -66,14 +66,21 @@ type Limits struct {
 	// AccountsPerSource bounds newAccount per client address (IPv4 /32,
 	// IPv6 /64).
 	AccountsPerSource Limit
-	// FailedPairingsPerSource bounds failed pairing attempts per client
-	// address: today the registrations whose external account binding
-	// fails (an unknown or used EAB key, a wrong MAC, another device's
-	// key), which is how a device pairs through a stock ACME client, and
-	// wrong user codes and unknown device codes of RFC 8628 pairing. Past
-	// it, every registration from the address is refused until the limit
-	// allows again, right binding or not, so keys cannot be guessed.
+	// FailedPairingsPerSource bounds failed pairing attempts of devices
+	// per client address: the registrations whose external account
+	// binding fails (an unknown or used EAB key, a wrong MAC, another
+	// device's key), which is how a device pairs through a stock ACME
+	// client, and unknown device codes of RFC 8628 pairing. Past it, every
+	// registration and device authorization from the address is refused
+	// until the limit allows again, right binding or not, so keys cannot
+	// be guessed.
 	FailedPairingsPerSource Limit
+	// FailedCodesPerSource bounds the wrong user codes owners enter per
+	// client address. It is kept apart from FailedPairingsPerSource: a
+	// cross-site page can make a visitor's browser post unknown device
+	// codes to the token endpoint (a simple form POST), and that must not
+	// stop the visitor from entering a code.
+	FailedCodesPerSource Limit
 	// FailedCodesPerUser bounds the wrong pairing user codes one logged-in
 	// user may enter (package pairing); past it the user cannot look up,
 	// approve or deny any code until the limit allows again.
@@ -93,6 +100,7 @@ var Defaults = Limits{
 	CertificatesPerDevice:   Limit{Name: "certificates-per-device", Count: 50, Period: 7 * 24 * time.Hour},
 	AccountsPerSource:       Limit{Name: "accounts-per-source", Count: 1000, Period: time.Hour},
 	FailedPairingsPerSource: Limit{Name: "failed-pairings-per-source", Count: 30, Period: time.Hour},
+	FailedCodesPerSource:    Limit{Name: "failed-codes-per-source", Count: 30, Period: time.Hour},
 	FailedCodesPerUser:      Limit{Name: "failed-codes-per-user", Count: 10, Period: time.Hour},
 	PairingsPerSource:       Limit{Name: "pairings-per-source", Count: 100, Period: time.Hour},
 	OpenOrdersPerAccount:    100,

@@ -191,7 +191,8 @@ func addLimitFlags(fs *flag.FlagSet, l *ratelimit.Limits) {
 		{&l.OrdersPerAccount, "new orders per ACME account"},
 		{&l.CertificatesPerDevice, "certificates per device"},
 		{&l.AccountsPerSource, "new ACME accounts per client address (IPv6: per /64)"},
-		{&l.FailedPairingsPerSource, "failed pairings (registrations with a wrong or used EAB key, wrong pairing codes) per client address; past it the address cannot register or enter codes"},
+		{&l.FailedPairingsPerSource, "failed pairings of devices (registrations with a wrong or used EAB key, unknown device codes) per client address; past it the address cannot register or start pairing"},
+		{&l.FailedCodesPerSource, "wrong pairing codes entered by owners per client address; past it the address cannot enter codes"},
 		{&l.FailedCodesPerUser, "wrong pairing codes per logged-in user; past it the user cannot enter codes"},
 		{&l.PairingsPerSource, "pairing requests (RFC 8628 device authorizations) per client address"},
 	} {
