@@ -36,7 +36,16 @@ Commands:
   pair deny      deny a device's code: USER_CODE
   user add       add a user of the web UI (NAME [--admin] [--password-file FILE])
   user list      list the users of the web UI
-  user passwd    change a user's password (logs out its sessions)
+  user passwd    change a user's password (logs out its sessions, removes
+                 its passkeys)
+  user disable NAME, user enable NAME
+                 stop a user logging in (sessions end; password and
+                 passkeys are kept for enable), or let it again
+  user delete NAME
+                 remove a user with its sessions and passkeys; the
+                 owner's devices stay
+  user passkeys list NAME, user passkeys remove NAME ID|--all
+                 a user's passkeys, and removing them
 
 The data dir is the issuer's (--data of 'lantls issuer'), and so is the
 store (--store, when the issuer has one); the issuer may be running.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lantls/lantls/store"
 	"github.com/lantls/lantls/store/sqlite"
 	"github.com/lantls/lantls/users"
 )
@@ -56,6 +57,88 @@ func TestUserCommands(t *testing.T) {
 	defer st.Close()
 	if _, err := users.Authenticate(t.Context(), st, "bob", "a brand new password"); err != nil {
 		t.Errorf("bob's new password: %v", err)
+	}
+}
+
+// TestUserLifecycleCommands: passwd ends passkeys; disable, enable and
+// delete; passkeys list and remove; the last admin is kept.
+func TestUserLifecycleCommands(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("correct horse battery\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runCode := func(args ...string) (int, string) {
+		t.Helper()
+		var out bytes.Buffer
+		code := run(context.Background(), &env{stdout: &out, stderr: &out}, append([]string{"admin", "--data", dir}, args...))
+		return code, out.String()
+	}
+	runOK := func(args ...string) string {
+		t.Helper()
+		code, out := runCode(args...)
+		if code != 0 {
+			t.Fatalf("lantls admin %s: exit %d\n%s", strings.Join(args, " "), code, out)
+		}
+		return out
+	}
+	runOK("user", "add", "root", "--admin", "--password-file", pw)
+	runOK("user", "add", "bob", "--password-file", pw)
+	st, err := sqlite.Open(t.Context(), filepath.Join(dir, "lantls.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	bob, err := st.GetUserByName(t.Context(), "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addKey := func(id byte) {
+		t.Helper()
+		if err := st.CreatePasskey(t.Context(), &store.Passkey{ID: []byte{id, id, id}, UserID: bob.ID, Name: "key", Data: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addKey(1)
+	addKey(2)
+	if out := runOK("user", "passkeys", "list", "bob"); !strings.Contains(out, "AQEB") || !strings.Contains(out, "AgIC") {
+		t.Errorf("passkeys list:\n%s", out)
+	}
+	runOK("user", "passkeys", "remove", "bob", "AQEB")
+	if keys, _ := st.ListPasskeys(t.Context(), bob.ID); len(keys) != 1 {
+		t.Errorf("after remove: %d passkeys, want 1", len(keys))
+	}
+	if code, out := runCode("user", "passkeys", "remove", "bob", "AQEB"); code != 1 || !strings.Contains(out, "no passkey") {
+		t.Errorf("remove of a missing passkey: %d %s", code, out)
+	}
+	addKey(3)
+	runOK("user", "passwd", "bob", "--password-file", pw)
+	if keys, _ := st.ListPasskeys(t.Context(), bob.ID); len(keys) != 0 {
+		t.Errorf("after passwd: %d passkeys, want none", len(keys))
+	}
+
+	runOK("user", "disable", "bob")
+	if out := runOK("user", "list"); !strings.Contains(out, "disabled") {
+		t.Errorf("user list does not show bob disabled:\n%s", out)
+	}
+	if _, err := users.Authenticate(t.Context(), st, "bob", "correct horse battery"); err == nil {
+		t.Error("a disabled user logs in")
+	}
+	runOK("user", "enable", "bob")
+	if _, err := users.Authenticate(t.Context(), st, "bob", "correct horse battery"); err != nil {
+		t.Errorf("an enabled user: %v", err)
+	}
+	for _, cmd := range []string{"disable", "delete"} {
+		if code, out := runCode("user", cmd, "root"); code != 1 || !strings.Contains(out, "only admin") {
+			t.Errorf("user %s of the only admin: %d %s", cmd, code, out)
+		}
+	}
+	runOK("user", "delete", "bob")
+	if _, err := st.GetUserByName(t.Context(), "bob"); err == nil {
+		t.Error("bob is still there after delete")
+	}
+	if code, out := runCode("user", "delete", "bob"); code != 1 || !strings.Contains(out, "no user named") {
+		t.Errorf("delete of a missing user: %d %s", code, out)
 	}
 }
 
