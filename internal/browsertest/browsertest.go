@@ -23,6 +23,11 @@ type Options struct {
 	// RootPEM is the only certificate authority the browser trusts
 	// besides none: the profile's NSS database holds it alone.
 	RootPEM []byte
+	// Home is a home directory the caller prepared, whose ~/.pki/nssdb
+	// Chromium reads for its trust anchors (e.g. filled by `lantls trust
+	// install`); empty means one in Launch's dir. Leave RootPEM nil with
+	// it.
+	Home string
 	// HostResolverRules maps names to addresses, in Chromium's
 	// --host-resolver-rules syntax, e.g. "MAP *.lan.test 127.0.0.1". Every
 	// name not mapped fails to resolve, so a test never reaches the
@@ -103,6 +108,9 @@ func Launch(dir string, o Options) (*Browser, error) {
 		o.Width, o.Height = 1200, 900
 	}
 	home := filepath.Join(dir, "home")
+	if o.Home != "" {
+		home = o.Home
+	}
 	profile := filepath.Join(dir, "profile")
 	if o.RootPEM != nil {
 		if err := trustOnly(home, o.RootPEM); err != nil {
