@@ -103,7 +103,7 @@ func TestTPMAttesterRefused(t *testing.T) {
 	later := attest.Verifier{Roots: trusting.Roots, Now: func() time.Time { return time.Now().AddDate(2, 0, 0) }}
 	for _, tc := range []struct {
 		name, keyAuth, want string
-		v               attest.Verifier
+		v                   attest.Verifier
 	}{
 		{"replayed for another challenge", "other.thumb", "another challenge", trusting},
 		{"wrong root", "tok.thumb", "does not chain to a root", attest.Verifier{Roots: []*x509.Certificate{other.Cert}}},
