@@ -148,7 +148,7 @@ func (d *doctor) checkRebind(ctx context.Context, zone string) Check {
 		c.Status = Fail
 		c.Detail = fmt.Sprintf("%s answered %s with no address, where the zone's DNS answers %s: a DNS-rebind filter drops answers that point names at private addresses", d.dns.addr, name, addr)
 		c.Fix = fmt.Sprintf("exempt %s from the DNS-rebind protection of the router or resolver (the setting for yours is below)", zone)
-		c.Settings = rebindSettings(zone)
+		c.Settings = RebindSettings(zone)
 	case m.Rcode == dns.RcodeNameError:
 		c.Status = Fail
 		c.Detail = fmt.Sprintf("%s answered NXDOMAIN for %s: the zone's DNS does not know device %s as active", d.dns.addr, name, d.label)

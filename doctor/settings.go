@@ -2,10 +2,10 @@ package doctor
 
 import "fmt"
 
-// rebindSettings are the exemptions from DNS-rebind protection for zone,
+// RebindSettings are the exemptions from DNS-rebind protection for zone,
 // one per kind of resolver or router: each filter drops answers that point
 // names at private addresses, unless the name is in an exempt domain.
-func rebindSettings(zone string) []Setting {
+func RebindSettings(zone string) []Setting {
 	return []Setting{
 		{"dnsmasq", fmt.Sprintf("rebind-domain-ok=/%s/   (in dnsmasq.conf, beside stop-dns-rebind)", zone)},
 		{"Unbound", fmt.Sprintf(`server: private-domain: "%s"   (in unbound.conf, beside private-address)`, zone)},

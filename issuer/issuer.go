@@ -423,6 +423,11 @@ func (iss *Issuer) openWeb(ctx context.Context) error {
 		rand.Read(b)
 		iss.setupToken = base64.RawURLEncoding.EncodeToString(b)
 	}
+	// The signer says which extra names it signs: the local one short
+	// names in the zone, and .local ones where the root permits local.
+	var adder ca.NameAdder = iss.ca
+	shortNames := iss.upstream == nil
+	mdnsNames := shortNames && adder.AddsName("x.local")
 	iss.web, err = web.New(ctx, web.Config{
 		Store:      iss.store,
 		Zone:       iss.cfg.Zone,
@@ -430,6 +435,8 @@ func (iss *Issuer) openWeb(ctx context.Context) error {
 		FilesURL:   iss.filesURL,
 		Directory:  iss.baseURL + "/acme/directory",
 		Root:       iss.ca.Root(),
+		ShortNames: shortNames,
+		MDNSNames:  mdnsNames,
 		RPID:       rpID(iss.cfg.Hostnames),
 		Pairing:    iss.pairing,
 		SetupToken: iss.setupToken,

@@ -36,6 +36,17 @@ type deviceRow struct {
 	// /api/v1/device/status), at DeviceErrorAt; empty after a success.
 	DeviceError   string
 	DeviceErrorAt time.Time
+	// ShortName is the owner's name for the device (tv), ShortURL its
+	// https://tv.ZONE/ link; ShortNames says the signer adds them to
+	// certificates, MDNSNames that it may add tv.local.
+	Zone                  string
+	ShortName             string
+	ShortMDNS             bool
+	ShortURL              string
+	ShortNames, MDNSNames bool
+	// NameFilter is set when the device reported that its names do not
+	// resolve through its resolver.
+	NameFilter *nameFilter
 }
 
 // addrLink is one address a device reported and the https:// URL of its
@@ -111,6 +122,11 @@ func (s *Server) row(ctx context.Context, d *store.Device, owners map[string]str
 		return nil, err
 	}
 	row.DeviceError, row.DeviceErrorAt = st.LastError, st.At
+	short, err := s.cfg.Store.GetDeviceShortName(ctx, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	s.shortNameRow(row, short, st.NameCheck)
 	dns, err := s.cfg.Store.GetDeviceDNS(ctx, d.ID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
@@ -195,6 +211,9 @@ type devicePage struct {
 	// Error is a problem with the page's form of no one field; the others
 	// show beside their field.
 	Error, NameError, PublishError, GrantsError string
+	// ShortNameError and ShortNameValue are the short-name form's problem
+	// and what was typed.
+	ShortNameError, ShortNameValue string
 }
 
 // formError is a problem with one of the device page's forms.
@@ -264,6 +283,8 @@ func (s *Server) renderDevice(w http.ResponseWriter, r *http.Request, v *viewer,
 			page.PublishError = fe.msg
 		case "grants":
 			page.GrantsError, page.Origins = fe.msg, fe.value
+		case "short":
+			page.ShortNameError, page.ShortNameValue = fe.msg, fe.value
 		default:
 			page.Error = fe.msg
 		}

@@ -60,6 +60,10 @@ type Config struct {
 	// Origins are the https origins passkeys may be used from; empty means
 	// https://RPID with BaseURL's port.
 	Origins []string
+	// ShortNames says the signer puts the owner's short names (tv.ZONE)
+	// in certificates (ca.NameAdder: the local signer); without it the
+	// device page offers none. MDNSNames says it may add tv.local too.
+	ShortNames, MDNSNames bool
 	// Pairing approves and denies device pairings; nil hides the pages.
 	Pairing *pairing.Service
 	// SetupToken, when set and no user exists, lets one visitor who knows
@@ -164,6 +168,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /devices/{id}", s.page(s.serveDevice))
 	mux.HandleFunc("POST /devices/{id}/rename", s.action(s.postRename))
 	mux.HandleFunc("POST /devices/{id}/publish", s.action(s.postPublish))
+	mux.HandleFunc("POST /devices/{id}/short-name", s.action(s.postShortName))
 	mux.HandleFunc("POST /devices/{id}/revoke-certificates", s.action(s.postRevokeCertificates))
 	mux.HandleFunc("POST /devices/{id}/unpair", s.action(s.postUnpair))
 	mux.HandleFunc("POST /devices/{id}/grants", s.action(s.postGrants))

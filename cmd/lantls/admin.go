@@ -31,6 +31,9 @@ Commands:
                  within a second); without ADDR, show them
   device publish LABEL on|off|default
                  whether the DNS answers LABEL.ZONE with those addresses
+  device name LABEL [NAME] [--mdns] [--clear]
+                 a short name people can type: NAME.ZONE in DNS and in
+                 the device's next certificate
   pair list      list pending and recent pairings (RFC 8628) [--json]
   pair approve   approve a device's code: USER_CODE --owner NAME
   pair deny      deny a device's code: USER_CODE
@@ -91,8 +94,10 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 		return a.addresses(ctx, rest[2:])
 	case "publish":
 		return a.publish(ctx, rest[2:])
+	case "name":
+		return a.shortName(ctx, rest[2:])
 	}
-	return usagef("unknown device command %q: use add, list, revoke, addresses or publish", rest[1])
+	return usagef("unknown device command %q: use add, list, revoke, addresses, publish or name", rest[1])
 }
 
 type admin struct {

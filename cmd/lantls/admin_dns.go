@@ -115,3 +115,46 @@ func (a *admin) printDNS(d *store.DeviceDNS, info *issuer.Info) error {
 	}
 	return nil
 }
+
+func (a *admin) shortName(ctx context.Context, args []string) error {
+	fs := a.deviceFlags("name", "lantls admin device name LABEL [NAME] [--mdns] [--clear]\n\nGive a device a short name people can type: NAME.ZONE answers with its\naddresses at once, and the local signer puts it in the device's next\ncertificate. Unique among the devices; --mdns adds NAME.local where the\nCA's root permits local. Without NAME, show it; --clear removes it.")
+	mdns := fs.Bool("mdns", false, "also NAME.local, for clients that resolve mDNS")
+	clear := fs.Bool("clear", false, "remove the device's short name")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 || *clear && fs.NArg() != 1 {
+		return usagef("want a device LABEL and a NAME such as tv, or --clear; run 'lantls admin device name --help'")
+	}
+	st, info, err := a.open(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	d, err := deviceByLabel(ctx, st, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if fs.NArg() == 2 || *clear {
+		err := devices.SetShortName(ctx, st, devices.Actor{Name: "cli", Admin: true}, d.ID, fs.Arg(1), *mdns)
+		if errors.Is(err, devices.ErrShortNameTaken) {
+			return fmt.Errorf("%s.%s belongs to another device: choose another name", fs.Arg(1), info.Zone)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	n, err := st.GetDeviceShortName(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	if n.Name == "" {
+		fmt.Fprintf(a.stdout, "%s has no short name\n", d.Label)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "%s  https://%s.%s/\n", d.Label, n.Name, info.Zone)
+	if n.MDNS {
+		fmt.Fprintf(a.stdout, "%s  %s.local (in certificates where the root permits local)\n", d.Label, n.Name)
+	}
+	return nil
+}
