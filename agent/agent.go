@@ -305,6 +305,25 @@ func (a *Agent) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 // Certificate returns the certificate being served, or nil.
 func (a *Agent) Certificate() *tls.Certificate { return a.cert.Load() }
 
+// Identity returns the device's label and zone, "" before it has paired.
+func (a *Agent) Identity() (label, zone string) {
+	if c := a.credentials(); c != nil {
+		return c.Label, c.Zone
+	}
+	return "", ""
+}
+
+// Addresses returns the addresses the agent last reported to the issuer.
+func (a *Agent) Addresses() []netip.Addr {
+	var out []netip.Addr
+	for _, s := range a.Status().Addresses {
+		if ip, err := netip.ParseAddr(s); err == nil {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
 // Pending returns the user code waiting for the owner's approval, or nil
 // when none is.
 func (a *Agent) Pending() *Pairing { return a.pending.Load() }

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"encoding/json"
-	"net/http/httptest"
 	"testing"
 )
 
@@ -35,31 +34,6 @@ func FuzzPolicy(f *testing.F) {
 		json.Unmarshal(body, &p)
 		if d := maxAge(cc); d <= 0 {
 			t.Fatalf("maxAge(%q) = %v", cc, d)
-		}
-	})
-}
-
-// FuzzOnboardingHost feeds arbitrary Host headers to the onboarding page
-// of a paired agent: it redirects to an address-name or shows the page.
-func FuzzOnboardingHost(f *testing.F) {
-	f.Add("192.168.1.20:8080")
-	f.Add("[fd00::1%eth0]:80")
-	f.Add("evil.example")
-	a, err := New(Config{Issuer: "https://i", Storage: DirStorage(f.TempDir())})
-	if err != nil {
-		f.Fatal(err)
-	}
-	a.state.creds = &credentials{Label: "abcdefghijklmnopqrstuvwxyz", Zone: "lan.test"}
-	a.status.Addresses = []string{"10.0.0.2"}
-	a.serve(selfSignedF(f))
-	h := a.Onboarding("443")
-	f.Fuzz(func(t *testing.T, host string) {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.Host = host
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		if w.Code != 302 && w.Code != 200 {
-			t.Fatalf("Host %q: status %d", host, w.Code)
 		}
 	})
 }

@@ -32,6 +32,9 @@ type Pairing struct {
 	// device and not another that showed the same code.
 	Label       string
 	Fingerprint string
+	// Model and Hostname are what the device reported, which the
+	// approval page shows as such.
+	Model, Hostname string
 }
 
 const clientID = "lantls-agent"
@@ -112,6 +115,8 @@ func (a *Agent) pairOnce(ctx context.Context) (*credentials, error) {
 		Expires:                 time.Now().Add(time.Duration(da.ExpiresIn) * time.Second),
 		Label:                   label,
 		Fingerprint:             names.Grouped(label),
+		Model:                   a.cfg.Model,
+		Hostname:                a.cfg.Hostname,
 	}
 	if da.ExpiresIn <= 0 {
 		p.Expires = time.Time{}

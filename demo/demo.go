@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/lantls/lantls/agent"
+	"github.com/lantls/lantls/agent/proxy"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/store"
@@ -297,7 +298,7 @@ func serveProxy(ctx context.Context, a *agent.Agent, app string) (*page, error) 
 	if err != nil {
 		return nil, fmt.Errorf("listen for the device page: %w", err)
 	}
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: a.Proxy(&neturl.URL{Scheme: "http", Host: app}, nil)}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: proxy.New(&neturl.URL{Scheme: "http", Host: app}, nil, a)}
 	go srv.Serve(ln)
 	context.AfterFunc(ctx, func() { srv.Close() })
 	return &page{addr: ln.Addr().(*net.TCPAddr)}, nil

@@ -14,9 +14,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +26,8 @@ import (
 	"github.com/mdp/qrterminal/v3"
 
 	"github.com/lantls/lantls/agent"
+	"github.com/lantls/lantls/agent/onboard"
+	"github.com/lantls/lantls/agent/proxy"
 	"github.com/lantls/lantls/internal/flagfile"
 	"github.com/lantls/lantls/internal/sdnotify"
 )
@@ -231,7 +235,7 @@ func serve(ctx context.Context, a *agent.Agent, o *options, log *slog.Logger, st
 		if err != nil {
 			return "", err
 		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		srv := newServer(h, log, tlsOn)
 		if tlsOn {
 			srv.TLSConfig = a.TLSConfig()
 			go srv.ServeTLS(ln, "", "")
@@ -247,16 +251,19 @@ func serve(ctx context.Context, a *agent.Agent, o *options, log *slog.Logger, st
 		}
 	}()
 
-	httpsPort := ""
+	httpsPort, loopbackOnly := "", false
 	if o.proxyTo != nil {
-		addr, err := listen(o.listen, a.Proxy(o.proxyTo, o.allowOrigins), true)
+		addr, err := listen(o.listen, proxy.New(o.proxyTo, o.allowOrigins, a), true)
 		if err != nil {
 			return fmt.Errorf("--listen: %w", err)
 		}
-		_, httpsPort, _ = net.SplitHostPort(addr)
+		var host string
+		host, httpsPort, _ = net.SplitHostPort(addr)
+		ip, err := netip.ParseAddr(host)
+		loopbackOnly = err == nil && ip.IsLoopback()
 		fmt.Fprintf(stdout, "proxy: https on %s -> %s\n", addr, o.proxyTo)
 		if o.httpListen != "" {
-			addr, err := listen(o.httpListen, agent.RedirectHTTPS(httpsPort), false)
+			addr, err := listen(o.httpListen, proxy.RedirectHTTPS(httpsPort), false)
 			if err != nil {
 				return fmt.Errorf("--http-listen: %w", err)
 			}
@@ -264,14 +271,17 @@ func serve(ctx context.Context, a *agent.Agent, o *options, log *slog.Logger, st
 		}
 	}
 	if o.onboardListen != "" {
-		addr, err := listen(o.onboardListen, a.Onboarding(httpsPort), false)
+		addr, err := listen(o.onboardListen, onboard.Handler(a, onboard.Config{HTTPSPort: httpsPort, Names: o.onboardNames()}), false)
 		if err != nil {
 			return fmt.Errorf("--onboard-listen: %w", err)
 		}
 		fmt.Fprintf(stdout, "onboarding page: http://%s/\n", addr)
 	}
-	if o.mdns && o.proxyTo != nil {
-		go announce(ctx, a, httpsPort, o.mdnsInterface, log)
+	switch {
+	case o.mdns && o.proxyTo != nil && loopbackOnly:
+		log.Info("mDNS: not announcing a proxy that listens on loopback only", "listen", o.listen)
+	case o.mdns && o.proxyTo != nil:
+		go announceWhenReady(ctx, a, httpsPort, o.mdnsInterface, log)
 	}
 	// The listeners are bound: systemd may start what depends on the agent.
 	if err := sdnotify.Notify(os.Getenv("NOTIFY_SOCKET"), sdnotify.Ready); err != nil {
@@ -288,6 +298,37 @@ func serve(ctx context.Context, a *agent.Agent, o *options, log *slog.Logger, st
 		}
 	}()
 	return a.Run(ctx)
+}
+
+// Server timeouts: every server reads headers within readHeader and
+// closes idle keep-alive connections, which would otherwise hold file
+// descriptors forever; the proxy allows long request bodies (uploads to
+// the device UI), the pages short ones. No write timeout: responses
+// stream, and WebSockets (hijacked, so their deadlines are cleared) live
+// long.
+const (
+	readHeaderTimeout = 10 * time.Second
+	pageReadTimeout   = 30 * time.Second
+	proxyReadTimeout  = 10 * time.Minute
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+// newServer is an HTTP server for h with the agent's timeouts; proxy
+// says whether it is the proxy.
+func newServer(h http.Handler, log *slog.Logger, proxy bool) *http.Server {
+	read := pageReadTimeout
+	if proxy {
+		read = proxyReadTimeout
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       read,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
 }
 
 func showPairing(w io.Writer, p agent.Pairing, onboard string) {
@@ -459,6 +500,21 @@ type options struct {
 	mdns                                  bool
 	mdnsInterface                         string
 	onUnpair                              string
+	onboardHosts                          stringList
+}
+
+// onboardNames are the names the onboarding page answers to: the host
+// name, HOSTNAME.local (mDNS) and --onboard-host.
+func (o *options) onboardNames() []string {
+	hn := o.hostname
+	if hn == "" {
+		hn, _ = os.Hostname()
+	}
+	names := slices.Clone([]string(o.onboardHosts))
+	if hn != "" {
+		names = append(names, hn, hn+".local")
+	}
+	return names
 }
 
 func (o *options) add(fs *flag.FlagSet) {
@@ -474,7 +530,8 @@ func (o *options) add(fs *flag.FlagSet) {
 	fs.StringVar(&o.onRenew, "on-renew", "", "files mode: shell `command` run once after each new certificate is written, e.g. 'systemctl reload nginx'")
 	fs.StringVar(&o.onboardListen, "onboard-listen", "", "plain-HTTP `address` of the onboarding page (code, QR code, 'Secure this device' link)")
 	fs.BoolVar(&o.mdns, "mdns", true, "proxy mode: announce the device over mDNS/DNS-SD as _https._tcp")
-	fs.StringVar(&o.mdnsInterface, "mdns-interface", "", "announce on this `interface` only (default: all multicast interfaces)")
+	fs.StringVar(&o.mdnsInterface, "mdns-interface", "", "announce on this `interface` (default: the system's default multicast interface)")
+	fs.Var(&o.onboardHosts, "onboard-host", "host `name` the onboarding page answers to besides the device's IP addresses, the host name and HOSTNAME.local; repeatable")
 	fs.StringVar(&o.onUnpair, "on-unpair", "pair", "what to do when the owner unpairs the device (its state is wiped either way): `pair` again with a new code, or exit")
 }
 

@@ -11,6 +11,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"flag"
+	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,4 +105,17 @@ func testKeyPEM(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}
+
+// TestServerTimeouts: every server the agent runs bounds how long a
+// request may take to arrive and how long an idle keep-alive connection
+// holds its file descriptor.
+func TestServerTimeouts(t *testing.T) {
+	for _, proxy := range []bool{false, true} {
+		s := newServer(http.NotFoundHandler(), slog.New(slog.DiscardHandler), proxy)
+		if s.ReadHeaderTimeout <= 0 || s.ReadTimeout <= 0 || s.IdleTimeout <= 0 || s.MaxHeaderBytes <= 0 {
+			t.Errorf("proxy=%v: ReadHeaderTimeout %v, ReadTimeout %v, IdleTimeout %v, MaxHeaderBytes %d: want all set",
+				proxy, s.ReadHeaderTimeout, s.ReadTimeout, s.IdleTimeout, s.MaxHeaderBytes)
+		}
+	}
 }

@@ -5,16 +5,18 @@ import (
 	"log/slog"
 
 	"github.com/lantls/lantls/agent"
+	"github.com/lantls/lantls/agent/announce"
 )
 
-// announce announces the device over DNS-SD until ctx ends.
-func announce(ctx context.Context, a *agent.Agent, port, ifname string, log *slog.Logger) {
+// announceWhenReady announces the device over DNS-SD, once it has a
+// certificate, until ctx ends.
+func announceWhenReady(ctx context.Context, a *agent.Agent, port, ifname string, log *slog.Logger) {
 	select {
 	case <-a.Ready():
 	case <-ctx.Done():
 		return
 	}
-	if err := a.Announce(ctx, agent.AnnounceConfig{Port: port, Interface: ifname}); err != nil && ctx.Err() == nil {
+	if err := announce.Run(ctx, a, announce.Config{Port: port, Interface: ifname, Logger: log}); err != nil && ctx.Err() == nil {
 		log.Warn("mDNS announcement", "err", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/lantls/lantls/agent"
+	"github.com/lantls/lantls/agent/proxy"
 	"github.com/lantls/lantls/docs/spec"
 )
 
@@ -26,7 +27,7 @@ func TestBrowserDeviceExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev := httptest.NewServer(a.Proxy(upstream, []string{"https://app.example"}))
+	dev := httptest.NewServer(proxy.New(upstream, []string{"https://app.example"}, a))
 	t.Cleanup(dev.Close)
 
 	rec := &spec.Recorder{Next: http.DefaultTransport}

@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"github.com/lantls/lantls/agent"
+	"github.com/lantls/lantls/agent/onboard"
+	"github.com/lantls/lantls/agent/proxy"
 	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/store"
@@ -213,7 +215,7 @@ func (e *env) startDevice(opts deviceOptions) (_ *device, err error) {
 		return nil, err
 	}
 	upstream, _ := url.Parse(app.URL)
-	srv := &http.Server{Handler: d.agent.Proxy(upstream, nil), TLSConfig: d.agent.TLSConfig(), ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: proxy.New(upstream, nil, d.agent), TLSConfig: d.agent.TLSConfig(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: log.New(io.Discard, "", 0)} // refused handshakes are what some tests want
 	go srv.ServeTLS(ln, "", "")
 	stops = append(stops, func() { srv.Close() })
@@ -223,7 +225,7 @@ func (e *env) startDevice(opts deviceOptions) (_ *device, err error) {
 		if err != nil {
 			return nil, err
 		}
-		osrv := &http.Server{Handler: d.agent.Onboarding(port), ReadHeaderTimeout: 10 * time.Second}
+		osrv := &http.Server{Handler: onboard.Handler(d.agent, onboard.Config{HTTPSPort: port}), ReadHeaderTimeout: 10 * time.Second}
 		go osrv.Serve(oln)
 		stops = append(stops, func() { osrv.Close() })
 		opts.Onboard(oln.Addr().String())

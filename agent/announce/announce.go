@@ -1,13 +1,18 @@
-package agent
+// Package announce announces a device running the lantls agent over
+// multicast DNS (RFC 6762) as a DNS-SD service (RFC 6763) of type
+// _https._tcp, so that apps and browser extensions on the LAN find it.
+package announce
 
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -22,17 +27,33 @@ import (
 	"github.com/lantls/lantls/names"
 )
 
-// AnnounceConfig says how to announce the device over DNS-SD.
-type AnnounceConfig struct {
+// Device is what the announcement tells of the agent; *agent.Agent is one.
+type Device interface {
+	// Certificate is the certificate being served, or nil.
+	Certificate() *tls.Certificate
+	// Identity is the device's label and zone, "" before pairing.
+	Identity() (label, zone string)
+	// Addresses are the device's reported addresses.
+	Addresses() []netip.Addr
+}
+
+// Config says how to announce the device over DNS-SD.
+type Config struct {
 	Port string // the HTTPS port, required
 	// Interface names the one interface to announce on; empty means the
 	// system's default multicast interface.
 	Interface string
 	// Instance is the service instance name; empty means the host name.
 	Instance string
+	// Ranges are the address ranges worth announcing; nil means
+	// names.LocalRanges(), the ranges the issuer answers address-names
+	// for.
+	Ranges []netip.Prefix
+	// Logger receives what changes; nil means slog.Default().
+	Logger *slog.Logger
 }
 
-// Announce announces the device over multicast DNS (RFC 6762) as a DNS-SD
+// Run announces the device over multicast DNS (RFC 6762) as a DNS-SD
 // service (RFC 6763) of type _https._tcp, with TXT "name=" its
 // address-name and "fp=" the base64url SHA-256 of its TLS key's
 // SubjectPublicKeyInfo, until ctx ends; then it sends goodbye packets
@@ -43,7 +64,7 @@ type AnnounceConfig struct {
 // responder on miekg/dns, which the issuer uses too); the unsolicited
 // announcements and goodbyes, which that library does not send, are sent
 // here.
-func (a *Agent) Announce(ctx context.Context, cfg AnnounceConfig) error {
+func Run(ctx context.Context, d Device, cfg Config) error {
 	port, err := strconv.Atoi(cfg.Port)
 	if err != nil || port <= 0 {
 		return fmt.Errorf("announce: bad port %q", cfg.Port)
@@ -57,16 +78,23 @@ func (a *Agent) Announce(ctx context.Context, cfg AnnounceConfig) error {
 	if cfg.Instance == "" {
 		cfg.Instance, _ = os.Hostname()
 	}
+	if cfg.Ranges == nil {
+		cfg.Ranges = names.LocalRanges()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
 	build := func() (*mdns.MDNSService, error) {
-		cert, creds := a.cert.Load(), a.credentials()
-		if cert == nil || creds == nil {
+		cert := d.Certificate()
+		label, zone := d.Identity()
+		if cert == nil || label == "" {
 			return nil, fmt.Errorf("announce: no certificate yet")
 		}
-		ips, err := a.announceIPs(ifc)
+		ips, err := announceIPs(d, ifc, cfg.Ranges)
 		if err != nil {
 			return nil, err
 		}
-		return newService(cfg.Instance, port, ips, creds.Label, creds.Zone, cert.Leaf)
+		return newService(cfg.Instance, port, ips, label, zone, cert.Leaf)
 	}
 	svc, err := build()
 	if err != nil {
@@ -100,7 +128,7 @@ func (a *Agent) Announce(ctx context.Context, cfg AnnounceConfig) error {
 		if next, err := build(); err == nil && !sameService(next, z.get()) {
 			z.set(next)
 			repeats = 0
-			a.log.Info("mDNS: announcing the renewed certificate")
+			cfg.Logger.Info("mDNS: announcing the renewed certificate")
 		}
 		if repeats < 2 {
 			out.send(announcement(z.get(), false))
@@ -109,7 +137,9 @@ func (a *Agent) Announce(ctx context.Context, cfg AnnounceConfig) error {
 	}
 }
 
-func (a *Agent) announceIPs(ifc *net.Interface) ([]net.IP, error) {
+// announceIPs are the addresses to announce: those of ifc, or else those
+// the agent reported, within ranges.
+func announceIPs(d Device, ifc *net.Interface, ranges []netip.Prefix) ([]net.IP, error) {
 	var addrs []netip.Addr
 	if ifc != nil {
 		as, err := ifc.Addrs()
@@ -124,14 +154,12 @@ func (a *Agent) announceIPs(ifc *net.Interface) ([]net.IP, error) {
 			}
 		}
 	} else {
-		for _, s := range a.Status().Addresses {
-			addrs = append(addrs, netip.MustParseAddr(s))
-		}
+		addrs = d.Addresses()
 	}
 	var ips []net.IP
 	for _, ip := range addrs {
 		ip = ip.Unmap()
-		for _, p := range a.cfg.AllowedRanges {
+		for _, p := range ranges {
 			if p.Contains(ip) {
 				ips = append(ips, net.IP(ip.AsSlice()))
 				break

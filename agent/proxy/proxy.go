@@ -1,4 +1,7 @@
-package agent
+// Package proxy is the agent's proxy mode: TLS with the agent's
+// certificate in front of a device's existing plain-HTTP UI, with CORS for
+// the origins its owner granted, and the plain-HTTP redirect beside it.
+package proxy
 
 import (
 	"net"
@@ -10,17 +13,23 @@ import (
 	"time"
 )
 
-// Proxy returns a handler that forwards every request to upstream, the
-// device's own plain-HTTP UI, for a server that terminates TLS with
-// TLSConfig. It passes WebSocket upgrades through (so wss:// works),
+// Granter says which web origins the device's owner granted; *agent.Agent
+// is one (its OriginGranted follows the owner's policy).
+type Granter interface {
+	OriginGranted(origin string) bool
+}
+
+// New returns a handler that forwards every request to upstream, the
+// device's own plain-HTTP UI, for a server that terminates TLS with the
+// agent's TLSConfig. It passes WebSocket upgrades through (so wss:// works),
 // streams responses of unknown length as they come, sets X-Forwarded-For, -Proto and -Host,
-// and answers CORS for the origins the owner granted (refreshed from the
-// issuer) and those in allow: preflights, including the
+// and answers CORS for the origins owner granted (nil: none) and those in
+// allow: preflights, including the
 // Access-Control-Allow-Private-Network answer older Chromium asks for, are
 // answered by the proxy; a request from any other origin gets no CORS
 // headers, whatever upstream says, and a WebSocket upgrade from one is
 // refused (403).
-func (a *Agent) Proxy(upstream *url.URL, allow []string) http.Handler {
+func New(upstream *url.URL, allow []string, owner Granter) http.Handler {
 	static := make(map[string]bool, len(allow))
 	for _, o := range allow {
 		static[strings.ToLower(strings.TrimRight(o, "/"))] = true
@@ -56,7 +65,7 @@ func (a *Agent) Proxy(upstream *url.URL, allow []string) http.Handler {
 		},
 	}
 	return &corsHandler{next: rp, granted: func(origin string) bool {
-		return static[strings.ToLower(origin)] || a.OriginGranted(origin)
+		return static[strings.ToLower(origin)] || (owner != nil && owner.OriginGranted(origin))
 	}}
 }
 

@@ -1,11 +1,10 @@
-package agent
+package proxy
 
 import (
 	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
-	"html"
 	"io"
 	"net"
 	"net/http"
@@ -14,21 +13,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lantls/lantls/agent"
+	"github.com/lantls/lantls/agent/internal/agenttest"
 )
 
-// pairedAgent runs an agent that has paired and holds a certificate.
-func pairedAgent(t *testing.T) (*Agent, *testIssuer) {
-	t.Helper()
-	ti := newTestIssuer(t)
-	a, err := New(ti.config(DirStorage(t.TempDir())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runAgent(t, a)
-	ti.approve(a)
-	waitReady(t, a)
-	return a, ti
-}
+// granter grants the origins in it, standing for the owner's policy.
+type granter map[string]bool
+
+func (g granter) OriginGranted(origin string) bool { return g[strings.ToLower(origin)] }
 
 // upstreamUI is the device's plain-HTTP UI: it echoes request headers,
 // streams on /stream, echoes bytes after a WebSocket-style upgrade on /ws,
@@ -67,22 +60,22 @@ func upstreamUI(t *testing.T, release <-chan struct{}) *url.URL {
 }
 
 // serveProxy serves a's proxy with TLS on 127.0.0.1 and returns its address.
-func serveProxy(t *testing.T, a *Agent, up *url.URL, allow []string) string {
+func serveProxy(t *testing.T, a *agent.Agent, up *url.URL, allow []string, owner Granter) string {
 	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", a.TLSConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: a.Proxy(up, allow)}
+	srv := &http.Server{Handler: New(up, allow, owner)}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
 }
 
 // deviceClient trusts only the issuer's root and dials addr for any name.
-func deviceClient(p *testIssuer, addr string, h2 bool) *http.Client {
+func deviceClient(p *agenttest.Device, addr string, h2 bool) *http.Client {
 	tr := &http.Transport{
-		TLSClientConfig:   &tls.Config{RootCAs: p.roots},
+		TLSClientConfig:   &tls.Config{RootCAs: p.Roots},
 		ForceAttemptHTTP2: h2,
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, network, addr)
@@ -96,15 +89,13 @@ func deviceClient(p *testIssuer, addr string, h2 bool) *http.Client {
 
 func TestProxy(t *testing.T) {
 	t.Parallel()
-	a, p := pairedAgent(t)
+	p := agenttest.Paired(t)
+	a := p.Agent
 	release := make(chan struct{})
 	up := upstreamUI(t, release)
-	p.grant(a, "https://app.vendor.example")
-	if _, err := a.refreshPolicy(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	addr := serveProxy(t, a, up, []string{"https://static.example"})
-	host := "192-168-1-20." + a.credentials().Names[0]
+	addr := serveProxy(t, a, up, []string{"https://static.example"}, granter{"https://app.vendor.example": true})
+	label, zone := a.Identity()
+	host := "192-168-1-20." + label + "." + zone
 	base := "https://" + host
 
 	t.Run("h2 and forwarded headers", func(t *testing.T) {
@@ -167,7 +158,7 @@ func TestProxy(t *testing.T) {
 	}
 	for _, tc := range websockets {
 		t.Run("websocket "+tc.name, func(t *testing.T) {
-			conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: p.roots, ServerName: host, NextProtos: []string{"http/1.1"}})
+			conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: p.Roots, ServerName: host, NextProtos: []string{"http/1.1"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -237,20 +228,6 @@ func TestProxy(t *testing.T) {
 		})
 	}
 
-	t.Run("policy refresh with ETag", func(t *testing.T) {
-		p.grant(a, "https://other.example")
-		if _, err := a.refreshPolicy(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		if a.OriginGranted("https://app.vendor.example") || !a.OriginGranted("https://Other.example") {
-			t.Error("policy not replaced")
-		}
-		before := a.origins.Load()
-		a.refreshPolicy(context.Background())
-		if a.origins.Load() != before {
-			t.Error("an unchanged policy (304) replaced the origin set")
-		}
-	})
 }
 
 func TestRedirectHTTPS(t *testing.T) {
@@ -266,33 +243,5 @@ func TestRedirectHTTPS(t *testing.T) {
 		if got := w.Header().Get("Location"); got != tc.want || w.Code != 301 {
 			t.Errorf("%s: %d %q, want %q", tc.host, w.Code, got, tc.want)
 		}
-	}
-}
-
-func TestOnboarding(t *testing.T) {
-	t.Parallel()
-	ti := newTestIssuer(t)
-	a, err := New(ti.config(DirStorage(t.TempDir())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runAgent(t, a)
-	code := waitCode(t, a)
-	h := a.Onboarding("8443")
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest("GET", "http://192.168.1.20/", nil))
-	body := w.Body.String()
-	for _, want := range []string{code, "<svg", "Secure this device", `href="` + html.EscapeString(a.pending.Load().VerificationURIComplete)} {
-		if !strings.Contains(body, want) {
-			t.Errorf("onboarding page lacks %q", want)
-		}
-	}
-	ti.approve(a)
-	waitReady(t, a)
-	w = httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest("GET", "http://192.168.1.20/", nil))
-	want := "https://192-168-1-20." + a.credentials().Names[0] + ":8443/"
-	if w.Code != http.StatusFound || w.Header().Get("Location") != want {
-		t.Errorf("after approval: %d %q, want a redirect to %q", w.Code, w.Header().Get("Location"), want)
 	}
 }

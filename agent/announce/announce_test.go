@@ -1,4 +1,4 @@
-package agent
+package announce
 
 import (
 	"context"
@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"math/big"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"slices"
@@ -62,13 +64,8 @@ func TestAnnounce(t *testing.T) {
 }
 
 func announceInNamespace(t *testing.T) {
-	a, err := New(Config{Issuer: "https://issuer.invalid", Storage: DirStorage(t.TempDir())})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cert := selfSigned(t)
-	a.state.creds = &credentials{Label: "abcdefghijklmnopqrstuvwxyz", Zone: "lan.test"}
-	a.serve(cert)
+	d := device{cert: cert, label: "abcdefghijklmnopqrstuvwxyz"}
 	lo, err := net.InterfaceByName("lo")
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +95,7 @@ func announceInNamespace(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- a.Announce(ctx, AnnounceConfig{Port: "8443", Interface: "lo", Instance: "Living room TV"})
+		done <- Run(ctx, d, Config{Port: "8443", Interface: "lo", Instance: "Living room TV", Logger: slog.New(slog.DiscardHandler)})
 	}()
 
 	wantTXT := []string{"name=127-0-0-1.abcdefghijklmnopqrstuvwxyz.lan.test", "fp=" + SPKIFingerprint(cert.Leaf)}
@@ -169,12 +166,17 @@ func txtOf(m *dns.Msg) []string {
 	return nil
 }
 
-func selfSigned(t *testing.T) *tls.Certificate {
-	t.Helper()
-	return selfSignedF(t)
+// device is a paired device for the announcement.
+type device struct {
+	cert  *tls.Certificate
+	label string
 }
 
-func selfSignedF(t testing.TB) *tls.Certificate {
+func (d device) Certificate() *tls.Certificate { return d.cert }
+func (d device) Identity() (string, string)    { return d.label, "lan.test" }
+func (d device) Addresses() []netip.Addr       { return nil }
+
+func selfSigned(t testing.TB) *tls.Certificate {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "t"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
