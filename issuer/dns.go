@@ -8,12 +8,14 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/lantls/lantls/dnsserver"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/pairing"
 	"github.com/lantls/lantls/problem"
+	"github.com/lantls/lantls/store"
 )
 
 // MaxAddresses bounds how many addresses one device may report.
@@ -110,10 +112,29 @@ func (iss *Issuer) putAddresses(r *http.Request) (*AddressAnswer, error) {
 		return nil, problem.MalformedErr("%v", err)
 	}
 	ctx := r.Context()
-	if err := iss.store.SetDeviceAddresses(ctx, d.ID, addrs); err != nil {
+	changed := true
+	err = iss.store.Update(ctx, func(tx store.Tx) error {
+		// An agent reports on start and on every change it sees; the same
+		// list again writes nothing and leaves the DNS index alone.
+		had, err := tx.GetDeviceDNS(ctx, d.ID)
+		if err != nil {
+			return err
+		}
+		if changed = !slices.Equal(had.Addresses, addrs); !changed {
+			return nil
+		}
+		if err := iss.cfg.Limits.DeviceWritesPerDevice.Take(ctx, tx, d.ID, iss.cfg.Now()); err != nil {
+			return err
+		}
+		return tx.SetDeviceAddresses(ctx, d.ID, addrs)
+	})
+	if problem.Is(err, problem.RateLimited) {
+		return nil, err
+	}
+	if err != nil {
 		return nil, fmt.Errorf("store addresses: %w", err)
 	}
-	if iss.dns != nil {
+	if changed && iss.dns != nil {
 		if err := iss.dns.Refresh(ctx); err != nil {
 			// The poller catches up within a second.
 			iss.cfg.Logger.WarnContext(ctx, "dns refresh after an address report", "err", err)

@@ -3,6 +3,7 @@ package issuer_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
@@ -13,7 +14,9 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/lantls/lantls/issuer"
+	"github.com/lantls/lantls/issuer/issuertest"
 	"github.com/lantls/lantls/names"
+	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
 )
 
@@ -140,5 +143,52 @@ func TestInfoRanges(t *testing.T) {
 	rs, err := info.Ranges()
 	if err != nil || len(rs) != 9 || rs[0].String() != "10.0.0.0/8" || info.DNS == "" {
 		t.Errorf("issuer.json: dns %q, ranges %v, %v; want the address and the 9 default ranges", info.DNS, rs, err)
+	}
+}
+
+// zoneVersion reads the DNS index's version from the issuer's metrics.
+func zoneVersion(t *testing.T, c *http.Client, iss *issuer.Issuer) string {
+	t.Helper()
+	_, body := get(t, c, iss.Info().BaseURL+"/metrics")
+	for line := range strings.Lines(string(body)) {
+		if strings.HasPrefix(line, "lantls_dns_zone_version ") {
+			return strings.TrimSpace(line)
+		}
+	}
+	t.Fatal("no lantls_dns_zone_version in /metrics")
+	return ""
+}
+
+// TestUnchangedAddressReport: reporting the same addresses again writes
+// nothing (the store's change counter, which the DNS index follows, does
+// not move) and counts against no limit; changes are limited per device.
+func TestUnchangedAddressReport(t *testing.T) {
+	limits := ratelimit.Defaults
+	limits.DeviceWritesPerDevice = ratelimit.Limit{Name: "device-writes-per-device", Count: 3, Period: time.Hour}
+	iss, roots := issuertest.Start(t, issuer.Config{Hostnames: []string{"localhost"}, Limits: limits})
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	_, token := pairedDevice(t, iss.Store())
+	const report = `{"addresses": ["192.168.1.20"]}`
+	if resp, body := putAddresses(t, client, iss, token, report); resp.StatusCode != http.StatusOK {
+		t.Fatalf("first report: %s %s", resp.Status, body)
+	}
+	before := zoneVersion(t, client, iss)
+	for i := range 10 {
+		if resp, body := putAddresses(t, client, iss, token, report); resp.StatusCode != http.StatusOK {
+			t.Fatalf("unchanged report %d: %s %s", i+1, resp.Status, body)
+		}
+	}
+	if after := zoneVersion(t, client, iss); after != before {
+		t.Errorf("unchanged reports moved the DNS index from %q to %q", before, after)
+	}
+	// Two more changes use up the limit of 3; the next is refused.
+	for _, r := range []string{`{"addresses": ["192.168.1.21"]}`, `{"addresses": ["192.168.1.22"]}`} {
+		if resp, body := putAddresses(t, client, iss, token, r); resp.StatusCode != http.StatusOK {
+			t.Fatalf("change %s: %s %s", r, resp.Status, body)
+		}
+	}
+	resp, body := putAddresses(t, client, iss, token, `{"addresses": ["192.168.1.23"]}`)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(body), "urn:ietf:params:acme:error:rateLimited") || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("change past the limit: %s %q %s", resp.Status, resp.Header.Get("Retry-After"), body)
 	}
 }

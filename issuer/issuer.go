@@ -146,6 +146,8 @@ type Issuer struct {
 	baseURL    string
 	filesURL   string // base of the CRL and AIA URLs in new certificates
 
+	crl atomic.Pointer[signedCRL] // the last CRL served
+
 	metricsOnce sync.Once
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec

@@ -1,6 +1,7 @@
 package issuer_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -284,4 +285,28 @@ func issueLeaf(t *testing.T, iss *issuer.Issuer, client *http.Client) *x509.Cert
 		t.Fatal(err)
 	}
 	return leaf
+}
+
+// TestCRLCached: the CRL is signed once per revoked set, not on every GET,
+// and a revocation shows in the next one at once.
+func TestCRLCached(t *testing.T) {
+	iss, client := startIssuer(t, t.TempDir())
+	url := iss.Info().BaseURL + "/ca/crl"
+	_, first := get(t, client, url)
+	_, again := get(t, client, url)
+	if !bytes.Equal(first, again) {
+		t.Error("two GETs of an unchanged CRL got two signatures")
+	}
+	leaf := issueLeaf(t, iss, client)
+	if err := iss.Store().RevokeCertificate(t.Context(), leaf.SerialNumber.Text(16), 1, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	_, after := get(t, client, url)
+	rl, err := x509.ParseRevocationList(after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rl.RevokedCertificateEntries) != 1 || rl.RevokedCertificateEntries[0].SerialNumber.Cmp(leaf.SerialNumber) != 0 {
+		t.Errorf("CRL after a revocation lists %v, want serial %x", rl.RevokedCertificateEntries, leaf.SerialNumber)
+	}
 }

@@ -1,16 +1,19 @@
 package issuer
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/lantls/lantls/ca/local"
 	"github.com/lantls/lantls/store"
 )
 
@@ -87,8 +90,10 @@ func staticFile(contentType string, body []byte) http.Handler {
 	})
 }
 
-// serveCRL signs a fresh CRL of every unexpired revoked certificate, so a
-// revocation shows at once.
+// serveCRL serves the CRL of every unexpired revoked certificate. The
+// signed CRL is kept until the revoked set changes, so a revocation shows
+// at once, or until half its validity has passed; a GET costs one read of
+// the store, not a signature.
 func (iss *Issuer) serveCRL(w http.ResponseWriter, r *http.Request) {
 	now := iss.cfg.Now()
 	revoked, err := iss.store.ListRevoked(r.Context(), now)
@@ -98,6 +103,7 @@ func (iss *Issuer) serveCRL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	entries := make([]x509.RevocationListEntry, 0, len(revoked))
+	set := sha256.New()
 	for _, rc := range revoked {
 		serial, ok := new(big.Int).SetString(rc.Serial, 16)
 		if !ok {
@@ -105,16 +111,32 @@ func (iss *Issuer) serveCRL(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		entries = append(entries, x509.RevocationListEntry{SerialNumber: serial, RevocationTime: rc.RevokedAt, ReasonCode: rc.Reason})
+		fmt.Fprintf(set, "%s %d %d\n", rc.Serial, rc.RevokedAt.UnixMicro(), rc.Reason)
 	}
-	der, err := iss.ca.CRL(now, entries)
-	if err != nil {
-		iss.cfg.Logger.Error("sign CRL", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
+	var key [sha256.Size]byte
+	set.Sum(key[:0])
+	c := iss.crl.Load()
+	if c == nil || c.set != key || !now.Before(c.renewAt) || now.Before(c.signedAt) {
+		der, err := iss.ca.CRL(now, entries)
+		if err != nil {
+			iss.cfg.Logger.Error("sign CRL", "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		c = &signedCRL{set: key, der: der, signedAt: now, renewAt: now.Add(local.CRLValidity / 2)}
+		iss.crl.Store(c)
 	}
 	w.Header().Set("Content-Type", "application/pkix-crl")
 	w.Header().Set("Cache-Control", "max-age=60")
-	w.Write(der)
+	w.Write(c.der)
+}
+
+// signedCRL is the last CRL serveCRL signed, for the revoked set whose
+// hash is set.
+type signedCRL struct {
+	set               [sha256.Size]byte
+	der               []byte
+	signedAt, renewAt time.Time
 }
 
 func (iss *Issuer) serveHealth(w http.ResponseWriter, r *http.Request) {

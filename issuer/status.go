@@ -107,7 +107,17 @@ func (iss *Issuer) putStatus(r *http.Request) error {
 		at = now
 	}
 	s := &store.DeviceStatus{DeviceID: d.ID, LastError: *body.LastError, At: at, UpdatedAt: now}
-	if err := iss.store.SetDeviceStatus(r.Context(), s); err != nil {
+	ctx := r.Context()
+	err = iss.store.Update(ctx, func(tx store.Tx) error {
+		if err := iss.cfg.Limits.DeviceWritesPerDevice.Take(ctx, tx, d.ID, now); err != nil {
+			return err
+		}
+		return tx.SetDeviceStatus(ctx, s)
+	})
+	if problem.Is(err, problem.RateLimited) {
+		return err
+	}
+	if err != nil {
 		return fmt.Errorf("store device status: %w", err)
 	}
 	return nil

@@ -178,6 +178,13 @@ func (s *Service) ServeRotateToken(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
+	err = s.cfg.Store.Update(r.Context(), func(tx store.Tx) error {
+		return s.cfg.Limits.DeviceWritesPerDevice.Take(r.Context(), tx, d.ID, s.cfg.Now())
+	})
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
 	token, err := s.RotateToken(r.Context(), d.ID, "device "+d.Label)
 	if err != nil {
 		s.writeProblem(w, r, err)

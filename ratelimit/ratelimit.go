@@ -88,6 +88,12 @@ type Limits struct {
 	// PairingsPerSource bounds device authorization requests (RFC 8628)
 	// per client address.
 	PairingsPerSource Limit
+	// DeviceWritesPerDevice bounds the device API's writes per device
+	// (address reports that change something, status reports, token
+	// rotations): a device's bearer token cannot make the issuer write,
+	// or reload its DNS index, without end. Reads and unchanged reports
+	// are not counted.
+	DeviceWritesPerDevice Limit
 	// OpenOrdersPerAccount caps an account's pending, ready and processing
 	// orders that have not expired; 0 means no cap.
 	OpenOrdersPerAccount int
@@ -103,6 +109,7 @@ var Defaults = Limits{
 	FailedCodesPerSource:    Limit{Name: "failed-codes-per-source", Count: 30, Period: time.Hour},
 	FailedCodesPerUser:      Limit{Name: "failed-codes-per-user", Count: 10, Period: time.Hour},
 	PairingsPerSource:       Limit{Name: "pairings-per-source", Count: 100, Period: time.Hour},
+	DeviceWritesPerDevice:   Limit{Name: "device-writes-per-device", Count: 120, Period: time.Hour},
 	OpenOrdersPerAccount:    100,
 }
 

@@ -195,6 +195,7 @@ func addLimitFlags(fs *flag.FlagSet, l *ratelimit.Limits) {
 		{&l.FailedCodesPerSource, "wrong pairing codes entered by owners per client address; past it the address cannot enter codes"},
 		{&l.FailedCodesPerUser, "wrong pairing codes per logged-in user; past it the user cannot enter codes"},
 		{&l.PairingsPerSource, "pairing requests (RFC 8628 device authorizations) per client address"},
+		{&l.DeviceWritesPerDevice, "device API writes (changed address reports, status reports, token rotations) per device"},
 	} {
 		fs.Var(f.lim, "limit-"+f.lim.Name, "at most `COUNT/PERIOD` "+f.what+" (e.g. 300/1h), or off")
 	}
