@@ -15,9 +15,11 @@ import (
 )
 
 // TestPastedConfigsWork pastes the certbot and lego lines that "Add a
-// device for a stock ACME client" shows into a shell, as a person would
-// (in a directory holding the root as lantls-root.pem), and checks that
-// each gets a certificate. Only where the clients keep state is added.
+// device for a stock ACME client" shows into a shell, as a person would,
+// and checks that each gets a certificate. Where the clients keep state
+// moves to a temporary directory, and the root they would find in the
+// system store comes in their variables; e2e's TestStockRenewalAsTimersRunIt
+// puts it in a system store and renews as the timers do.
 func TestPastedConfigsWork(t *testing.T) {
 	t.Parallel()
 	f := start(t)
@@ -34,7 +36,7 @@ func TestPastedConfigsWork(t *testing.T) {
 			return line + " --config-dir " + dir + "/c --work-dir " + dir + "/w --logs-dir " + dir + "/l"
 		}, "c/live/*/fullchain.pem"},
 		{"lego", func(line, dir string) string {
-			return strings.TrimSuffix(line, "run") + "--path " + dir + "/lego run"
+			return strings.ReplaceAll(line, "/etc/lego", dir+"/lego")
 		}, "lego/certificates/*.crt"},
 	} {
 		t.Run(tc.client, func(t *testing.T) {
@@ -54,7 +56,8 @@ func TestPastedConfigsWork(t *testing.T) {
 			}
 			cmd := exec.Command("sh", "-c", tc.state(line, dir))
 			cmd.Dir = dir
-			cmd.Env = append(os.Environ(), "HOME="+dir)
+			root := filepath.Join(dir, "lantls-root.pem")
+			cmd.Env = append(os.Environ(), "HOME="+dir, "REQUESTS_CA_BUNDLE="+root, "LEGO_CA_CERTIFICATES="+root)
 			done := make(chan struct{})
 			time.AfterFunc(2*time.Minute, func() {
 				select {
