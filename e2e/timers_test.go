@@ -98,7 +98,7 @@ func TestStockRenewalAsTimersRunIt(t *testing.T) {
 func codeBlocks(t *testing.T, page string) map[string]string {
 	t.Helper()
 	blocks := map[string]string{}
-	for _, m := range regexp.MustCompile(`(?s)<pre><code>(.*?)</code></pre>`).FindAllStringSubmatch(page, -1) {
+	for _, m := range regexp.MustCompile(`(?s)<pre[^>]*><code>(.*?)</code></pre>`).FindAllStringSubmatch(page, -1) {
 		text := html.UnescapeString(m[1])
 		switch {
 		case strings.HasPrefix(text, "lantls trust install "):

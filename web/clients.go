@@ -115,4 +115,3 @@ uacme -c /etc/ssl/uacme -a %s -t EC -h /bin/true \
 func constrained(root *x509.Certificate) bool {
 	return len(root.PermittedDNSDomains) > 0 || len(root.PermittedIPRanges) > 0 || root.PermittedDNSDomainsCritical
 }
-

@@ -81,7 +81,7 @@ func TestPastedConfigsWork(t *testing.T) {
 // block returns the text of the <pre> block under the heading name.
 func block(t *testing.T, page, name string) string {
 	t.Helper()
-	m := regexp.MustCompile(`(?s)<h2>` + regexp.QuoteMeta(name) + `.*?<pre><code>(.*?)</code></pre>`).FindStringSubmatch(page)
+	m := regexp.MustCompile(`(?s)<h2>` + regexp.QuoteMeta(name) + `.*?<pre[^>]*><code>(.*?)</code></pre>`).FindStringSubmatch(page)
 	if m == nil {
 		t.Fatalf("no %s block on the page", name)
 	}
