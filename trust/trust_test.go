@@ -163,3 +163,24 @@ func FuzzParseFingerprint(f *testing.F) {
 		}
 	})
 }
+
+func TestMobileConfig(t *testing.T) {
+	root := newRoot(t, true)
+	a, b := MobileConfig(root), MobileConfig(root)
+	if !bytes.Equal(a, b) {
+		t.Error("two profiles for one root differ: the device would add a second instead of replacing it")
+	}
+	if bytes.Equal(a, MobileConfig(newRoot(t, true))) {
+		t.Error("two roots give one profile")
+	}
+	if !bytes.Contains(a, []byte("permits: DNS:lan.test, DNS:localhost")) {
+		t.Errorf("profile does not say what the root permits:\n%s", a)
+	}
+	if !bytes.Contains(MobileConfig(newRoot(t, false)), []byte("no name constraints")) {
+		t.Error("the profile of an unconstrained root does not warn")
+	}
+	u := uuidFrom([]byte{1}, "x")
+	if len(u) != 36 || u[14] != '8' || !strings.ContainsAny(u[19:20], "89AB") {
+		t.Errorf("uuid %s is not a version 8 UUID", u)
+	}
+}

@@ -2,9 +2,7 @@ package web
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/url"
@@ -245,41 +243,4 @@ func (s *Server) postSetup(w http.ResponseWriter, r *http.Request, v *viewer) er
 	s.audit(r, u.OwnerID, u.Name, "setup", "first admin created")
 	http.Redirect(w, r, "/?msg=setup", http.StatusSeeOther)
 	return nil
-}
-
-type trustPage struct {
-	Fingerprint string
-	Subject     string
-	NotAfter    string
-}
-
-// serveTrust explains how to trust the root, with both downloads. It is
-// open to visitors: the root is public, and a device owner needs it before
-// the browser trusts the issuer itself.
-func (s *Server) serveTrust(w http.ResponseWriter, r *http.Request) {
-	v, err := s.viewerOf(w, r)
-	if err != nil {
-		s.fail(w, r, v, err)
-		return
-	}
-	s.render(w, r, v, http.StatusOK, "trust", "Trust this issuer", &trustPage{
-		Fingerprint: fingerprint(s.cfg.Root.Raw),
-		Subject:     s.cfg.Root.Subject.CommonName,
-		NotAfter:    s.cfg.Root.NotAfter.UTC().Format("2 Jan 2006"),
-	})
-}
-
-// fingerprint is the SHA-256 of der as colon-separated hex, the way
-// browsers and certutil show it.
-func fingerprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	h := strings.ToUpper(hex.EncodeToString(sum[:]))
-	var b strings.Builder
-	for i := 0; i < len(h); i += 2 {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		b.WriteString(h[i : i+2])
-	}
-	return b.String()
 }

@@ -162,6 +162,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /setup", s.serveSetup)
 	mux.HandleFunc("POST /setup", s.form(s.postSetup))
 	mux.HandleFunc("GET /trust", s.serveTrust)
+	mux.HandleFunc("GET "+MobileConfigPath, s.serveMobileConfig)
 
 	mux.HandleFunc("GET /devices/new", s.page(s.serveNewDevice))
 	mux.HandleFunc("POST /devices/new", s.action(s.postNewDevice))
