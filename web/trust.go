@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"html/template"
 	"net/http"
@@ -50,6 +51,13 @@ func (s *Server) serveTrust(w http.ResponseWriter, r *http.Request) {
 		page.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(c.PNG()))
 	}
 	s.render(w, r, v, http.StatusOK, "trust", "Trust this issuer", page)
+}
+
+// fingerprint is the SHA-256 of der as colon-separated hex, the way
+// browsers and certutil show it.
+func fingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	return local.Fingerprint(sum[:])
 }
 
 // serveMobileConfig serves the root as an Apple configuration profile.
