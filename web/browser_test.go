@@ -206,3 +206,84 @@ func TestScreenshots(t *testing.T) {
 	waitText(t, ctx, "Audit log")
 	shot("audit.png")
 }
+
+// TestOwnerFlowsInChromium walks approval, revoking and unpairing in
+// Chromium as an owner meets them, with axe-core on every page: the device
+// list shows the approved device's certificate without a reload; revoking
+// and unpairing each stop at a confirmation that says what will happen,
+// at a phone's width too; the unpaired device keeps its page and history
+// and can be removed from the list.
+func TestOwnerFlowsInChromium(t *testing.T) {
+	t.Parallel()
+	browsertest.RequireAxe(t)
+	f := start(t)
+	f.addUser(t, "alice", store.RoleOwner)
+	ctx := f.chromium(t, 1000, 760)
+	check := func(what string) {
+		t.Helper()
+		browsertest.CheckAccessible(t, ctx, what)
+	}
+
+	d := newDevice(t, f)
+	d.start()
+	// The device's link leads to a login that says what it is for.
+	do(t, ctx, chromedp.Navigate(strings.Replace(d.auth.VerificationURIComplete, f.ip, f.base, 1)))
+	waitText(t, ctx, "Log in to approve a device")
+	check("login for a code")
+	do(t, ctx,
+		chromedp.SendKeys(`input[name="name"]`, "alice"),
+		chromedp.SendKeys(`input[name="password"]`, testPassword),
+		chromedp.Submit(`input[name="password"]`),
+	)
+	waitText(t, ctx, "Nothing is approved yet")
+	check("code entry")
+	do(t, ctx, chromedp.Click(`form[action="/device"] button`))
+	waitText(t, ctx, "Approve this device?")
+	// The fingerprint is the one the device shows (names.Grouped).
+	waitText(t, ctx, d.label()[:4]+" "+d.label()[4:8])
+	check("approval")
+	do(t, ctx, chromedp.Click(`form[action="/device/approve"] button`))
+	waitText(t, ctx, "waiting for a certificate")
+	check("devices, waiting")
+	// The device gets its certificate; the list follows without a reload.
+	d.collectAndIssue()
+	waitText(t, ctx, "active")
+
+	dev, err := f.iss.Store().GetDeviceByLabel(t.Context(), d.label())
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := f.base + "/devices/" + dev.ID
+	do(t, ctx, chromedp.Navigate(page))
+	waitText(t, ctx, "Revoke or unpair")
+	check("device")
+	do(t, ctx, chromedp.Click(`form[action$="/revoke-certificates"] button`))
+	waitText(t, ctx, "Revoke the certificates of")
+	check("confirm revoke")
+	do(t, ctx, chromedp.Click(`a.button.secondary`)) // Cancel
+	waitText(t, ctx, "Revoke or unpair")
+	if certs, _ := f.iss.Store().ListCertificates(t.Context(), dev.ID); len(certs) != 1 || certs[0].Revoked() {
+		t.Fatalf("after Cancel: %d certificates, revoked %v", len(certs), len(certs) == 1 && certs[0].Revoked())
+	}
+	do(t, ctx, chromedp.Click(`form[action$="/revoke-certificates"] button`))
+	waitText(t, ctx, "Revoke the certificates of")
+	do(t, ctx, chromedp.Click(`form input[name="confirm"] ~ button`))
+	waitText(t, ctx, "Its certificates are revoked")
+	check("device, revoked")
+
+	do(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	do(t, ctx, chromedp.Click(`form[action$="/unpair"] button`))
+	waitText(t, ctx, "This cannot be undone")
+	check("confirm unpair, phone")
+	do(t, ctx, chromedp.Click(`form input[name="confirm"] ~ button`))
+	waitText(t, ctx, "The device is unpaired")
+	waitText(t, ctx, "History")
+	check("device, unpaired, phone")
+	do(t, ctx, chromedp.EmulateViewport(1000, 760))
+	do(t, ctx, chromedp.Click(`form[action$="/remove"] button`))
+	waitText(t, ctx, "removed from the list")
+	check("devices, after remove")
+	do(t, ctx, chromedp.Navigate(f.base+"/audit"))
+	waitText(t, ctx, "remove")
+	check("audit")
+}

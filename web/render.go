@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/lantls/lantls/names"
 )
 
 // pageNames are the templates under templates/, each rendered inside
@@ -32,17 +34,9 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("%d %s", n, many)
 	},
-	// groups splits a label into groups of four for reading aloud.
-	"groups": func(s string) string {
-		var b strings.Builder
-		for i := 0; i < len(s); i += 4 {
-			if i > 0 {
-				b.WriteByte(' ')
-			}
-			b.WriteString(s[i:min(i+4, len(s))])
-		}
-		return b.String()
-	},
+	// groups splits a label into groups of four for reading aloud, as
+	// the device shows it.
+	"groups": names.Grouped,
 }
 
 // fmtDate is how pages show a time; "—" for none.
