@@ -170,7 +170,7 @@ func (s *Server) answer(resp *dns.Msg, q dns.Question) {
 		rel[i] = c
 	}
 	idx := s.idx.Load()
-	if nd := idx.nodes[string(rel)]; nd != nil {
+	if nd := s.lookup(idx, rel); nd != nil {
 		if !s.answerNode(resp, q, nd) {
 			s.negative(resp, apexName, idx)
 		}
@@ -196,7 +196,7 @@ func (s *Server) answerAddress(resp *dns.Msg, q dns.Question, rel []byte, idx *i
 	if dot <= 0 {
 		return false
 	}
-	if parent := idx.nodes[string(rel[dot+1:])]; parent == nil || !parent.device {
+	if !s.isDevice(rel[dot+1:]) {
 		return false
 	}
 	addr, err := names.ParseAddressLabel(string(rel[:dot]))

@@ -31,7 +31,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 		}),
 		reloads: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lantls_dns_zone_loads_total",
-			Help: "Times the DNS index was loaded from the store.",
+			Help: "Times the DNS index was loaded from the store: the whole zone at start, then each batch of changes from the change feed.",
 		}),
 		reloadErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lantls_dns_zone_load_errors_total",
@@ -54,7 +54,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "lantls_dns_devices",
 				Help: "Active devices in the DNS index.",
-			}, func() float64 { return float64(s.idx.Load().devices) }))
+			}, func() float64 { return float64(s.devs.Load().devices()) }))
 	}
 	return m
 }

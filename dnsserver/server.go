@@ -22,14 +22,14 @@ import (
 type Server struct {
 	cfg     Config
 	idx     atomic.Pointer[index]
+	devs    atomic.Pointer[deviceTable]
 	udp     []net.PacketConn
 	tcp     net.Listener
 	rrl     *limiter
 	metrics *metrics
 	apex    apex
 
-	loadMu   sync.Mutex // one load at a time
-	nextLoad time.Time  // no load before, under loadMu
+	loadMu sync.Mutex // one load at a time
 }
 
 // New checks cfg, loads the zone from the store and binds the UDP and TCP
@@ -156,44 +156,53 @@ func (s *Server) poll(ctx context.Context) {
 	}
 }
 
-// largeZone is the number of devices from which loads are spaced out.
-const largeZone = 20000
+// applyBatch is how many changed devices are applied under one hold of
+// the table's write lock: queries wait at most that long.
+const applyBatch = 1000
 
-// load reloads the index if the store changed since it was built, or a
-// TXT record in it has expired. A load reads every active device, so in a
-// large zone, after one that took d, the next waits 3d: with a million
-// devices changes then show within seconds rather than a poll, and
-// reloading takes at most a quarter of a core. (Small zones load in
-// milliseconds, where a slow load only means a busy machine.)
+// load makes the index current. The first load reads the whole zone;
+// every later one, when the store's counter moved or a TXT record in the
+// index has expired, reads only the devices changed since (the change
+// feed, store.DNSChanges) and the TXT records, so a change costs the same
+// with a hundred devices as with a million.
 func (s *Server) load(ctx context.Context) error {
 	s.loadMu.Lock()
 	defer s.loadMu.Unlock()
 	old := s.idx.Load()
-	start := time.Now()
-	if old != nil && start.Before(s.nextLoad) {
-		return nil
-	}
 	now := s.cfg.Now()
-	if old != nil {
-		v, err := s.cfg.Source.DNSVersion(ctx)
+	if old == nil {
+		snap, err := s.cfg.Source.DNSSnapshot(ctx, now)
 		if err != nil {
 			return err
 		}
-		if v == old.version && (old.expires.IsZero() || now.Before(old.expires)) {
-			return nil
-		}
+		s.devs.Store(newDeviceTable(snap.Devices, &s.cfg))
+		s.idx.Store(buildIndex(snap.Version, snap.TXT, &s.cfg))
+		s.metrics.reloads.Inc()
+		s.cfg.Logger.Debug("dns: zone loaded", "version", snap.Version, "devices", len(snap.Devices))
+		return nil
 	}
-	snap, err := s.cfg.Source.DNSSnapshot(ctx, now)
+	v, err := s.cfg.Source.DNSVersion(ctx)
 	if err != nil {
 		return err
 	}
-	idx := buildIndex(snap, &s.cfg)
-	s.idx.Store(idx)
-	if len(snap.Devices) >= largeZone {
-		s.nextLoad = time.Now().Add(3 * time.Since(start))
+	if v == old.version && (old.expires.IsZero() || now.Before(old.expires)) {
+		return nil
 	}
+	delta, err := s.cfg.Source.DNSChanges(ctx, old.version, now)
+	if err != nil {
+		return err
+	}
+	t := s.devs.Load()
+	for i := 0; i < len(delta.Devices); i += applyBatch {
+		t.mu.Lock()
+		for _, d := range delta.Devices[i:min(i+applyBatch, len(delta.Devices))] {
+			t.apply(d, &s.cfg)
+		}
+		t.mu.Unlock()
+	}
+	s.idx.Store(buildIndex(delta.Version, delta.TXT, &s.cfg))
 	s.metrics.reloads.Inc()
-	s.cfg.Logger.Debug("dns: zone loaded", "version", idx.version, "devices", idx.devices, "names", len(idx.nodes))
+	s.cfg.Logger.Debug("dns: changes applied", "version", delta.Version, "devices changed", len(delta.Devices))
 	return nil
 }
 

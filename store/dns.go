@@ -53,3 +53,20 @@ type DNSSnapshot struct {
 	// by name, then value.
 	TXT []TXTRecord
 }
+
+// DNSDelta is what changed in the DNS since a counter value: the change
+// feed a DNS index follows instead of reloading every device.
+type DNSDelta struct {
+	// Version is the DNS change counter read before the rest, as in
+	// DNSSnapshot: the index that applies the delta is at least this new.
+	Version int64
+	// Devices holds every device whose DNS data changed after the
+	// counter asked for, in the order of their last change: active ones
+	// with their addresses, choice and short name; others (revoked,
+	// unpaired, deleted) with Active false and their label, for the index
+	// to drop.
+	Devices []DeviceDNS
+	// TXT holds every TXT record that has not expired, as in DNSSnapshot:
+	// they are few (ACME challenges in flight).
+	TXT []TXTRecord
+}

@@ -171,6 +171,12 @@ type Tx interface {
 	// its addresses and choice, the TXT records that have not expired at
 	// now, and the change counter read before them.
 	DNSSnapshot(ctx context.Context, now time.Time) (*DNSSnapshot, error)
+	// DNSChanges returns the devices whose DNS data changed after the
+	// counter value since, with every TXT record unexpired at now and the
+	// counter read first: a DNS index that holds the state as of since
+	// applies it to get the state as of the delta's Version. Its cost
+	// grows with the changes, not with the devices.
+	DNSChanges(ctx context.Context, since int64, now time.Time) (*DNSDelta, error)
 
 	// --- web ---
 

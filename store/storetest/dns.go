@@ -20,6 +20,7 @@ var dnsTests = []struct {
 	{"TXTRecords", testTXTRecords},
 	{"DNSVersion", testDNSVersion},
 	{"DNSSnapshot", testDNSSnapshot},
+	{"DNSChanges", testDNSChanges},
 }
 
 func testDeviceAddresses(t *testing.T, s store.Store) {
@@ -257,5 +258,85 @@ func testDNSSnapshot(t *testing.T, s store.Store) {
 	})
 	if err != nil {
 		t.Errorf("DNSSnapshot in Update: %v", err)
+	}
+}
+
+func testDNSChanges(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	since, err := s.DNSVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// changes returns the devices changed since the last call, by label,
+	// and checks that the delta's counter is the store's.
+	changes := func(what string) map[string]store.DeviceDNS {
+		t.Helper()
+		delta, err := s.DNSChanges(ctx, since, time.Now())
+		if err != nil {
+			t.Fatalf("DNSChanges after %s: %v", what, err)
+		}
+		v, _ := s.DNSVersion(ctx)
+		if delta.Version != v || delta.Version < since {
+			t.Errorf("DNSChanges after %s: Version %d, want the counter %d", what, delta.Version, v)
+		}
+		out := map[string]store.DeviceDNS{}
+		for _, d := range delta.Devices {
+			out[d.Label] = d
+		}
+		since = delta.Version
+		return out
+	}
+	fx := newFixture(t, s, "a")
+	other := newFixture(t, s, "b")
+	got := changes("CreateDevice")
+	if len(got) != 2 || !got[fx.device.Label].Active || !got[other.device.Label].Active {
+		t.Errorf("DNSChanges after two CreateDevice = %+v, want both devices, active", got)
+	}
+	if got := changes("nothing"); len(got) != 0 {
+		t.Errorf("DNSChanges with nothing changed = %+v, want none", got)
+	}
+
+	addrs := []netip.Addr{netip.MustParseAddr("192.168.1.20")}
+	if err := s.SetDeviceAddresses(ctx, fx.device.ID, addrs); err != nil {
+		t.Fatal(err)
+	}
+	got = changes("SetDeviceAddresses")
+	equal(t, "DNSChanges after SetDeviceAddresses", got, map[string]store.DeviceDNS{
+		fx.device.Label: {DeviceID: fx.device.ID, Label: fx.device.Label, Addresses: addrs, Active: true},
+	})
+
+	// The same report again writes nothing: no change, no counter.
+	v0, _ := s.DNSVersion(ctx)
+	if err := s.SetDeviceAddresses(ctx, fx.device.ID, addrs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetDevicePublish(ctx, fx.device.ID, store.PublishDefault); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := s.DNSVersion(ctx); v != v0 {
+		t.Errorf("DNSVersion after an unchanged report = %d, want %d", v, v0)
+	}
+	if got := changes("an unchanged report"); len(got) != 0 {
+		t.Errorf("DNSChanges after an unchanged report = %+v, want none", got)
+	}
+
+	d := *other.device
+	d.Status, d.RevokedAt = store.StatusRevoked, time.Now()
+	if err := s.UpdateDevice(ctx, &d); err != nil {
+		t.Fatal(err)
+	}
+	got = changes("a revocation")
+	if c, ok := got[other.device.Label]; len(got) != 1 || !ok || c.Active {
+		t.Errorf("DNSChanges after a revocation = %+v, want the revoked device, inactive", got)
+	}
+	if err := s.PutTXT(ctx, "_acme-challenge.x.lan.example", "v", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	delta, err := s.DNSChanges(ctx, since, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(delta.Devices) != 0 || len(delta.TXT) != 1 || delta.Version <= since {
+		t.Errorf("DNSChanges after PutTXT = %+v, want no device, the TXT record and a newer counter", delta)
 	}
 }

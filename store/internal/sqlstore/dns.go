@@ -17,15 +17,27 @@ import (
 // as every change the DNS serves.
 
 var (
+	// A report of the addresses (or a choice) already stored writes
+	// nothing: the WHERE of the upsert skips the update, so no trigger
+	// bumps the DNS counter and no index reloads.
 	upsertDeviceAddresses = stmt(`INSERT INTO device_dns (device_id, addresses, publish) VALUES (?, ?, '')
-		ON CONFLICT (device_id) DO UPDATE SET addresses = excluded.addresses`)
+		ON CONFLICT (device_id) DO UPDATE SET addresses = excluded.addresses
+		WHERE device_dns.addresses IS DISTINCT FROM excluded.addresses`)
 	upsertDevicePublish = stmt(`INSERT INTO device_dns (device_id, addresses, publish) VALUES (?, '[]', ?)
-		ON CONFLICT (device_id) DO UPDATE SET publish = excluded.publish`)
+		ON CONFLICT (device_id) DO UPDATE SET publish = excluded.publish
+		WHERE device_dns.publish IS DISTINCT FROM excluded.publish`)
 	selectDeviceDNS = stmt(`SELECT d.id, d.label, d.status, COALESCE(x.addresses, '[]'), COALESCE(x.publish, ''), COALESCE(n.short_name, '')
 		FROM devices d LEFT JOIN device_dns x ON x.device_id = d.id LEFT JOIN device_names n ON n.device_id = d.id WHERE d.id = ?`)
 	selectActiveDeviceDNS = stmt(`SELECT d.id, d.label, d.status, COALESCE(x.addresses, '[]'), COALESCE(x.publish, ''), COALESCE(n.short_name, '')
 		FROM devices d LEFT JOIN device_dns x ON x.device_id = d.id LEFT JOIN device_names n ON n.device_id = d.id
 		WHERE d.status = 'active' ORDER BY d.created_at, d.id`)
+	// The change feed (migration 00170): devices changed after a counter
+	// value, by their last change, with what the DNS serves of them; a
+	// deleted device has only its label left.
+	selectChangedDeviceDNS = stmt(`SELECT c.device_id, c.label, COALESCE(d.status, 'deleted'), COALESCE(x.addresses, '[]'), COALESCE(x.publish, ''), COALESCE(n.short_name, '')
+		FROM dns_device_changes c LEFT JOIN devices d ON d.id = c.device_id
+		LEFT JOIN device_dns x ON x.device_id = c.device_id LEFT JOIN device_names n ON n.device_id = c.device_id
+		WHERE c.version > ? ORDER BY c.version`)
 	deleteExpiredTXT = stmt(`DELETE FROM dns_txt WHERE expires < ?`)
 	upsertTXT        = stmt(`INSERT INTO dns_txt (name, value, expires) VALUES (?, ?, ?)
 		ON CONFLICT (name, value) DO UPDATE SET expires = excluded.expires`)
@@ -120,6 +132,28 @@ func (t Tx) DNSSnapshot(ctx context.Context, now time.Time) (*store.DNSSnapshot,
 		return nil, fmt.Errorf("dns snapshot: %w", err)
 	}
 	return &snap, nil
+}
+
+// DNSChanges returns the devices changed after the counter value since,
+// every TXT record unexpired at now and the counter read first, all from
+// one state of the database.
+func (t Tx) DNSChanges(ctx context.Context, since int64, now time.Time) (*store.DNSDelta, error) {
+	var delta store.DNSDelta
+	err := t.DB.Snapshot(ctx, func(db DB) error {
+		var err error
+		if delta.Version, err = (Tx{db}).DNSVersion(ctx); err != nil {
+			return err
+		}
+		if delta.Devices, err = list(ctx, db, selectChangedDeviceDNS, scanDeviceDNS, since); err != nil {
+			return err
+		}
+		delta.TXT, err = list(ctx, db, selectTXT, scanTXT, now.UnixMicro())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dns changes since %d: %w", since, err)
+	}
+	return &delta, nil
 }
 
 func scanDeviceDNS(r Scanner) (store.DeviceDNS, error) {
