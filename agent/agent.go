@@ -76,6 +76,12 @@ type Config struct {
 	// further failure up to RetryMax, with jitter; defaults 2s and 1h.
 	RetryBase time.Duration
 	RetryMax  time.Duration
+	// NameCheck is the DNS resolver (host:port) through which the agent
+	// checks, once it has a certificate, that one of its address-names
+	// resolves, and reports a DNS-rebind filter to the issuer:
+	// NameCheckSystem asks the first nameserver of /etc/resolv.conf;
+	// empty means no check.
+	NameCheck string
 	// Logger receives progress, the pairing code (unless OnPairing is
 	// set) and failures; nil means slog.Default(), which writes to
 	// stderr.
@@ -259,7 +265,7 @@ func (a *Agent) runOnce(ctx context.Context) error {
 	defer cancel(nil)
 	a.stopPaired = cancel
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){a.addressLoop, a.policyLoop, a.hookLoop, a.reportLoop} {
+	for _, loop := range []func(context.Context){a.addressLoop, a.policyLoop, a.hookLoop, a.reportLoop, a.nameCheckLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

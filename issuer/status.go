@@ -12,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/pairing"
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
@@ -24,8 +25,23 @@ const MaxStatusBody = 8 << 10
 // of the device's certificate work, or "" after a success, and when it
 // happened.
 type StatusReport struct {
-	LastError *string   `json:"last_error"`
+	LastError *string   `json:"last_error,omitempty"`
 	At        time.Time `json:"at,omitzero"` // RFC 3339
+	// NameCheck is the device's check that one of its address-names
+	// resolves through its own system resolver; a report carries it, the
+	// last error, or both.
+	NameCheck *NameCheckReport `json:"name_check,omitempty"`
+}
+
+// NameCheckReport is the device's name check: Result "ok" (the address
+// came back), "filtered" (an answer without it: a DNS-rebind filter) or
+// "failed" (no answer, or NXDOMAIN), for Name, one of the device's
+// address-names.
+type NameCheckReport struct {
+	Result string    `json:"result"`
+	Name   string    `json:"name"`
+	Detail string    `json:"detail,omitempty"`
+	At     time.Time `json:"at,omitzero"`
 }
 
 // ParseStatusReport reads a StatusReport from at most MaxStatusBody bytes
@@ -43,11 +59,25 @@ func ParseStatusReport(r io.Reader) (*StatusReport, error) {
 	if dec.More() {
 		return nil, errors.New("the body has more than one JSON value")
 	}
-	if body.LastError == nil {
+	if body.LastError == nil && body.NameCheck == nil {
 		return nil, errors.New(`the body has no "last_error"; send "" after a success`)
 	}
-	text := cleanError(*body.LastError)
-	body.LastError = &text
+	if body.LastError != nil {
+		text := cleanError(*body.LastError)
+		body.LastError = &text
+	}
+	if c := body.NameCheck; c != nil {
+		switch store.NameCheckResult(c.Result) {
+		case store.NameCheckOK, store.NameCheckFiltered, store.NameCheckFailed:
+		default:
+			return nil, fmt.Errorf(`"name_check" has result %q; want ok, filtered or failed`, c.Result)
+		}
+		name, err := names.Normalize(c.Name)
+		if err != nil || strings.HasPrefix(name, "*.") {
+			return nil, fmt.Errorf(`"name_check" has name %q, not one of the device's address-names`, c.Name)
+		}
+		c.Name, c.Detail = name, cleanError(c.Detail)
+	}
 	return &body, nil
 }
 
@@ -105,6 +135,22 @@ func (iss *Issuer) putStatus(r *http.Request) error {
 	// A device without a clock, or with one far ahead, gets the issuer's.
 	if at.IsZero() || at.After(now.Add(time.Hour)) {
 		at = now
+	}
+	if c := body.NameCheck; c != nil {
+		if !names.OwnedBy(c.Name, d.Label, iss.cfg.Zone) {
+			return problem.MalformedErr(`"name_check" names %q, which is not below this device's name %s`, c.Name, names.DeviceName(d.Label, iss.cfg.Zone))
+		}
+		checked := c.At
+		if checked.IsZero() || checked.After(now.Add(time.Hour)) {
+			checked = now
+		}
+		nc := store.NameCheck{Result: store.NameCheckResult(c.Result), Name: c.Name, Detail: c.Detail, At: checked}
+		if err := iss.store.SetDeviceNameCheck(r.Context(), d.ID, nc); err != nil {
+			return fmt.Errorf("store device name check: %w", err)
+		}
+	}
+	if body.LastError == nil {
+		return nil
 	}
 	s := &store.DeviceStatus{DeviceID: d.ID, LastError: *body.LastError, At: at, UpdatedAt: now}
 	ctx := r.Context()

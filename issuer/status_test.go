@@ -98,6 +98,7 @@ func FuzzParseStatusReport(f *testing.F) {
 	for _, s := range []string{
 		`{"last_error": "order failed", "at": "2026-12-07T01:02:03Z"}`, `{"last_error": ""}`, `{}`, `null`,
 		`{"last_error": "a\u0000b\nc\xff"}`, `{"last_error": "x"} {}`, `{"last_error": "x", "at": 5}`,
+		`{"name_check": {"result": "filtered", "name": "192-168-1-20.l.lan.test", "detail": "no address"}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -106,12 +107,55 @@ func FuzzParseStatusReport(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if r.LastError == nil && r.NameCheck == nil {
+			t.Fatal("no error, no last_error and no name_check")
+		}
+		if c := r.NameCheck; c != nil && (len(c.Detail) > store.MaxStatusError || !utf8.ValidString(c.Detail) || c.Name == "") {
+			t.Fatalf("name_check %+v: detail not bounded or no name", c)
+		}
 		if r.LastError == nil {
-			t.Fatal("no error and no last_error")
+			return
 		}
 		e := *r.LastError
 		if len(e) > store.MaxStatusError || !utf8.ValidString(e) || strings.ContainsAny(e, "\n\r\x00") {
 			t.Fatalf("last_error %q: not one line of valid UTF-8 within %d bytes", e, store.MaxStatusError)
 		}
 	})
+}
+
+// TestDeviceNameCheck checks the device's report that its names do (not)
+// resolve through its resolver: stored beside its last error, which it
+// leaves alone; a name outside the device's own or an unknown result is a
+// 400 problem.
+func TestDeviceNameCheck(t *testing.T) {
+	iss, client := startIssuer(t, t.TempDir())
+	st := iss.Store()
+	d, token := pairedDevice(t, st)
+	if resp, body := putStatus(t, client, iss, token, `{"last_error": "kept"}`); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("PUT status: %s %s", resp.Status, body)
+	}
+	name := "192-168-1-20." + d.Label + "." + iss.Info().Zone
+	resp, body := putStatus(t, client, iss, token, `{"name_check": {"result": "filtered", "name": "`+strings.ToUpper(name)+`.", "detail": "an answer\nwith no address", "at": "2026-12-07T01:02:03Z"}}`)
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("PUT name check: %s %s", resp.Status, body)
+	}
+	s, err := st.GetDeviceStatus(t.Context(), d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.NameCheck{Result: store.NameCheckFiltered, Name: name, Detail: "an answer with no address", At: time.Date(2026, 12, 7, 1, 2, 3, 0, time.UTC)}
+	if s.NameCheck.Result != want.Result || s.NameCheck.Name != want.Name || s.NameCheck.Detail != want.Detail || !s.NameCheck.At.Equal(want.At) || s.LastError != "kept" {
+		t.Errorf("stored %+v, want %+v beside the last error", s, want)
+	}
+	for _, bad := range []string{
+		`{"name_check": {"result": "great", "name": "` + name + `"}}`,
+		`{"name_check": {"result": "ok", "name": "192-168-1-20.other.` + iss.Info().Zone + `"}}`,
+		`{"name_check": {"result": "ok", "name": "*.` + d.Label + "." + iss.Info().Zone + `"}}`,
+		`{"name_check": {"result": "ok"}}`,
+	} {
+		resp, body := putStatus(t, client, iss, token, bad)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "urn:ietf:params:acme:error:malformed") {
+			t.Errorf("body %.60s: %s %s, want a 400 malformed problem", bad, resp.Status, body)
+		}
+	}
 }

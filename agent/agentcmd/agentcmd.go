@@ -186,6 +186,7 @@ in --data). SIGUSR1 renews at once.`, stdout)
 	}
 	cfg.Model = o.model
 	cfg.Hostname = o.hostname
+	cfg.NameCheck = o.nameCheck
 	cfg.PairAgain = o.onUnpair == "pair"
 	cfg.OnPairing = func(p agent.Pairing) { showPairing(stdout, p, o.onboardListen) }
 	if o.certFile != "" {
@@ -501,6 +502,7 @@ type options struct {
 	mdnsInterface                         string
 	onUnpair                              string
 	onboardHosts                          stringList
+	nameCheck                             string
 }
 
 // onboardNames are the names the onboarding page answers to: the host
@@ -532,6 +534,7 @@ func (o *options) add(fs *flag.FlagSet) {
 	fs.BoolVar(&o.mdns, "mdns", true, "proxy mode: announce the device over mDNS/DNS-SD as _https._tcp")
 	fs.StringVar(&o.mdnsInterface, "mdns-interface", "", "announce on this `interface` (default: the system's default multicast interface)")
 	fs.Var(&o.onboardHosts, "onboard-host", "host `name` the onboarding page answers to besides the device's IP addresses, the host name and HOSTNAME.local; repeatable")
+	fs.StringVar(&o.nameCheck, "name-check", agent.NameCheckSystem, "DNS `resolver` (IP:PORT) through which to check that the device's names resolve, reporting a router's DNS-rebind filter to the issuer; system: /etc/resolv.conf's; off: no check")
 	fs.StringVar(&o.onUnpair, "on-unpair", "pair", "what to do when the owner unpairs the device (its state is wiped either way): `pair` again with a new code, or exit")
 }
 
@@ -542,6 +545,14 @@ func (o *options) check() error {
 			return usagef("--proxy-to %q: give the device UI's URL, e.g. http://127.0.0.1:8080", o.proxyToRaw)
 		}
 		o.proxyTo = u
+	}
+	switch {
+	case o.nameCheck == "off":
+		o.nameCheck = ""
+	case o.nameCheck != agent.NameCheckSystem:
+		if _, err := netip.ParseAddrPort(o.nameCheck); err != nil {
+			return usagef("--name-check %q: use system, off or a resolver's IP:PORT such as 192.168.1.1:53", o.nameCheck)
+		}
 	}
 	if o.onUnpair != "pair" && o.onUnpair != "exit" {
 		return usagef("--on-unpair %q: use pair or exit", o.onUnpair)
