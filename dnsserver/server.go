@@ -79,7 +79,8 @@ func (s *Server) Allowed(addr netip.Addr) bool { return s.cfg.allowed(addr) }
 // Allow returns the allowed ranges.
 func (s *Server) Allow() []netip.Prefix { return s.cfg.Allow }
 
-// Run serves until ctx is done, then closes the listeners.
+// Run serves until ctx is done, then closes the listeners and returns once
+// every goroutine it started has ended.
 func (s *Server) Run(ctx context.Context) error {
 	servers := make([]*dns.Server, 0, len(s.udp)+1)
 	for _, pc := range s.udp {
@@ -99,10 +100,26 @@ func (s *Server) Run(ctx context.Context) error {
 		MsgAcceptFunc: accept,
 	})
 	errc := make(chan error, len(servers))
-	for _, srv := range servers {
-		go func() { errc <- srv.ActivateAndServe() }()
+	var wg sync.WaitGroup
+	// Every goroutine ends before Run returns: the caller may close the
+	// store next.
+	defer wg.Wait()
+	// A server shut down before it has started serving would serve on:
+	// each one's shutdown waits until it started, or ended on its own.
+	ready := make([]chan struct{}, len(servers))
+	for i, srv := range servers {
+		ready[i] = make(chan struct{})
+		var once sync.Once
+		signal := func() { once.Do(func() { close(ready[i]) }) }
+		srv.NotifyStartedFunc = signal
+		wg.Go(func() {
+			defer signal()
+			errc <- srv.ActivateAndServe()
+		})
 	}
-	go s.poll(ctx)
+	pctx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	wg.Go(func() { s.poll(pctx) })
 	s.cfg.Logger.Info("dns server started", "addr", s.Addr().String(), "zone", s.cfg.Zone)
 	var err error
 	select {
@@ -110,7 +127,8 @@ func (s *Server) Run(ctx context.Context) error {
 	case err = <-errc:
 		err = fmt.Errorf("dns: serve: %w", err)
 	}
-	for _, srv := range servers {
+	for i, srv := range servers {
+		<-ready[i]
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		srv.ShutdownContext(sctx)
 		cancel()

@@ -24,6 +24,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/lantls/lantls/acme"
 	"github.com/lantls/lantls/ca"
@@ -530,50 +531,59 @@ func (iss *Issuer) Pairing() *pairing.Service { return iss.pairing }
 func (iss *Issuer) RootPEM() []byte { return iss.ca.RootPEM() }
 
 // Run serves until ctx is done, then shuts down gracefully: it stops
-// accepting, lets requests in flight finish (up to 10 s) and closes the
-// store.
+// accepting, lets requests in flight finish (up to 10 s), waits for every
+// goroutine it started, and only then closes the store. When a server
+// fails, the others are stopped the same way and Run returns its error.
 func (iss *Issuer) Run(ctx context.Context) error {
 	defer iss.release()
-	errc := make(chan error, 3)
-	go func() { errc <- iss.srv.ServeTLS(iss.ln, "", "") }()
-	if iss.httpSrv != nil {
-		go func() { errc <- iss.httpSrv.Serve(iss.httpLn) }()
+	g, ctx := errgroup.WithContext(ctx)
+	serve := func(what string, fn func() error) {
+		g.Go(func() error {
+			if err := fn(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve %s: %w", what, err)
+			}
+			return nil
+		})
 	}
-	go iss.acme.RunSweeper(ctx, time.Minute)
-	go iss.pairing.RunSweeper(ctx, time.Hour)
-	go iss.renewTLSCertLoop(ctx)
+	loop := func(fn func(context.Context)) { g.Go(func() error { fn(ctx); return nil }) }
+	serve("https", func() error { return iss.srv.ServeTLS(iss.ln, "", "") })
+	if iss.httpSrv != nil {
+		serve("http", func() error { return iss.httpSrv.Serve(iss.httpLn) })
+	}
+	loop(func(ctx context.Context) { iss.acme.RunSweeper(ctx, time.Minute) })
+	loop(func(ctx context.Context) { iss.pairing.RunSweeper(ctx, time.Hour) })
+	loop(iss.renewTLSCertLoop)
 	if iss.dns != nil {
-		go func() { errc <- iss.dns.Run(ctx) }()
+		serve("dns", func() error { return iss.dns.Run(ctx) })
 	}
 	if iss.shared != nil && iss.upstream == nil {
-		go iss.failStaleOrdersLoop(ctx, iss.shared, time.Minute)
+		loop(func(ctx context.Context) { iss.failStaleOrdersLoop(ctx, iss.shared, time.Minute) })
 	}
 	if iss.upstream != nil {
-		go iss.upstream.Run(ctx)
+		loop(iss.upstream.Run)
 		if hosts := iss.ownZoneNames(); len(hosts) > 0 && iss.cfg.TLSCert == "" {
-			go iss.upstreamTLSLoop(ctx, hosts)
+			loop(func(ctx context.Context) { iss.upstreamTLSLoop(ctx, hosts) })
 		}
 	}
 	if iss.cfg.TLSCert != "" {
-		go iss.watchOperatorCert(ctx, iss.operatorStamp)
+		loop(func(ctx context.Context) { iss.watchOperatorCert(ctx, iss.operatorStamp) })
 	}
+	g.Go(func() error {
+		<-ctx.Done()
+		iss.cfg.Logger.Info("issuer shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err := iss.srv.Shutdown(sctx)
+		if iss.httpSrv != nil {
+			err = errors.Join(err, iss.httpSrv.Shutdown(sctx))
+		}
+		if err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+		return nil
+	})
 	iss.cfg.Logger.Info("issuer started", "directory", iss.Info().Directory, "zone", iss.cfg.Zone)
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	iss.cfg.Logger.Info("issuer shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := iss.srv.Shutdown(sctx)
-	if iss.httpSrv != nil {
-		err = errors.Join(err, iss.httpSrv.Shutdown(sctx))
-	}
-	if err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
+	return g.Wait()
 }
 
 // Close releases what New opened, for an issuer that never ran.

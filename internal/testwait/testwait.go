@@ -1,0 +1,38 @@
+// Package testwait waits in tests for a condition instead of sleeping for
+// a guessed time: the one wait helper of the module's tests.
+package testwait
+
+import (
+	"testing"
+	"time"
+)
+
+// Poll bounds the pause between two checks of a condition: checks start
+// 1 ms apart and back off to Poll.
+const Poll = 50 * time.Millisecond
+
+// For checks cond until it holds, and fails t (with what it waited for)
+// if it still does not hold after timeout. It returns at once when cond
+// already holds.
+func For(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !Until(timeout, cond) {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
+	}
+}
+
+// Until checks cond until it holds or timeout passes, and reports whether
+// it held: for callers that fail in their own words or try something
+// else.
+func Until(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	pause := time.Millisecond
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, Poll)
+	}
+	return true
+}

@@ -1,0 +1,24 @@
+package testwait
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestUntil(t *testing.T) {
+	var n atomic.Int32
+	if !Until(5*time.Second, func() bool { return n.Add(1) >= 3 }) {
+		t.Fatal("Until gave up on a condition that came true")
+	}
+	if n.Load() != 3 {
+		t.Errorf("checked %d times, want 3", n.Load())
+	}
+	start := time.Now()
+	if Until(20*time.Millisecond, func() bool { return false }) {
+		t.Fatal("Until reported a condition that never held")
+	}
+	if d := time.Since(start); d < 20*time.Millisecond || d > time.Second {
+		t.Errorf("Until gave up after %s, want about 20ms", d)
+	}
+}
