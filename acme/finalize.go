@@ -99,35 +99,14 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 	}
 
 	now := s.clock()
-	cert := &store.Certificate{
-		Serial:    fmt.Sprintf("%x", issued.Serial),
-		DeviceID:  o.DeviceID,
-		AccountID: o.AccountID,
-		OrderID:   o.ID,
-		Names:     identifierValues(o.Identifiers),
-		Profile:   profile.Name,
-		NotBefore: issued.NotBefore.UTC(),
-		NotAfter:  issued.NotAfter.UTC(),
-		ChainPEM:  issued.ChainPEM,
-		CreatedAt: now,
-	}
-	o.Status, o.CertificateSerial = store.StatusValid, cert.Serial
+	cert := issued.Certificate(o, identifierValues(o.Identifiers), profile.Name, now)
 	err = s.store.Update(wctx, func(tx store.Tx) error {
 		if from == store.StatusReady {
 			if err := s.admit(wctx, tx, o, now); err != nil {
 				return err
 			}
-		} else if _, err := checkDevice(wctx, tx, o.DeviceID); err != nil {
-			return err
 		}
-		if err := tx.CreateCertificate(wctx, cert); err != nil {
-			return fmt.Errorf("record certificate: %w", err)
-		}
-		if err := tx.UpdateOrder(wctx, o, from); err != nil {
-			return fmt.Errorf("mark order valid: %w", err)
-		}
-		return audit(wctx, tx, o.DeviceID, "acme account "+o.AccountID, devices.AuditIssue,
-			fmt.Sprintf("certificate %s for %s", cert.Serial, strings.Join(cert.Names, ", ")))
+		return devices.RecordCertificate(wctx, tx, o, from, cert, "")
 	})
 	if err != nil {
 		o.Status, o.CertificateSerial = from, ""

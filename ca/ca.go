@@ -6,6 +6,7 @@ package ca
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
 	"math/big"
 	"time"
 
@@ -71,6 +72,33 @@ type Issued struct {
 	ChainPEM  []byte // leaf first, then intermediates; never the root
 }
 
+// Certificate is the store's record of i, issued for order o with names
+// and profile at now.
+func (i *Issued) Certificate(o *store.Order, names []string, profile string, now time.Time) *store.Certificate {
+	return &store.Certificate{
+		Serial:    fmt.Sprintf("%x", i.Serial),
+		DeviceID:  o.DeviceID,
+		AccountID: o.AccountID,
+		OrderID:   o.ID,
+		Names:     names,
+		Profile:   profile,
+		NotBefore: i.NotBefore.UTC(),
+		NotAfter:  i.NotAfter.UTC(),
+		ChainPEM:  i.ChainPEM,
+		CreatedAt: now,
+	}
+}
+
+// Record records cert, issued for order o, inside tx: the certificate,
+// the order moved from the status from to valid (o changed to match), and
+// an entry in the owner's audit log, whose detail ends with source (e.g.
+// " from the upstream CA"). It refuses with a problem of kind
+// Unauthorized, before writing anything, when o's device is no longer
+// active. The issuer has one, devices.RecordCertificate: the ACME front
+// end records with it, and hands it to a signer that finishes orders
+// itself (Queued), so that a signer only signs.
+type Record func(ctx context.Context, tx store.Tx, o *store.Order, from store.Status, cert *store.Certificate, source string) error
+
 // Signer turns a checked request into a certificate chain. Implementations
 // must be safe for concurrent use and must not serialize callers around
 // crypto.
@@ -99,8 +127,8 @@ func IsMetered(s Signer) bool {
 // answer can take minutes or wait on a rate limit. The ACME front end
 // claims the order (ready -> processing) and, in the same transaction,
 // hands the request to Enqueue, so that a crash either keeps both or
-// neither; the signer then records the certificate and moves the order to
-// valid, or makes it invalid, itself.
+// neither; the signer then records the certificate with the Record it was
+// given, or makes the order invalid.
 type Queued interface {
 	Metered
 	// Enqueue stores req as the work of signing order orderID inside tx.

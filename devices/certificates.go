@@ -3,10 +3,38 @@ package devices
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
 )
+
+// RecordCertificate is the one way the issuer records a certificate it
+// issued (it is a ca.Record): inside tx, it checks that o's device is
+// still active (a problem of kind Unauthorized if not, before any write),
+// stores cert, moves o from the status from to valid, and adds an entry
+// to the owner's audit log whose detail ends with source. The ACME front
+// end calls it for signers that answer at once; the upstream signer is
+// handed it for the orders it finishes in the background.
+func RecordCertificate(ctx context.Context, tx store.Tx, o *store.Order, from store.Status, cert *store.Certificate, source string) error {
+	dev, err := tx.GetDevice(ctx, o.DeviceID)
+	if err != nil {
+		return fmt.Errorf("get device: %w", err)
+	}
+	if dev.Status != store.StatusActive {
+		return problem.UnauthorizedErr("the account's device is %s", dev.Status)
+	}
+	if err := tx.CreateCertificate(ctx, cert); err != nil {
+		return fmt.Errorf("record certificate: %w", err)
+	}
+	o.Status, o.CertificateSerial = store.StatusValid, cert.Serial
+	if err := tx.UpdateOrder(ctx, o, from); err != nil {
+		return fmt.Errorf("mark order valid: %w", err)
+	}
+	return AuditDevice(ctx, tx, dev, "acme account "+o.AccountID, AuditIssue,
+		fmt.Sprintf("certificate %s for %s%s", cert.Serial, strings.Join(cert.Names, ", "), source))
+}
 
 // RevokeCertificates revokes every unexpired certificate of the device with
 // ID id and leaves the device paired: its accounts stay valid, so it gets a

@@ -18,6 +18,7 @@ import (
 
 	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/ca/upstream"
+	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/internal/atomicfile"
 	"github.com/lantls/lantls/names"
 )
@@ -76,6 +77,7 @@ func (iss *Issuer) openUpstream(ctx context.Context) (*upstream.Signer, error) {
 		Profile:    cfg.Profile,
 		Dir:        filepath.Join(iss.cfg.DataDir, upstreamDir),
 		Store:      iss.store,
+		Record:     devices.RecordCertificate,
 		Zone:       iss.cfg.Zone,
 		DNSServer:  iss.ownDNSServer(),
 		Limits:     cfg.Limits,

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mholt/acmez/v3/acme"
 
 	"github.com/lantls/lantls/ca"
-	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
@@ -168,7 +168,9 @@ func (s *Signer) kick() {
 // per account, and Pebble deadlocks under concurrent load). It also tells
 // the upstream about revocations made outside ACME (syncRevocations).
 func (s *Signer) Run(ctx context.Context) {
-	go s.syncRevocations(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { s.syncRevocations(ctx) })
 	for {
 		var next time.Duration
 		if s.cfg.Exclusive == nil {
@@ -296,18 +298,7 @@ func (s *Signer) finish(ctx context.Context, u *store.UpstreamOrder, o *store.Or
 	now := s.now()
 	var cert *store.Certificate
 	if issued != nil {
-		cert = &store.Certificate{
-			Serial:    fmt.Sprintf("%x", issued.Serial),
-			DeviceID:  o.DeviceID,
-			AccountID: o.AccountID,
-			OrderID:   o.ID,
-			Names:     orderNames(o),
-			Profile:   o.Profile,
-			NotBefore: issued.NotBefore.UTC(),
-			NotAfter:  issued.NotAfter.UTC(),
-			ChainPEM:  issued.ChainPEM,
-			CreatedAt: now,
-		}
+		cert = issued.Certificate(o, orderNames(o), o.Profile, now)
 	}
 	var gone bool // the device was revoked while its order was upstream
 	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
@@ -319,28 +310,19 @@ func (s *Signer) finish(ctx context.Context, u *store.UpstreamOrder, o *store.Or
 		if cur.Status == store.StatusProcessing && (cert != nil || p != nil) {
 			next := *cur
 			if cert != nil {
-				dev, err := tx.GetDevice(ctx, o.DeviceID)
-				if err != nil {
+				err := s.cfg.Record(ctx, tx, &next, store.StatusProcessing, cert, " from the upstream CA")
+				if gone = problem.Is(err, problem.Unauthorized); !gone && err != nil {
 					return err
 				}
-				if gone = dev.Status != store.StatusActive; !gone {
-					if err := tx.CreateCertificate(ctx, cert); err != nil {
-						return fmt.Errorf("record certificate: %w", err)
-					}
-					err := devices.AuditDevice(ctx, tx, dev, "acme account "+o.AccountID, devices.AuditIssue,
-						fmt.Sprintf("certificate %s for %s from the upstream CA", cert.Serial, strings.Join(cert.Names, ", ")))
-					if err != nil {
-						return err
-					}
-					next.Status, next.CertificateSerial = store.StatusValid, cert.Serial
-				} else {
-					next.Status, next.Error = store.StatusInvalid, problem.UnauthorizedErr("the device was revoked")
-				}
-			} else {
-				next.Status, next.Error = store.StatusInvalid, p
 			}
-			if err := tx.UpdateOrder(ctx, &next, store.StatusProcessing); err != nil {
-				return err
+			if cert == nil || gone {
+				next.Status, next.Error = store.StatusInvalid, p
+				if gone {
+					next.Error = problem.UnauthorizedErr("the device was revoked")
+				}
+				if err := tx.UpdateOrder(ctx, &next, store.StatusProcessing); err != nil {
+					return err
+				}
 			}
 		}
 		if err := deleteTXT(ctx, tx, u.TXT); err != nil {

@@ -58,6 +58,9 @@ type Config struct {
 	// Store holds the queue, our orders and certificates, and the zone's
 	// TXT records.
 	Store store.Store
+	// Record records a certificate the signer got for one of our orders
+	// (devices.RecordCertificate): the signer only signs.
+	Record ca.Record
 	// Zone is the issuer's zone; device names are L.Zone and *.L.Zone.
 	Zone string
 	// DNSServer is the address (host:port) of the issuer's own DNS
@@ -153,6 +156,8 @@ func New(cfg Config) (*Signer, error) {
 		return nil, errors.New("upstream: no directory URL")
 	case cfg.Store == nil:
 		return nil, errors.New("upstream: no store")
+	case cfg.Record == nil:
+		return nil, errors.New("upstream: no function to record certificates")
 	case cfg.Zone == "":
 		return nil, errors.New("upstream: no zone")
 	case cfg.Dir == "":

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lantls/lantls/ca"
+	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/internal/pebble"
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ratelimit"
@@ -79,6 +80,7 @@ func (h *harness) signer(limits Limits) (s *Signer, stop func()) {
 		Roots:        h.pebble.TLSRoots(),
 		Dir:          h.dir,
 		Store:        h.store,
+		Record:       devices.RecordCertificate,
 		Zone:         testZone,
 		DNSServer:    h.dns,
 		Limits:       limits,
