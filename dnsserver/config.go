@@ -58,24 +58,6 @@ const DefaultListen = "127.0.0.1:8053"
 // (names.LocalRanges). A public address never gets an answer.
 var DefaultAllow = names.LocalRanges()
 
-// specialUse are the special-use suffixes (RFC 6761, RFC 8375 home.arpa,
-// the ICANN-reserved internal) whose names never reach the public DNS.
-var specialUse = []string{"home.arpa", "internal", "test"}
-
-// PublishByDefault reports whether devices in zone publish their
-// addresses at L.Z unless their owner says otherwise: yes under
-// special-use names, which never reach public DNS, and no elsewhere,
-// where the label in CT logs would let anyone look the addresses up.
-func PublishByDefault(zone string) bool {
-	zone = strings.TrimSuffix(strings.ToLower(zone), ".")
-	for _, s := range specialUse {
-		if zone == s || strings.HasSuffix(zone, "."+s) {
-			return true
-		}
-	}
-	return false
-}
-
 // NameServer is one NS record at the apex, with the addresses served as
 // glue when the name is inside the zone.
 type NameServer struct {
@@ -242,7 +224,7 @@ func (c *Config) check() error {
 		return fmt.Errorf("zone %q is not a DNS name with at least two labels", c.Zone)
 	}
 	c.Zone, c.zoneFQDN = zone, zone+"."
-	c.publishDefault = PublishByDefault(zone)
+	c.publishDefault = names.PublishByDefault(zone)
 	if c.Source == nil {
 		return errors.New("no source of records")
 	}

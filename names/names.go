@@ -180,6 +180,24 @@ func SplitDevice(name, zone string) (prefix, label string, ok bool) {
 	return prefix, label, true
 }
 
+// specialUse are the special-use suffixes (RFC 6761, RFC 8375 home.arpa,
+// the ICANN-reserved internal) whose names never reach the public DNS.
+var specialUse = []string{"home.arpa", "internal", "test"}
+
+// PublishByDefault reports whether devices in zone publish their
+// addresses at L.Z unless their owner says otherwise: yes under
+// special-use names, which never reach public DNS, and no elsewhere,
+// where the label in CT logs would let anyone look the addresses up.
+func PublishByDefault(zone string) bool {
+	zone = strings.TrimSuffix(strings.ToLower(zone), ".")
+	for _, s := range specialUse {
+		if zone == s || strings.HasSuffix(zone, "."+s) {
+			return true
+		}
+	}
+	return false
+}
+
 // LocalRanges returns the address ranges that address-names may point
 // into by default: RFC 1918, RFC 6598 (CGNAT), loopback, link-local and
 // ULA. The issuer answers address-names only inside them, so the zone

@@ -529,4 +529,14 @@ func FuzzParseShortName(f *testing.F) {
 			t.Fatalf("short name %q reads as a device name", n)
 		}
 	})
+
+func TestPublishByDefault(t *testing.T) {
+	for zone, want := range map[string]bool{
+		"lan.home.arpa": true, "home.arpa": true, "box.internal": true, "lan.test": true, "LAN.Test.": true,
+		"lan.example.net": false, "internal.example.com": false, "testing.example": false, "arpa.example": false,
+	} {
+		if got := PublishByDefault(zone); got != want {
+			t.Errorf("PublishByDefault(%q) = %v, want %v", zone, got, want)
+		}
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/lantls/lantls/devices"
-	"github.com/lantls/lantls/dnsserver"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/store"
 )
@@ -131,7 +130,7 @@ func (s *Server) row(ctx context.Context, d *store.Device, owners map[string]str
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	row.PublishDefault = dnsserver.PublishByDefault(s.cfg.Zone)
+	row.PublishDefault = names.PublishByDefault(s.cfg.Zone)
 	if dns != nil {
 		row.Publish = dns.Publish
 	}

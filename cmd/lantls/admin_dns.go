@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/lantls/lantls/devices"
-	"github.com/lantls/lantls/dnsserver"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/store"
@@ -95,7 +94,7 @@ func deviceByLabel(ctx context.Context, st store.Store, label string) (*store.De
 }
 
 func (a *admin) printDNS(d *store.DeviceDNS, info *issuer.Info) error {
-	publish := dnsserver.PublishByDefault(info.Zone)
+	publish := names.PublishByDefault(info.Zone)
 	choice := "default (" + map[bool]string{true: "on", false: "off"}[publish] + " for zone " + info.Zone + ")"
 	switch d.Publish {
 	case store.PublishOn:
