@@ -529,6 +529,7 @@ func FuzzParseShortName(f *testing.F) {
 			t.Fatalf("short name %q reads as a device name", n)
 		}
 	})
+}
 
 func TestPublishByDefault(t *testing.T) {
 	for zone, want := range map[string]bool{
