@@ -20,13 +20,16 @@ import (
 // owner UI, continues with the code filled in, checks and approves the
 // device; the device gets its certificate, the onboarding page now sends
 // the browser to the device's https:// address, and the device list links
-// to the device, which opens as a secure context.
+// to the device, which opens as a secure context. The approval page shows
+// the key fingerprint the onboarding page does; axe-core checks each page
+// of the owner's path.
 //
 // The owner UI links to the device's address-name on port 443; this test's
 // own Chromium maps that name and port to the port the agent listens on
 // (--host-resolver-rules MAP with a port), as a device on 443 would be.
 func TestOwnerApprovesFromOnboardingPage(t *testing.T) {
 	t.Parallel()
+	browsertest.RequireAxe(t)
 	l := local(t)
 	codes := make(chan string, 4)
 	onboard := make(chan string, 1)
@@ -59,10 +62,16 @@ func TestOwnerApprovesFromOnboardingPage(t *testing.T) {
 	t.Cleanup(b.Close)
 	tab := b.NewTab(t)
 
-	// The onboarding page, as the device shows it.
+	// The onboarding page, as the device shows it, with the key
+	// fingerprint the approval page must show too.
 	do(t, tab, chromedp.Navigate(onboardURL))
 	waitText(t, tab, code)
 	screenshot(t, tab, "onboarding")
+	browsertest.CheckAccessible(t, tab, "onboarding page")
+	shown, err := chromedp.Run(tab, chromedp.Text(`dd code`))
+	if err != nil || strings.TrimSpace(shown) == "" {
+		t.Fatalf("the onboarding page shows no key fingerprint: %q, %v", shown, err)
+	}
 
 	// Follow its link to the issuer, log in, continue with the code. The
 	// page reloads itself every two seconds, so the test reads the link
@@ -72,7 +81,9 @@ func TestOwnerApprovesFromOnboardingPage(t *testing.T) {
 		t.Fatalf("the onboarding page has no link to the issuer: %+v, %v", href, err)
 	}
 	do(t, tab, chromedp.Navigate(href.Value))
-	approveInUI(t, tab, code, "Porch camera", "approve-device")
+	do(t, tab, chromedp.WaitVisible(`input[name="password"]`))
+	browsertest.CheckAccessible(t, tab, "login for a code")
+	approveInUI(t, tab, code, "Porch camera", "approve-device", strings.TrimSpace(shown))
 
 	ctx, cancel := context.WithTimeout(t.Context(), pairTimeout)
 	defer cancel()
@@ -105,7 +116,10 @@ func TestOwnerApprovesFromOnboardingPage(t *testing.T) {
 // owner UI's answer to /device?user_code=code), continues with the code
 // filled in, checks that the device is model and approves it. A
 // screenshot of the approval page is saved as shot unless it is "".
-func approveInUI(t *testing.T, tab context.Context, code, model, shot string) {
+//
+// A fingerprint other than "" must be the one the approval page shows;
+// then axe-core checks the code entry and approval pages too.
+func approveInUI(t *testing.T, tab context.Context, code, model, shot, fingerprint string) {
 	t.Helper()
 	do(t, tab, chromedp.WaitVisible(`input[name="password"]`))
 	do(t, tab,
@@ -117,9 +131,18 @@ func approveInUI(t *testing.T, tab context.Context, code, model, shot string) {
 	if v, err := chromedp.Run(tab, chromedp.Value(`input[name="user_code"]`)); err != nil || v != code {
 		t.Errorf("code entry filled in with %q (%v), want %s", v, err, code)
 	}
+	if fingerprint != "" {
+		browsertest.CheckAccessible(t, tab, "code entry")
+	}
 	do(t, tab, chromedp.Click(`form[action="/device"] button`))
 	waitText(t, tab, "Approve this device?")
 	waitText(t, tab, model)
+	if fingerprint != "" {
+		browsertest.CheckAccessible(t, tab, "approval")
+		if got, err := chromedp.Run(tab, chromedp.Text(`code.label`)); err != nil || strings.TrimSpace(got) != fingerprint {
+			t.Errorf("the approval page shows fingerprint %q (%v); the device shows %q", got, err, fingerprint)
+		}
+	}
 	if shot != "" {
 		screenshot(t, tab, shot)
 	}

@@ -104,7 +104,7 @@ func TestUpstreamSecureContext(t *testing.T) {
 
 	// The owner UI, by the issuer's name, over the upstream CA's chain.
 	do(t, tab, chromedp.Navigate(ui+"/device?user_code="+code))
-	approveInUI(t, tab, code, "Garage door", "")
+	approveInUI(t, tab, code, "Garage door", "", "")
 	wantPublicChain(t, log, ui+"/", peb.Root())
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
