@@ -34,9 +34,43 @@ type Credentials struct {
 	HMACKey string
 }
 
+// ErrTooManyDevices is the error of adding a device to an owner that has
+// as many active devices as the issuer allows one owner.
+var ErrTooManyDevices = errors.New("this owner has as many devices as the issuer allows: unpair one first, or ask the operator")
+
+// CheckRoom returns ErrTooManyDevices, wrapped with the numbers, if
+// ownerID has max or more active devices; max 0 means no limit. Call it
+// inside the transaction that adds the device.
+func CheckRoom(ctx context.Context, tx store.Tx, ownerID string, max int) error {
+	if max <= 0 {
+		return nil
+	}
+	ds, err := tx.ListDevices(ctx, store.DeviceFilter{OwnerID: ownerID})
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, d := range ds {
+		if d.Status == store.StatusActive {
+			n++
+		}
+	}
+	if n >= max {
+		return fmt.Errorf("%w (%d active, at most %d)", ErrTooManyDevices, n, max)
+	}
+	return nil
+}
+
 // Add creates a device for owner (created if missing) with a random label
-// and one unused EAB key bound to it.
+// and one unused EAB key bound to it. It is the operator's command, with
+// no limit on devices; AddLimited is the owners'.
 func Add(ctx context.Context, st store.Store, zone, owner, name string, now time.Time) (*Credentials, error) {
+	return AddLimited(ctx, st, zone, owner, name, 0, now)
+}
+
+// AddLimited is Add for an owner who may have at most max active devices
+// (0: no limit).
+func AddLimited(ctx context.Context, st store.Store, zone, owner, name string, max int, now time.Time) (*Credentials, error) {
 	owner = strings.TrimSpace(owner)
 	name = strings.TrimSpace(name)
 	if owner == "" {
@@ -49,6 +83,9 @@ func Add(ctx context.Context, st store.Store, zone, owner, name string, now time
 	err := st.Update(ctx, func(tx store.Tx) error {
 		o, err := tx.EnsureOwner(ctx, owner)
 		if err != nil {
+			return err
+		}
+		if err := CheckRoom(ctx, tx, o.ID, max); err != nil {
 			return err
 		}
 		d := &store.Device{
@@ -77,8 +114,13 @@ func Add(ctx context.Context, st store.Store, zone, owner, name string, now time
 // AddPaired creates, inside tx, the device of an approved pairing: owned by
 // ownerID, labelled by its account key (names.Label of the key's
 // SubjectPublicKeyInfo) and bound to the key's thumbprint, so that only
-// that key can register its account. A label in use is store.ErrConflict.
-func AddPaired(ctx context.Context, tx store.Tx, ownerID, name, model, label, thumbprint string, now time.Time) (*store.Device, error) {
+// that key can register its account. A label in use is store.ErrConflict;
+// an owner with max active devices already, ErrTooManyDevices (max 0: no
+// limit).
+func AddPaired(ctx context.Context, tx store.Tx, ownerID, name, model, label, thumbprint string, max int, now time.Time) (*store.Device, error) {
+	if err := CheckRoom(ctx, tx, ownerID, max); err != nil {
+		return nil, fmt.Errorf("add paired device: %w", err)
+	}
 	d := &store.Device{
 		ID:            store.NewID(now),
 		Label:         label,

@@ -1,6 +1,7 @@
 package devices
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -159,5 +160,48 @@ func TestSetPublish(t *testing.T) {
 	log, err := AuditLog(ctx, st, Actor{OwnerID: alice.ID}, "", 10)
 	if err != nil || len(log) != 1 || log[0].Action != AuditPublish || log[0].Detail != "off" {
 		t.Errorf("audit log = %+v, %v; want one publish entry", log, err)
+	}
+}
+
+// TestDeviceLimitPerOwner: an owner at the limit adds no device, by the
+// web UI's AddLimited or by an approved pairing; revoked devices do not
+// count, other owners are not affected, and the operator's Add is not
+// limited.
+func TestDeviceLimitPerOwner(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now()
+	var first *Credentials
+	for i := range 2 {
+		c, err := AddLimited(ctx, st, "lan.test", "alice", "tv", 2, now)
+		if err != nil {
+			t.Fatalf("device %d: %v", i+1, err)
+		}
+		first = cmp.Or(first, c)
+	}
+	if _, err := AddLimited(ctx, st, "lan.test", "alice", "tv", 2, now); !errors.Is(err, ErrTooManyDevices) {
+		t.Errorf("third device = %v, want ErrTooManyDevices", err)
+	}
+	err := st.Update(ctx, func(tx store.Tx) error {
+		_, err := AddPaired(ctx, tx, first.Owner.ID, "tv", "m", "labelabelabelabelabelabela", "tp", 2, now)
+		return err
+	})
+	if !errors.Is(err, ErrTooManyDevices) {
+		t.Errorf("paired third device = %v, want ErrTooManyDevices", err)
+	}
+	if _, err := AddLimited(ctx, st, "lan.test", "bob", "tv", 2, now); err != nil {
+		t.Errorf("bob's device: %v", err)
+	}
+	third, err := Add(ctx, st, "lan.test", "alice", "tv", now)
+	if err != nil {
+		t.Fatalf("the operator's Add: %v", err)
+	}
+	for _, c := range []*Credentials{first, third} {
+		if _, err := Revoke(ctx, st, c.Device.Label, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := AddLimited(ctx, st, "lan.test", "alice", "tv", 2, now); err != nil {
+		t.Errorf("a device after two were revoked: %v", err)
 	}
 }

@@ -86,6 +86,9 @@ type Config struct {
 	CAPermit []string
 	// Limits are the rate limits the ACME server enforces.
 	Limits ratelimit.Limits
+	// MaxDevicesPerOwner bounds the active devices an owner may pair or
+	// add in the web UI; 0 means no limit.
+	MaxDevicesPerOwner int
 	// Keys says which account and certificate keys are acceptable, to the
 	// ACME front end and the signer alike; zero is keypolicy.Default.
 	Keys keypolicy.Policy
@@ -113,6 +116,10 @@ var Defaults = Config{
 	Hostnames: []string{"localhost"},
 	Signer:    "local",
 	Limits:    ratelimit.Defaults,
+	// MaxDevicesPerOwner is generous for a household, and bounds what one
+	// owner can make the issuer hold (and, with the upstream signer, ask
+	// for).
+	MaxDevicesPerOwner: 100,
 }
 
 // Issuer is a running issuer's state. Make one with New, serve with Run.
@@ -379,12 +386,13 @@ func (iss *Issuer) open(ctx context.Context) error {
 		return fmt.Errorf("start ACME server: %w", err)
 	}
 	iss.pairing, err = pairing.New(pairing.Config{
-		Store:   iss.store,
-		Zone:    cfg.Zone,
-		BaseURL: iss.baseURL,
-		Limits:  cfg.Limits,
-		Logger:  cfg.Logger,
-		Now:     cfg.Now,
+		MaxDevicesPerOwner: cfg.MaxDevicesPerOwner,
+		Store:              iss.store,
+		Zone:               cfg.Zone,
+		BaseURL:            iss.baseURL,
+		Limits:             cfg.Limits,
+		Logger:             cfg.Logger,
+		Now:                cfg.Now,
 	})
 	if err != nil {
 		return fmt.Errorf("start pairing: %w", err)
@@ -432,19 +440,20 @@ func (iss *Issuer) openWeb(ctx context.Context) error {
 	shortNames := iss.upstream == nil
 	mdnsNames := shortNames && adder.AddsName("x.local")
 	iss.web, err = web.New(ctx, web.Config{
-		Store:      iss.store,
-		Zone:       iss.cfg.Zone,
-		BaseURL:    iss.baseURL,
-		FilesURL:   iss.filesURL,
-		Directory:  iss.baseURL + "/acme/directory",
-		Root:       iss.ca.Root(),
-		ShortNames: shortNames,
-		MDNSNames:  mdnsNames,
-		RPID:       rpID(iss.cfg.Hostnames),
-		Pairing:    iss.pairing,
-		SetupToken: iss.setupToken,
-		Logger:     iss.cfg.Logger,
-		Now:        iss.cfg.Now,
+		Store:              iss.store,
+		Zone:               iss.cfg.Zone,
+		BaseURL:            iss.baseURL,
+		FilesURL:           iss.filesURL,
+		Directory:          iss.baseURL + "/acme/directory",
+		Root:               iss.ca.Root(),
+		ShortNames:         shortNames,
+		MDNSNames:          mdnsNames,
+		RPID:               rpID(iss.cfg.Hostnames),
+		Pairing:            iss.pairing,
+		SetupToken:         iss.setupToken,
+		MaxDevicesPerOwner: iss.cfg.MaxDevicesPerOwner,
+		Logger:             iss.cfg.Logger,
+		Now:                iss.cfg.Now,
 	})
 	if err != nil {
 		return fmt.Errorf("start web UI: %w", err)

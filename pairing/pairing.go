@@ -36,7 +36,10 @@ type Config struct {
 	// FailedCodesPerUser (wrong user codes entered by owners), and
 	// PairingsPerSource.
 	Limits   ratelimit.Limits
-	Expiry   time.Duration // of a device code; 0 means 10 minutes
+	// MaxDevicesPerOwner bounds the active devices an approval may leave
+	// an owner with; 0 means no limit.
+	MaxDevicesPerOwner int
+	Expiry             time.Duration // of a device code; 0 means 10 minutes
 	Interval time.Duration // between polls; 0 means 1 s
 	Logger   *slog.Logger  // nil discards
 	Now      func() time.Time
@@ -226,7 +229,7 @@ func (s *Service) Approve(ctx context.Context, userCode, ownerID, actor string) 
 			return fmt.Errorf("owner: %w", err)
 		}
 		now := s.cfg.Now()
-		dev, err = devices.AddPaired(ctx, tx, ownerID, deviceName(p), p.Model, p.Label, p.KeyThumbprint, now)
+		dev, err = devices.AddPaired(ctx, tx, ownerID, deviceName(p), p.Model, p.Label, p.KeyThumbprint, s.cfg.MaxDevicesPerOwner, now)
 		if errors.Is(err, store.ErrConflict) {
 			return ErrPaired
 		}

@@ -193,6 +193,27 @@ func (l Limit) Check(ctx context.Context, r Reader, key string, now time.Time) e
 	return nil
 }
 
+// Used returns how many of the limit's Count events key has used at now,
+// as its stored TAT says (events free up one emission interval at a
+// time), and when the next place frees up (now if one is free).
+func (l Limit) Used(ctx context.Context, r Reader, key string, now time.Time) (int, time.Time, error) {
+	if !l.Enabled() {
+		return 0, now, nil
+	}
+	tat, err := r.LimitTAT(ctx, l.Name+":"+key)
+	if err != nil {
+		return 0, now, fmt.Errorf("rate limit %s: %w", l.Name, err)
+	}
+	if !tat.After(now) {
+		return 0, now, nil
+	}
+	interval := l.Period / time.Duration(l.Count)
+	ahead := tat.Sub(now)
+	used := min(int((ahead+interval-1)/interval), l.Count)
+	_, wait := l.gcra(tat, now)
+	return used, now.Add(wait), nil
+}
+
 // limited is the problem of an event the limit denies.
 func (l Limit) limited(wait time.Duration) error {
 	return problem.RateLimitedErr(wait, "%s: limit of %d per %s reached; retry after %s",

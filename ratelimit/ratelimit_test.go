@@ -160,3 +160,22 @@ func TestRefund(t *testing.T) {
 		t.Fatal("refunds gave more than was taken")
 	}
 }
+
+func TestUsed(t *testing.T) {
+	l := Limit{Name: "test", Count: 4, Period: 4 * time.Hour} // one an hour
+	ctx := context.Background()
+	tx := mapTx{}
+	now := time.Unix(1_700_000_000, 0)
+	if n, free, _ := l.Used(ctx, tx, "k", now); n != 0 || !free.Equal(now) {
+		t.Errorf("unused: %d, %v", n, free)
+	}
+	for range 4 {
+		l.Take(ctx, tx, "k", now)
+	}
+	if n, free, _ := l.Used(ctx, tx, "k", now); n != 4 || !free.Equal(now.Add(time.Hour)) {
+		t.Errorf("all used: %d, free at +%v; want 4, +1h", n, free.Sub(now))
+	}
+	if n, free, _ := l.Used(ctx, tx, "k", now.Add(90*time.Minute)); n != 3 || !free.Equal(now.Add(90*time.Minute)) {
+		t.Errorf("90 minutes later: %d, free at %v; want 3, now", n, free)
+	}
+}

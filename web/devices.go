@@ -483,7 +483,12 @@ func (s *Server) postNewDevice(w http.ResponseWriter, r *http.Request, v *viewer
 		s.render(w, r, v, http.StatusBadRequest, "newdevice", "Add a device for a stock ACME client", &newDevicePage{Name: r.PostForm.Get("name"), Error: msg})
 		return nil
 	}
-	c, err := devices.Add(r.Context(), s.cfg.Store, s.cfg.Zone, v.owner.Name, name, s.cfg.Now())
+	c, err := devices.AddLimited(r.Context(), s.cfg.Store, s.cfg.Zone, v.owner.Name, name, s.cfg.MaxDevicesPerOwner, s.cfg.Now())
+	if errors.Is(err, devices.ErrTooManyDevices) {
+		s.render(w, r, v, http.StatusConflict, "newdevice", "Add a device for a stock ACME client", &newDevicePage{Name: name,
+			Error: "You have as many devices as this issuer allows one owner. Unpair one you no longer use first."})
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/pairing"
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ratelimit"
@@ -156,6 +157,8 @@ func (s *Server) codeError(w http.ResponseWriter, r *http.Request, v *viewer, co
 				msg = sentence(e.Error())
 			}
 		}
+	case errors.Is(err, devices.ErrTooManyDevices):
+		status, msg = http.StatusConflict, "You have as many devices as this issuer allows one owner. Unpair one you no longer use first."
 	case errors.As(err, &p) && p.Kind == problem.RateLimited:
 		status, msg = http.StatusTooManyRequests, "Too many wrong codes. Try again in "+p.RetryAfter.Round(1e9).String()+"."
 	default:

@@ -73,6 +73,9 @@ type Config struct {
 	// zero values take DefaultLimits'.
 	LoginFailuresPerSource ratelimit.Limit
 	LoginFailuresPerUser   ratelimit.Limit
+	// MaxDevicesPerOwner bounds the active devices an owner may add
+	// (stock ACME clients); 0 means no limit. Pairing has its own.
+	MaxDevicesPerOwner int
 	// MaxHashing bounds the passwords hashed at once (argon2id, 19 MiB
 	// each); 0 means the number of CPUs, at least 2.
 	MaxHashing int

@@ -48,7 +48,11 @@ func (s *Signer) Enqueue(ctx context.Context, tx store.Tx, orderID string, req c
 		}
 	}
 	if u.Replaces == "" {
-		for _, b := range s.budgets(u.Names) {
+		bs, err := s.budgets(ctx, tx, u.Names)
+		if err != nil {
+			return err
+		}
+		for _, b := range bs {
 			if err := b.limit.Check(ctx, tx, b.key, s.now()); err != nil {
 				return err
 			}
@@ -78,20 +82,50 @@ type budget struct {
 	key   string
 }
 
-func (s *Signer) budgets(ns []string) []budget {
+// budgets are the budgets an order for ns counts against: the issuer's
+// own at the upstream, and the share of the domain's that the device's
+// owner may spend, so that one owner cannot spend the whole zone's.
+func (s *Signer) budgets(ctx context.Context, tx store.Tx, ns []string) ([]budget, error) {
 	sorted := slices.Sorted(slices.Values(ns))
-	return []budget{
+	bs := []budget{
 		{s.cfg.Limits.CertificatesPerDomain, s.cfg.Limits.RegisteredDomain},
 		{s.cfg.Limits.OrdersPerAccount, s.keyID},
 		{s.cfg.Limits.DuplicateCertificates, strings.Join(sorted, ",")},
 	}
+	if !s.cfg.Limits.CertificatesPerOwner.Enabled() {
+		return bs, nil
+	}
+	owner, err := s.ownerOf(ctx, tx, ns)
+	if err != nil {
+		return nil, err
+	}
+	return append(bs, budget{s.cfg.Limits.CertificatesPerOwner, owner}), nil
+}
+
+// ownerOf returns the owner ID of the device whose names ns are (L.Z and
+// *.L.Z, as checkNames requires).
+func (s *Signer) ownerOf(ctx context.Context, tx store.Tx, ns []string) (string, error) {
+	for _, n := range ns {
+		if label, ok := strings.CutSuffix(n, "."+s.cfg.Zone); ok && !strings.HasPrefix(label, "*.") {
+			d, err := tx.GetDeviceByLabel(ctx, label)
+			if err != nil {
+				return "", fmt.Errorf("owner of %s: %w", n, err)
+			}
+			return d.OwnerID, nil
+		}
+	}
+	return "", problem.RejectedIdentifierErr("order exactly L.%s and *.L.%s", s.cfg.Zone, s.cfg.Zone)
 }
 
 // takeBudgets counts one new upstream order against every budget, or
 // none and returns how long to wait when one is spent.
 func (s *Signer) takeBudgets(ctx context.Context, ns []string) (time.Duration, error) {
 	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
-		for _, b := range s.budgets(ns) {
+		bs, err := s.budgets(ctx, tx, ns)
+		if err != nil {
+			return err
+		}
+		for _, b := range bs {
 			if err := b.limit.Take(ctx, tx, b.key, s.now()); err != nil {
 				return err
 			}

@@ -106,14 +106,21 @@ type Limits struct {
 	OrdersPerAccount ratelimit.Limit
 	// DuplicateCertificates bounds orders for the same set of names.
 	DuplicateCertificates ratelimit.Limit
+	// CertificatesPerOwner is each owner's share of
+	// CertificatesPerDomain: the new upstream orders for the devices of
+	// one owner. Without it one owner's devices could spend the whole
+	// zone's budget and hold every other owner's new devices for a week.
+	CertificatesPerOwner ratelimit.Limit
 	// RegisteredDomain keys CertificatesPerDomain; empty means the zone.
 	RegisteredDomain string
 }
 
 // DefaultLimits are Let's Encrypt's: 50 certificates per registered domain
 // per 7 days, 300 new orders per account per 3 hours, 5 duplicate
-// certificates per 7 days.
+// certificates per 7 days; and a fifth of the domain's budget, 10 a week,
+// for each owner.
 var DefaultLimits = Limits{
+	CertificatesPerOwner:  ratelimit.Limit{Name: "upstream-certificates-per-owner", Count: 10, Period: 7 * 24 * time.Hour},
 	CertificatesPerDomain: ratelimit.Limit{Name: "upstream-certificates-per-domain", Count: 50, Period: 7 * 24 * time.Hour},
 	OrdersPerAccount:      ratelimit.Limit{Name: "upstream-orders-per-account", Count: 300, Period: 3 * time.Hour},
 	DuplicateCertificates: ratelimit.Limit{Name: "upstream-duplicate-certificates", Count: 5, Period: 7 * 24 * time.Hour},

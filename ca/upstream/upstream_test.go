@@ -433,3 +433,45 @@ func TestRevocationsOutsideACMEReachUpstream(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestOwnerShareOfBudget: one owner's devices spend no more than the
+// owner's share of the zone's budget; another owner's devices still get
+// theirs.
+func TestOwnerShareOfBudget(t *testing.T) {
+	h := newHarness(t)
+	limits := DefaultLimits
+	limits.CertificatesPerOwner = ratelimit.Limit{Name: "upstream-certificates-per-owner", Count: 1, Period: time.Hour}
+	s, _ := h.signer(limits)
+	o, err := h.order(s, h.names()...)
+	if err != nil {
+		t.Fatalf("Enqueue: %v", err)
+	}
+	if err := h.wait(s, o, time.Minute); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	ctx := t.Context()
+	device := func(owner, label string) {
+		t.Helper()
+		o, err := h.store.EnsureOwner(ctx, owner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.device = &store.Device{Label: label, OwnerID: o.ID, Name: "tv", Status: store.StatusActive}
+		if err := h.store.CreateDevice(ctx, h.device); err != nil {
+			t.Fatal(err)
+		}
+		h.acct = &store.Account{DeviceID: h.device.ID, KeyThumbprint: "tp-" + label, KeyJWK: []byte("{}"), Contact: []string{}, Status: store.StatusValid}
+		if err := h.store.CreateAccount(ctx, h.acct); err != nil {
+			t.Fatal(err)
+		}
+	}
+	device("alice", "bbcdefghijklmnopqrstuvwxyz")
+	_, err = h.order(s, h.names()...)
+	if p := problem.OrInternal(err); p.Kind != problem.RateLimited || !strings.Contains(p.Detail, "per-owner") {
+		t.Errorf("alice's second device = %v, want rateLimited by her share", err)
+	}
+	device("bob", "cbcdefghijklmnopqrstuvwxyz")
+	if _, err := h.order(s, h.names()...); err != nil {
+		t.Errorf("bob's device after alice spent her share = %v, want it queued", err)
+	}
+}

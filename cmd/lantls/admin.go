@@ -37,6 +37,8 @@ Commands:
   pair list      list pending and recent pairings (RFC 8628) [--json]
   pair approve   approve a device's code: USER_CODE --owner NAME
   pair deny      deny a device's code: USER_CODE
+  budget         who used the upstream signer's budget of new
+                 certificates: the domain's, and each owner's share
   user add       add a user of the web UI (NAME [--admin] [--password-file FILE])
   user list      list the users of the web UI
   user passwd    change a user's password (logs out its sessions, removes
@@ -70,6 +72,9 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 	rest := fs.Args()
 	if len(rest) > 0 && rest[0] == "pair" {
 		return (&admin{env: e, dataDir: *dataDir, storeURL: *storeURL}).runPair(ctx, rest[1:])
+	}
+	if len(rest) > 0 && rest[0] == "budget" {
+		return (&admin{env: e, dataDir: *dataDir, storeURL: *storeURL}).budget(ctx, rest[1:])
 	}
 	if len(rest) > 0 && rest[0] == "user" {
 		return (&admin{env: e, dataDir: *dataDir, storeURL: *storeURL}).runUser(ctx, rest[1:])

@@ -43,6 +43,7 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.RootKeyFile, "root-key-out", "", "`file` the first start writes the new CA's root key to, outside --data, for you to move off the machine (default DATA-root.key)")
 	fs.Var((*stringList)(&cfg.CAPermit), "ca-permit", "comma-separated DNS `names`, IP addresses or CIDR prefixes a new CA's root permits besides the zone, the --hostname names and the listen IP (only when the CA is made)")
 	addLimitFlags(fs, &cfg.Limits)
+	fs.IntVar(&cfg.MaxDevicesPerOwner, "max-devices-per-owner", d.MaxDevicesPerOwner, "at most `N` active devices per owner, paired or added in the web UI (0: no limit; 'lantls admin device add' is not limited)")
 	addUpstreamFlags(fs, &cfg)
 	addDNSFlags(fs, &cfg, d.DNSListen)
 	pprofAddr := fs.String("pprof", "", "serve Go profiles (net/http/pprof) on this `address`, e.g. 127.0.0.1:6060; keep it private")
@@ -262,7 +263,7 @@ func addUpstreamFlags(fs *flag.FlagSet, cfg *issuer.Config) {
 	u.Limits = upstream.DefaultLimits
 	fs.StringVar(&u.Directory, "upstream-directory", "", "ACME directory `URL` of the public CA the upstream signer brokers to")
 	fs.StringVar(&u.EABKID, "upstream-eab-kid", "", "external account binding key `ID` at the upstream CA, if it requires one")
-	fs.StringVar(&u.EABHMAC, "upstream-eab-hmac", "", "external account binding HMAC `key` (base64url) at the upstream CA")
+	fs.StringVar(&u.EABHMAC, "upstream-eab-hmac", "", "external account binding HMAC `key` (base64url) at the upstream CA; keep it off the command line with upstream-eab-hmac-file in --config or LANTLS_UPSTREAM_EAB_HMAC_FILE")
 	fs.StringVar(&u.CABundle, "upstream-ca-bundle", "", "PEM `file` of the roots that verify the upstream CA's HTTPS (default: the system's)")
 	fs.StringVar(&u.Profile, "upstream-profile", "", "certificate profile `name` to ask the upstream CA for (default: its default)")
 	fs.StringVar(&u.Limits.RegisteredDomain, "upstream-registered-domain", "", "`domain` the upstream counts certificates under (default: the zone, right when it is on the Public Suffix List)")
@@ -273,6 +274,7 @@ func addUpstreamFlags(fs *flag.FlagSet, cfg *issuer.Config) {
 		{&u.Limits.CertificatesPerDomain, "new upstream certificates per registered domain"},
 		{&u.Limits.OrdersPerAccount, "new upstream orders of the upstream account"},
 		{&u.Limits.DuplicateCertificates, "upstream certificates for the same names"},
+		{&u.Limits.CertificatesPerOwner, "new upstream certificates for the devices of one owner, that owner's share of the domain's"},
 	} {
 		fs.Var(f.lim, "limit-"+f.lim.Name, "at most `COUNT/PERIOD` "+f.what+" (ARI renewals exempt; past it work waits), or off")
 	}

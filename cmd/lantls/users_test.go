@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/lantls/lantls/ca/upstream"
 	"github.com/lantls/lantls/store"
 	"github.com/lantls/lantls/store/sqlite"
 	"github.com/lantls/lantls/users"
@@ -152,4 +154,43 @@ func TestUserUsageErrors(t *testing.T) {
 		{args: []string{"admin", "--data", "DATADIR", "user", "passwd", "nobody", "--password-file", "DATADIR/plain"}, code: 1, stderr: "no user named"},
 		{args: []string{"admin", "--data", "DATADIR", "user", "add", "al", "--password-file", "DATADIR/missing"}, code: 1, stderr: "--password-file"},
 	})
+}
+
+// TestBudgetCommand: the admin sees who used the upstream budget.
+func TestBudgetCommand(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if code := run(context.Background(), &env{stdout: &out, stderr: &out}, []string{"admin", "--data", dir, "device", "add", "--owner", "alice", "--name", "tv"}); code != 0 {
+		t.Fatalf("device add: %d %s", code, &out)
+	}
+	st, err := sqlite.Open(t.Context(), filepath.Join(dir, "lantls.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := st.GetOwnerByName(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	share := upstream.DefaultLimits.CertificatesPerOwner
+	err = st.Update(t.Context(), func(tx store.Tx) error {
+		for range share.Count {
+			if err := share.Take(t.Context(), tx, o.ID, time.Now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := run(context.Background(), &env{stdout: &out, stderr: &out}, []string{"admin", "--data", dir, "budget"}); code != 0 {
+		t.Fatalf("budget: %d %s", code, &out)
+	}
+	for _, want := range []string{"domain lan.test: 0 used", "alice", "10", "all used; the next at"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("budget output lacks %q:\n%s", want, &out)
+		}
+	}
 }
