@@ -35,14 +35,14 @@ type Config struct {
 	// as failed EAB bindings do), FailedCodesPerSource and
 	// FailedCodesPerUser (wrong user codes entered by owners), and
 	// PairingsPerSource.
-	Limits   ratelimit.Limits
+	Limits ratelimit.Limits
 	// MaxDevicesPerOwner bounds the active devices an approval may leave
 	// an owner with; 0 means no limit.
 	MaxDevicesPerOwner int
 	Expiry             time.Duration // of a device code; 0 means 10 minutes
-	Interval time.Duration // between polls; 0 means 1 s
-	Logger   *slog.Logger  // nil discards
-	Now      func() time.Time
+	Interval           time.Duration // between polls; 0 means 1 s
+	Logger             *slog.Logger  // nil discards
+	Now                func() time.Time
 }
 
 // Default timing of a pairing.
