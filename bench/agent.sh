@@ -79,7 +79,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 APID=$!
 PIDS+=($APID)
 for _ in $(seq 100); do grep -qo '[B-Z]\{4\}-[B-Z]\{4\}' "$WORK/rss-agent.out" && break; sleep 0.1; done
-"$WORK/lantls" admin --data "$WORK/issuer" pair approve "$(grep -o '[B-Z]\{4\}-[B-Z]\{4\}' "$WORK/rss-agent.out" | head -1)" --owner bench >/dev/null
+"$WORK/lantls" admin --data "$WORK/issuer" pair approve "$(grep -o '[B-Z]\{4\}-[B-Z]\{4\}' "$WORK/rss-agent.out" | head -1)" --owner bench --new-owner >/dev/null
 for _ in $(seq 100); do grep -q "serving certificate" "$WORK/rss-agent.out" && break; sleep 0.1; done
 idle_rss=$(awk '/VmRSS/ {print $2" "$3}' "/proc/$APID/status")
 timeout 120 "$WORK/agentbench" rss --pid "$APID" --addr "127.0.0.1:$PORT" --root "$WORK/issuer/ca/root.pem" --clients "$CLIENTS" | tee "$WORK/rss.txt"

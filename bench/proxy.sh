@@ -81,7 +81,7 @@ GOMEMLIMIT=${AGENT_GOMEMLIMIT:-} "$WORK/lantls-agent" --issuer "$BASE" --issuer-
 AGENT_PID=$!
 PIDS+=($AGENT_PID)
 for _ in $(seq 100); do grep -qo '[B-Z]\{4\}-[B-Z]\{4\}' "$WORK/agent.out" && break; sleep 0.1; done
-"$WORK/lantls" admin --data "$WORK/issuer" pair approve "$(grep -o '[B-Z]\{4\}-[B-Z]\{4\}' "$WORK/agent.out" | head -1)" --owner bench >/dev/null
+"$WORK/lantls" admin --data "$WORK/issuer" pair approve "$(grep -o '[B-Z]\{4\}-[B-Z]\{4\}' "$WORK/agent.out" | head -1)" --owner bench --new-owner >/dev/null
 for _ in $(seq 100); do grep -q "serving certificate" "$WORK/agent.out" && break; sleep 0.1; done
 CERT=$WORK/agent/chain.pem KEY=$WORK/agent/tls.key
 NAME=127-0-0-1.$(sed -n 's/.*"label": *"\([^"]*\)".*/\1/p' "$WORK/agent/credentials.json").lan.test

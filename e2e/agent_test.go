@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -380,4 +381,59 @@ func preflight(t *testing.T, c *http.Client, host, origin string) string {
 	}
 	resp.Body.Close()
 	return resp.Header.Get("Access-Control-Allow-Origin")
+}
+
+// TestAgentLearnsRevokeAndUnpair: the binary learns what the owner did,
+// within the minute its policy poll takes (RFC 9773's ARI would take
+// hours): after 'admin device revoke-certificates' it serves a new
+// certificate; after 'admin device unpair' it stops serving, wipes its
+// state and (--on-unpair exit) exits 1 saying why.
+func TestAgentLearnsRevokeAndUnpair(t *testing.T) {
+	t.Parallel()
+	const learnTimeout = 75 * time.Second // the one-minute poll, and slack for a loaded machine
+	iss := startIssuer(t)
+	ui := startDeviceUI(t)
+	data := filepath.Join(t.TempDir(), "agent")
+	port := freePort(t)
+	agent := startAgent(t, "--issuer", iss.BaseURL, "--issuer-ca", iss.Root, "--data", data, "--model", "e2e TV",
+		"--proxy-to", ui.srv.URL, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--mdns=false", "--on-unpair", "exit")
+	owner := loginOwner(t, iss, "alice")
+	owner.approve(t, agent.waitOutput(t, userCodeLine, readyTimeout)[1])
+	serial := agent.waitOutput(t, servingLine, readyTimeout)[1]
+	label := agentStatus(t, data).Label
+	host := "127-0-0-1." + label + "." + zone
+	roots := x509.NewCertPool()
+	pem, _ := os.ReadFile(iss.Root)
+	roots.AppendCertsFromPEM(pem)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+
+	if r := iss.admin(t, "device", "revoke-certificates", label); r.code != 0 || !strings.Contains(r.stdout, "revoked 1 certificates") {
+		t.Fatalf("device revoke-certificates:\n%s", r)
+	}
+	revoked := time.Now()
+	for servedSerial(t, roots, addr, host) == serial {
+		if time.Since(revoked) > learnTimeout {
+			t.Fatalf("still serving the revoked %s after %s\n%s", serial, learnTimeout, agent.logs())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("revoked -> new certificate in %s", time.Since(revoked).Round(time.Millisecond))
+
+	if r := iss.admin(t, "device", "unpair", label); r.code != 0 || !strings.Contains(r.stdout, "unpaired device "+label) {
+		t.Fatalf("device unpair:\n%s", r)
+	}
+	unpaired := time.Now()
+	select {
+	case <-agent.done:
+	case <-time.After(learnTimeout):
+		t.Fatalf("the agent did not exit within %s of the unpair\n%s", learnTimeout, agent.logs())
+	}
+	t.Logf("unpaired -> agent exited in %s", time.Since(unpaired).Round(time.Millisecond))
+	var ee *exec.ExitError
+	if !errors.As(agent.err, &ee) || ee.ExitCode() != 1 || !strings.Contains(agent.stderr.String(), "unpaired") {
+		t.Errorf("exit %v, want status 1 saying the device was unpaired\n%s", agent.err, agent.logs())
+	}
+	if left, _ := os.ReadDir(data); len(left) != 1 || left[0].Name() != "lock" {
+		t.Errorf("the unpaired agent left %v in %s, want only the lock file", left, data)
+	}
 }

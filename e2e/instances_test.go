@@ -339,7 +339,7 @@ func testPairingAcross(t *testing.T, in *instances) {
 	if got := form(1, "/pair/token", poll); got["error"] != "authorization_pending" {
 		t.Fatalf("poll on B of a code made on A = %v, want authorization_pending", got)
 	}
-	if r := in.b.admin(t, "pair", "approve", code, "--owner", "alice"); r.code != 0 {
+	if r := in.b.admin(t, "pair", "approve", code, "--owner", "alice", "--new-owner"); r.code != 0 {
 		t.Fatalf("pair approve: %s", r)
 	}
 	tok := form(0, "/pair/token", poll)

@@ -66,7 +66,7 @@ func TestPairWithCurlAndLego(t *testing.T) {
 	if r := iss.admin(t, "pair", "list"); r.code != 0 || !strings.Contains(r.stdout, code) || !strings.Contains(r.stdout, "nas") {
 		t.Fatalf("pair list:\n%s", r)
 	}
-	if r := iss.admin(t, "pair", "approve", strings.ToLower(strings.ReplaceAll(code, "-", "")), "--owner", "alice"); r.code != 0 {
+	if r := iss.admin(t, "pair", "approve", strings.ToLower(strings.ReplaceAll(code, "-", "")), "--owner", "alice", "--new-owner"); r.code != 0 {
 		t.Fatalf("pair approve:\n%s", r)
 	}
 	tok := post("/pair/token", poll)

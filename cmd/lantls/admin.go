@@ -25,7 +25,16 @@ const adminUsage = `lantls admin [--config FILE] [--data DIR] [--store URL] devi
 Commands:
   device add     create a device and an EAB key for a stock ACME client
   device list    list devices
-  device revoke  revoke a device: its certificates, accounts and keys
+  device unpair LABEL
+                 what the UI calls Unpair: revoke the device's
+                 certificates, deactivate its accounts and keys, remove its
+                 DNS names; a running agent notices within a minute, stops
+                 serving and shows a new code ('device revoke' is the old
+                 name)
+  device revoke-certificates LABEL
+                 what the UI calls Revoke certificates: the device stays
+                 paired and a running agent gets a new certificate within
+                 a minute
   device addresses LABEL [ADDR...]
                  set the LAN addresses a device reports (DNS shows them
                  within a second); without ADDR, show them
@@ -81,11 +90,11 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 	}
 	switch {
 	case len(rest) == 0:
-		return usagef("want 'device add', 'device list' or 'device revoke LABEL'; run 'lantls admin --help'")
+		return usagef("want 'device add', 'device list' or 'device unpair LABEL'; run 'lantls admin --help'")
 	case rest[0] != "device":
-		return usagef("unknown command %q: want 'device add', 'device list' or 'device revoke LABEL'; run 'lantls admin --help'", rest[0])
+		return usagef("unknown command %q: want 'device add', 'device list' or 'device unpair LABEL'; run 'lantls admin --help'", rest[0])
 	case len(rest) == 1:
-		return usagef("'device' needs a command: add, list or revoke; run 'lantls admin --help'")
+		return usagef("'device' needs a command: add, list, unpair or revoke-certificates; run 'lantls admin --help'")
 	}
 	a := &admin{env: e, dataDir: *dataDir, storeURL: *storeURL}
 	switch rest[1] {
@@ -93,8 +102,10 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 		return a.add(ctx, rest[2:])
 	case "list":
 		return a.list(ctx, rest[2:])
-	case "revoke":
-		return a.revoke(ctx, rest[2:])
+	case "unpair", "revoke":
+		return a.unpair(ctx, rest[1], rest[2:])
+	case "revoke-certificates":
+		return a.revokeCertificates(ctx, rest[2:])
 	case "addresses":
 		return a.addresses(ctx, rest[2:])
 	case "publish":
@@ -102,7 +113,7 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 	case "name":
 		return a.shortName(ctx, rest[2:])
 	}
-	return usagef("unknown device command %q: use add, list, revoke, addresses, publish or name", rest[1])
+	return usagef("unknown device command %q: use add, list, unpair, revoke-certificates, addresses, publish or name", rest[1])
 }
 
 type admin struct {
@@ -309,8 +320,9 @@ func (a *admin) list(ctx context.Context, args []string) error {
 	return nil
 }
 
-func (a *admin) revoke(ctx context.Context, args []string) error {
-	fs := a.deviceFlags("revoke", "lantls admin device revoke LABEL")
+// unpair is 'device unpair' (and its old name, 'device revoke').
+func (a *admin) unpair(ctx context.Context, cmd string, args []string) error {
+	fs := a.deviceFlags(cmd, "lantls admin device "+cmd+" LABEL")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -326,7 +338,36 @@ func (a *admin) revoke(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "revoked device %s (%q): %d certificates revoked, %d accounts deactivated\n",
+	fmt.Fprintf(a.stdout, "unpaired device %s (%q): %d certificates revoked, %d accounts deactivated; a running agent stops serving within a minute\n",
 		r.Device.Label, r.Device.Name, r.Certificates, r.Accounts)
+	return nil
+}
+
+// revokeCertificates is 'device revoke-certificates'.
+func (a *admin) revokeCertificates(ctx context.Context, args []string) error {
+	fs := a.deviceFlags("revoke-certificates", "lantls admin device revoke-certificates LABEL")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("want exactly one device LABEL (see 'lantls admin device list')")
+	}
+	st, _, err := a.open(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	d, err := st.GetDeviceByLabel(ctx, fs.Arg(0))
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no device with label %q (see 'lantls admin device list')", fs.Arg(0))
+	}
+	if err != nil {
+		return err
+	}
+	n, err := devices.RevokeCertificates(ctx, st, devices.Operator, d.ID, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "revoked %d certificates of device %s (%q); it stays paired, and a running agent gets a new certificate within a minute\n", n, d.Label, d.Name)
 	return nil
 }

@@ -33,6 +33,9 @@ func TestRun(t *testing.T) {
 		{args: []string{"admin", "--data", "DATADIR/missing", "device", "list"}, code: 1, stderr: "does not exist"},
 		{args: []string{"admin", "device", "add", "--owner", "alice"}, code: 2, stderr: "--owner and --name are required"},
 		{args: []string{"admin", "device", "revoke"}, code: 2, stderr: "exactly one device LABEL"},
+		{args: []string{"admin", "device", "unpair"}, code: 2, stderr: "exactly one device LABEL"},
+		{args: []string{"admin", "device", "revoke-certificates", "a", "b"}, code: 2, stderr: "exactly one device LABEL"},
+		{args: []string{"admin", "--help"}, code: 0, stdout: "device revoke-certificates"},
 	})
 }
 

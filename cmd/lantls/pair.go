@@ -119,11 +119,12 @@ func orDash(s string) string {
 }
 
 func (a *admin) pairApprove(ctx context.Context, args []string) error {
-	fs := a.subFlags("pair approve", "lantls admin pair approve USER_CODE --owner NAME\n\n"+
+	fs := a.subFlags("pair approve", "lantls admin pair approve USER_CODE --owner NAME [--new-owner]\n\n"+
 		"Approves the pairing whose code a device shows (WDJB-MJHT, any case, dash optional)\n"+
-		"for the owner NAME (created if new). Check the model, hostname and key with\n"+
-		"'lantls admin pair list' first.")
+		"for the owner NAME, who must exist unless --new-owner. Check the model, hostname\n"+
+		"and key with 'lantls admin pair list' first.")
 	owner := fs.String("owner", "", "the `name` of the owner the device will belong to")
+	newOwner := fs.Bool("new-owner", false, "create the owner if there is none of that name (without it, a misspelt name is an error, not a new owner)")
 	pos, err := parseMixed(fs, args)
 	if err != nil {
 		return err
@@ -144,7 +145,12 @@ func (a *admin) pairApprove(ctx context.Context, args []string) error {
 	if err != nil {
 		return pairError(err)
 	}
-	o, err := st.EnsureOwner(ctx, *owner)
+	o, err := st.GetOwnerByName(ctx, *owner)
+	if errors.Is(err, store.ErrNotFound) && *newOwner {
+		o, err = st.EnsureOwner(ctx, *owner)
+	} else if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no owner named %q: check the spelling ('lantls admin device list' shows the owners of devices), or pass --new-owner to create it", *owner)
+	}
 	if err != nil {
 		return fmt.Errorf("owner %q: %w", *owner, err)
 	}

@@ -55,7 +55,13 @@ func TestPairCommands(t *testing.T) {
 			t.Errorf("pair list does not show %q:\n%s", want, out)
 		}
 	}
-	if out := runOK("pair", "approve", "wdjbmjht", "--owner", "alice"); !strings.Contains(out, `approved WDJB-MJHT`) || !strings.Contains(out, `owner "alice"`) {
+	// A misspelt owner is an error, not a new owner.
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), &env{stdout: &stdout, stderr: &stderr}, []string{"admin", "--data", dir, "pair", "approve", "wdjbmjht", "--owner", "alcie"}); code != 1 ||
+		!strings.Contains(stderr.String(), `no owner named "alcie"`) || !strings.Contains(stderr.String(), "--new-owner") {
+		t.Errorf("approve for an unknown owner: exit %d\n%s", code, &stderr)
+	}
+	if out := runOK("pair", "approve", "wdjbmjht", "--owner", "alice", "--new-owner"); !strings.Contains(out, `approved WDJB-MJHT`) || !strings.Contains(out, `owner "alice"`) {
 		t.Errorf("pair approve printed %q", out)
 	}
 	if out := runOK("pair", "deny", "BCDF-GHJK"); !strings.Contains(out, "denied") {

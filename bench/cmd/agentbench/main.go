@@ -85,7 +85,7 @@ func pairing(args []string) error {
 			return err
 		}
 		click := time.Now()
-		if b, err := exec.Command(*lantls, "admin", "--data", *data, "pair", "approve", code, "--owner", "bench").CombinedOutput(); err != nil {
+		if b, err := exec.Command(*lantls, "admin", "--data", *data, "pair", "approve", code, "--owner", "bench", "--new-owner").CombinedOutput(); err != nil {
 			cmd.Process.Kill()
 			return fmt.Errorf("approve: %v: %s", err, b)
 		}
