@@ -41,8 +41,9 @@ func (s *Server) authorization(w http.ResponseWriter, r *http.Request, req *requ
 }
 
 // challenge reads a challenge (POST-as-GET) or answers a client's request
-// to validate it ({}). Challenges of authorizations that the pairing made
-// valid are valid already and stay so.
+// to validate it ({}, or {"attObj": ...} for device-attest-01).
+// Challenges of authorizations that the pairing made valid are valid
+// already and stay so.
 func (s *Server) challenge(w http.ResponseWriter, r *http.Request, req *request) error {
 	a, err := s.ownAuthorization(r.Context(), req, r.PathValue("authzID"))
 	if err != nil {
@@ -53,6 +54,9 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request, req *request)
 		c := &a.Challenges[i]
 		if c.Type != typ {
 			continue
+		}
+		if c.Type == challengeDeviceAttest && len(req.payload) > 0 {
+			return s.answerDeviceAttest(w, r, req, a, c)
 		}
 		if len(req.payload) > 0 {
 			var p struct{}

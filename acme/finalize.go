@@ -44,7 +44,8 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 	if st := orderStatus(o, s.clock()); st != store.StatusReady {
 		return problem.New(problem.OrderNotReady, "order is %s, not ready", st)
 	}
-	if _, err := s.activeDevice(ctx, req.account); err != nil {
+	dev, err := s.activeDevice(ctx, req.account)
+	if err != nil {
 		return err
 	}
 	var p struct {
@@ -57,12 +58,15 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 	if err != nil {
 		return err
 	}
+	if err := s.checkAttestedKey(ctx, o, dev, csr.PublicKey); err != nil {
+		return err
+	}
 	profile, err := s.profile(o.Profile)
 	if err != nil {
 		return err
 	}
 
-	sreq := ca.Request{CSR: csr, Names: identifierValues(o.Identifiers), Profile: profile}
+	sreq := ca.Request{CSR: csr, Names: o.DNSNames(), Profile: profile}
 	sreq.Extra = s.extraNames(ctx, o.DeviceID)
 	if o.Replaces != "" {
 		if old, err := s.store.GetCertificate(ctx, o.Replaces); err == nil {
@@ -99,7 +103,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 	}
 
 	now := s.clock()
-	cert := issued.Certificate(o, identifierValues(o.Identifiers), profile.Name, now)
+	cert := issued.Certificate(o, o.DNSNames(), profile.Name, now)
 	err = s.store.Update(wctx, func(tx store.Tx) error {
 		if from == store.StatusReady {
 			if err := s.admit(wctx, tx, o, now); err != nil {
@@ -244,7 +248,7 @@ func checkCSR(encoded string, o *store.Order, accountThumbprint string, keys key
 	if tp, err := jws.PublicKeyThumbprint(csr.PublicKey); err != nil || tp == accountThumbprint {
 		return nil, problem.BadCSRErr("the certificate key must not be the account key")
 	}
-	if err := checkCSRNames(csr, identifierValues(o.Identifiers)); err != nil {
+	if err := checkCSRNames(csr, o.DNSNames()); err != nil {
 		return nil, err
 	}
 	return csr, nil
@@ -283,12 +287,4 @@ func checkCSRNames(csr *x509.CertificateRequest, want []string) error {
 		parts = append(parts, "order names missing from the csr: "+strings.Join(missing, ", "))
 	}
 	return problem.BadCSRErr("csr names differ from the order's identifiers; %s", strings.Join(parts, "; "))
-}
-
-func identifierValues(ids []store.Identifier) []string {
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = id.Value
-	}
-	return out
 }

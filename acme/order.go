@@ -12,13 +12,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lantls/lantls/attest"
 	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
 )
 
-// identifierDNS is the only identifier type lantls issues for.
+// identifierDNS is the only identifier type lantls issues certificates
+// for; the device identifiers of draft-ietf-acme-device-attest are proven
+// (attest.go), never put in a certificate.
 const identifierDNS = "dns"
 
 // newOrder creates an order for names the account's device owns (RFC 8555
@@ -46,6 +49,9 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request, req *request) 
 	if err != nil {
 		return err
 	}
+	if err := s.checkAttestRule(ctx, dev, ids); err != nil {
+		return err
+	}
 	profile, err := s.profile(p.Profile)
 	if err != nil {
 		return err
@@ -70,7 +76,12 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request, req *request) 
 	}
 	authzs := make([]*store.Authorization, 0, len(ids))
 	for _, id := range ids {
-		a := s.newAuthorization(o, dev, id.Value, now)
+		var a *store.Authorization
+		if isDeviceIdentifier(id.Type) {
+			a = newDeviceAuthorization(o, id)
+		} else {
+			a = s.newAuthorization(o, dev, id.Value, now)
+		}
 		authzs = append(authzs, a)
 		o.AuthorizationIDs = append(o.AuthorizationIDs, a.ID)
 	}
@@ -131,8 +142,20 @@ func (s *Server) orderIdentifiers(ids []store.Identifier, dev *store.Device) ([]
 		kinds[kind] = true
 	}
 	for _, id := range ids {
+		if isDeviceIdentifier(id.Type) {
+			// Draft-ietf-acme-device-attest sections 3.1 and 4.1: a value
+			// off the ABNF is malformed; values are kept octet for octet.
+			if err := attest.ValidIdentifier(id.Type, id.Value); err != nil {
+				reject(problem.Malformed, id, "%v", err)
+			} else if key := id.Type + " " + id.Value; !seen[key] {
+				seen[key] = true
+				out = append(out, id)
+			}
+			continue
+		}
 		if id.Type != identifierDNS {
-			reject(problem.UnsupportedIdentifier, id, "identifier type %q is not supported; only %q is", id.Type, identifierDNS)
+			reject(problem.UnsupportedIdentifier, id, "identifier type %q is not supported; only %q, %q and %q are",
+				id.Type, identifierDNS, attest.PermanentIdentifier, attest.HardwareModule)
 			continue
 		}
 		name, err := names.Normalize(id.Value)

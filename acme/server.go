@@ -23,6 +23,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lantls/lantls/attest"
 	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/keypolicy"
 	"github.com/lantls/lantls/ratelimit"
@@ -64,6 +65,11 @@ type Config struct {
 	// FinalizeWait is how long finalize waits for a signer that signs in
 	// the background (ca.Queued) before it answers processing; 0 means 5s.
 	FinalizeWait time.Duration
+	// Attestation verifies device-attest-01 statements against the
+	// configured roots; nil means the issuer has none, so devices without
+	// an attestation rule are not offered the challenge and devices whose
+	// model requires it cannot get certificates.
+	Attestation *attest.Verifier
 }
 
 // Server serves the ACME API. Create it with New.
@@ -84,6 +90,7 @@ type Server struct {
 	pageSize int // orders per page of an account's order list
 	limits   ratelimit.Limits
 	keyRules keypolicy.Policy
+	attest   *attest.Verifier
 	// finalizeWait bounds how long finalize waits for a queued signer.
 	finalizeWait time.Duration
 }
@@ -139,6 +146,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		limits:   cfg.Limits,
 		keyRules: cfg.Keys,
 		policy:   pairingPolicy,
+		attest:   cfg.Attestation,
 
 		finalizeWait: cfg.FinalizeWait,
 	}

@@ -43,6 +43,11 @@ const (
 	AuditRename  = "rename"  // a device was renamed
 	AuditGrants  = "grants"  // a device's origin grants changed
 	AuditToken   = "token"   // a device rotated its bearer token
+	// AuditAttest is a device that proved its key in hardware
+	// (device-attest-01); AuditAttestFailed one whose statement was
+	// refused.
+	AuditAttest       = "attest"
+	AuditAttestFailed = "attest-failed"
 )
 
 // Audit records one entry in ownerID's audit log ("" for the issuer's

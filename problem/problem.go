@@ -45,6 +45,9 @@ const (
 	UserActionRequired      Kind = "userActionRequired"
 	// InvalidProfile is from draft-ietf-acme-profiles.
 	InvalidProfile Kind = "invalidProfile"
+	// BadAttestationStatement is from draft-ietf-acme-device-attest
+	// (section 5): a device-attest-01 statement that does not verify.
+	BadAttestationStatement Kind = "badAttestationStatement"
 )
 
 // URNPrefix is the namespace of ACME error types.
@@ -90,6 +93,7 @@ var statuses = map[Kind]int{
 	AccountDoesNotExist:     http.StatusBadRequest, // RFC 8555 section 7.3.1
 	AlreadyReplaced:         http.StatusConflict,
 	AlreadyRevoked:          http.StatusBadRequest,
+	BadAttestationStatement: http.StatusBadRequest,
 	BadCSR:                  http.StatusBadRequest,
 	BadNonce:                http.StatusBadRequest, // RFC 8555 section 6.5
 	BadPublicKey:            http.StatusBadRequest,

@@ -42,6 +42,7 @@ func TestStatuses(t *testing.T) {
 		{Compound, 400, "none named; a client error with subproblems (RFC 8555 section 6.7.1)"},
 		{ExternalAccountRequired, 400, "none named (RFC 8555 section 7.3.4); a client error"},
 		{IncorrectResponse, 400, "none named; a client error"},
+		{BadAttestationStatement, 400, "none named (draft-ietf-acme-device-attest section 5); a client error, as step-ca sends it"},
 	}
 	seen := map[Kind]bool{}
 	for _, tt := range tests {

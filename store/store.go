@@ -414,6 +414,22 @@ type Challenge struct {
 	Status    Status         `json:"status"`
 	Validated time.Time      `json:"validated,omitzero"`
 	Error     *problem.Error `json:"error,omitempty"`
+	// AttestedKey is the PKIX DER of the key a valid device-attest-01
+	// challenge attested: the certificate request must carry it.
+	AttestedKey []byte `json:"attestedKey,omitempty"`
+}
+
+// DNSNames are the values of the order's dns identifiers: the names its
+// certificate is for. The device identifiers of
+// draft-ietf-acme-device-attest are proven, never put in certificates.
+func (o *Order) DNSNames() []string {
+	out := make([]string, 0, len(o.Identifiers))
+	for _, id := range o.Identifiers {
+		if id.Type == "dns" {
+			out = append(out, id.Value)
+		}
+	}
+	return out
 }
 
 // Certificate is an issued certificate, recorded before it is returned.

@@ -392,10 +392,4 @@ func (s *Signer) finish(ctx context.Context, u *store.UpstreamOrder, o *store.Or
 	s.ended(o.ID, p)
 }
 
-func orderNames(o *store.Order) []string {
-	out := make([]string, len(o.Identifiers))
-	for i, id := range o.Identifiers {
-		out[i] = id.Value
-	}
-	return out
-}
+func orderNames(o *store.Order) []string { return o.DNSNames() }
