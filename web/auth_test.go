@@ -113,6 +113,8 @@ func TestCSRF(t *testing.T) {
 		{"another session's token", "", nil},
 		{"cross-site", b.csrf, map[string]string{"Sec-Fetch-Site": "cross-site"}},
 		{"other origin", b.csrf, map[string]string{"Origin": "https://evil.example"}},
+		{"same site, other origin", b.csrf, map[string]string{"Sec-Fetch-Site": "same-site"}},
+		{"opaque origin", b.csrf, map[string]string{"Origin": "null"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			token := tc.token
