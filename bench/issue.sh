@@ -20,6 +20,10 @@
 #                      binaries, a fresh cluster in a temporary dir, default
 #                      durability: fsync and synchronous_commit on)
 #   PG_POOL=16         connections per issuer (pool_max_conns in --store)
+#   SOURCES=64         lantls runs spread their connections over this many
+#                      source addresses (127.0.0.1, .2, ...), as a fleet's
+#                      networks, so no per-source rate-limit row is hot;
+#                      1 sends everything from 127.0.0.1
 #   CONCURRENCY="4 16 64"  DURATION=15s  STALL=5s
 #   N_OURS=20000  N_PEBBLE=6000  N_STEPCA=6000   issuances per run (at most)
 #   SCALE_DEVICES=1000000
@@ -75,6 +79,8 @@ STEPCA_PORT=${STEPCA_PORT:-9443}
 PPROF_PORT=${PPROF_PORT:-6061}
 PG_PORT=${PG_PORT:-15432}
 PG_POOL=${PG_POOL:-16}
+SOURCES=${SOURCES:-64}
+SOURCES_FLAG=(--sources "$SOURCES")
 # Every simulated device registers from 127.0.0.1, so the per-source limit
 # on new accounts is raised out of the way; it still runs and counts. The
 # other limits (per account, per device) are left at their defaults: each
@@ -422,7 +428,7 @@ for c in $CONCURRENCY; do
 	if start_ours "$dir"; then
 		note "$BIN/lantls" admin --data "$dir" device add --owner bench --name dev --count "$N_OURS" --json
 		"$BIN/lantls" admin --data "$dir" device add --owner bench --name dev --count "$N_OURS" --json >"$dir.eab"
-		load ours "$c" "$RUNS" --eab-file "$dir.eab"
+		load ours "$c" "$RUNS" --eab-file "$dir.eab" "${SOURCES_FLAG[@]}"
 	else
 		failed_start ours "$c" "$RUNS" "$dir.log"
 	fi
@@ -461,7 +467,7 @@ if [[ ${SKIP_CLIENT_CHECK:-0} != 1 ]]; then
 	if start_ours "$dir"; then
 		note "$BIN/lantls" admin --data "$dir" device add --owner bench --name dev --count "$N_OURS" --json
 		"$BIN/lantls" admin --data "$dir" device add --owner bench --name dev --count "$N_OURS" --json >"$dir.eab"
-		load ours-xacme "$MAX_C" "$RUNS" --eab-file "$dir.eab" --client xacme
+		load ours-xacme "$MAX_C" "$RUNS" --eab-file "$dir.eab" "${SOURCES_FLAG[@]}" --client xacme
 	else
 		failed_start ours-xacme "$MAX_C" "$RUNS" "$dir.log"
 	fi
@@ -485,7 +491,7 @@ if [[ ${SKIP_SCALE:-0} != 1 ]]; then
 	if start_ours "$dir"; then
 		note "$BIN/lantls" admin --data "$dir" device add --owner bench --name dev --count "$N_OURS" --json
 		"$BIN/lantls" admin --data "$dir" device add --owner bench --name dev --count "$N_OURS" --json >"$dir.eab"
-		load ours-scale "$MAX_C" "$SCALE" --eab-file "$dir.eab"
+		load ours-scale "$MAX_C" "$SCALE" --eab-file "$dir.eab" "${SOURCES_FLAG[@]}"
 	else
 		failed_start ours-scale "$MAX_C" "$SCALE" "$dir.log"
 	fi
@@ -528,7 +534,7 @@ else
 			done
 		) &
 		snap_pid=$!
-		load ours-profiled "$MAX_C" "$WORK/profile.tsv" --eab-file "$dir.eab" --cpuprofile "$PROFILE_DIR/client.prof"
+		load ours-profiled "$MAX_C" "$WORK/profile.tsv" --eab-file "$dir.eab" "${SOURCES_FLAG[@]}" --cpuprofile "$PROFILE_DIR/client.prof"
 		wait "$fetch_pid" "$snap_pid" || PROFILE_NOTE="profile fetch failed: $(tail -1 "$PROFILE_DIR/fetch.log")"
 	else
 		PROFILE_NOTE="skipped: the issuer did not start with --pprof"
@@ -602,7 +608,7 @@ else
 					fetch_pid=$!
 				fi
 				pg0=$(pg_ticks)
-				load "ours-pg$n" "$MAX_C" "$PG_RUNS" --eab-file "$WORK/pg$n.eab"
+				load "ours-pg$n" "$MAX_C" "$PG_RUNS" --eab-file "$WORK/pg$n.eab" "${SOURCES_FLAG[@]}"
 				echo "$(( $(pg_ticks) - pg0 ))" >"$WORK/pg$n.ticks"
 				if (( n == 2 )); then wait "$fetch_pid" || true; fi
 			else

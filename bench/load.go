@@ -65,6 +65,12 @@ type Options struct {
 	MaxPoll      time.Duration
 	// RootCAs verify the server's TLS certificate; nil means the system's.
 	RootCAs *x509.CertPool
+	// Sources spreads the client's connections over this many source
+	// addresses, 127.0.0.1, 127.0.0.2, ... (every address of 127.0.0.0/8
+	// is the loopback), as devices of a fleet come from many networks:
+	// per-source limits then each see a share, as in the field. 0 or 1
+	// means the system's choice. Only for servers on 127.0.0.0/8.
+	Sources int
 	// HTTP2 lets connections use HTTP/2; by default each connection is
 	// HTTP/1.1 with keep-alive, so C devices use about C connections.
 	HTTP2 bool
@@ -102,6 +108,9 @@ func (o *Options) defaults() error {
 	setDefault(&o.MaxPoll, 2*time.Second)
 	if o.HTTP01Addr == "" {
 		o.HTTP01Addr = "127.0.0.1:80"
+	}
+	if o.Sources < 0 || o.Sources > 1<<16 {
+		return fmt.Errorf("sources %d: want 0 to 65536", o.Sources)
 	}
 	switch o.Client {
 	case "":
@@ -155,7 +164,14 @@ func newHTTPClient(o *Options, dials *atomic.Int64) *http.Client {
 		// Never through a proxy: the load goes to a server on this machine.
 		Proxy: nil,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			dials.Add(1)
+			n := dials.Add(1)
+			if o.Sources > 1 {
+				// Each connection from the next source address in turn.
+				i := int((n - 1) % int64(o.Sources))
+				d := *d
+				d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, byte(i>>16), byte(i>>8), byte(i)+1)}
+				return d.DialContext(ctx, network, addr)
+			}
 			return d.DialContext(ctx, network, addr)
 		},
 		TLSClientConfig:     &tls.Config{RootCAs: o.RootCAs},

@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -239,4 +241,35 @@ func pool(c *x509.Certificate) *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(c)
 	return p
+}
+
+// TestSourcesSpreadConnections checks that Sources makes each new
+// connection come from the next loopback address in turn.
+func TestSourcesSpreadConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dials := new(atomic.Int64)
+	hc := newHTTPClient(&Options{Sources: 3}, dials)
+	dial := hc.Transport.(*http.Transport).DialContext
+	var got []string
+	for range 4 {
+		c, err := dial(t.Context(), "tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, s.RemoteAddr().(*net.TCPAddr).IP.String())
+		s.Close()
+		c.Close()
+	}
+	want := []string{"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.1"}
+	if !slices.Equal(got, want) || dials.Load() != 4 {
+		t.Errorf("sources %v after %d dials, want %v after 4", got, dials.Load(), want)
+	}
 }

@@ -116,6 +116,7 @@ func benchIssue(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&o.PollInterval, "poll", 10*time.Millisecond, "`wait` between polls when the server sends no Retry-After")
 	caBundle := fs.String("ca-bundle", "", "PEM `file` of roots for the server's TLS certificate (default: the system's)")
 	fs.StringVar(&o.HTTP01Addr, "http01", "127.0.0.1:80", "`address` to answer http-01 challenges on, opened only when one is pending")
+	fs.IntVar(&o.Sources, "sources", 0, "spread connections over this many source addresses 127.0.0.1, 127.0.0.2, ... as a fleet's networks (server on 127.0.0.0/8 only)")
 	fs.BoolVar(&o.HTTP2, "http2", false, "allow HTTP/2 (default HTTP/1.1, about one connection per device)")
 	fs.StringVar(&o.Client, "client", bench.ClientLean, "ACME `client`: lean (this package's) or xacme (golang.org/x/crypto/acme)")
 	fs.BoolVar(&o.Verify, "verify", false, "verify every chain against --ca-bundle (costs client CPU)")
