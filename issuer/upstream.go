@@ -197,7 +197,7 @@ func (iss *Issuer) ariPoll() time.Duration {
 // or, when the upstream does not say, a third of its lifetime before it
 // ends.
 func (iss *Issuer) renewAt(ctx context.Context, leaf *x509.Certificate) time.Time {
-	start, end, err := iss.upstream.RenewalWindow(ctx, leaf.Raw)
+	start, end, err := iss.upstream.AskRenewalWindow(ctx, leaf.Raw)
 	if err != nil || !start.Before(end) {
 		return leaf.NotAfter.Add(-leaf.NotAfter.Sub(leaf.NotBefore) / 3)
 	}

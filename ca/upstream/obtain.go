@@ -296,16 +296,40 @@ func (s *Signer) revoke(ctx context.Context, leafDER []byte, reason int) (retry 
 }
 
 // RenewalWindow asks the upstream CA when its certificate should be
-// renewed (RFC 9773).
+// renewed (RFC 9773), or answers what it said last, until the Retry-After
+// it gave.
 func (s *Signer) RenewalWindow(ctx context.Context, leafDER []byte) (start, end time.Time, err error) {
+	return s.renewalWindow(ctx, leafDER, false)
+}
+
+// AskRenewalWindow asks the upstream CA now, for a caller that keeps its
+// own schedule of asking (the issuer's own certificate).
+func (s *Signer) AskRenewalWindow(ctx context.Context, leafDER []byte) (start, end time.Time, err error) {
+	return s.renewalWindow(ctx, leafDER, true)
+}
+
+func (s *Signer) renewalWindow(ctx context.Context, leafDER []byte, fresh bool) (start, end time.Time, err error) {
 	leaf, err := x509.ParseCertificate(leafDER)
 	if err != nil {
 		return start, end, err
+	}
+	id, err := acme.ARIUniqueIdentifier(leaf)
+	if err != nil {
+		return start, end, fmt.Errorf("upstream renewal info: %w", err)
+	}
+	now := s.cfg.Now()
+	if start, end, ok := s.ari.get(id, now); ok && !fresh {
+		return start, end, nil
 	}
 	ri, err := s.client.GetRenewalInfo(ctx, leaf)
 	if err != nil {
 		return start, end, fmt.Errorf("upstream renewal info: %w", err)
 	}
+	var retryAfter time.Time
+	if ri.RetryAfter != nil {
+		retryAfter = *ri.RetryAfter
+	}
+	s.ari.put(id, ri.SuggestedWindow.Start, ri.SuggestedWindow.End, retryAfter, now)
 	return ri.SuggestedWindow.Start, ri.SuggestedWindow.End, nil
 }
 

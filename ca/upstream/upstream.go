@@ -142,6 +142,7 @@ type Signer struct {
 	log     *slog.Logger
 	wake    chan struct{}
 	metrics *metrics
+	ari     ariCache // the upstream's renewal windows, by ARI identifier
 
 	mu      sync.Mutex
 	account acme.Account            // Location empty until registered

@@ -212,6 +212,15 @@ func TestIssueChainsToUpstreamRoot(t *testing.T) {
 	if err != nil || !start.Before(end) || end.After(leaf.NotAfter) {
 		t.Errorf("RenewalWindow = %v .. %v, %v; want a window before %v", start, end, err, leaf.NotAfter)
 	}
+	// It is kept until the CA's Retry-After: a changed window upstream is
+	// not fetched on every renewalInfo GET.
+	now := time.Now()
+	if err := h.pebble.SetRenewalWindow(leaf.SerialNumber, now.Add(-time.Minute), now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if s2, e2, err := s.RenewalWindow(t.Context(), leaf.Raw); err != nil || !s2.Equal(start) || !e2.Equal(end) {
+		t.Errorf("RenewalWindow again = %v .. %v, %v; want the kept %v .. %v", s2, e2, err, start, end)
+	}
 	// Revocation is forwarded; a second one is already done there.
 	if err := s.Revoke(t.Context(), leaf.Raw, 4); err != nil {
 		t.Errorf("Revoke: %v", err)
@@ -473,5 +482,36 @@ func TestOwnerShareOfBudget(t *testing.T) {
 	device("bob", "cbcdefghijklmnopqrstuvwxyz")
 	if _, err := h.order(s, h.names()...); err != nil {
 		t.Errorf("bob's device after alice spent her share = %v, want it queued", err)
+	}
+}
+
+func TestARICacheKeepsUntilRetryAfter(t *testing.T) {
+	var c ariCache
+	now := time.Unix(1_700_000_000, 0)
+	start, end := now.Add(24*time.Hour), now.Add(48*time.Hour)
+	c.put("a", start, end, now.Add(6*time.Hour), now)
+	c.put("b", start, end, time.Time{}, now)
+	c.put("c", start, end, now.Add(time.Second), now)
+	c.put("d", start, end, now.Add(30*24*time.Hour), now)
+	for _, tt := range []struct {
+		id   string
+		at   time.Duration
+		want bool
+	}{
+		{"a", 6*time.Hour - time.Second, true}, {"a", 6 * time.Hour, false},
+		{"b", ariDefaultTTL - time.Second, true}, {"b", ariDefaultTTL, false},
+		{"c", ariMinTTL - time.Second, true}, {"c", ariMinTTL, false},
+		{"d", ariMaxTTL - time.Second, true}, {"d", ariMaxTTL, false},
+		{"x", 0, false},
+	} {
+		if _, _, ok := c.get(tt.id, now.Add(tt.at)); ok != tt.want {
+			t.Errorf("get(%s) at +%v = %v, want %v", tt.id, tt.at, ok, tt.want)
+		}
+	}
+	for i := range ariMaxEntries + 10 {
+		c.put(fmt.Sprint(i), start, end, time.Time{}, now)
+	}
+	if len(c.m) > ariMaxEntries {
+		t.Errorf("%d entries, want at most %d", len(c.m), ariMaxEntries)
 	}
 }
