@@ -48,6 +48,10 @@ const (
 	// refused.
 	AuditAttest       = "attest"
 	AuditAttestFailed = "attest-failed"
+	// AuditLoginFailed is a wrong password for a user; AuditLockout the
+	// failure after which the user's password logins are refused a while.
+	AuditLoginFailed = "login-failed"
+	AuditLockout     = "lockout"
 )
 
 // Audit records one entry in ownerID's audit log ("" for the issuer's

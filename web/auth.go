@@ -64,6 +64,7 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request, v *viewer) er
 	})
 	if errors.Is(err, users.ErrBadLogin) {
 		s.cfg.Logger.Info("web: failed login", "user", f.Name, "source", source)
+		s.auditFailedLogin(r, f.Name, source)
 		return fail("Wrong user name or password.")
 	}
 	s.refundFailure(ctx, reserved...)

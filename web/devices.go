@@ -10,6 +10,7 @@ import (
 
 	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/names"
+	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
 )
 
@@ -558,4 +559,21 @@ func (s *Server) serveAudit(w http.ResponseWriter, r *http.Request, v *viewer) e
 	}
 	s.render(w, r, v, http.StatusOK, "audit", "Audit log", page)
 	return nil
+}
+
+// auditFailedLogin records a wrong password for an existing user in the
+// user's owner's audit log and, when it was the failure that locks the
+// user out, the lockout. Unknown names are only logged: the failure
+// limits bound these writes to the per-user limit's count.
+func (s *Server) auditFailedLogin(r *http.Request, name, source string) {
+	u, err := s.cfg.Store.GetUserByName(r.Context(), name)
+	if err != nil {
+		return
+	}
+	s.audit(r, u.OwnerID, u.Name, devices.AuditLoginFailed, "wrong password from "+source)
+	lim := s.cfg.LoginFailuresPerUser
+	if err := lim.Check(r.Context(), s.cfg.Store, name, s.cfg.Now()); problem.Is(err, problem.RateLimited) {
+		s.audit(r, u.OwnerID, u.Name, devices.AuditLockout,
+			fmt.Sprintf("password logins refused for a while after %d wrong passwords", lim.Count))
+	}
 }

@@ -32,3 +32,32 @@ func TestLoginSaysWhatFor(t *testing.T) {
 	b.want(b.post("/account/password", url.Values{"current": {"wrong one"}, "new": {"another good one"}, "new2": {"another good one"}}),
 		http.StatusBadRequest, `id="password-error"`)
 }
+
+// TestFailedLoginsAudited checks that the owner's audit log shows wrong
+// passwords for their user and the lockout that follows them.
+func TestFailedLoginsAudited(t *testing.T) {
+	t.Parallel()
+	f := start(t)
+	f.addUser(t, "alice", store.RoleOwner)
+	b := f.browser(t)
+	b.get("/login")
+	for range 10 {
+		b.post("/login", url.Values{"name": {"alice"}, "password": {"wrong one"}})
+	}
+	es, err := f.iss.Store().ListAudit(t.Context(), store.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed, lockouts := 0, 0
+	for _, e := range es {
+		switch e.Action {
+		case "login-failed":
+			failed++
+		case "lockout":
+			lockouts++
+		}
+	}
+	if failed != 10 || lockouts != 1 {
+		t.Errorf("audit log: %d failed logins and %d lockouts, want 10 and 1", failed, lockouts)
+	}
+}
