@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lantls/lantls/devices"
+	"github.com/lantls/lantls/store"
 )
 
 // Tests of the agent off the happy path, where devices live: booting
@@ -341,5 +342,44 @@ func TestCorruptState(t *testing.T) {
 				t.Errorf("New after Wipe: %v", err)
 			}
 		})
+	}
+}
+
+// TestRenewNowRetried: a forced renewal that fails is tried again with
+// backoff until it succeeds, not dropped for ARI's later time.
+func TestRenewNowRetried(t *testing.T) {
+	t.Parallel()
+	a, ti := pairedAgent(t)
+	first := a.Certificate()
+	ctx := context.Background()
+	st := ti.iss.Store()
+	d, err := st.GetDeviceByLabel(ctx, a.credentials().Label)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accts, err := st.ListAccountsByDevice(ctx, d.ID)
+	if err != nil || len(accts) != 1 {
+		t.Fatalf("accounts: %v, %v", accts, err)
+	}
+	setAccount := func(s store.Status) {
+		t.Helper()
+		acct := accts[0]
+		acct.Status = s
+		if err := st.UpdateAccount(ctx, acct); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setAccount(store.StatusDeactivated) // the issuer refuses the renewal
+	a.RenewNow()
+	for deadline := time.Now().Add(20 * time.Second); a.Status().Failures < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the forced renewal did not fail twice: %+v", a.Status())
+		}
+	}
+	setAccount(store.StatusValid)
+	for deadline := time.Now().Add(20 * time.Second); a.Certificate() == first; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the forced renewal was not retried after it failed: %+v", a.Status())
+		}
 	}
 }

@@ -258,10 +258,8 @@ func serve(ctx context.Context, a *agent.Agent, o *options, log *slog.Logger, st
 		if err != nil {
 			return fmt.Errorf("--listen: %w", err)
 		}
-		var host string
-		host, httpsPort, _ = net.SplitHostPort(addr)
-		ip, err := netip.ParseAddr(host)
-		loopbackOnly = err == nil && ip.IsLoopback()
+		_, httpsPort, _ = net.SplitHostPort(addr)
+		loopbackOnly = onLoopback(addr)
 		fmt.Fprintf(stdout, "proxy: https on %s -> %s\n", addr, o.proxyTo)
 		if o.httpListen != "" {
 			addr, err := listen(o.httpListen, proxy.RedirectHTTPS(httpsPort), false)
@@ -299,6 +297,13 @@ func serve(ctx context.Context, a *agent.Agent, o *options, log *slog.Logger, st
 		}
 	}()
 	return a.Run(ctx)
+}
+
+// onLoopback reports whether a listener bound to addr is reachable only
+// from the device itself, which is nothing to announce on the LAN.
+func onLoopback(addr string) bool {
+	ap, err := netip.ParseAddrPort(addr)
+	return err == nil && ap.Addr().IsLoopback()
 }
 
 // Server timeouts: every server reads headers within readHeader and

@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lantls/lantls/agent"
 )
 
 func runCmd(t *testing.T, args ...string) (string, error) {
@@ -79,6 +81,15 @@ func TestStatus(t *testing.T) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
 	}
+	// While an agent holds the state's lock, status says it runs.
+	unlock, err := agent.DirStorage(dir).Lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCmd(t, "status", "--data", dir); err != nil || !strings.Contains(out, "agent         running") {
+		t.Errorf("status while locked: %v\n%s", err, out)
+	}
+	unlock()
 	out, err = runCmd(t, "status", "--data", dir, "--json")
 	if err != nil {
 		t.Fatal(err)
@@ -117,5 +128,34 @@ func TestServerTimeouts(t *testing.T) {
 			t.Errorf("proxy=%v: ReadHeaderTimeout %v, ReadTimeout %v, IdleTimeout %v, MaxHeaderBytes %d: want all set",
 				proxy, s.ReadHeaderTimeout, s.ReadTimeout, s.IdleTimeout, s.MaxHeaderBytes)
 		}
+	}
+}
+
+func TestOnLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{"127.0.0.1:8443": true, "[::1]:443": true, "[::]:8443": false, "0.0.0.0:443": false, "192.168.1.20:443": false} {
+		if got := onLoopback(addr); got != want {
+			t.Errorf("onLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+// TestResetCorruptState: status and reset on damaged credentials say what
+// to do, and reset --force wipes them.
+func TestResetCorruptState(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "account.key"), []byte(testKeyPEM(t)), 0o600)
+	os.WriteFile(filepath.Join(dir, "credentials.json"), []byte("{garbage"), 0o600)
+	os.WriteFile(filepath.Join(dir, "status.json"), []byte("{}"), 0o600)
+	if _, err := runCmd(t, "status", "--data", dir); !errors.Is(err, agent.ErrCorruptState) || !strings.Contains(err.Error(), "reset --force") {
+		t.Errorf("status: %v, want ErrCorruptState advising reset --force", err)
+	}
+	if _, err := runCmd(t, "reset", "--data", dir); !errors.Is(err, agent.ErrCorruptState) || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("reset: %v, want ErrCorruptState advising --force", err)
+	}
+	if out, err := runCmd(t, "reset", "--force", "--data", dir); err != nil || !strings.Contains(out, "wiped") {
+		t.Fatalf("reset --force: %v\n%s", err, out)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 1 || left[0].Name() != "lock" {
+		t.Errorf("reset --force left %v", left)
 	}
 }
