@@ -140,7 +140,9 @@ func (t *deviceTable) apply(d store.DeviceDNS, cfg *Config) {
 		// choice about L.Z, since the owner gave the name to be used.
 		n := &node{}
 		for _, a := range d.Addresses {
-			if cfg.allowed(a) {
+			// A name people share never points at their own machine, nor
+			// at an address a URL cannot carry without its interface.
+			if cfg.allowed(a) && !a.Unmap().IsLoopback() && !a.IsLinkLocalUnicast() {
 				n.add(a)
 			}
 		}

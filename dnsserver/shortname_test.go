@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -10,7 +11,8 @@ import (
 )
 
 // TestShortNames checks that tv.Z answers the device's reported addresses
-// in the allowed ranges, whatever its choice about L.Z, follows the store
+// in the allowed ranges but loopback and link-local, whatever its choice
+// about L.Z, follows the store
 // within a second, never shadows a name server's name, and goes with a
 // revocation.
 func TestShortNames(t *testing.T) {
@@ -19,6 +21,10 @@ func TestShortNames(t *testing.T) {
 	ctx := t.Context()
 	// The quiet device does not publish L.Z; its short name answers anyway.
 	if err := z.st.SetDeviceShortName(ctx, z.quiet.ID, store.ShortName{Name: "tv"}); err != nil {
+		t.Fatal(err)
+	}
+	addrs := []netip.Addr{netip.MustParseAddr("192.168.1.20"), netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("fe80::1"), netip.MustParseAddr("fd00::20")}
+	if err := z.st.SetDeviceAddresses(ctx, z.quiet.ID, addrs); err != nil {
 		t.Fatal(err)
 	}
 	// A short name that a name server has keeps the name server's glue.

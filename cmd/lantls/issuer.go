@@ -46,6 +46,7 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.MaxDevicesPerOwner, "max-devices-per-owner", d.MaxDevicesPerOwner, "at most `N` active devices per owner, paired or added in the web UI (0: no limit; 'lantls admin device add' is not limited)")
 	addUpstreamFlags(fs, &cfg)
 	addDNSFlags(fs, &cfg, d.DNSListen)
+	hub := fs.Bool("hub", false, "preset for a router, NAS or home server inside an isolated LAN: the local signer, a zone unique to this hub under home.arpa, HTTPS, HTTP and DNS on the standard ports of the LAN address, the setup link as a QR code; any flag given explicitly wins")
 	pprofAddr := fs.String("pprof", "", "serve Go profiles (net/http/pprof) on this `address`, e.g. 127.0.0.1:6060; keep it private")
 	logFlags := addLogFlags(fs, "info")
 	conf := flagfile.Add(fs, envPrefix)
@@ -57,6 +58,14 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	}
 	if err := conf.Apply(os.Getenv); err != nil {
 		return usagef("%v", err)
+	}
+	var hubIP netip.Addr
+	if *hub {
+		ip, err := applyHub(fs, &cfg)
+		if err != nil {
+			return err
+		}
+		hubIP = ip
 	}
 	if *pprofAddr != "" {
 		if err := servePprof(ctx, *pprofAddr); err != nil {
@@ -103,6 +112,9 @@ No user can log in yet. Create the first (an admin) at this one-time link:
   %s
 or: lantls admin --data %s user add NAME --admin
 `, u, shellQuote(cfg.DataDir))
+	}
+	if *hub {
+		printHub(e.stdout, info, hubIP, iss.SetupURL())
 	}
 	printNewRootKey(e, iss.NewRootKey())
 	printUpstream(e, cfg, info)
