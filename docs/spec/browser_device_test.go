@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/lantls/lantls/agent"
+	"github.com/lantls/lantls/agent/onboard"
 	"github.com/lantls/lantls/agent/proxy"
 	"github.com/lantls/lantls/docs/spec"
 )
@@ -54,6 +55,22 @@ func TestBrowserDeviceExamples(t *testing.T) {
 	}
 	preflight("agent-preflight-granted", "https://app.example", http.StatusNoContent)
 	preflight("agent-preflight-refused", "https://evil.example", http.StatusForbidden)
+
+	// The onboarding page, asked by a name that is not the device's (a
+	// DNS-rebinding page's, say): 421 and no code.
+	page := httptest.NewServer(onboard.Handler(a, onboard.Config{}))
+	t.Cleanup(page.Close)
+	req, _ := http.NewRequest("GET", page.URL+"/", nil)
+	req.Host = "rebind.example"
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Fatalf("onboarding page by another name: %s, want 421", resp.Status)
+	}
+	got["agent-onboarding-misdirected"] = sub.Apply(spec.Render(rec.Last("GET", "/"), "rebind.example"))
 
 	msgs, err := spec.Check("browser-device.md", got, *update)
 	if err != nil {
