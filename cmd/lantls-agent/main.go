@@ -1,7 +1,8 @@
 // Command lantls-agent is the lantls device agent alone, small enough for
 // devices: it pairs the device with its owner, gets and renews its HTTPS
 // certificate, and serves it (proxy mode), writes it (files mode) or keeps
-// it for the device's own server. Run 'lantls-agent --help'.
+// it for the device's own server. Run 'lantls-agent --help';
+// 'lantls-agent version' prints its version.
 package main
 
 import (
@@ -17,7 +18,14 @@ import (
 	"github.com/lantls/lantls/agent/agentcmd"
 )
 
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
 func main() {
+	if len(os.Args) == 2 && (os.Args[1] == "version" || os.Args[1] == "--version") {
+		fmt.Println("lantls-agent", version)
+		return
+	}
 	// Devices are small: unless GOGC says otherwise, collect when the heap
 	// has grown by half rather than doubled. With 100 keep-alive clients
 	// this keeps RSS under 20 MB at little cost in throughput (a soft
