@@ -120,8 +120,9 @@ func TestPasskeyInChromium(t *testing.T) {
 
 // TestScreenshots takes the screenshots of docs/screenshots/ with headless
 // Chromium: login, code entry, approval, the device list (desktop and
-// phone), a device's page, a stock-client device's configuration and the
-// audit log. With LANTLS_SCREENSHOTS=1 it writes them there; otherwise to a
+// phone), a device's page, a stock-client device's configuration, the
+// confirmation before unpairing and the audit log, each checked by
+// axe-core. With LANTLS_SCREENSHOTS=1 it writes them there; otherwise to a
 // temporary directory, so the pages are still rendered and checked.
 func TestScreenshots(t *testing.T) {
 	t.Parallel()
@@ -202,6 +203,11 @@ func TestScreenshots(t *testing.T) {
 		chromedp.Submit(`input[name="name"]`))
 	waitText(t, ctx, "Home Assistant is ready")
 	shot("stock-client.png")
+	do(t, ctx, chromedp.Navigate(f.base+"/devices/"+dev.ID))
+	waitText(t, ctx, "Revoke or unpair")
+	do(t, ctx, chromedp.Click(`form[action$="/unpair"] button`))
+	waitText(t, ctx, "This cannot be undone")
+	shot("confirm-unpair.png")
 	do(t, ctx, chromedp.Navigate(f.base+"/audit"))
 	waitText(t, ctx, "Audit log")
 	shot("audit.png")
