@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lantls/lantls/acme"
+	"github.com/lantls/lantls/attest"
 	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/ca/local"
 	"github.com/lantls/lantls/ca/upstream"
@@ -84,6 +85,11 @@ type Config struct {
 	// prefixes. The issuer adds its Hostnames outside the zone and the
 	// Listen IP. It counts only when the CA is made; see local.InitOptions.
 	CAPermit []string
+	// AttestRoots is a directory of PEM roots (*.pem, *.crt) of device
+	// makers or attestation CAs that device-attest-01 statements must
+	// chain to (draft-ietf-acme-device-attest); empty means none, so no
+	// device can attest. Read at start.
+	AttestRoots string
 	// Limits are the rate limits the ACME server enforces.
 	Limits ratelimit.Limits
 	// MaxDevicesPerOwner bounds the active devices an owner may pair or
@@ -367,17 +373,29 @@ func (iss *Issuer) open(ctx context.Context) error {
 		signer = iss.upstream
 	}
 	iss.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var verifier *attest.Verifier
+	if cfg.AttestRoots != "" {
+		roots, err := attest.LoadRoots(cfg.AttestRoots)
+		if err != nil {
+			return fmt.Errorf("load attestation roots: %w", err)
+		}
+		verifier = &attest.Verifier{Roots: roots, Now: cfg.Now}
+		for _, r := range roots {
+			cfg.Logger.Info("attestation root", "subject", r.Subject.String(), "sha256", attest.Fingerprint(r))
+		}
+	}
 	iss.acme, err = acme.New(ctx, acme.Config{
-		Store:      iss.store,
-		Signer:     signer,
-		Zone:       cfg.Zone,
-		BaseURL:    iss.baseURL,
-		IssuerCert: iss.ca.Intermediate(),
-		Logger:     cfg.Logger,
-		Registerer: iss.registry,
-		Now:        cfg.Now,
-		Limits:     cfg.Limits,
-		Keys:       cfg.Keys,
+		Store:       iss.store,
+		Signer:      signer,
+		Zone:        cfg.Zone,
+		BaseURL:     iss.baseURL,
+		IssuerCert:  iss.ca.Intermediate(),
+		Logger:      cfg.Logger,
+		Registerer:  iss.registry,
+		Now:         cfg.Now,
+		Limits:      cfg.Limits,
+		Keys:        cfg.Keys,
+		Attestation: verifier,
 		// The data dir lock makes a SQLite issuer the only one on its
 		// store; instances sharing one spend nonces in it.
 		LocalNonces: iss.shared == nil,

@@ -20,7 +20,7 @@ import (
 	"github.com/lantls/lantls/store"
 )
 
-const adminUsage = `lantls admin [--config FILE] [--data DIR] [--store URL] device|pair|user <command> [flags]
+const adminUsage = `lantls admin [--config FILE] [--data DIR] [--store URL] device|pair|user|attest <command> [flags]
 
 Commands:
   device add     create a device and an EAB key for a stock ACME client
@@ -48,6 +48,9 @@ Commands:
   pair deny      deny a device's code: USER_CODE
   budget         who used the upstream signer's budget of new
                  certificates: the domain's, and each owner's share
+  attest list, attest set MODEL required|optional|off|default
+                 whether devices of a model must prove their key in
+                 hardware (ACME device-attest-01; 'attest set --help')
   user add       add a user of the web UI (NAME [--admin] [--password-file FILE])
   user list      list the users of the web UI
   user passwd    change a user's password (logs out its sessions, removes
@@ -84,6 +87,9 @@ func runAdmin(ctx context.Context, e *env, args []string) error {
 	}
 	if len(rest) > 0 && rest[0] == "budget" {
 		return (&admin{env: e, dataDir: *dataDir, storeURL: *storeURL}).budget(ctx, rest[1:])
+	}
+	if len(rest) > 0 && rest[0] == "attest" {
+		return (&admin{env: e, dataDir: *dataDir, storeURL: *storeURL}).runAttest(ctx, rest[1:])
 	}
 	if len(rest) > 0 && rest[0] == "user" {
 		return (&admin{env: e, dataDir: *dataDir, storeURL: *storeURL}).runUser(ctx, rest[1:])

@@ -42,6 +42,7 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.CADir, "ca-dir", "", "`dir` of the CA's certificates and the intermediate's key (default DATA/ca); issuers sharing a --store need the same files")
 	fs.StringVar(&cfg.RootKeyFile, "root-key-out", "", "`file` the first start writes the new CA's root key to, outside --data, for you to move off the machine (default DATA-root.key)")
 	fs.Var((*stringList)(&cfg.CAPermit), "ca-permit", "comma-separated DNS `names`, IP addresses or CIDR prefixes a new CA's root permits besides the zone, the --hostname names and the listen IP (only when the CA is made)")
+	fs.StringVar(&cfg.AttestRoots, "attest-roots", "", "`dir` of PEM roots (*.pem, *.crt) of device makers or attestation CAs that device-attest-01 statements must chain to; rules per model: 'lantls admin attest'")
 	addLimitFlags(fs, &cfg.Limits)
 	fs.IntVar(&cfg.MaxDevicesPerOwner, "max-devices-per-owner", d.MaxDevicesPerOwner, "at most `N` active devices per owner, paired or added in the web UI (0: no limit; 'lantls admin device add' is not limited)")
 	addUpstreamFlags(fs, &cfg)
