@@ -105,6 +105,40 @@ func List(ctx context.Context, st store.Store, a Actor) ([]*store.Device, error)
 	return ds, nil
 }
 
+// ListPage returns a page of up to limit devices the actor may see, with
+// what a device list shows of each, newest first, made before the device
+// with ID before ("" for the newest), without those their owner removed;
+// one query for the page.
+func ListPage(ctx context.Context, st store.Store, a Actor, before string, limit int) ([]*store.DeviceSummary, error) {
+	f := store.DeviceSummaryFilter{OwnerID: a.OwnerID, Before: before, Limit: limit}
+	if a.Admin {
+		f.OwnerID = ""
+	} else if a.OwnerID == "" {
+		return []*store.DeviceSummary{}, nil
+	}
+	ds, err := st.ListDeviceSummaries(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	return ds, nil
+}
+
+// GetSummary returns d, which the actor may see, with what the device
+// list shows of it.
+func GetSummary(ctx context.Context, st store.Store, a Actor, d *store.Device) (*store.DeviceSummary, error) {
+	if !a.may(d) {
+		return nil, ErrNotFound
+	}
+	ds, err := st.ListDeviceSummaries(ctx, store.DeviceSummaryFilter{ID: d.ID, Removed: true})
+	if err == nil && len(ds) == 0 {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get device %q: %w", d.ID, err)
+	}
+	return ds[0], nil
+}
+
 // Get returns the device with ID id if the actor may see it.
 func Get(ctx context.Context, st store.Tx, a Actor, id string) (*store.Device, error) {
 	d, err := st.GetDevice(ctx, id)

@@ -66,6 +66,10 @@ type Tx interface {
 	ListDevices(ctx context.Context, f DeviceFilter) ([]*Device, error)
 	// UpdateDevice writes Name, Status, KeyThumbprint and RevokedAt.
 	UpdateDevice(ctx context.Context, d *Device) error
+	// ListDeviceSummaries returns a page of devices with what a device
+	// list shows of each (certificates, status, short name, addresses),
+	// newest first, in one query.
+	ListDeviceSummaries(ctx context.Context, f DeviceSummaryFilter) ([]*DeviceSummary, error)
 
 	CreateEABKey(ctx context.Context, k *EABKey) error
 	GetEABKey(ctx context.Context, kid string) (*EABKey, error)

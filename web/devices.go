@@ -82,66 +82,38 @@ func (s *Server) lastErrors(ctx context.Context) (map[string]string, error) {
 	return errs, nil
 }
 
-// row is what the pages show of d; onLoopback says the browser is on the
-// issuer's machine (see links).
-func (s *Server) row(ctx context.Context, d *store.Device, owners map[string]string, onLoopback bool) (*deviceRow, error) {
+// row is what the pages show of the device d; showOwner adds its owner's
+// name (for an admin), onLoopback says the browser is on the issuer's
+// machine (see links).
+func (s *Server) row(d *store.DeviceSummary, showOwner, onLoopback bool) *deviceRow {
 	row := &deviceRow{
 		ID: d.ID, Name: d.Name, Label: d.Label, Model: d.Model, Status: d.Status,
 		Active: d.Status == store.StatusActive, Stock: d.KeyThumbprint == "",
 		Names: names.CertNames(d.Label, s.cfg.Zone), Created: d.CreatedAt,
+		Certificates: d.Certificates, CertExpiry: d.CertExpiry, LastRenewal: d.LastIssued,
+		DeviceError: d.Reported.LastError, DeviceErrorAt: d.Reported.At,
+		Publish: d.Publish, PublishDefault: names.PublishByDefault(s.cfg.Zone),
 	}
-	if owners != nil {
-		name, ok := owners[d.OwnerID]
-		if !ok {
-			o, err := s.cfg.Store.GetOwner(ctx, d.OwnerID)
-			if err != nil {
-				return nil, err
-			}
-			name, owners[d.OwnerID] = o.Name, o.Name
-		}
-		row.Owner = name
+	if showOwner {
+		row.Owner = d.OwnerName
 	}
-	certs, err := s.cfg.Store.ListCertificates(ctx, d.ID)
-	if err != nil {
-		return nil, err
-	}
-	row.Certificates = len(certs)
-	for _, c := range certs {
-		if c.Revoked() {
-			continue
-		}
-		if c.NotAfter.After(row.CertExpiry) {
-			row.CertExpiry = c.NotAfter
-		}
-		if c.CreatedAt.After(row.LastRenewal) {
-			row.LastRenewal = c.CreatedAt
-		}
-	}
-	st, err := s.cfg.Store.GetDeviceStatus(ctx, d.ID)
-	if err != nil {
-		return nil, err
-	}
-	row.DeviceError, row.DeviceErrorAt = st.LastError, st.At
-	short, err := s.cfg.Store.GetDeviceShortName(ctx, d.ID)
-	if err != nil {
-		return nil, err
-	}
-	s.shortNameRow(row, short, st.NameCheck)
-	dns, err := s.cfg.Store.GetDeviceDNS(ctx, d.ID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
-	row.PublishDefault = names.PublishByDefault(s.cfg.Zone)
-	if dns != nil {
-		row.Publish = dns.Publish
-	}
-	if dns != nil && row.Active {
-		row.Links = s.links(dns.Addresses, d.Label, onLoopback)
-		for _, a := range dns.Addresses {
+	s.shortNameRow(row, d.ShortName, d.Reported.NameCheck)
+	if row.Active {
+		row.Links = s.links(d.Addresses, d.Label, onLoopback)
+		for _, a := range d.Addresses {
 			row.Addresses = append(row.Addresses, a.String())
 		}
 	}
-	return row, nil
+	return row
+}
+
+// deviceRow is row for the device d of a device page.
+func (s *Server) deviceRow(r *http.Request, v *viewer, d *store.Device) (*deviceRow, error) {
+	sum, err := devices.GetSummary(r.Context(), s.cfg.Store, v.actorOf(), d)
+	if err != nil {
+		return nil, err
+	}
+	return s.row(sum, v.admin(), fromLoopback(r)), nil
 }
 
 // links are the address-names of addrs that a browser can open: never an
@@ -170,31 +142,31 @@ func fromLoopback(r *http.Request) bool {
 type devicesPage struct {
 	Devices []*deviceRow
 	Admin   bool
+	// Older, when set, is the ID to list the next, older page from.
+	Older string
 }
 
+// devicesPageSize is how many devices a page of the list shows.
+const devicesPageSize = 50
+
 func (s *Server) serveDevices(w http.ResponseWriter, r *http.Request, v *viewer) error {
-	ds, err := devices.List(r.Context(), s.cfg.Store, v.actorOf())
+	// Newest first: the device just paired is the one the owner looks for.
+	// One more than a page says whether an older page follows.
+	ds, err := devices.ListPage(r.Context(), s.cfg.Store, v.actorOf(), r.URL.Query().Get("before"), devicesPageSize+1)
 	if err != nil {
 		return err
 	}
 	page := &devicesPage{Admin: v.admin()}
+	if len(ds) > devicesPageSize {
+		ds = ds[:devicesPageSize]
+		page.Older = ds[len(ds)-1].ID
+	}
 	lastErrors, err := s.lastErrors(r.Context())
 	if err != nil {
 		return err
 	}
-	var owners map[string]string
-	if v.admin() {
-		owners = map[string]string{}
-	}
-	// Newest first: the device just paired is the one the owner looks for.
-	for i := len(ds) - 1; i >= 0; i-- {
-		if ds[i].Status == store.StatusRemoved {
-			continue
-		}
-		row, err := s.row(r.Context(), ds[i], owners, fromLoopback(r))
-		if err != nil {
-			return err
-		}
+	for _, d := range ds {
+		row := s.row(d, v.admin(), fromLoopback(r))
 		row.LastError = lastErrors[row.ID]
 		page.Devices = append(page.Devices, row)
 	}
@@ -247,11 +219,7 @@ func (s *Server) serveDevice(w http.ResponseWriter, r *http.Request, v *viewer) 
 const historyScan, historySize = 1000, 20
 
 func (s *Server) renderDevice(w http.ResponseWriter, r *http.Request, v *viewer, d *store.Device, fe *formError) error {
-	var owners map[string]string
-	if v.admin() {
-		owners = map[string]string{}
-	}
-	row, err := s.row(r.Context(), d, owners, fromLoopback(r))
+	row, err := s.deviceRow(r, v, d)
 	if err != nil {
 		return err
 	}
@@ -329,10 +297,11 @@ type confirmPage struct {
 
 // confirm renders the confirmation of action on d.
 func (s *Server) confirm(w http.ResponseWriter, r *http.Request, v *viewer, d *store.Device, action, title string) error {
-	row, err := s.row(r.Context(), d, nil, fromLoopback(r))
+	row, err := s.deviceRow(r, v, d)
 	if err != nil {
 		return err
 	}
+	row.Owner = ""
 	certs, err := s.cfg.Store.ListCertificates(r.Context(), d.ID)
 	if err != nil {
 		return err

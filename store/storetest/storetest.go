@@ -70,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpstreamOrders", testUpstreamOrders},
 		{"DeviceStatus", testDeviceStatus},
 		{"ShortNames", testShortNames},
+		{"DeviceSummaries", testDeviceSummaries},
 		{"NameCheck", testNameCheck},
 		{"AttestPolicies", testAttestPolicies},
 		{"DeviceAttestation", testDeviceAttestation},

@@ -166,21 +166,29 @@ func scanDeviceDNS(r Scanner) (store.DeviceDNS, error) {
 	}
 	d.Publish = store.Publish(publish)
 	d.Active = store.Status(status) == store.StatusActive
+	var err error
+	d.Addresses, err = parseAddresses(d.DeviceID, addrs)
+	return d, err
+}
+
+// parseAddresses reads a device's addresses column: nil for none.
+func parseAddresses(deviceID, addrs string) ([]netip.Addr, error) {
 	if addrs == "[]" {
-		return d, nil
+		return nil, nil
 	}
 	var list []string
 	if err := json.Unmarshal([]byte(addrs), &list); err != nil {
-		return d, fmt.Errorf("device %q addresses: %w", d.DeviceID, err)
+		return nil, fmt.Errorf("device %q addresses: %w", deviceID, err)
 	}
+	var out []netip.Addr
 	for _, s := range list {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			return d, fmt.Errorf("device %q addresses: %w", d.DeviceID, err)
+			return nil, fmt.Errorf("device %q addresses: %w", deviceID, err)
 		}
-		d.Addresses = append(d.Addresses, a)
+		out = append(out, a)
 	}
-	return d, nil
+	return out, nil
 }
 
 func scanTXT(r Scanner) (store.TXTRecord, error) {

@@ -1,0 +1,74 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/lantls/lantls/store"
+)
+
+// A page of the device list in one statement: each device with its
+// owner's name, its certificates counted and dated (correlated subqueries
+// on certificates_by_device), and its status, short name and DNS data.
+// Every filter is optional: an empty text (or false) leaves it out.
+var listDeviceSummaries = stmt(`SELECT d.id, d.label, d.owner_id, d.name, d.model, d.key_thumbprint, d.status,
+		d.created_at, d.revoked_at, o.name,
+		(SELECT count(*) FROM certificates c WHERE c.device_id = d.id),
+		(SELECT max(c.not_after) FROM certificates c WHERE c.device_id = d.id AND c.revoked_at IS NULL),
+		(SELECT max(c.created_at) FROM certificates c WHERE c.device_id = d.id AND c.revoked_at IS NULL),
+		COALESCE(s.last_error, ''), s.at, s.updated_at, COALESCE(s.name_check, ''),
+		COALESCE(s.name_check_name, ''), COALESCE(s.name_check_detail, ''), s.name_check_at,
+		COALESCE(n.short_name, ''), COALESCE(n.mdns, FALSE),
+		COALESCE(x.addresses, '[]'), COALESCE(x.publish, '')
+	FROM devices d JOIN owners o ON o.id = d.owner_id
+		LEFT JOIN device_status s ON s.device_id = d.id
+		LEFT JOIN device_names n ON n.device_id = d.id
+		LEFT JOIN device_dns x ON x.device_id = d.id
+	WHERE (? = '' OR d.owner_id = ?) AND (? = '' OR d.id = ?)
+		AND (? = '' OR (d.created_at, d.id) < (SELECT b.created_at, b.id FROM devices b WHERE b.id = ?))
+		AND (? OR d.status <> 'removed')
+	ORDER BY d.created_at DESC, d.id DESC LIMIT ?`)
+
+// ListDeviceSummaries returns a page of devices with what a device list
+// shows of each, newest first.
+func (t Tx) ListDeviceSummaries(ctx context.Context, f store.DeviceSummaryFilter) ([]*store.DeviceSummary, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	ds, err := list(ctx, t.DB, listDeviceSummaries, scanDeviceSummary,
+		f.OwnerID, f.OwnerID, f.ID, f.ID, f.Before, f.Before, f.Removed, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list device summaries: %w", err)
+	}
+	return ds, nil
+}
+
+func scanDeviceSummary(r Scanner) (*store.DeviceSummary, error) {
+	var (
+		d                                store.DeviceSummary
+		status, result, addrs, publish   string
+		created, revoked, expiry, issued sql.NullInt64
+		reported, updated, checked       sql.NullInt64
+		certificates                     int64
+	)
+	err := r.Scan(&d.ID, &d.Label, &d.OwnerID, &d.Name, &d.Model, &d.KeyThumbprint, &status,
+		&created, &revoked, &d.OwnerName, &certificates, &expiry, &issued,
+		&d.Reported.LastError, &reported, &updated, &result, &d.Reported.NameCheck.Name, &d.Reported.NameCheck.Detail, &checked,
+		&d.ShortName.Name, &d.ShortName.MDNS, &addrs, &publish)
+	if err != nil {
+		return nil, err
+	}
+	d.Status = store.Status(status)
+	d.CreatedAt, d.RevokedAt = timeOf(created), timeOf(revoked)
+	d.Certificates, d.CertExpiry, d.LastIssued = int(certificates), timeOf(expiry), timeOf(issued)
+	d.Reported.DeviceID = d.ID
+	d.Reported.At, d.Reported.UpdatedAt, d.Reported.NameCheck.At = timeOf(reported), timeOf(updated), timeOf(checked)
+	d.Reported.NameCheck.Result = store.NameCheckResult(result)
+	d.Publish = store.Publish(publish)
+	if d.Addresses, err = parseAddresses(d.ID, addrs); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
