@@ -33,6 +33,8 @@ import (
 	"github.com/lantls/lantls/ca/upstream"
 	"github.com/lantls/lantls/dnsserver"
 	"github.com/lantls/lantls/internal/atomicfile"
+	"github.com/lantls/lantls/internal/clientaddr"
+	"github.com/lantls/lantls/internal/tlsprofile"
 	"github.com/lantls/lantls/keypolicy"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/pairing"
@@ -101,6 +103,17 @@ type Config struct {
 	// DNSListen is host:port of the zone's authoritative DNS server (UDP
 	// and TCP); port 0 picks one. Empty means no DNS server.
 	DNSListen string
+	// MetricsListen is host:port of a plain HTTP listener that serves
+	// /metrics alone; the HTTPS listener then answers 404 there. Empty
+	// means /metrics on the HTTPS listener, to loopback clients only.
+	MetricsListen string
+	// TrustedProxies are the load balancers and reverse proxies whose
+	// word about the client is taken for per-source rate limits:
+	// X-Forwarded-For from them, and with ProxyProtocol a PROXY protocol
+	// version 2 header, which their connections to the HTTPS listener must
+	// then start with. From anywhere else both are ignored.
+	TrustedProxies clientaddr.Proxies
+	ProxyProtocol  bool
 	// DNS configures the DNS server beyond its zone, store and listen
 	// address (name servers, CAA, allowed ranges, rate limiting); its
 	// Allow also bounds the addresses devices may report.
@@ -144,6 +157,8 @@ type Issuer struct {
 	srv        *http.Server
 	httpLn     net.Listener // nil without a plain HTTP listener
 	httpSrv    *http.Server
+	metricsLn  net.Listener // nil without a metrics listener
+	metricsSrv *http.Server
 	registry   *prometheus.Registry
 	lock       *os.File    // held while the issuer lives
 	shared     sharedStore // the store, when other instances share it
@@ -220,6 +235,19 @@ func New(ctx context.Context, cfg Config) (*Issuer, error) {
 			iss.Close()
 			return nil, &ConfigError{Field: "HTTPListen", Err: fmt.Errorf("listen on %s: %w", cfg.HTTPListen, err)}
 		}
+	}
+	if cfg.MetricsListen != "" {
+		if iss.metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			iss.Close()
+			return nil, &ConfigError{Field: "MetricsListen", Err: fmt.Errorf("listen on %s: %w", cfg.MetricsListen, err)}
+		}
+	}
+	if cfg.ProxyProtocol {
+		if len(cfg.TrustedProxies) == 0 {
+			iss.Close()
+			return nil, &ConfigError{Field: "ProxyProtocol", Err: errors.New("the PROXY protocol needs the addresses of the proxies that send it")}
+		}
+		iss.ln = cfg.TrustedProxies.Listener(iss.ln)
 	}
 	if err := iss.open(ctx); err != nil {
 		iss.Close()
@@ -419,8 +447,8 @@ func (iss *Issuer) open(ctx context.Context) error {
 		return err
 	}
 	iss.srv = &http.Server{
-		Handler:           iss.routes(),
-		TLSConfig:         &tls.Config{GetCertificate: iss.getCertificate, MinVersion: tls.VersionTLS12},
+		Handler:           cfg.TrustedProxies.Handler(iss.routes()),
+		TLSConfig:         tlsprofile.Apply(&tls.Config{GetCertificate: iss.getCertificate}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -430,6 +458,16 @@ func (iss *Issuer) open(ctx context.Context) error {
 	if iss.httpLn != nil {
 		iss.httpSrv = &http.Server{
 			Handler:           iss.httpRoutes(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+		}
+	}
+	if iss.metricsLn != nil {
+		iss.metricsSrv = &http.Server{
+			Handler:           iss.metricsRoutes(),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
@@ -547,6 +585,14 @@ func (iss *Issuer) Info() Info {
 	return info
 }
 
+// MetricsAddr is host:port of the metrics listener, "" without one.
+func (iss *Issuer) MetricsAddr() string {
+	if iss.metricsLn == nil {
+		return ""
+	}
+	return iss.metricsLn.Addr().String()
+}
+
 // Store returns the issuer's store, for in-process tools such as the demo.
 func (iss *Issuer) Store() store.Store { return iss.store }
 
@@ -577,6 +623,9 @@ func (iss *Issuer) Run(ctx context.Context) error {
 	if iss.httpSrv != nil {
 		serve("http", func() error { return iss.httpSrv.Serve(iss.httpLn) })
 	}
+	if iss.metricsSrv != nil {
+		serve("metrics", func() error { return iss.metricsSrv.Serve(iss.metricsLn) })
+	}
 	loop(func(ctx context.Context) { iss.acme.RunSweeper(ctx, time.Minute) })
 	loop(func(ctx context.Context) { iss.pairing.RunSweeper(ctx, time.Hour) })
 	loop(iss.renewTLSCertLoop)
@@ -604,6 +653,9 @@ func (iss *Issuer) Run(ctx context.Context) error {
 		if iss.httpSrv != nil {
 			err = errors.Join(err, iss.httpSrv.Shutdown(sctx))
 		}
+		if iss.metricsSrv != nil {
+			err = errors.Join(err, iss.metricsSrv.Shutdown(sctx))
+		}
 		if err != nil {
 			return fmt.Errorf("shutdown: %w", err)
 		}
@@ -618,6 +670,9 @@ func (iss *Issuer) Close() error {
 	iss.ln.Close()
 	if iss.httpLn != nil {
 		iss.httpLn.Close()
+	}
+	if iss.metricsLn != nil {
+		iss.metricsLn.Close()
 	}
 	if iss.dns != nil {
 		iss.dns.Close()

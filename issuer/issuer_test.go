@@ -12,6 +12,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,8 +23,11 @@ import (
 	"golang.org/x/crypto/acme"
 
 	"github.com/lantls/lantls/devices"
+	"github.com/lantls/lantls/internal/clientaddr"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/issuer/issuertest"
+	"github.com/lantls/lantls/pairing"
+	"github.com/lantls/lantls/ratelimit"
 )
 
 // startIssuer runs an issuer in dir and returns it with a client that
@@ -308,5 +312,91 @@ func TestCRLCached(t *testing.T) {
 	}
 	if len(rl.RevokedCertificateEntries) != 1 || rl.RevokedCertificateEntries[0].SerialNumber.Cmp(leaf.SerialNumber) != 0 {
 		t.Errorf("CRL after a revocation lists %v, want serial %x", rl.RevokedCertificateEntries, leaf.SerialNumber)
+	}
+}
+
+// TestTLSProfile: TLS 1.2 offers only AEAD suites (Mozilla's intermediate
+// profile); a client that knows only CBC suites gets no handshake.
+func TestTLSProfile(t *testing.T) {
+	iss, _ := startIssuer(t, t.TempDir())
+	addr := strings.TrimPrefix(iss.Info().BaseURL, "https://")
+	for _, tt := range []struct {
+		suite uint16
+		ok    bool
+	}{
+		{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, false},
+		{tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, false},
+		{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, true},
+		{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, true},
+	} {
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tt.suite}})
+		if err == nil {
+			c.Close()
+		}
+		if (err == nil) != tt.ok {
+			t.Errorf("TLS 1.2 with only %s: %v, want accepted %v", tls.CipherSuiteName(tt.suite), err, tt.ok)
+		}
+	}
+	if _, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS11}); err == nil {
+		t.Error("TLS 1.1 accepted")
+	}
+}
+
+// TestMetricsListener: with --metrics-listen, /metrics is there and not on
+// the public listener.
+func TestMetricsListener(t *testing.T) {
+	iss, roots := issuertest.Start(t, issuer.Config{Hostnames: []string{"localhost"}, MetricsListen: "127.0.0.1:0"})
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	if resp, _ := get(t, client, iss.Info().BaseURL+"/metrics"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("public /metrics with a metrics listener: %s, want 404", resp.Status)
+	}
+	resp, body := get(t, http.DefaultClient, "http://"+iss.MetricsAddr()+"/metrics")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "go_goroutines") {
+		t.Errorf("metrics listener: %s %.200s", resp.Status, body)
+	}
+}
+
+// TestTrustedProxies: behind a listed proxy each client's X-Forwarded-For
+// address has its own per-source limits; from anywhere else the header is
+// ignored, so a client cannot choose its bucket.
+func TestTrustedProxies(t *testing.T) {
+	limits := ratelimit.Defaults
+	limits.FailedPairingsPerSource = ratelimit.Limit{Name: "failed-pairings-per-source", Count: 2, Period: time.Hour}
+	for _, tt := range []struct {
+		name    string
+		proxies string
+		// want is the status of a third unknown device code from
+		// 198.51.100.2 after two from 198.51.100.1.
+		want int
+	}{
+		{"behind a trusted proxy", "127.0.0.0/8", http.StatusBadRequest},
+		{"no trusted proxy", "", http.StatusTooManyRequests},
+		{"another proxy", "10.0.0.0/8", http.StatusTooManyRequests},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ps, err := clientaddr.ParseProxies(tt.proxies)
+			if err != nil {
+				t.Fatal(err)
+			}
+			iss, roots := issuertest.Start(t, issuer.Config{Hostnames: []string{"localhost"}, Limits: limits, TrustedProxies: ps})
+			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+			poll := func(from string) int {
+				form := url.Values{"grant_type": {pairing.DeviceCodeGrant}, "device_code": {"no-such-code"}, "client_id": {"lantls-agent"}}
+				req, _ := http.NewRequest("POST", iss.Info().BaseURL+"/pair/token", strings.NewReader(form.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("X-Forwarded-For", from)
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			poll("198.51.100.1")
+			poll("198.51.100.1")
+			if got := poll("198.51.100.2"); got != tt.want {
+				t.Errorf("third unknown code, from another client: %d, want %d", got, tt.want)
+			}
+		})
 	}
 }

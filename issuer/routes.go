@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -33,9 +34,37 @@ func (iss *Issuer) routes() http.Handler {
 	handle("PUT /api/v1/device/status", "device-api", http.HandlerFunc(iss.serveStatus))
 	iss.caFiles(handle)
 	handle("GET /healthz", "healthz", http.HandlerFunc(iss.serveHealth))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(iss.registry, promhttp.HandlerOpts{Registry: iss.registry}))
+	if iss.metricsLn == nil {
+		mux.Handle("GET /metrics", loopbackOnly(iss.metricsHandler()))
+	} else {
+		mux.Handle("GET /metrics", http.NotFoundHandler())
+	}
 	handle("/", "web", iss.web.Handler())
 	return mux
+}
+
+// metricsRoutes is the handler of the metrics listener: /metrics alone.
+func (iss *Issuer) metricsRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", iss.metricsHandler())
+	return mux
+}
+
+func (iss *Issuer) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(iss.registry, promhttp.HandlerOpts{Registry: iss.registry})
+}
+
+// loopbackOnly answers 404 to every client but one on the issuer's own
+// machine: the metrics tell who pairs when and how busy the issuer is,
+// which is nothing for the internet.
+func loopbackOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err != nil || !ap.Addr().Unmap().IsLoopback() {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // httpRoutes builds the plain HTTP handler: the CA's public files, for CRL

@@ -20,6 +20,7 @@ import (
 	"github.com/lantls/lantls/ca/local"
 	"github.com/lantls/lantls/ca/upstream"
 	"github.com/lantls/lantls/dnsserver"
+	"github.com/lantls/lantls/internal/clientaddr"
 	"github.com/lantls/lantls/internal/flagfile"
 	"github.com/lantls/lantls/internal/sdnotify"
 	"github.com/lantls/lantls/issuer"
@@ -43,6 +44,13 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.RootKeyFile, "root-key-out", "", "`file` the first start writes the new CA's root key to, outside --data, for you to move off the machine (default DATA-root.key)")
 	fs.Var((*stringList)(&cfg.CAPermit), "ca-permit", "comma-separated DNS `names`, IP addresses or CIDR prefixes a new CA's root permits besides the zone, the --hostname names and the listen IP (only when the CA is made)")
 	fs.StringVar(&cfg.AttestRoots, "attest-roots", "", "`dir` of PEM roots (*.pem, *.crt) of device makers or attestation CAs that device-attest-01 statements must chain to; rules per model: 'lantls admin attest'")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "plain HTTP listen `address` that serves /metrics alone, e.g. 127.0.0.1:9464 (default: /metrics on the HTTPS listener, to loopback clients only)")
+	fs.Func("trusted-proxy", "comma-separated `addresses` or CIDR prefixes of load balancers and reverse proxies whose X-Forwarded-For (and, with --proxy-protocol, PROXY v2 header) names the client for per-source limits", func(v string) error {
+		ps, err := clientaddr.ParseProxies(v)
+		cfg.TrustedProxies = append(cfg.TrustedProxies, ps...)
+		return err
+	})
+	fs.BoolVar(&cfg.ProxyProtocol, "proxy-protocol", false, "connections from --trusted-proxy addresses to the HTTPS listener start with a PROXY protocol v2 header")
 	addLimitFlags(fs, &cfg.Limits)
 	fs.IntVar(&cfg.MaxDevicesPerOwner, "max-devices-per-owner", d.MaxDevicesPerOwner, "at most `N` active devices per owner, paired or added in the web UI (0: no limit; 'lantls admin device add' is not limited)")
 	addUpstreamFlags(fs, &cfg)
@@ -178,6 +186,9 @@ var issuerFlags = map[string]string{
 	"CADir":       "--ca-dir",
 	"RootKeyFile": "--root-key-out",
 	"Store":       "--store",
+
+	"MetricsListen": "--metrics-listen",
+	"ProxyProtocol": "--trusted-proxy",
 
 	"Upstream.Directory": "--upstream-directory",
 	"TLSCert":            "--tls-cert and --tls-key",
