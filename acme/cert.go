@@ -161,5 +161,16 @@ func leafDER(chain []byte) []byte {
 // signedHere reports whether leaf was signed by this server's own issuer
 // rather than by an upstream CA.
 func (s *Server) signedHere(leaf *x509.Certificate) bool {
-	return bytes.Equal(leaf.AuthorityKeyId, s.issuer.SubjectKeyId)
+	return s.ourKeyID(leaf.AuthorityKeyId)
+}
+
+// ourKeyID reports whether aki is the key identifier of an issuer of this
+// server, the current one or one it had before.
+func (s *Server) ourKeyID(aki []byte) bool {
+	for _, c := range s.issuers() {
+		if bytes.Equal(aki, c.SubjectKeyId) {
+			return true
+		}
+	}
+	return false
 }

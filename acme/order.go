@@ -206,7 +206,7 @@ func (s *Server) replaceableSerial(ctx context.Context, certID string, dev *stor
 	if err != nil {
 		return "", err
 	}
-	ours := bytes.Equal(aki, s.issuer.SubjectKeyId)
+	ours := s.ourKeyID(aki)
 	if !ours && !ca.IsMetered(s.signer) {
 		return "", problem.MalformedErr("replaces names a certificate of another issuer")
 	}

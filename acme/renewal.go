@@ -68,7 +68,7 @@ func (s *Server) certByID(ctx context.Context, certID string) (*store.Certificat
 	if err != nil {
 		return nil, err
 	}
-	ours := bytes.Equal(aki, s.issuer.SubjectKeyId)
+	ours := s.ourKeyID(aki)
 	if !ours && !ca.IsMetered(s.signer) {
 		return nil, problem.NotFoundErr("certID names a certificate of another issuer")
 	}
@@ -126,5 +126,5 @@ func (s *Server) certID(serial string) string {
 	if len(b) == 0 || b[0]&0x80 != 0 {
 		b = append([]byte{0}, b...)
 	}
-	return b64(s.issuer.SubjectKeyId) + "." + b64(b)
+	return b64(s.issuers()[0].SubjectKeyId) + "." + b64(b)
 }

@@ -44,6 +44,12 @@ type Config struct {
 	// IssuerCert is the certificate that signs leaves: its SubjectKeyId is
 	// the key identifier in ARI certIDs.
 	IssuerCert *x509.Certificate
+	// Issuers, when set, lists the certificates that have signed this
+	// server's leaves, the one signing now first: after a local CA's
+	// intermediate was rotated, the previous ones follow, so that their
+	// certificates still count as this server's (ARI, replaces,
+	// revocation). It is called per request; nil means IssuerCert alone.
+	Issuers func() []*x509.Certificate
 	// Profiles are the offered certificate profiles; nil means ca.Profiles.
 	Profiles map[string]ca.Profile
 	// Logger receives one debug line per request; nil discards.
@@ -78,7 +84,7 @@ type Server struct {
 	signer   ca.Signer
 	zone     string
 	base     string
-	issuer   *x509.Certificate
+	issuers  func() []*x509.Certificate
 	profiles map[string]ca.Profile
 	log      *slog.Logger
 	now      func() time.Time
@@ -138,7 +144,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		signer:   cfg.Signer,
 		zone:     strings.ToLower(strings.TrimSuffix(cfg.Zone, ".")),
 		base:     base,
-		issuer:   cfg.IssuerCert,
+		issuers:  cfg.Issuers,
 		profiles: cfg.Profiles,
 		log:      cfg.Logger,
 		now:      cfg.Now,
@@ -149,6 +155,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		attest:   cfg.Attestation,
 
 		finalizeWait: cfg.FinalizeWait,
+	}
+	if s.issuers == nil {
+		issuer := cfg.IssuerCert
+		s.issuers = func() []*x509.Certificate { return []*x509.Certificate{issuer} }
 	}
 	if s.finalizeWait <= 0 {
 		s.finalizeWait = defaultFinalizeWait

@@ -8,6 +8,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"io/fs"
 	"log/slog"
@@ -229,4 +231,71 @@ func pool(certs ...*x509.Certificate) *x509.CertPool {
 		p.AddCert(c)
 	}
 	return p
+}
+
+// TestRotateIntermediateWithoutRestart: a running issuer takes the
+// intermediate `lantls ca rotate-intermediate` makes, with no restart: new
+// certificates, its own HTTPS certificate and /ca/intermediate.crt come
+// from the new one, and a certificate from the old one is still its own
+// for ARI (RFC 9773).
+func TestRotateIntermediateWithoutRestart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	iss, roots := issuertest.Start(t, issuer.Config{DataDir: dir, Hostnames: []string{"localhost"}, CAReload: 50 * time.Millisecond})
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	before := issueLeaf(t, iss, client)
+
+	rootKey, err := local.ReadRootKey(dir+"-root.key", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter, err := local.RotateIntermediate(filepath.Join(dir, "ca"), rootKey, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(inter.SubjectKeyId, before.AuthorityKeyId) {
+		t.Fatal("the rotation kept the key")
+	}
+	base := iss.Info().BaseURL
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, body := get(t, client, base+"/ca/intermediate.crt"); bytes.Equal(body, inter.Raw) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the issuer does not serve the new intermediate after 10 s")
+		}
+	}
+	if after := issueLeaf(t, iss, client); !bytes.Equal(after.AuthorityKeyId, inter.SubjectKeyId) {
+		t.Error("a certificate issued after the rotation is not from the new intermediate")
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		conn, err := tls.Dial("tcp", strings.TrimPrefix(base, "https://"), &tls.Config{RootCAs: roots, ServerName: "localhost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		served := conn.ConnectionState().PeerCertificates
+		conn.Close()
+		if len(served) == 2 && served[1].Equal(inter) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the issuer's own certificate is not from the new intermediate after 10 s")
+		}
+	}
+
+	// ARI still knows the certificate of the old intermediate.
+	_, dirDoc := get(t, client, iss.Info().Directory)
+	var d struct {
+		RenewalInfo string `json:"renewalInfo"`
+	}
+	if err := json.Unmarshal(dirDoc, &d); err != nil || d.RenewalInfo == "" {
+		t.Fatalf("directory: %v %s", err, dirDoc)
+	}
+	serial := before.SerialNumber.Bytes()
+	if serial[0]&0x80 != 0 {
+		serial = append([]byte{0}, serial...)
+	}
+	certID := base64.RawURLEncoding.EncodeToString(before.AuthorityKeyId) + "." + base64.RawURLEncoding.EncodeToString(serial)
+	if resp, body := get(t, client, strings.TrimSuffix(d.RenewalInfo, "/")+"/"+certID); resp.StatusCode != http.StatusOK {
+		t.Errorf("ARI for a certificate of the old intermediate: %s %s", resp.Status, body)
+	}
 }

@@ -92,6 +92,9 @@ type Config struct {
 	// chain to (draft-ietf-acme-device-attest); empty means none, so no
 	// device can attest. Read at start.
 	AttestRoots string
+	// CAReload is how often the issuer looks in CADir for an intermediate
+	// that `lantls ca rotate-intermediate` made; 0 means 10 seconds.
+	CAReload time.Duration
 	// Limits are the rate limits the ACME server enforces.
 	Limits ratelimit.Limits
 	// MaxDevicesPerOwner bounds the active devices an owner may pair or
@@ -297,6 +300,9 @@ func (c *Config) check() error {
 	} else if c.CADir, err = filepath.Abs(c.CADir); err != nil {
 		return &ConfigError{Field: "CADir", Err: fmt.Errorf("CA dir: %w", err)}
 	}
+	if c.CAReload <= 0 {
+		c.CAReload = 10 * time.Second
+	}
 	if c.RootKeyFile == "" {
 		c.RootKeyFile = abs + "-root.key"
 	} else if c.RootKeyFile, err = filepath.Abs(c.RootKeyFile); err != nil {
@@ -418,6 +424,7 @@ func (iss *Issuer) open(ctx context.Context) error {
 		Zone:        cfg.Zone,
 		BaseURL:     iss.baseURL,
 		IssuerCert:  iss.ca.Intermediate(),
+		Issuers:     iss.ca.Intermediates,
 		Logger:      cfg.Logger,
 		Registerer:  iss.registry,
 		Now:         cfg.Now,
@@ -629,6 +636,7 @@ func (iss *Issuer) Run(ctx context.Context) error {
 	loop(func(ctx context.Context) { iss.acme.RunSweeper(ctx, time.Minute) })
 	loop(func(ctx context.Context) { iss.pairing.RunSweeper(ctx, time.Hour) })
 	loop(iss.renewTLSCertLoop)
+	loop(func(ctx context.Context) { iss.reloadCALoop(ctx, iss.cfg.CAReload) })
 	if iss.dns != nil {
 		serve("dns", func() error { return iss.dns.Run(ctx) })
 	}
@@ -692,6 +700,38 @@ func (iss *Issuer) release() error {
 		iss.lock = nil
 	}
 	return err
+}
+
+// reloadCALoop takes, every period until ctx is done, the intermediate
+// that `lantls ca rotate-intermediate` put in the CA directory: new
+// certificates, the CRL and the issuer's own certificate come from it at
+// once, with no restart, and the old one's certificates stay the issuer's
+// own (ARI, replaces, revocation).
+func (iss *Issuer) reloadCALoop(ctx context.Context, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		changed, err := iss.ca.Reload()
+		if err != nil {
+			iss.cfg.Logger.Error("the CA directory's intermediate does not load; still signing with the previous one", "err", err)
+			continue
+		}
+		if !changed {
+			continue
+		}
+		iss.crl.Store(nil)
+		inter := iss.ca.Intermediate()
+		iss.cfg.Logger.Info("signing with a new intermediate", "subject", inter.Subject.CommonName,
+			"not_after", inter.NotAfter, "sha256", local.Describe(inter).Fingerprint)
+		if err := iss.renewTLSCert(); err != nil {
+			iss.cfg.Logger.Error("renew issuer certificate", "err", err)
+		}
+	}
 }
 
 // renewTLSCertLoop renews the issuer's own certificate 30 days before it

@@ -85,7 +85,10 @@ func (iss *Issuer) httpRoutes() http.Handler {
 func (iss *Issuer) caFiles(handle func(pattern, route string, h http.Handler)) {
 	handle("GET /ca/root.pem", "ca", staticFile("application/x-pem-file", iss.ca.RootPEM()))
 	handle("GET /ca/root.crt", "ca", staticFile("application/pkix-cert", iss.ca.Root().Raw))
-	handle("GET /ca/intermediate.crt", "ca", staticFile("application/pkix-cert", iss.ca.Intermediate().Raw))
+	handle("GET /ca/intermediate.crt", "ca", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The intermediate changes when it is rotated.
+		staticFile("application/pkix-cert", iss.ca.Intermediate().Raw).ServeHTTP(w, r)
+	}))
 	handle("GET /ca/crl", "crl", http.HandlerFunc(iss.serveCRL))
 }
 

@@ -42,7 +42,8 @@ func (c *CA) CRL(now time.Time, revoked []x509.RevocationListEntry) ([]byte, err
 		NextUpdate:                now.Add(CRLValidity).UTC(),
 		RevokedCertificateEntries: entries,
 	}
-	der, err := x509.CreateRevocationList(rand.Reader, tmpl, c.inter, c.interKey)
+	s := c.current()
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, s.inter, s.key)
 	if err != nil {
 		return nil, fmt.Errorf("crl: %w", err)
 	}

@@ -83,10 +83,10 @@ type leafParts struct {
 	crlDP       []byte // Extension: the CRL URL; nil without a base URL
 }
 
-// newLeafParts returns the shared pieces of c's leaves, or nil when the
-// intermediate key is not ECDSA P-256 and crypto/x509 must sign.
-func (c *CA) newLeafParts() (*leafParts, error) {
-	key, ok := c.interKey.(*ecdsa.PrivateKey)
+// newLeafParts returns the shared pieces of the leaves s signs, or nil
+// when the intermediate key is not ECDSA P-256 and crypto/x509 must sign.
+func (c *CA) newLeafParts(s *signing) (*leafParts, error) {
+	key, ok := s.key.(*ecdsa.PrivateKey)
 	if !ok || key.Curve != elliptic.P256() {
 		return nil, nil
 	}
@@ -115,7 +115,7 @@ func (c *CA) newLeafParts() (*leafParts, error) {
 	})
 	// crypto/x509 names the issuer's key only when the issuer has a key
 	// identifier; the intermediates Open makes always do.
-	if id := c.inter.SubjectKeyId; len(id) > 0 {
+	if id := s.inter.SubjectKeyId; len(id) > 0 {
 		p.authKeyID = der(func(b *cryptobyte.Builder) {
 			addExtension(b, oidAuthorityKeyID, false, func(b *cryptobyte.Builder) {
 				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
@@ -155,12 +155,12 @@ func (c *CA) newLeafParts() (*leafParts, error) {
 	return p, nil
 }
 
-// signLeaf returns the DER certificate for l, signed by the intermediate.
-func (c *CA) signLeaf(l *leaf) ([]byte, error) {
-	if c.leafParts == nil {
-		return x509.CreateCertificate(rand.Reader, c.leafTemplate(l), c.inter, l.pub, c.interKey)
+// signLeaf returns the DER certificate for l, signed by s.
+func (c *CA) signLeaf(s *signing, l *leaf) ([]byte, error) {
+	if s.parts == nil {
+		return x509.CreateCertificate(rand.Reader, c.leafTemplate(l), s.inter, l.pub, s.key)
 	}
-	tbs, err := c.leafTBS(l)
+	tbs, err := leafTBS(s, l)
 	if err != nil {
 		return nil, fmt.Errorf("encode certificate: %w", err)
 	}
@@ -168,24 +168,24 @@ func (c *CA) signLeaf(l *leaf) ([]byte, error) {
 	// signers (hardware, remote); an in-memory ECDSA key is not one, and the
 	// check costs more than the signature.
 	digest := sha256.Sum256(tbs)
-	sig, err := ecdsa.SignASN1(rand.Reader, c.leafParts.key, digest[:])
+	sig, err := ecdsa.SignASN1(rand.Reader, s.parts.key, digest[:])
 	if err != nil {
 		return nil, fmt.Errorf("sign certificate: %w", err)
 	}
 	b := cryptobyte.NewBuilder(make([]byte, 0, len(tbs)+len(sig)+32))
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddBytes(tbs)
-		b.AddBytes(c.leafParts.sigAlg)
+		b.AddBytes(s.parts.sigAlg)
 		b.AddASN1BitString(sig)
 	})
 	return b.Bytes()
 }
 
 // leafTBS encodes l as a TBSCertificate (RFC 5280 section 4.1), exactly as
-// x509.CreateCertificate encodes c.leafTemplate(l): the same fields and
-// extensions, in the same order.
-func (c *CA) leafTBS(l *leaf) ([]byte, error) {
-	p := c.leafParts
+// x509.CreateCertificate encodes c.leafTemplate(l) signed by s: the same
+// fields and extensions, in the same order.
+func leafTBS(s *signing, l *leaf) ([]byte, error) {
+	p := s.parts
 	b := cryptobyte.NewBuilder(make([]byte, 0, 1024))
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
@@ -193,7 +193,7 @@ func (c *CA) leafTBS(l *leaf) ([]byte, error) {
 		})
 		b.AddASN1BigInt(l.serial)
 		b.AddBytes(p.sigAlg)
-		b.AddBytes(c.inter.RawSubject)
+		b.AddBytes(s.inter.RawSubject)
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 			addTime(b, l.notBefore)
 			addTime(b, l.notAfter)

@@ -40,11 +40,13 @@ func TestSignMatchesCreateCertificate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.leafParts == nil {
+			if c.current().parts == nil {
 				t.Fatal("Open made an intermediate whose leaves Sign does not encode itself")
 			}
 			if encoder == "crypto/x509" {
-				c.leafParts = nil
+				s := *c.current()
+				s.parts = nil
+				c.cur.Store(&s)
 			}
 			for _, k := range keys {
 				t.Run(k.name+" "+encoder+" base URL "+baseURL, func(t *testing.T) {
@@ -107,11 +109,11 @@ func TestLeafTBSEncoding(t *testing.T) {
 				spki:      spki,
 				ski:       ski,
 			}
-			got, err := c.leafTBS(l)
+			got, err := leafTBS(c.current(), l)
 			if err != nil {
 				t.Fatalf("leafTBS: %v", err)
 			}
-			want, err := createCertificate(c.leafTemplate(l), c.Intermediate(), key.Public(), c.interKey)
+			want, err := createCertificate(c.leafTemplate(l), c.Intermediate(), key.Public(), c.current().key)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -187,7 +189,7 @@ func oldLeaf(t *testing.T, c *CA, serial *big.Int, notBefore, notAfter time.Time
 		tmpl.CRLDistributionPoints = []string{c.crlURL}
 		tmpl.IssuingCertificateURL = []string{c.aiaURL}
 	}
-	cert, err := createCertificate(tmpl, c.Intermediate(), pub, c.interKey)
+	cert, err := createCertificate(tmpl, c.Intermediate(), pub, c.current().key)
 	if err != nil {
 		t.Fatal(err)
 	}

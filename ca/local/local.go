@@ -38,6 +38,10 @@ const (
 	IntermediateCertFile = "intermediate.pem"
 	// IntermediateKeyFile holds the intermediate's key, PKCS#8 PEM.
 	IntermediateKeyFile = "intermediate.key"
+	// PreviousIntermediatesFile holds, in PEM, the intermediates that
+	// signed before RotateIntermediate replaced them, oldest first; it
+	// exists only after a rotation.
+	PreviousIntermediatesFile = "previous-intermediates.pem"
 )
 
 // Lifetimes of the certificates the CA makes for itself.
@@ -107,13 +111,13 @@ type CA struct {
 	// strayRootKey says the directory holds a root key that Open left
 	// alone, as the root is constrained and needs it for nothing.
 	strayRootKey bool
-	inter        *x509.Certificate
-	interKey     crypto.Signer
 	rootPEM      []byte
-	interPEM     []byte
-	// leafParts are the DER pieces Sign puts in every leaf; nil when
-	// crypto/x509 signs leaves instead.
-	leafParts *leafParts
+	// dir is the CA directory, which Reload reads again.
+	dir string
+	// cur is the intermediate that signs; Reload replaces it.
+	cur atomic.Pointer[signing]
+	// previous are the intermediates that signed before rotations.
+	previous atomic.Pointer[[]*x509.Certificate]
 	// crlNumber is the last CRL number handed out, so numbers increase
 	// even when two CRLs are made within one millisecond.
 	crlNumber atomic.Int64
@@ -170,19 +174,80 @@ func Open(dir string, opts Options) (*CA, error) {
 		return nil, fmt.Errorf("open ca: %w", err)
 	}
 	c.rootPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.root.Raw})
-	c.interPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.inter.Raw})
-	if c.leafParts, err = c.newLeafParts(); err != nil {
-		return nil, fmt.Errorf("open ca: leaf extensions: %w", err)
-	}
 	return c, nil
+}
+
+// signing is an intermediate with its key, and what signing with it
+// needs made once.
+type signing struct {
+	inter *x509.Certificate
+	key   crypto.Signer
+	pem   []byte // inter in PEM, the end of every chain
+	// parts are the DER pieces Sign puts in every leaf; nil when
+	// crypto/x509 signs leaves instead.
+	parts *leafParts
+}
+
+func (c *CA) newSigning(inter *x509.Certificate, key crypto.Signer) (*signing, error) {
+	s := &signing{inter: inter, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: inter.Raw})}
+	var err error
+	if s.parts, err = c.newLeafParts(s); err != nil {
+		return nil, fmt.Errorf("leaf extensions: %w", err)
+	}
+	return s, nil
+}
+
+// current is the intermediate signing now.
+func (c *CA) current() *signing { return c.cur.Load() }
+
+// Reload reads the CA directory again (finishing a rotation cut off part
+// way) and signs with its intermediate from now on, when it is another
+// one than before. It reports whether it changed. An intermediate that
+// does not load, or is not the root's, leaves the old one signing.
+func (c *CA) Reload() (bool, error) {
+	if err := finishRotation(c.dir); err != nil {
+		return false, fmt.Errorf("reload ca: %w", err)
+	}
+	inter, err := readCert(filepath.Join(c.dir, IntermediateCertFile))
+	if err != nil {
+		return false, fmt.Errorf("reload ca: %w", err)
+	}
+	if inter.Equal(c.current().inter) {
+		return false, nil
+	}
+	key, err := readKey(filepath.Join(c.dir, IntermediateKeyFile), inter)
+	if err != nil {
+		return false, fmt.Errorf("reload ca: %w", err)
+	}
+	if err := c.checkIntermediate(inter); err != nil {
+		return false, fmt.Errorf("reload ca: %w", err)
+	}
+	s, err := c.newSigning(inter, key)
+	if err != nil {
+		return false, fmt.Errorf("reload ca: %w", err)
+	}
+	previous, err := c.readPrevious(inter)
+	if err != nil {
+		return false, fmt.Errorf("reload ca: %w", err)
+	}
+	c.previous.Store(&previous)
+	c.cur.Store(s)
+	return true, nil
 }
 
 // Root returns the root certificate, the one clients trust.
 func (c *CA) Root() *x509.Certificate { return c.root }
 
+// Intermediates returns the intermediate that signs now, then those that
+// signed before it (see RotateIntermediate), whose certificates stay
+// valid until they expire.
+func (c *CA) Intermediates() []*x509.Certificate {
+	return append([]*x509.Certificate{c.current().inter}, *c.previous.Load()...)
+}
+
 // Intermediate returns the name-constrained intermediate that signs leaves
 // and CRLs.
-func (c *CA) Intermediate() *x509.Certificate { return c.inter }
+func (c *CA) Intermediate() *x509.Certificate { return c.current().inter }
 
 // RootPEM returns the root certificate in PEM.
 func (c *CA) RootPEM() []byte { return bytes.Clone(c.rootPEM) }
@@ -204,7 +269,7 @@ func (c *CA) StrayRootKey() bool { return c.strayRootKey }
 
 // Permits reports whether the intermediate's name constraints allow a
 // certificate for host, a DNS name or an IP address.
-func (c *CA) Permits(host string) bool { return permits(c.inter, host) }
+func (c *CA) Permits(host string) bool { return permits(c.current().inter, host) }
 
 // files lists the CA's files in the order Init writes them: the key first,
 // so a directory with both certificates always has the key.
@@ -265,17 +330,9 @@ func (c *CA) load(dir string) error {
 	if err := root.CheckSignatureFrom(root); err != nil {
 		return fmt.Errorf("%s is not a self-signed CA certificate: %w", filepath.Join(dir, RootCertFile), err)
 	}
-	if err := inter.CheckSignatureFrom(root); err != nil {
-		return fmt.Errorf("%s is not signed by %s: %w", filepath.Join(dir, IntermediateCertFile), filepath.Join(dir, RootCertFile), err)
-	}
-	permitted := inter.PermittedDNSDomains
-	if len(permitted) == 0 || !inter.PermittedDNSDomainsCritical {
-		return fmt.Errorf("%s is not name-constrained to a zone (permitted DNS domains %q); "+
-			"use a new CA directory to make a CA for zone %q", filepath.Join(dir, IntermediateCertFile), permitted, c.zone)
-	}
-	// Init puts the zone first among the permitted names.
-	if permitted[0] != c.zone {
-		return &ZoneError{Dir: dir, Made: permitted[0], Want: c.zone}
+	c.root, c.dir = root, dir
+	if err := c.checkIntermediate(inter); err != nil {
+		return err
 	}
 	rootKeyPath := filepath.Join(dir, RootKeyFile)
 	_, err = os.Stat(rootKeyPath)
@@ -295,8 +352,88 @@ func (c *CA) load(dir string) error {
 			return err
 		}
 	}
-	c.root, c.rootKey, c.inter, c.interKey = root, rootKey, inter, interKey
+	s, err := c.newSigning(inter, interKey)
+	if err != nil {
+		return err
+	}
+	previous, err := c.readPrevious(inter)
+	if err != nil {
+		return err
+	}
+	c.rootKey = rootKey
+	c.cur.Store(s)
+	c.previous.Store(&previous)
 	return nil
+}
+
+// readPrevious reads the intermediates that signed before current, each
+// checked against the root.
+func (c *CA) readPrevious(current *x509.Certificate) ([]*x509.Certificate, error) {
+	path := filepath.Join(c.dir, PreviousIntermediatesFile)
+	all, err := readCerts(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for _, p := range all {
+		if p.Equal(current) {
+			continue
+		}
+		if err := p.CheckSignatureFrom(c.root); err != nil {
+			return nil, fmt.Errorf("%s holds %q, which is not signed by the root: %w", path, p.Subject.CommonName, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// checkIntermediate checks that inter is signed by the root and
+// constrained to the zone, which Init puts first among its permitted DNS
+// names.
+func (c *CA) checkIntermediate(inter *x509.Certificate) error {
+	if err := inter.CheckSignatureFrom(c.root); err != nil {
+		return fmt.Errorf("%s is not signed by %s: %w", filepath.Join(c.dir, IntermediateCertFile), filepath.Join(c.dir, RootCertFile), err)
+	}
+	permitted := inter.PermittedDNSDomains
+	if len(permitted) == 0 || !inter.PermittedDNSDomainsCritical {
+		return fmt.Errorf("%s is not name-constrained to a zone (permitted DNS domains %q); "+
+			"use a new CA directory to make a CA for zone %q", filepath.Join(c.dir, IntermediateCertFile), permitted, c.zone)
+	}
+	if permitted[0] != c.zone {
+		return &ZoneError{Dir: c.dir, Made: permitted[0], Want: c.zone}
+	}
+	return nil
+}
+
+// readCerts reads a file of PEM certificates.
+func readCerts(path string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("parse %s: PEM block of type %s, want CERTIFICATE", path, block.Type)
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", path, err)
+		}
+		out = append(out, c)
+	}
+	if len(bytes.TrimSpace(b)) != 0 {
+		return nil, fmt.Errorf("parse %s: data that is not PEM", path)
+	}
+	return out, nil
 }
 
 func readCert(path string) (*x509.Certificate, error) {

@@ -22,7 +22,7 @@ func (c *CA) AddsName(name string) bool {
 	if names.InZone(name, c.zone) {
 		return true
 	}
-	return permitsDNS(c.root, name) && permitsDNS(c.inter, name)
+	return permitsDNS(c.root, name) && permitsDNS(c.current().inter, name)
 }
 
 // permitsDNS is permits for a certificate that has permitted DNS subtrees.

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -278,9 +279,10 @@ func writeCA(dir string, root, inter *x509.Certificate, interKey crypto.Signer) 
 const nextSuffix = ".next"
 
 // RotateIntermediate makes a new intermediate for the CA in dir with the
-// root's key, and puts it in place of the old one. The issuer uses it from
-// its next start; certificates the old one signed stay valid until they
-// expire, as both chain to the same root. A crash part way is finished by
+// root's key, and puts it in place of the old one, which it adds to
+// PreviousIntermediatesFile. A running CA takes it on Reload; certificates
+// the old one signed stay valid until they expire, as both chain to the
+// same root, and Intermediates still lists it. A crash part way is finished by
 // the next RotateIntermediate or Open: the key and certificate are written
 // beside the old ones and renamed over them, the certificate last.
 func RotateIntermediate(dir string, rootKey crypto.Signer, now time.Time) (*x509.Certificate, error) {
@@ -298,6 +300,9 @@ func RotateIntermediate(dir string, rootKey crypto.Signer, now time.Time) (*x509
 	}
 	if !constrained(root) {
 		return nil, fmt.Errorf("rotate intermediate: %s has no name constraints; make a new CA instead", rootPath)
+	}
+	if err := keepPrevious(dir); err != nil {
+		return nil, fmt.Errorf("rotate intermediate: %w", err)
 	}
 	inter, key, err := newIntermediate(now, root, rootKey)
 	if err != nil {
@@ -320,6 +325,25 @@ func RotateIntermediate(dir string, rootKey crypto.Signer, now time.Time) (*x509
 		return nil, fmt.Errorf("rotate intermediate: %w", err)
 	}
 	return inter, nil
+}
+
+// keepPrevious adds the intermediate signing now to
+// PreviousIntermediatesFile, unless it is there, so the issuer still
+// knows its certificates as its own after the rotation.
+func keepPrevious(dir string) error {
+	path := filepath.Join(dir, PreviousIntermediatesFile)
+	cur, err := os.ReadFile(filepath.Join(dir, IntermediateCertFile))
+	if err != nil {
+		return err
+	}
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if bytes.Contains(old, cur) {
+		return nil
+	}
+	return atomicfile.Write(path, append(old, cur...), 0o600)
 }
 
 // finishRotation completes a rotation whose new certificate was written

@@ -253,6 +253,9 @@ func TestStrayRootKey(t *testing.T) {
 
 func TestRotateIntermediate(t *testing.T) {
 	old, dir := openCA(t)
+	if len(old.Intermediates()) != 1 {
+		t.Errorf("a new CA has %d intermediates, want 1", len(old.Intermediates()))
+	}
 	rootKey := readTestRootKey(t, dir)
 	later := testNow.Add(24 * time.Hour)
 	inter, err := RotateIntermediate(dir, rootKey, later)
@@ -270,6 +273,21 @@ func TestRotateIntermediate(t *testing.T) {
 	if !c.Intermediate().Equal(inter) {
 		t.Error("Open loaded another intermediate than the new one")
 	}
+	if all := c.Intermediates(); len(all) != 2 || !all[0].Equal(inter) || !all[1].Equal(old.Intermediate()) {
+		t.Errorf("Intermediates has %d certificates, want the new then the old", len(all))
+	}
+
+	// The CA opened before the rotation takes the new intermediate on
+	// Reload, without a restart, and signs with it at once.
+	if changed, err := old.Reload(); err != nil || !changed {
+		t.Fatalf("Reload = %v, %v; want a change", changed, err)
+	}
+	if !old.Intermediate().Equal(inter) || len(old.Intermediates()) != 2 {
+		t.Error("Reload did not take the new intermediate")
+	}
+	if changed, err := old.Reload(); err != nil || changed {
+		t.Errorf("second Reload = %v, %v; want no change", changed, err)
+	}
 	issued, err := c.Sign(t.Context(), leafRequest(t, p256Key(t)))
 	if err != nil {
 		t.Fatalf("Sign: %v", err)
@@ -286,6 +304,17 @@ func TestRotateIntermediate(t *testing.T) {
 
 	if _, err := RotateIntermediate(dir, p256Key(t), later); err == nil || !strings.Contains(err.Error(), "not the key of") {
 		t.Errorf("RotateIntermediate with another key = %v", err)
+	}
+	// A second rotation keeps both earlier intermediates.
+	third, err := RotateIntermediate(dir, rootKey, later.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if all := old.Intermediates(); len(all) != 3 || !all[0].Equal(third) || !all[2].Equal(inter) {
+		t.Errorf("after two rotations Intermediates has %d certificates, want the newest first, then the oldest, then the second", len(all))
 	}
 }
 

@@ -57,13 +57,14 @@ func (c *CA) Sign(ctx context.Context, req ca.Request) (*ca.Issued, error) {
 	}
 	// Whole seconds in UTC, as the certificate holds them, so that Issued
 	// tells the certificate's own times.
+	cur := c.current()
 	notBefore := c.now().Add(-Backdate).UTC().Truncate(time.Second)
 	notAfter := notBefore.Add(lifetime).Truncate(time.Second)
-	if notAfter.After(c.inter.NotAfter) {
-		notAfter = c.inter.NotAfter
+	if notAfter.After(cur.inter.NotAfter) {
+		notAfter = cur.inter.NotAfter
 	}
 	if !notAfter.After(notBefore) {
-		return nil, fmt.Errorf("sign: intermediate %q expired at %v", c.inter.Subject.CommonName, c.inter.NotAfter)
+		return nil, fmt.Errorf("sign: intermediate %q expired at %v", cur.inter.Subject.CommonName, cur.inter.NotAfter)
 	}
 	serial, err := randomSerial()
 	if err != nil {
@@ -77,7 +78,7 @@ func (c *CA) Sign(ctx context.Context, req ca.Request) (*ca.Issued, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	der, err := c.signLeaf(&leaf{
+	der, err := c.signLeaf(cur, &leaf{
 		serial:    serial,
 		notBefore: notBefore,
 		notAfter:  notAfter,
@@ -91,7 +92,7 @@ func (c *CA) Sign(ctx context.Context, req ca.Request) (*ca.Issued, error) {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
 	chain := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	chain = append(chain, c.interPEM...)
+	chain = append(chain, cur.pem...)
 	return &ca.Issued{Serial: serial, NotBefore: notBefore, NotAfter: notAfter, DER: der, ChainPEM: chain}, nil
 }
 
@@ -201,14 +202,15 @@ func (c *CA) ServerCertificate(hosts []string) (*tls.Certificate, error) {
 		}
 		return &tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}, nil
 	}
-	if tmpl.NotAfter.After(c.inter.NotAfter) {
-		tmpl.NotAfter = c.inter.NotAfter
+	cur := c.current()
+	if tmpl.NotAfter.After(cur.inter.NotAfter) {
+		tmpl.NotAfter = cur.inter.NotAfter
 	}
-	leaf, err := createCertificate(tmpl, c.inter, &key.PublicKey, c.interKey)
+	leaf, err := createCertificate(tmpl, cur.inter, &key.PublicKey, cur.key)
 	if err != nil {
 		return nil, fmt.Errorf("server certificate: %w", err)
 	}
-	return &tls.Certificate{Certificate: [][]byte{leaf.Raw, c.inter.Raw}, PrivateKey: key, Leaf: leaf}, nil
+	return &tls.Certificate{Certificate: [][]byte{leaf.Raw, cur.inter.Raw}, PrivateKey: key, Leaf: leaf}, nil
 }
 
 // hostName normalizes a DNS name for the issuer's own certificate. Unlike

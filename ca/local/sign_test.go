@@ -339,7 +339,7 @@ func TestNameConstraintsHold(t *testing.T) {
 				ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 				BasicConstraintsValid: true,
 			}
-			forged, err := createCertificate(tmpl, c.Intermediate(), &key.PublicKey, c.interKey)
+			forged, err := createCertificate(tmpl, c.Intermediate(), &key.PublicKey, c.current().key)
 			if err != nil {
 				t.Fatalf("forge: %v", err)
 			}

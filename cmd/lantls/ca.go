@@ -23,8 +23,8 @@ Commands:
                        and an intermediate with the same constraints; the
                        root key goes to --root-key-out, never the data dir
   rotate-intermediate  make a new intermediate with the root key
-                       (--root-key FILE); the issuer uses it from its
-                       next start
+                       (--root-key FILE); a running issuer takes it
+                       within 10 seconds, with no restart
   show                 print the root's fingerprint and what it permits
 
 Run 'lantls ca <command> --help' for a command's flags.`
@@ -184,9 +184,10 @@ func caRotate(e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, `Made a new intermediate in %s, valid until %s.
-Restart the issuer to sign with it (instances sharing a --store: copy the
-CA directory to each first). Certificates the old one signed stay valid
-until they expire, as both chain to the same root.
+A running issuer signs with it within 10 seconds, with no restart
+(instances sharing a --store: copy the CA directory to each). Certificates
+the old one signed stay valid until they expire, as both chain to the same
+root, and the issuer still knows them as its own (ARI, revocation).
 `, dirs.dir(), inter.NotAfter.UTC().Format("2 Jan 2006"))
 	return nil
 }
