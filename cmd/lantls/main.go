@@ -39,6 +39,7 @@ func commands() []command {
 		{"agent", "run the device agent: pair, get and renew a certificate, serve it", runAgent},
 		{"doctor", "say why a device's HTTPS does not work from this machine, and what to do", runDoctor},
 		{"demo", "run the whole system on loopback and show it working", runDemo},
+		{"health", "exit 0 if the issuer of a data dir answers its health check", runHealth},
 		{"version", "print the version", runVersion},
 	}
 }

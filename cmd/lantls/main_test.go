@@ -26,6 +26,8 @@ func TestRun(t *testing.T) {
 		{args: []string{"issuer", "--log-format", "xml"}, code: 2, stderr: "use text or json"},
 		{args: []string{"issuer", "--config", "DATADIR/plain"}, code: 2, stderr: "plain:1: \"kid c2VjcmV0\" is not 'name = value'"},
 		{args: []string{"issuer", "--config", "DATADIR/missing"}, code: 2, stderr: "--config: open"},
+		{args: []string{"health", "--help"}, code: 0, stdout: "--url"},
+		{args: []string{"health", "--data", "DATADIR"}, code: 1, stderr: "has an issuer run with --data"},
 		{args: []string{"admin", "--config", "DATADIR/plain", "device", "list"}, code: 2, stderr: "is not 'name = value'"},
 		{args: []string{"admin", "device"}, code: 2, stderr: "'device' needs a command"},
 		{args: []string{"admin", "frob"}, code: 2, stderr: "unknown command \"frob\""},
