@@ -20,7 +20,6 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mdp/qrterminal/v3"
@@ -216,8 +215,10 @@ func serve(ctx context.Context, a *agent.Agent, o *options, log *slog.Logger, st
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	defer signal.Stop(usr1)
+	if renewSignal != nil { // Notify with no signal would relay them all
+		signal.Notify(usr1, renewSignal)
+		defer signal.Stop(usr1)
+	}
 	go func() {
 		for {
 			select {
