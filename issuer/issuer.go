@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -153,6 +154,8 @@ type Issuer struct {
 	pairing *pairing.Service
 	dns     *dnsserver.Server // nil without a DNS server
 	web     *web.Server
+	// attestRoots are the roots of --attest-roots, nil without.
+	attestRoots []*x509.Certificate
 	// setupToken opens the UI's first-user setup page; empty once a user
 	// exists.
 	setupToken string
@@ -414,6 +417,7 @@ func (iss *Issuer) open(ctx context.Context) error {
 			return fmt.Errorf("load attestation roots: %w", err)
 		}
 		verifier = &attest.Verifier{Roots: roots, Now: cfg.Now}
+		iss.attestRoots = roots
 		for _, r := range roots {
 			cfg.Logger.Info("attestation root", "subject", r.Subject.String(), "sha256", attest.Fingerprint(r))
 		}
@@ -513,6 +517,7 @@ func (iss *Issuer) openWeb(ctx context.Context) error {
 		MDNSNames:          mdnsNames,
 		RPID:               rpID(iss.cfg.Hostnames),
 		Pairing:            iss.pairing,
+		AttestRoots:        iss.attestRoots,
 		SetupToken:         iss.setupToken,
 		MaxDevicesPerOwner: iss.cfg.MaxDevicesPerOwner,
 		Logger:             iss.cfg.Logger,

@@ -180,6 +180,9 @@ type devicePage struct {
 	Certificates []*store.Certificate
 	History      []*store.AuditEntry
 	Unpaired     time.Time
+	// Attestation is the last device-attest-01 the device passed; nil if
+	// none.
+	Attestation *store.DeviceAttestation
 	// Error is a problem with the page's form of no one field; the others
 	// show beside their field.
 	Error, NameError, PublishError, GrantsError string
@@ -230,6 +233,9 @@ func (s *Server) renderDevice(w http.ResponseWriter, r *http.Request, v *viewer,
 	row.LastError = lastErrors[d.ID]
 	page := &devicePage{deviceRow: row, Unpaired: d.RevokedAt}
 	if page.Certificates, err = s.cfg.Store.ListCertificates(r.Context(), d.ID); err != nil {
+		return err
+	}
+	if page.Attestation, err = devices.Attestation(r.Context(), s.cfg.Store, v.actorOf(), d.ID); err != nil {
 		return err
 	}
 	es, err := devices.AuditLog(r.Context(), s.cfg.Store, v.actorOf(), "", historyScan)

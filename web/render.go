@@ -15,7 +15,7 @@ import (
 // layout.html.
 var pageNames = []string{
 	"error", "login", "setup", "trust", "devices", "device", "newdevice", "newdevice_done",
-	"code", "approve", "audit", "account", "confirm",
+	"code", "approve", "audit", "account", "confirm", "attest",
 }
 
 var funcs = template.FuncMap{
@@ -93,6 +93,7 @@ var messages = map[string]string{
 	"approved":       "The device is approved. It picks up its certificate within seconds.",
 	"denied":         "The pairing was denied. The device was told so.",
 	"setup":          "Your account is ready.",
+	"attest-rule":    "The attestation rule is saved; it applies to the next order of each device of that model.",
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, v *viewer, status int, name, title string, page any) {

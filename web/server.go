@@ -64,6 +64,9 @@ type Config struct {
 	// in certificates (ca.NameAdder: the local signer); without it the
 	// device page offers none. MDNSNames says it may add tv.local too.
 	ShortNames, MDNSNames bool
+	// AttestRoots are the roots device-attest-01 statements must chain to
+	// (the issuer's --attest-roots), shown on the admin's attestation page.
+	AttestRoots []*x509.Certificate
 	// Pairing approves and denies device pairings; nil hides the pages.
 	Pairing *pairing.Service
 	// SetupToken, when set and no user exists, lets one visitor who knows
@@ -185,6 +188,8 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /device/deny", s.action(s.postDeny))
 
 	mux.HandleFunc("GET /audit", s.page(s.serveAudit))
+	mux.HandleFunc("GET /attest", s.page(s.serveAttest))
+	mux.HandleFunc("POST /attest", s.action(s.postAttest))
 	mux.HandleFunc("GET /account", s.page(s.serveAccount))
 	mux.HandleFunc("POST /account/password", s.action(s.postPassword))
 	mux.HandleFunc("POST /account/passkeys/{id}/delete", s.action(s.postDeletePasskey))
