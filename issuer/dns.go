@@ -11,15 +11,13 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/lantls/lantls/deviceapi"
 	"github.com/lantls/lantls/dnsserver"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/pairing"
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
 )
-
-// MaxAddresses bounds how many addresses one device may report.
-const MaxAddresses = 32
 
 // openDNS starts the DNS server when DNSListen is set: its index loads
 // from the store before New returns, so the first answers are right.
@@ -60,18 +58,6 @@ func (iss *Issuer) allowedRanges() []netip.Prefix {
 	return dnsserver.DefaultAllow
 }
 
-// AddressReport is the body of PUT /api/v1/device/addresses.
-type AddressReport struct {
-	Addresses []string `json:"addresses"`
-}
-
-// AddressAnswer is the answer: the addresses as stored, and the
-// address-names that now resolve to them.
-type AddressAnswer struct {
-	Addresses []string `json:"addresses"`
-	Names     []string `json:"names"`
-}
-
 // serveAddresses serves PUT /api/v1/device/addresses: the calling device
 // (by its bearer token) replaces the addresses it last reported. Each must
 // be in the allowed ranges; the DNS answers show them before the response
@@ -90,7 +76,7 @@ func (iss *Issuer) serveAddresses(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(ans)
 }
 
-func (iss *Issuer) putAddresses(r *http.Request) (*AddressAnswer, error) {
+func (iss *Issuer) putAddresses(r *http.Request) (*deviceapi.AddressAnswer, error) {
 	d, err := iss.pairing.Authenticate(r)
 	if err != nil {
 		return nil, err
@@ -98,7 +84,7 @@ func (iss *Issuer) putAddresses(r *http.Request) (*AddressAnswer, error) {
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "" && ct != "application/json" {
 		return nil, problem.MalformedErr("send the addresses as application/json, not %s", ct)
 	}
-	var body AddressReport
+	var body deviceapi.AddressReport
 	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
@@ -140,7 +126,7 @@ func (iss *Issuer) putAddresses(r *http.Request) (*AddressAnswer, error) {
 			iss.cfg.Logger.WarnContext(ctx, "dns refresh after an address report", "err", err)
 		}
 	}
-	ans := &AddressAnswer{Addresses: []string{}, Names: []string{}}
+	ans := &deviceapi.AddressAnswer{Addresses: []string{}, Names: []string{}}
 	for _, a := range addrs {
 		ans.Addresses = append(ans.Addresses, a.String())
 		ans.Names = append(ans.Names, names.AddressName(a, d.Label, iss.cfg.Zone))
@@ -151,8 +137,8 @@ func (iss *Issuer) putAddresses(r *http.Request) (*AddressAnswer, error) {
 // ParseAddresses parses reported addresses, in order and without
 // duplicates, and checks each against the allowed ranges.
 func ParseAddresses(list []string, allow []netip.Prefix) ([]netip.Addr, error) {
-	if len(list) > MaxAddresses {
-		return nil, fmt.Errorf("%d addresses; at most %d", len(list), MaxAddresses)
+	if len(list) > deviceapi.MaxAddresses {
+		return nil, fmt.Errorf("%d addresses; at most %d", len(list), deviceapi.MaxAddresses)
 	}
 	out := []netip.Addr{}
 	seen := map[netip.Addr]bool{}

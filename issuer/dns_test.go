@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/lantls/lantls/deviceapi"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/issuer/issuertest"
 	"github.com/lantls/lantls/names"
@@ -82,7 +83,7 @@ func TestDeviceAddresses(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("PUT addresses: %s %s", resp.Status, body)
 	}
-	var ans issuer.AddressAnswer
+	var ans deviceapi.AddressAnswer
 	if err := json.Unmarshal(body, &ans); err != nil {
 		t.Fatal(err)
 	}

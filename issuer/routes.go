@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lantls/lantls/ca/local"
+	"github.com/lantls/lantls/deviceapi"
 	"github.com/lantls/lantls/store"
 )
 
@@ -28,10 +29,10 @@ func (iss *Issuer) routes() http.Handler {
 	handle("/acme/", "acme", iss.acme.Handler())
 	handle("POST /pair/device_authorization", "pair", http.HandlerFunc(iss.pairing.DeviceAuthorization))
 	handle("POST /pair/token", "pair", http.HandlerFunc(iss.pairing.Token))
-	handle("GET /api/v1/device/policy", "device-api", http.HandlerFunc(iss.pairing.ServePolicy))
-	handle("POST /api/v1/device/token", "device-api", http.HandlerFunc(iss.pairing.ServeRotateToken))
-	handle("PUT /api/v1/device/addresses", "device-api", http.HandlerFunc(iss.serveAddresses))
-	handle("PUT /api/v1/device/status", "device-api", http.HandlerFunc(iss.serveStatus))
+	handle("GET "+deviceapi.PathPolicy, "device-api", http.HandlerFunc(iss.pairing.ServePolicy))
+	handle("POST "+deviceapi.PathToken, "device-api", http.HandlerFunc(iss.pairing.ServeRotateToken))
+	handle("PUT "+deviceapi.PathAddresses, "device-api", http.HandlerFunc(iss.serveAddresses))
+	handle("PUT "+deviceapi.PathStatus, "device-api", http.HandlerFunc(iss.serveStatus))
 	iss.caFiles(handle)
 	handle("GET /healthz", "healthz", http.HandlerFunc(iss.serveHealth))
 	if iss.metricsLn == nil {

@@ -12,46 +12,22 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/lantls/lantls/deviceapi"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/pairing"
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
 )
 
-// MaxStatusBody bounds the body of PUT /api/v1/device/status.
-const MaxStatusBody = 8 << 10
-
-// StatusReport is the body of PUT /api/v1/device/status: the last failure
-// of the device's certificate work, or "" after a success, and when it
-// happened.
-type StatusReport struct {
-	LastError *string   `json:"last_error,omitempty"`
-	At        time.Time `json:"at,omitzero"` // RFC 3339
-	// NameCheck is the device's check that one of its address-names
-	// resolves through its own system resolver; a report carries it, the
-	// last error, or both.
-	NameCheck *NameCheckReport `json:"name_check,omitempty"`
-}
-
-// NameCheckReport is the device's name check: Result "ok" (the address
-// came back), "filtered" (an answer without it: a DNS-rebind filter) or
-// "failed" (no answer, or NXDOMAIN), for Name, one of the device's
-// address-names.
-type NameCheckReport struct {
-	Result string    `json:"result"`
-	Name   string    `json:"name"`
-	Detail string    `json:"detail,omitempty"`
-	At     time.Time `json:"at,omitzero"`
-}
-
-// ParseStatusReport reads a StatusReport from at most MaxStatusBody bytes
+// ParseStatusReport reads a deviceapi.StatusReport from at most
+// deviceapi.MaxStatusBody bytes
 // of r. The error text comes back as plain text on one line: invalid
 // UTF-8 and control characters become spaces, and text longer than
 // store.MaxStatusError bytes is cut (at a character boundary) and ends
 // with "…".
-func ParseStatusReport(r io.Reader) (*StatusReport, error) {
-	var body StatusReport
-	dec := json.NewDecoder(io.LimitReader(r, MaxStatusBody))
+func ParseStatusReport(r io.Reader) (*deviceapi.StatusReport, error) {
+	var body deviceapi.StatusReport
+	dec := json.NewDecoder(io.LimitReader(r, deviceapi.MaxStatusBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
 		return nil, fmt.Errorf(`the body is not {"last_error": "...", "at": "2006-01-02T15:04:05Z"}: %v`, err)

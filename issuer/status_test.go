@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/lantls/lantls/deviceapi"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/store"
 )
@@ -65,7 +66,7 @@ func TestDeviceStatus(t *testing.T) {
 
 	// Bad bodies: 400 problems, nothing changed.
 	for _, bad := range []string{`{}`, `{"at": "2026-12-07T01:02:03Z"}`, `{"last_error": 1}`, `{"last_error": "x", "at": "yesterday"}`,
-		`{"last_error": "x", "other": 1}`, `{"last_error": "x"} {}`, `{"last_error": "` + strings.Repeat("x", issuer.MaxStatusBody) + `"}`} {
+		`{"last_error": "x", "other": 1}`, `{"last_error": "x"} {}`, `{"last_error": "` + strings.Repeat("x", deviceapi.MaxStatusBody) + `"}`} {
 		resp, body := putStatus(t, client, iss, token, bad)
 		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != "application/problem+json" ||
 			!strings.Contains(body, "urn:ietf:params:acme:error:malformed") {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lantls/lantls/deviceapi"
 	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
@@ -78,23 +79,6 @@ func WriteProblem(w http.ResponseWriter, err error) {
 	w.Write(append(b, '\n'))
 }
 
-// Policy is the answer of GET /api/v1/device/policy: what the device's
-// owner allows.
-type Policy struct {
-	Label string `json:"label"`
-	// Origins are the web origins allowed to call the device from a
-	// browser (CORS and Local Network Access preflights).
-	Origins []string `json:"origins"`
-	// Revoked are the serials (lowercase hex) of the device's revoked
-	// certificates that have not expired: a device serving one of them
-	// replaces it at once rather than at ARI's next answer, hours away.
-	Revoked []string `json:"revoked"`
-}
-
-// PolicyMaxAge is how long a device may use a policy before asking again
-// (with If-None-Match, which usually gets 304).
-const PolicyMaxAge = time.Minute
-
 // ServePolicy serves GET /api/v1/device/policy: the calling device's
 // origin grants, with a strong ETag of the body and Cache-Control, so a
 // device that polls gets 304 Not Modified until the owner changes them.
@@ -114,7 +98,7 @@ func (s *Service) ServePolicy(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	body, err := json.Marshal(&Policy{Label: d.Label, Origins: g.Origins, Revoked: revoked})
+	body, err := json.Marshal(&deviceapi.Policy{Label: d.Label, Origins: g.Origins, Revoked: revoked})
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
@@ -124,7 +108,7 @@ func (s *Service) ServePolicy(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("ETag", etag)
 	// private: the answer depends on the Authorization header.
-	h.Set("Cache-Control", fmt.Sprintf("private, max-age=%d", int(PolicyMaxAge/time.Second)))
+	h.Set("Cache-Control", fmt.Sprintf("private, max-age=%d", int(deviceapi.PolicyMaxAge/time.Second)))
 	h.Set("Vary", "Authorization")
 	if etagMatch(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
@@ -163,12 +147,6 @@ func etagMatch(header, etag string) bool {
 	return false
 }
 
-// RotateTokenResponse is the answer of POST /api/v1/device/token.
-type RotateTokenResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-}
-
 // ServeRotateToken serves POST /api/v1/device/token: the calling device
 // gets a new bearer token, and every token it had, the one it called
 // with included, stops working in the same transaction.
@@ -191,7 +169,7 @@ func (s *Service) ServeRotateToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, &RotateTokenResponse{AccessToken: token, TokenType: "Bearer"})
+	writeJSON(w, http.StatusOK, &deviceapi.RotateTokenResponse{AccessToken: token, TokenType: "Bearer"})
 }
 
 // RotateToken revokes every bearer token of the device with ID deviceID

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lantls/lantls/deviceapi"
 	"github.com/lantls/lantls/devices"
-	"github.com/lantls/lantls/pairing"
 	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
 )
@@ -51,7 +51,7 @@ func TestPolicy(t *testing.T) {
 	h := newHarness(t, ratelimit.Defaults)
 	tok, _ := h.pair(t, h.owner)
 	resp, body := get(t, h, "GET", "/api/v1/device/policy", tok.AccessToken)
-	var p pairing.Policy
+	var p deviceapi.Policy
 	if resp.StatusCode != 200 || json.Unmarshal(body, &p) != nil || p.Label != tok.Lantls.Label || p.Origins == nil || len(p.Origins) != 0 || p.Revoked == nil || len(p.Revoked) != 0 {
 		t.Fatalf("policy = %s %q", resp.Status, body)
 	}
@@ -94,7 +94,7 @@ func TestBearerTokens(t *testing.T) {
 	}
 	// Rotation: the new token works, the old one stops.
 	resp, body := get(t, h, "POST", "/api/v1/device/token", tok.AccessToken)
-	var rot pairing.RotateTokenResponse
+	var rot deviceapi.RotateTokenResponse
 	if resp.StatusCode != 200 || json.Unmarshal(body, &rot) != nil || rot.AccessToken == "" || rot.AccessToken == tok.AccessToken {
 		t.Fatalf("rotate = %s %q", resp.Status, body)
 	}

@@ -34,6 +34,7 @@ var rules = []rule{
 	{pkg: "store/sqlite", allow: []string{"store", "problem"}, why: "the store is the bottom layer"},
 	{pkg: "store/postgres", allow: []string{"store", "problem"}, why: "the store is the bottom layer"},
 	{pkg: "names", allow: []string{}, why: "names is pure functions every layer uses"},
+	{pkg: "deviceapi", allow: []string{}, why: "the device API's wire types are what the agent links of the issuer"},
 	{pkg: "problem", allow: []string{}, why: "problem is the vocabulary every layer returns"},
 }
 
