@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lantls/lantls/deviceapi"
 	"github.com/lantls/lantls/names"
 )
 
@@ -129,7 +130,7 @@ func (a *Agent) reportAddresses(ctx context.Context, addrs []string) error {
 		addrs = []string{}
 	}
 	body, _ := json.Marshal(addressReport{Addresses: addrs})
-	resp, err := a.deviceAPI(ctx, http.MethodPut, "/api/v1/device/addresses", body, nil)
+	resp, err := a.deviceAPI(ctx, http.MethodPut, deviceapi.PathAddresses, body, nil)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/lantls/lantls/deviceapi"
 	"github.com/lantls/lantls/names"
 )
 
@@ -30,20 +31,9 @@ const (
 	nameCheckTimeout = 5 * time.Second
 )
 
-// nameCheckReport is the body of PUT /api/v1/device/status that carries
-// the name check alone.
-type nameCheckReport struct {
-	NameCheck nameCheck `json:"name_check"`
-}
-
-// nameCheck is the outcome of one check: "ok", "filtered" (an answer
-// without the address: a DNS-rebind filter) or "failed".
-type nameCheck struct {
-	Result string    `json:"result"`
-	Name   string    `json:"name"`
-	Detail string    `json:"detail,omitempty"`
-	At     time.Time `json:"at"`
-}
+// nameCheck (deviceapi.NameCheckReport, wire.go) is the outcome of one
+// check: "ok", "filtered" (an answer without the address: a DNS-rebind
+// filter) or "failed".
 
 // nameCheckLoop checks, once the device serves a certificate and has
 // reported an address, that one of its address-names resolves through the
@@ -177,11 +167,11 @@ func (a *Agent) nameCheckServer() (string, error) {
 // sendNameCheck reports c (PUT /api/v1/device/status); an issuer without
 // the field or the endpoint is not an error.
 func (a *Agent) sendNameCheck(ctx context.Context, c nameCheck) error {
-	body, err := json.Marshal(nameCheckReport{NameCheck: c})
+	body, err := json.Marshal(&statusReport{NameCheck: &c})
 	if err != nil {
 		return err
 	}
-	resp, err := a.deviceAPI(ctx, http.MethodPut, "/api/v1/device/status", body, nil)
+	resp, err := a.deviceAPI(ctx, http.MethodPut, deviceapi.PathStatus, body, nil)
 	var se *statusError
 	if errors.As(err, &se) && (se.code == http.StatusNotFound || se.code == http.StatusBadRequest) {
 		a.log.Debug("the issuer takes no name checks", "err", err)

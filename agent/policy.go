@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lantls/lantls/deviceapi"
 )
 
 // originSet is the owner's origin grants (GET /api/v1/device/policy) as
@@ -64,7 +66,7 @@ func (a *Agent) refreshPolicy(ctx context.Context) (time.Duration, error) {
 	if cur.etag != "" {
 		h.Set("If-None-Match", cur.etag)
 	}
-	resp, err := a.deviceAPI(ctx, http.MethodGet, "/api/v1/device/policy", nil, h)
+	resp, err := a.deviceAPI(ctx, http.MethodGet, deviceapi.PathPolicy, nil, h)
 	if err != nil {
 		return 0, err
 	}

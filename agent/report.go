@@ -6,13 +6,15 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/lantls/lantls/deviceapi"
 )
 
 // reportStatus queues a report for reportLoop, replacing one not sent
 // yet: only the latest matters. It never waits for the network.
 func (a *Agent) reportStatus(lastError string, at time.Time) {
 	a.mu.Lock()
-	a.unreported = &statusReport{LastError: lastError, At: at.UTC()}
+	a.unreported = &statusReport{LastError: &lastError, At: at.UTC()}
 	a.mu.Unlock()
 	select {
 	case a.reportKick <- struct{}{}:
@@ -67,7 +69,7 @@ func (a *Agent) sendStatus(ctx context.Context, r *statusReport) error {
 	if err != nil {
 		return err
 	}
-	resp, err := a.deviceAPI(ctx, http.MethodPut, "/api/v1/device/status", body, nil)
+	resp, err := a.deviceAPI(ctx, http.MethodPut, deviceapi.PathStatus, body, nil)
 	var se *statusError
 	if errors.As(err, &se) && se.code == http.StatusNotFound {
 		a.log.Debug("the issuer takes no status reports", "err", err)

@@ -103,7 +103,8 @@ func TestReportToOlderIssuer(t *testing.T) {
 	}
 	a.httpc = srv.Client()
 	a.state.creds = &credentials{Issuer: srv.URL, Token: "tok"}
-	r := &statusReport{LastError: "x", At: time.Now()}
+	x := "x"
+	r := &statusReport{LastError: &x, At: time.Now()}
 	if err := a.sendStatus(t.Context(), r); err != nil {
 		t.Errorf("404: %v, want no error", err)
 	}

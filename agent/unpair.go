@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/mholt/acmez/v3/acme"
+
+	"github.com/lantls/lantls/deviceapi"
 )
 
 // confirmUnpaired reports whether the issuer no longer knows the device:
@@ -16,7 +18,7 @@ import (
 // working device. An account never registered leaves the 401 alone to
 // decide.
 func (a *Agent) confirmUnpaired(ctx context.Context) bool {
-	resp, err := a.deviceAPI(ctx, http.MethodGet, "/api/v1/device/policy", nil, http.Header{"Accept": {"application/json"}})
+	resp, err := a.deviceAPI(ctx, http.MethodGet, deviceapi.PathPolicy, nil, http.Header{"Accept": {"application/json"}})
 	if err == nil {
 		resp.Body.Close()
 		return false

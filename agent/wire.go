@@ -1,11 +1,11 @@
 package agent
 
-import "time"
+import "github.com/lantls/lantls/deviceapi"
 
 // The agent's side of the wire: the JSON bodies it sends to and reads
 // from the issuer's pairing endpoints (RFC 8628 and the lantls extension)
-// and device API, kept in this one file so that they can be swapped for
-// types shared with the issuer.
+// and device API, kept in this one file. The device API's are the
+// issuer's own types, from package deviceapi.
 
 // deviceAuthorization is the RFC 8628 section 3.2 response.
 type deviceAuthorization struct {
@@ -37,23 +37,10 @@ type tokenResponse struct {
 	issuerCA string // not on the wire: the root that verified the answer
 }
 
-// policy is the JSON body of GET /api/v1/device/policy.
-type policy struct {
-	Origins []string `json:"origins"`
-	// Revoked are the serials (lowercase hex) of the device's revoked
-	// certificates that have not expired.
-	Revoked []string `json:"revoked"`
-}
-
-// statusReport is the body of PUT /api/v1/device/status: the last failure
-// of the device's certificate work, or "" after a success, shown to the
-// owner as the device's last error.
-type statusReport struct {
-	LastError string    `json:"last_error"`
-	At        time.Time `json:"at"`
-}
-
-// addressReport is the body of PUT /api/v1/device/addresses.
-type addressReport struct {
-	Addresses []string `json:"addresses"`
-}
+// The device API's bodies are the issuer's own (package deviceapi).
+type (
+	policy        = deviceapi.Policy
+	statusReport  = deviceapi.StatusReport
+	addressReport = deviceapi.AddressReport
+	nameCheck     = deviceapi.NameCheckReport
+)
