@@ -53,7 +53,7 @@ func TestHubIsolatedLAN(t *testing.T) {
 		"--model", "e2e hub TV", "--proxy-to", "http://"+uiAddr, "--listen", ns.devIP+":443", "--mdns=false",
 		"--name-check", ns.hubIP+":53", "--log-level", "debug")
 	code := agent.waitOutput(t, userCodeLine, readyTimeout)[1]
-	lantls(t, "admin", "--data", data, "pair", "approve", code, "--owner", "alice")
+	mustRun(t, nil, lantlsBin, "admin", "--data", data, "pair", "approve", code, "--owner", "alice", "--new-owner")
 	agent.waitOutput(t, servingLine, readyTimeout)
 	label := agentStatus(t, agentData).Label
 
@@ -62,7 +62,7 @@ func TestHubIsolatedLAN(t *testing.T) {
 	curlWant(t, ns.hub, root, addrName, ns.devIP, "device UI on the isolated LAN")
 
 	// A short name: in the hub's DNS at once, in the next certificate.
-	lantls(t, "admin", "--data", data, "device", "name", label, "tv")
+	mustRun(t, nil, lantlsBin, "admin", "--data", data, "device", "name", label, "tv")
 	tv := "tv." + hubZone
 	digWant(t, ns.hub, ns.hubIP, tv, ns.devIP)
 	agent.cmd.Process.Signal(syscall.SIGUSR1) // renew now
@@ -71,8 +71,24 @@ func TestHubIsolatedLAN(t *testing.T) {
 		return r.code == 0 && strings.Contains(r.stdout, "device UI on the isolated LAN")
 	})
 
+	// lantls doctor, on the hub's side of the LAN with the hub as its
+	// resolver and the hub's root as the system's (SSL_CERT_FILE), finds
+	// every step good; with no root trusted it says how to trust it.
+	doctor := func(env ...string) result {
+		args := append(env, "HOME="+t.TempDir(), lantlsBin, "doctor", "--json", "--device", "https://"+tv+"/", "--issuer", "https://"+ns.hubIP, "--resolver", ns.hubIP)
+		return nsRun(t, ns.hub, "env", args...)
+	}
+	if r := doctor("SSL_CERT_FILE=" + root); r.code != 0 || !strings.Contains(r.stdout, `"ok": true`) {
+		t.Errorf("lantls doctor against the hub:\n%s", r)
+	}
+	empty := filepath.Join(t.TempDir(), "none.pem")
+	os.WriteFile(empty, nil, 0o644)
+	if r := doctor("SSL_CERT_FILE="+empty, "SSL_CERT_DIR="+t.TempDir()); r.code != 1 || !strings.Contains(r.stdout, "lantls trust install --issuer https://"+ns.hubIP) {
+		t.Errorf("lantls doctor with no root trusted:\n%s", r)
+	}
+
 	// Another device cannot take it.
-	other := lantls(t, "admin", "--data", data, "device", "add", "--owner", "bob", "--name", "Bob's NAS", "--json")
+	other := mustRun(t, nil, lantlsBin, "admin", "--data", data, "device", "add", "--owner", "bob", "--name", "Bob's NAS", "--json")
 	otherLabel := regexp.MustCompile(`"label":\s*"([a-z2-7]+)"`).FindStringSubmatch(other.stdout)
 	if otherLabel == nil {
 		t.Fatalf("no label in %s", other.stdout)
