@@ -86,6 +86,10 @@ type Config struct {
 	// set) and failures; nil means slog.Default(), which writes to
 	// stderr.
 	Logger *slog.Logger
+	// Attester, when set, proves to the issuer that the certificate key
+	// lives in hardware (device-attest-01, attester.go): certificates are
+	// then for its key. Nil: a fresh key in memory for each certificate.
+	Attester Attester
 }
 
 // Agent is one device's lantls agent. Make one with New and start it with
@@ -176,6 +180,9 @@ func (a *Agent) load(ctx context.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if st.cert == nil && st.creds != nil && a.cfg.Attester != nil {
+		st.cert = a.attestedCertificate(ctx)
 	}
 	if st.statusLost != nil {
 		a.log.Warn("the status file did not parse; rebuilt it from the rest of the state", "err", st.statusLost)

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -59,6 +58,7 @@ func (a *Agent) obtain(ctx context.Context, old *x509.Certificate) (*tls.Certifi
 	for i, n := range names {
 		order.Identifiers[i] = acme.Identifier{Type: "dns", Value: n}
 	}
+	order.Identifiers = a.attestIdentifiers(order.Identifiers)
 	if old != nil {
 		if order.Replaces, err = acme.ARIUniqueIdentifier(old); err != nil {
 			return nil, fmt.Errorf("certificate ID for replaces: %w", err)
@@ -74,14 +74,17 @@ func (a *Agent) obtain(ctx context.Context, old *x509.Certificate) (*tls.Certifi
 	if err != nil {
 		return nil, fmt.Errorf("new order: %w", err)
 	}
+	if order, err = a.attestOrder(ctx, c, acct, order); err != nil {
+		return nil, err
+	}
 	if order.Status != acme.StatusReady {
 		// Authorizations are valid at once for names a paired device owns;
 		// anything else needs a challenge this agent does not solve.
 		return nil, fmt.Errorf("new order: status %q, want %q (the issuer asks for a challenge this agent does not solve)", order.Status, acme.StatusReady)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := a.certificateKey(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("generate certificate key: %w", err)
+		return nil, err
 	}
 	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: names}, key)
 	if err != nil {
@@ -98,11 +101,11 @@ func (a *Agent) obtain(ctx context.Context, old *x509.Certificate) (*tls.Certifi
 	if len(chains) == 0 {
 		return nil, errors.New("download certificate: empty answer")
 	}
-	cert, err := tls.X509KeyPair(chains[0].ChainPEM, mustEncodeKey(key))
+	cert, err := keyPair(chains[0].ChainPEM, key)
 	if err != nil {
 		return nil, fmt.Errorf("load certificate: %w", err)
 	}
-	return &cert, nil
+	return cert, nil
 }
 
 // revoke revokes cert through ACME revokeCert, signed with the account key

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -32,7 +33,11 @@ type Files struct {
 // Write writes cert's files atomically (a reader sees the old file or the
 // new one) and runs the hook.
 func (f *Files) Write(ctx context.Context, cert *tls.Certificate) error {
-	key, err := encodeKey(cert.PrivateKey.(*ecdsa.PrivateKey))
+	k, ok := cert.PrivateKey.(*ecdsa.PrivateKey)
+	if !ok {
+		return errors.New("write certificate files: the key is in hardware (an Attester's) and cannot be written to a file")
+	}
+	key, err := encodeKey(k)
 	if err != nil {
 		return err
 	}

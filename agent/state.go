@@ -251,7 +251,7 @@ func (a *Agent) saveCredentials(ctx context.Context, c *credentials) error {
 // writes leaves a chain that does not match its key, which load ignores,
 // rather than a chain with no key).
 func (a *Agent) saveCertificate(ctx context.Context, cert *tls.Certificate) error {
-	keyPEM, err := encodeKey(cert.PrivateKey.(*ecdsa.PrivateKey))
+	keyPEM, err := encodeCertificateKey(cert.PrivateKey)
 	if err != nil {
 		return err
 	}
