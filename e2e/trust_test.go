@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,6 +12,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -229,5 +231,36 @@ func TestTrustFromIssuer(t *testing.T) {
 	r = l.trust(t, "install", "--issuer", plain, "--fingerprint", strings.Join(colons, ":"), "--system=false")
 	if r.code != 0 || !strings.Contains(r.stdout, "added") || !l.nssHas(t, root) {
 		t.Errorf("--issuer with the right fingerprint:\n%s", r)
+	}
+}
+
+// TestTrustAsksOnATerminal: on a terminal, install asks whether the
+// fingerprint is the issuer's and changes nothing unless told yes.
+func TestTrustAsksOnATerminal(t *testing.T) {
+	l := newTrustLab(t)
+	script := requireTool(t, "script", "util-linux")
+	data := filepath.Join(t.TempDir(), "data")
+	mustRun(t, nil, lantlsBin, "ca", "init", "--data", data, "--root-key-out", data+".key")
+	root := readRoot(t, filepath.Join(data, "ca", "root.pem"))
+	cmdline := shellQuote(nil, lantlsBin, []string{"trust", "install", "--data", data, "--system=false", "--home", l.home})
+	for _, tt := range []struct {
+		answer, want string
+		trusted      bool
+	}{
+		{"n\n", "nothing changed: the root was not confirmed", false},
+		{"\n", "nothing changed", false},
+		{"y\n", "added", true},
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), commandTimeout)
+		cmd := exec.CommandContext(ctx, script, "-qec", cmdline, "/dev/null")
+		cmd.Stdin = strings.NewReader(tt.answer)
+		out, _ := cmd.CombinedOutput()
+		cancel()
+		if !strings.Contains(string(out), "Trust this root? [y/N]") || !strings.Contains(string(out), tt.want) {
+			t.Errorf("answer %q: output lacks the question or %q:\n%s", tt.answer, tt.want, out)
+		}
+		if got := l.nssHas(t, root); got != tt.trusted {
+			t.Errorf("answer %q: trusted %v, want %v", tt.answer, got, tt.trusted)
+		}
 	}
 }

@@ -67,3 +67,10 @@ func bytesTrimCR(b []byte) []byte {
 	}
 	return b
 }
+
+// stdinIsTerminal reports whether stdin is a terminal someone can answer
+// a question on.
+func stdinIsTerminal() bool {
+	_, err := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS)
+	return err == nil
+}

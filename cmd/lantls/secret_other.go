@@ -15,3 +15,6 @@ func readSecret(w io.Writer, prompt string) (string, bool, error) {
 	line, err := firstLine(os.Stdin)
 	return line, false, err
 }
+
+// stdinIsTerminal reports false: on this system no question is asked.
+func stdinIsTerminal() bool { return false }

@@ -27,7 +27,9 @@ The root comes from --root FILE (PEM or DER), or from the issuer's plain
 HTTP address (--issuer http://HOST:PORT) checked against --fingerprint,
 which the issuer shows on its /trust page and at start: there is no trust
 on first use. Without either, the root of the issuer in --data.
-Each command first prints the root's fingerprint and what it permits. The
+Each command first prints the root's fingerprint and what it permits;
+install then asks, on a terminal, whether the fingerprint is the issuer's
+(not with --fingerprint or --yes). The
 system store needs root (sudo); NSS databases are the user's (under sudo,
 the invoking user's).`
 
@@ -61,6 +63,7 @@ func runTrust(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&o.Home, "home", "", "home `dir` to find NSS databases in (default $HOME; under sudo, the invoking user's)")
 	fs.Var((*stringList)(&o.NSSDBs), "nssdb", "comma-separated more NSS database `dirs`")
 	fs.BoolVar(&o.AllowUnconstrained, "allow-unconstrained", false, "install a root without name constraints, which can vouch for every name")
+	yes := fs.Bool("yes", false, "install without asking, on a terminal, whether the fingerprint is the issuer's")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
@@ -77,6 +80,13 @@ func runTrust(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stdout, "WARNING: this root could vouch for any name on the internet.")
 	}
 	fmt.Fprintln(e.stdout)
+	if verb == "install" && *fingerprint == "" && !*yes && stdinIsTerminal() {
+		fmt.Fprint(e.stdout, "Is this the fingerprint the issuer shows (its /trust page, or 'lantls ca show' on it)? Trust this root? [y/N] ")
+		answer, _ := firstLine(os.Stdin)
+		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+			return errors.New("nothing changed: the root was not confirmed")
+		}
+	}
 	results, err := op(ctx, root, o)
 	for _, r := range results {
 		fmt.Fprintln(e.stdout, r)
