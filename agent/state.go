@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/lantls/lantls/names"
@@ -58,6 +59,7 @@ type Status struct {
 	// pairing with.
 	Issuer      string    `json:"issuer,omitempty"`
 	Label       string    `json:"label,omitempty"`
+	Zone        string    `json:"zone,omitempty"`
 	Fingerprint string    `json:"fingerprint,omitempty"` // Label in groups of four, as the approval page shows it
 	Names       []string  `json:"names,omitempty"`
 	Serial      string    `json:"serial,omitempty"`
@@ -77,7 +79,10 @@ type Status struct {
 	// accepted, so a restart neither skips nor repeats it.
 	HookSerial string    `json:"hook_serial,omitempty"`
 	Addresses  []string  `json:"addresses,omitempty"`
-	UpdatedAt  time.Time `json:"updated_at,omitzero"`
+	// HTTPSPort is the port of the device's HTTPS server, as SetHTTPSPort
+	// recorded it, for the URLs status shows.
+	HTTPSPort string    `json:"https_port,omitempty"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 	// Pairing is the code waiting for the owner while the device pairs.
 	Pairing *PairingStatus `json:"pairing,omitempty"`
 }
@@ -154,7 +159,7 @@ func loadState(ctx context.Context, s Storage) (*state, error) {
 func (st *state) reconcile() {
 	s := &st.status
 	if st.creds != nil {
-		s.Issuer, s.Label, s.Names = st.creds.Issuer, st.creds.Label, st.creds.Names
+		s.Issuer, s.Label, s.Zone, s.Names = st.creds.Issuer, st.creds.Label, st.creds.Zone, st.creds.Names
 		s.Pairing = nil
 	} else if st.accountKey != nil {
 		s.Label = names.Label(spkiOf(st.accountKey))
@@ -243,7 +248,7 @@ func (a *Agent) saveCredentials(ctx context.Context, c *credentials) error {
 		return err
 	}
 	a.state.creds = c
-	a.status.Issuer, a.status.Label, a.status.Names = c.Issuer, c.Label, c.Names
+	a.status.Issuer, a.status.Label, a.status.Zone, a.status.Names = c.Issuer, c.Label, c.Zone, c.Names
 	return nil
 }
 
@@ -345,4 +350,34 @@ func (a *Agent) setPending(ctx context.Context, p *Pairing) {
 			s.Pairing = &PairingStatus{UserCode: p.UserCode, VerificationURIComplete: p.VerificationURIComplete, Expires: p.Expires}
 		}
 	})
+}
+
+// SetHTTPSPort records the port the device's HTTPS server listens on, so
+// that Status (and `status`) can give the device's https:// URLs. It is
+// stored with the next change of the status, by Run.
+func (a *Agent) SetHTTPSPort(port string) {
+	a.mu.Lock()
+	a.status.HTTPSPort = port
+	a.mu.Unlock()
+}
+
+// URLs are the device's https:// URLs: one per reported address, through
+// its address-name, with the port unless it is 443.
+func (s *Status) URLs() []string {
+	if s.Label == "" || s.Zone == "" {
+		return nil
+	}
+	var urls []string
+	for _, a := range s.Addresses {
+		ip, err := netip.ParseAddr(a)
+		if err != nil {
+			continue
+		}
+		u := "https://" + names.AddressName(ip, s.Label, s.Zone)
+		if s.HTTPSPort != "" && s.HTTPSPort != "443" {
+			u += ":" + s.HTTPSPort
+		}
+		urls = append(urls, u+"/")
+	}
+	return urls
 }

@@ -261,6 +261,7 @@ func serve(ctx context.Context, a *agent.Agent, o *options, log *slog.Logger, st
 		}
 		_, httpsPort, _ = net.SplitHostPort(addr)
 		loopbackOnly = onLoopback(addr)
+		a.SetHTTPSPort(httpsPort)
 		fmt.Fprintf(stdout, "proxy: https on %s -> %s\n", addr, o.proxyTo)
 		if o.httpListen != "" {
 			addr, err := listen(o.httpListen, proxy.RedirectHTTPS(httpsPort), false)
@@ -400,6 +401,11 @@ func runStatus(ctx context.Context, prog string, args []string, stdout, stderr i
 	row("next renewal", timeString(st.NextRenewal)+sourceString(st.RenewalSource))
 	row("last renewal", timeString(st.LastRenewal))
 	row("addresses", strings.Join(st.Addresses, " "))
+	if st.Serial != "" {
+		for _, u := range st.URLs() {
+			row("url", u)
+		}
+	}
 	row("failures", fmt.Sprint(st.Failures))
 	if st.LastError != "" {
 		row("last error", st.LastError+" (at "+timeString(st.LastErrorAt)+")")

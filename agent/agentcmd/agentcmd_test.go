@@ -70,13 +70,13 @@ func TestStatus(t *testing.T) {
 		}
 	}
 	write("account.key", testKeyPEM(t))
-	write("credentials.json", `{"issuer":"https://i","access_token":"t","directory":"https://i/acme/directory","label":"abc","names":["abc.lan.test","*.abc.lan.test"]}`)
-	write("status.json", `{"label":"abc","names":["abc.lan.test","*.abc.lan.test"],"serial":"1f","failures":2,"last_error":"renew certificate: boom"}`)
+	write("credentials.json", `{"issuer":"https://i","access_token":"t","directory":"https://i/acme/directory","label":"abc","zone":"lan.test","names":["abc.lan.test","*.abc.lan.test"]}`)
+	write("status.json", `{"label":"abc","names":["abc.lan.test","*.abc.lan.test"],"serial":"1f","failures":2,"last_error":"renew certificate: boom","addresses":["192.168.1.20"],"https_port":"8443"}`)
 	out, err := runCmd(t, "status", "--data", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"agent         not running", "issuer        https://i", "label         abc", "fingerprint   abc", "abc.lan.test, *.abc.lan.test", "serial        1f", "failures      2", "last error    renew certificate: boom"} {
+	for _, want := range []string{"agent         not running", "issuer        https://i", "label         abc", "fingerprint   abc", "abc.lan.test, *.abc.lan.test", "serial        1f", "failures      2", "last error    renew certificate: boom", "url           https://192-168-1-20.abc.lan.test:8443/"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}

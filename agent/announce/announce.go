@@ -121,24 +121,34 @@ func Run(ctx context.Context, d Device, cfg Config) error {
 	for {
 		select {
 		case <-ctx.Done():
-			out.send(announcement(z.get(), true))
+			if cur := z.get(); cur != nil {
+				out.send(announcement(cur, true))
+			}
 			return nil
 		case <-tick.C:
 		}
-		if next, err := build(); err == nil && !sameService(next, z.get()) {
+		cur := z.get()
+		next, err := build()
+		switch {
+		case err != nil && d.Certificate() == nil && cur != nil:
+			// Unpaired: withdraw the service (goodbye, RFC 6762 section
+			// 10.1) until a new certificate comes.
+			out.send(announcement(cur, true))
+			z.set(nil)
+			cfg.Logger.Info("mDNS: withdrawn, the device has no certificate")
+			continue
+		case err == nil && (cur == nil || !sameService(next, cur)):
 			z.set(next)
 			repeats = 0
-			cfg.Logger.Info("mDNS: announcing the renewed certificate")
+			cfg.Logger.Info("mDNS: announcing the device's certificate")
 		}
-		if repeats < 2 {
-			out.send(announcement(z.get(), false))
+		if cur := z.get(); cur != nil && repeats < 2 {
+			out.send(announcement(cur, false))
 			repeats++
 		}
 	}
 }
 
-// announceIPs are the addresses to announce: those of ifc, or else those
-// the agent reported, within ranges.
 func announceIPs(d Device, ifc *net.Interface, ranges []netip.Prefix) ([]net.IP, error) {
 	var addrs []netip.Addr
 	if ifc != nil {
@@ -226,8 +236,15 @@ func (z *liveZone) set(s *mdns.MDNSService) { z.mu.Lock(); z.svc = s; z.mu.Unloc
 
 func (z *liveZone) get() *mdns.MDNSService { z.mu.Lock(); defer z.mu.Unlock(); return z.svc }
 
-// Records answers q from the current service.
-func (z *liveZone) Records(q dns.Question) []dns.RR { return z.get().Records(q) }
+// Records answers q from the current service; nothing while there is
+// none.
+func (z *liveZone) Records(q dns.Question) []dns.RR {
+	svc := z.get()
+	if svc == nil {
+		return nil
+	}
+	return svc.Records(q)
+}
 
 // multicastSender sends mDNS messages to the IPv4 and IPv6 groups from
 // port 5353, as RFC 6762 section 11 requires of responses.

@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,7 +66,7 @@ func TestAnnounce(t *testing.T) {
 
 func announceInNamespace(t *testing.T) {
 	cert := selfSigned(t)
-	d := device{cert: cert, label: "abcdefghijklmnopqrstuvwxyz"}
+	d := &device{cert: cert, label: "abcdefghijklmnopqrstuvwxyz"}
 	lo, err := net.InterfaceByName("lo")
 	if err != nil {
 		t.Fatal(err)
@@ -124,12 +125,15 @@ func announceInNamespace(t *testing.T) {
 		t.Errorf("browse found %+v", found)
 	}
 
+	// Unpaired, the device has no certificate: the service is withdrawn
+	// with a goodbye.
+	d.set(nil)
+	waitMsg(t, msgs, func(m *dns.Msg) bool { return ptrTTL(m) == 0 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	waitMsg(t, msgs, func(m *dns.Msg) bool { return ptrTTL(m) == 0 })
-	t.Log("announced, answered a browse, and said goodbye")
+	t.Log("announced, answered a browse, and said goodbye when the certificate went")
 }
 
 func waitMsg(t *testing.T, msgs <-chan *dns.Msg, ok func(*dns.Msg) bool) *dns.Msg {
@@ -166,15 +170,24 @@ func txtOf(m *dns.Msg) []string {
 	return nil
 }
 
-// device is a paired device for the announcement.
+// device is a paired device for the announcement; set takes its
+// certificate away, as an unpair does.
 type device struct {
+	mu    sync.Mutex
 	cert  *tls.Certificate
 	label string
 }
 
-func (d device) Certificate() *tls.Certificate { return d.cert }
-func (d device) Identity() (string, string)    { return d.label, "lan.test" }
-func (d device) Addresses() []netip.Addr       { return nil }
+func (d *device) set(c *tls.Certificate) { d.mu.Lock(); d.cert = c; d.mu.Unlock() }
+
+func (d *device) Certificate() *tls.Certificate {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cert
+}
+
+func (d *device) Identity() (string, string) { return d.label, "lan.test" }
+func (d *device) Addresses() []netip.Addr    { return nil }
 
 func selfSigned(t testing.TB) *tls.Certificate {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
