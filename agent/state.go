@@ -77,8 +77,8 @@ type Status struct {
 	ReportFailures int `json:"report_failures"`
 	// HookSerial is the serial of the last certificate OnCertificate
 	// accepted, so a restart neither skips nor repeats it.
-	HookSerial string    `json:"hook_serial,omitempty"`
-	Addresses  []string  `json:"addresses,omitempty"`
+	HookSerial string   `json:"hook_serial,omitempty"`
+	Addresses  []string `json:"addresses,omitempty"`
 	// HTTPSPort is the port of the device's HTTPS server, as SetHTTPSPort
 	// recorded it, for the URLs status shows.
 	HTTPSPort string    `json:"https_port,omitempty"`
