@@ -46,6 +46,9 @@ const MaxAddresses = 32
 // device has now; [] clears them.
 type AddressReport struct {
 	Addresses []string `json:"addresses"`
+	// Port is the TCP port the device serves HTTPS on, when not 443, for
+	// the owner's links to its address-names; 0 or absent means 443.
+	Port int `json:"port,omitempty"`
 }
 
 // AddressAnswer is the answer: the addresses as stored, and the

@@ -88,7 +88,7 @@ func (iss *Issuer) putAddresses(r *http.Request) (*deviceapi.AddressAnswer, erro
 	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
-		return nil, problem.MalformedErr(`the body is not {"addresses": ["192.168.1.20", ...]}: %v`, err)
+		return nil, problem.MalformedErr(`the body is not {"addresses": ["192.168.1.20", ...], "port": 8443}: %v`, err)
 	}
 	if body.Addresses == nil {
 		return nil, problem.MalformedErr(`the body has no "addresses" list; send [] to clear them`)
@@ -96,6 +96,13 @@ func (iss *Issuer) putAddresses(r *http.Request) (*deviceapi.AddressAnswer, erro
 	addrs, err := ParseAddresses(body.Addresses, iss.allowedRanges())
 	if err != nil {
 		return nil, problem.MalformedErr("%v", err)
+	}
+	port := body.Port
+	if port < 0 || port > 65535 {
+		return nil, problem.MalformedErr("port %d is not a TCP port (1 to 65535; 0 or none for 443)", port)
+	}
+	if port == 443 {
+		port = 0
 	}
 	ctx := r.Context()
 	changed := true
@@ -106,11 +113,20 @@ func (iss *Issuer) putAddresses(r *http.Request) (*deviceapi.AddressAnswer, erro
 		if err != nil {
 			return err
 		}
-		if changed = !slices.Equal(had.Addresses, addrs); !changed {
+		changed = !slices.Equal(had.Addresses, addrs)
+		if !changed && had.Port == port {
 			return nil
 		}
 		if err := iss.cfg.Limits.DeviceWritesPerDevice.Take(ctx, tx, d.ID, iss.cfg.Now()); err != nil {
 			return err
+		}
+		if had.Port != port {
+			if err := tx.SetDevicePort(ctx, d.ID, port); err != nil {
+				return err
+			}
+		}
+		if !changed {
+			return nil
 		}
 		return tx.SetDeviceAddresses(ctx, d.ID, addrs)
 	})

@@ -125,6 +125,30 @@ func TestDeviceAddresses(t *testing.T) {
 		}
 	}
 
+	// The port the device serves HTTPS on travels with the addresses, for
+	// the owner's links; 443 is stored as none.
+	for _, c := range []struct {
+		body string
+		want int
+	}{
+		{`{"addresses": ["192.168.1.20", "fd00::20"], "port": 8443}`, 8443},
+		{`{"addresses": ["192.168.1.20", "fd00::20"], "port": 443}`, 0},
+		{`{"addresses": ["192.168.1.20", "fd00::20"], "port": 4443}`, 4443},
+		{`{"addresses": ["192.168.1.20", "fd00::20"]}`, 0},
+	} {
+		if resp, body := putAddresses(t, client, iss, token, c.body); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s %s", c.body, resp.Status, body)
+		}
+		if dd, err := iss.Store().GetDeviceDNS(t.Context(), d.ID); err != nil || dd.Port != c.want || len(dd.Addresses) != 2 {
+			t.Errorf("after %s: %+v, %v; want port %d", c.body, dd, err, c.want)
+		}
+	}
+	for _, bad := range []string{`{"addresses": [], "port": 70000}`, `{"addresses": [], "port": -1}`, `{"addresses": [], "port": "443"}`} {
+		if resp, body := putAddresses(t, client, iss, token, bad); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("body %s: %s %s, want 400", bad, resp.Status, body)
+		}
+	}
+
 	// An empty list clears them.
 	if resp, body := putAddresses(t, client, iss, token, `{"addresses": []}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("clear: %s %s", resp.Status, body)

@@ -30,6 +30,9 @@ type DeviceDNS struct {
 	Publish   Publish
 	Active    bool   // the device's status is active
 	ShortName string // the owner's short name for it, "" for none
+	// Port is the TCP port the device serves HTTPS on, as it reported it;
+	// 0 when it did not, which means 443.
+	Port int
 }
 
 // TXTRecord is a TXT record in the zone, e.g. an ACME dns-01 challenge at

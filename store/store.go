@@ -151,6 +151,10 @@ type Tx interface {
 	// SetDeviceAddresses replaces the addresses a device last reported; an
 	// empty list clears them. An unknown device is ErrNotFound.
 	SetDeviceAddresses(ctx context.Context, deviceID string, addrs []netip.Addr) error
+	// SetDevicePort sets the TCP port the device serves HTTPS on, as it
+	// reported it with its addresses; 0 means not reported, i.e. 443. An
+	// unknown device is ErrNotFound.
+	SetDevicePort(ctx context.Context, deviceID string, port int) error
 	// SetDevicePublish sets a device's choice about publishing L.Z; an
 	// unknown device is ErrNotFound.
 	SetDevicePublish(ctx context.Context, deviceID string, p Publish) error

@@ -20,9 +20,10 @@ type DeviceSummary struct {
 	Reported DeviceStatus
 	// ShortName is the owner's short name for it (GetDeviceShortName).
 	ShortName ShortName
-	// Addresses and Publish are its DNS data (GetDeviceDNS).
+	// Addresses, Publish and Port are its DNS data (GetDeviceDNS).
 	Addresses []netip.Addr
 	Publish   Publish
+	Port      int
 }
 
 // DeviceSummaryFilter selects a page of ListDeviceSummaries, newest first.

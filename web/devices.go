@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lantls/lantls/devices"
@@ -53,6 +56,7 @@ type deviceRow struct {
 // address-name.
 type addrLink struct {
 	Addr, Name, URL string
+	Text            string // URL as the page shows it, without the final slash
 }
 
 // actor is v as the devices package checks it.
@@ -99,7 +103,10 @@ func (s *Server) row(d *store.DeviceSummary, showOwner, onLoopback bool) *device
 	}
 	s.shortNameRow(row, d.ShortName, d.Reported.NameCheck)
 	if row.Active {
-		row.Links = s.links(d.Addresses, d.Label, onLoopback)
+		row.Links = s.links(d.Addresses, d.Label, d.Port, onLoopback)
+		if row.ShortURL != "" {
+			row.ShortURL = httpsURL(row.ShortName+"."+s.cfg.Zone, d.Port)
+		}
 		for _, a := range d.Addresses {
 			row.Addresses = append(row.Addresses, a.String())
 		}
@@ -116,11 +123,12 @@ func (s *Server) deviceRow(r *http.Request, v *viewer, d *store.Device) (*device
 	return s.row(sum, v.admin(), fromLoopback(r)), nil
 }
 
-// links are the address-names of addrs that a browser can open: never an
-// IPv6 link-local address (a URL cannot carry its zone), a multicast or
-// unspecified one; loopback only for a browser on loopback itself, the
-// one machine where it means the device.
-func (s *Server) links(addrs []netip.Addr, label string, onLoopback bool) []addrLink {
+// links are the address-names of addrs that a browser can open, on the
+// port the device reported (0: 443): never an IPv6 link-local address (a
+// URL cannot carry its zone), a multicast or unspecified one; loopback
+// only for a browser on loopback itself, the one machine where it means
+// the device.
+func (s *Server) links(addrs []netip.Addr, label string, port int, onLoopback bool) []addrLink {
 	var ls []addrLink
 	for _, a := range addrs {
 		a = a.Unmap()
@@ -128,9 +136,18 @@ func (s *Server) links(addrs []netip.Addr, label string, onLoopback bool) []addr
 			continue
 		}
 		n := names.AddressName(a, label, s.cfg.Zone)
-		ls = append(ls, addrLink{Addr: a.String(), Name: n, URL: "https://" + n + "/"})
+		u := httpsURL(n, port)
+		ls = append(ls, addrLink{Addr: a.String(), Name: n, URL: u, Text: strings.TrimSuffix(u, "/")})
 	}
 	return ls
+}
+
+// httpsURL is https://host/, with the port unless it is 443 or 0.
+func httpsURL(host string, port int) string {
+	if port == 0 || port == 443 {
+		return "https://" + host + "/"
+	}
+	return "https://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/"
 }
 
 // fromLoopback reports whether r came from the issuer's own machine.

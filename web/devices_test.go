@@ -197,8 +197,9 @@ func TestDeviceReportedError(t *testing.T) {
 }
 
 // TestLinksABrowserCanOpen checks that the device list and page link only
-// to address-names a browser can open: no IPv6 link-local address (a URL
-// cannot carry its zone), and loopback only for a browser on loopback.
+// to address-names a browser can open, on the port the device reported:
+// no IPv6 link-local address (a URL cannot carry its zone), and loopback
+// only for a browser on loopback.
 func TestLinksABrowserCanOpen(t *testing.T) {
 	t.Parallel()
 	f := start(t)
@@ -216,8 +217,12 @@ func TestLinksABrowserCanOpen(t *testing.T) {
 	if err := f.iss.Store().SetDeviceAddresses(t.Context(), dev.ID, addrs); err != nil {
 		t.Fatal(err)
 	}
-	lan := `href="https://192-168-1-20.` + d.label() + `.lan.test/"`
-	lo := `href="https://127-0-0-1.` + d.label() + `.lan.test/"`
+	// The device serves HTTPS on 8443: the links carry the port.
+	if err := f.iss.Store().SetDevicePort(t.Context(), dev.ID, 8443); err != nil {
+		t.Fatal(err)
+	}
+	lan := `href="https://192-168-1-20.` + d.label() + `.lan.test:8443/"`
+	lo := `href="https://127-0-0-1.` + d.label() + `.lan.test:8443/"`
 	for _, path := range []string{"/", "/devices/" + dev.ID} {
 		// This test's browser is on loopback, beside the issuer.
 		b.want(b.get(path), http.StatusOK, lan, lo, "fe80::1")

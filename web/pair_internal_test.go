@@ -40,11 +40,21 @@ func TestLinks(t *testing.T) {
 		{true, []string{"192.168.1.20", "127.0.0.1", "::1", "fd00::20", "169.254.1.2", "10.0.0.1"}},
 	} {
 		var got []string
-		for _, l := range s.links(addrs, "abc", c.loopback) {
+		for _, l := range s.links(addrs, "abc", 0, c.loopback) {
 			got = append(got, l.Addr)
 		}
 		if !slices.Equal(got, c.want) {
 			t.Errorf("links(loopback %v) = %v, want %v", c.loopback, got, c.want)
+		}
+	}
+}
+
+func TestLinkPorts(t *testing.T) {
+	s := &Server{cfg: Config{Zone: "lan.test"}}
+	a := []netip.Addr{netip.MustParseAddr("192.168.1.20")}
+	for port, want := range map[int]string{0: "https://192-168-1-20.abc.lan.test/", 443: "https://192-168-1-20.abc.lan.test/", 8443: "https://192-168-1-20.abc.lan.test:8443/"} {
+		if ls := s.links(a, "abc", port, false); len(ls) != 1 || ls[0].URL != want {
+			t.Errorf("port %d: %+v, want %s", port, ls, want)
 		}
 	}
 }

@@ -17,6 +17,7 @@ var dnsTests = []struct {
 }{
 	{"DeviceAddresses", testDeviceAddresses},
 	{"DevicePublish", testDevicePublish},
+	{"DevicePort", testDevicePort},
 	{"TXTRecords", testTXTRecords},
 	{"DNSVersion", testDNSVersion},
 	{"DNSSnapshot", testDNSSnapshot},
@@ -103,6 +104,45 @@ func testDevicePublish(t *testing.T, s store.Store) {
 	})
 	if err := s.SetDevicePublish(ctx, "no-such-device", store.PublishOn); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SetDevicePublish of an unknown device = %v, want ErrNotFound", err)
+	}
+}
+
+func testDevicePort(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	fx := newFixture(t, s, "a")
+	// A port reported before any address keeps the addresses empty.
+	if err := s.SetDevicePort(ctx, fx.device.ID, 8443); err != nil {
+		t.Fatalf("SetDevicePort: %v", err)
+	}
+	got, err := s.GetDeviceDNS(ctx, fx.device.ID)
+	if err != nil {
+		t.Fatalf("GetDeviceDNS: %v", err)
+	}
+	equal(t, "GetDeviceDNS after SetDevicePort", got, &store.DeviceDNS{
+		DeviceID: fx.device.ID, Label: fx.device.Label, Active: true, Port: 8443,
+	})
+	// Addresses and the publish choice leave it alone, and it them.
+	addrs := []netip.Addr{netip.MustParseAddr("192.168.1.20")}
+	if err := s.SetDeviceAddresses(ctx, fx.device.ID, addrs); err != nil {
+		t.Fatalf("SetDeviceAddresses: %v", err)
+	}
+	if err := s.SetDevicePublish(ctx, fx.device.ID, store.PublishOff); err != nil {
+		t.Fatalf("SetDevicePublish: %v", err)
+	}
+	if err := s.SetDevicePort(ctx, fx.device.ID, 0); err != nil {
+		t.Fatalf("SetDevicePort 0: %v", err)
+	}
+	if got, _ = s.GetDeviceDNS(ctx, fx.device.ID); got == nil || got.Port != 0 || !slices.Equal(got.Addresses, addrs) || got.Publish != store.PublishOff {
+		t.Errorf("after addresses, publish and port 0: %+v", got)
+	}
+	if err := s.SetDevicePort(ctx, fx.device.ID, 4443); err != nil {
+		t.Fatalf("SetDevicePort: %v", err)
+	}
+	if got, _ = s.GetDeviceDNS(ctx, fx.device.ID); got == nil || got.Port != 4443 || !slices.Equal(got.Addresses, addrs) {
+		t.Errorf("after port 4443: %+v", got)
+	}
+	if err := s.SetDevicePort(ctx, "no-such-device", 8443); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SetDevicePort of an unknown device = %v, want ErrNotFound", err)
 	}
 }
 

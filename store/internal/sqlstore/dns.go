@@ -23,18 +23,21 @@ var (
 	upsertDeviceAddresses = stmt(`INSERT INTO device_dns (device_id, addresses, publish) VALUES (?, ?, '')
 		ON CONFLICT (device_id) DO UPDATE SET addresses = excluded.addresses
 		WHERE device_dns.addresses IS DISTINCT FROM excluded.addresses`)
+	upsertDevicePort = stmt(`INSERT INTO device_dns (device_id, addresses, publish, port) VALUES (?, '[]', '', ?)
+		ON CONFLICT (device_id) DO UPDATE SET port = excluded.port
+		WHERE device_dns.port IS DISTINCT FROM excluded.port`)
 	upsertDevicePublish = stmt(`INSERT INTO device_dns (device_id, addresses, publish) VALUES (?, '[]', ?)
 		ON CONFLICT (device_id) DO UPDATE SET publish = excluded.publish
 		WHERE device_dns.publish IS DISTINCT FROM excluded.publish`)
-	selectDeviceDNS = stmt(`SELECT d.id, d.label, d.status, COALESCE(x.addresses, '[]'), COALESCE(x.publish, ''), COALESCE(n.short_name, '')
+	selectDeviceDNS = stmt(`SELECT d.id, d.label, d.status, COALESCE(x.addresses, '[]'), COALESCE(x.publish, ''), COALESCE(n.short_name, ''), COALESCE(x.port, 0)
 		FROM devices d LEFT JOIN device_dns x ON x.device_id = d.id LEFT JOIN device_names n ON n.device_id = d.id WHERE d.id = ?`)
-	selectActiveDeviceDNS = stmt(`SELECT d.id, d.label, d.status, COALESCE(x.addresses, '[]'), COALESCE(x.publish, ''), COALESCE(n.short_name, '')
+	selectActiveDeviceDNS = stmt(`SELECT d.id, d.label, d.status, COALESCE(x.addresses, '[]'), COALESCE(x.publish, ''), COALESCE(n.short_name, ''), COALESCE(x.port, 0)
 		FROM devices d LEFT JOIN device_dns x ON x.device_id = d.id LEFT JOIN device_names n ON n.device_id = d.id
 		WHERE d.status = 'active' ORDER BY d.created_at, d.id`)
 	// The change feed (migration 00170): devices changed after a counter
 	// value, by their last change, with what the DNS serves of them; a
 	// deleted device has only its label left.
-	selectChangedDeviceDNS = stmt(`SELECT c.device_id, c.label, COALESCE(d.status, 'deleted'), COALESCE(x.addresses, '[]'), COALESCE(x.publish, ''), COALESCE(n.short_name, '')
+	selectChangedDeviceDNS = stmt(`SELECT c.device_id, c.label, COALESCE(d.status, 'deleted'), COALESCE(x.addresses, '[]'), COALESCE(x.publish, ''), COALESCE(n.short_name, ''), COALESCE(x.port, 0)
 		FROM dns_device_changes c LEFT JOIN devices d ON d.id = c.device_id
 		LEFT JOIN device_dns x ON x.device_id = c.device_id LEFT JOIN device_names n ON n.device_id = c.device_id
 		WHERE c.version > ? ORDER BY c.version`)
@@ -58,6 +61,14 @@ func (t Tx) SetDeviceAddresses(ctx context.Context, deviceID string, addrs []net
 	}
 	if err != nil {
 		return fmt.Errorf("set addresses of device %q: %w", deviceID, err)
+	}
+	return nil
+}
+
+// SetDevicePort sets the port a device serves HTTPS on (0: 443).
+func (t Tx) SetDevicePort(ctx context.Context, deviceID string, port int) error {
+	if _, err := exec(ctx, t.DB, upsertDevicePort, deviceID, port); err != nil {
+		return fmt.Errorf("set port of device %q: %w", deviceID, err)
 	}
 	return nil
 }
@@ -161,7 +172,7 @@ func scanDeviceDNS(r Scanner) (store.DeviceDNS, error) {
 		d                      store.DeviceDNS
 		status, addrs, publish string
 	)
-	if err := r.Scan(&d.DeviceID, &d.Label, &status, &addrs, &publish, &d.ShortName); err != nil {
+	if err := r.Scan(&d.DeviceID, &d.Label, &status, &addrs, &publish, &d.ShortName, &d.Port); err != nil {
 		return d, err
 	}
 	d.Publish = store.Publish(publish)

@@ -20,7 +20,7 @@ var listDeviceSummaries = stmt(`SELECT d.id, d.label, d.owner_id, d.name, d.mode
 		COALESCE(s.last_error, ''), s.at, s.updated_at, COALESCE(s.name_check, ''),
 		COALESCE(s.name_check_name, ''), COALESCE(s.name_check_detail, ''), s.name_check_at,
 		COALESCE(n.short_name, ''), COALESCE(n.mdns, FALSE),
-		COALESCE(x.addresses, '[]'), COALESCE(x.publish, '')
+		COALESCE(x.addresses, '[]'), COALESCE(x.publish, ''), COALESCE(x.port, 0)
 	FROM devices d JOIN owners o ON o.id = d.owner_id
 		LEFT JOIN device_status s ON s.device_id = d.id
 		LEFT JOIN device_names n ON n.device_id = d.id
@@ -56,7 +56,7 @@ func scanDeviceSummary(r Scanner) (*store.DeviceSummary, error) {
 	err := r.Scan(&d.ID, &d.Label, &d.OwnerID, &d.Name, &d.Model, &d.KeyThumbprint, &status,
 		&created, &revoked, &d.OwnerName, &certificates, &expiry, &issued,
 		&d.Reported.LastError, &reported, &updated, &result, &d.Reported.NameCheck.Name, &d.Reported.NameCheck.Detail, &checked,
-		&d.ShortName.Name, &d.ShortName.MDNS, &addrs, &publish)
+		&d.ShortName.Name, &d.ShortName.MDNS, &addrs, &publish, &d.Port)
 	if err != nil {
 		return nil, err
 	}
