@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/lantls/lantls/agent"
 	"github.com/lantls/lantls/issuer"
@@ -36,16 +37,14 @@ func Example() {
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(iss.RootPEM())
 
-	// The device side.
+	// The device side, as the package doc shows it: the pairing code and
+	// any failure go to the default logger (stderr), where a person sees
+	// them.
 	a, err := agent.New(agent.Config{
 		Issuer:  iss.Info().BaseURL,
 		Roots:   roots, // the issuer's root; nil trusts the system's
 		Storage: agent.DirStorage(filepath.Join(dir, "device")),
 		Model:   "Example TV",
-		OnPairing: func(p agent.Pairing) {
-			fmt.Println("show the owner a code:", len(p.UserCode) == len("WDJB-MJHT"))
-			iss.Pairing().Approve(ctx, p.UserCode, owner.ID, "example") // the owner's click
-		},
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -53,6 +52,19 @@ func Example() {
 	agentDone := make(chan error, 1)
 	go func() { agentDone <- a.Run(ctx) }()
 	defer func() { cancel(); <-agentDone }()
+
+	// The owner's click in the issuer's web UI, on the code the device
+	// shows.
+	for a.Pending() == nil {
+		select {
+		case err := <-agentDone:
+			log.Fatal(err) // what retrying cannot fix, e.g. ErrUntrustedIssuer
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	p := a.Pending()
+	fmt.Println("the device shows a code and its key fingerprint:", len(p.UserCode) == len("WDJB-MJHT"), p.Fingerprint != "")
+	iss.Pairing().Approve(ctx, p.UserCode, owner.ID, "example")
 	<-a.Ready()
 
 	ln, _ := tls.Listen("tcp", "127.0.0.1:0", a.TLSConfig())
@@ -78,6 +90,6 @@ func Example() {
 	resp.Body.Close()
 	fmt.Println(resp.Status, string(body))
 	// Output:
-	// show the owner a code: true
+	// the device shows a code and its key fingerprint: true true
 	// 200 OK hello from the device
 }
