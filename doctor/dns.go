@@ -195,6 +195,12 @@ func (d *doctor) resolve(ctx context.Context, rebindFailed bool) ([]netip.Addr, 
 			c.Fix = "fix the DNS-rebind filter (the rebind check above); the name's answers are private addresses too"
 		case d.label != "" && d.host == names.DeviceName(d.label, d.report.Zone):
 			c.Fix = fmt.Sprintf("use an address-name such as %s, or turn publishing on for the device on its page in the issuer's web UI", names.AddressName(probeAddr, d.label, d.report.Zone))
+		case rcode == dns.RcodeSuccess && d.label == "":
+			// A short name answers the device's private addresses: the
+			// rebind filter drops those too, and there is no label to
+			// probe it with.
+			c.Fix = fmt.Sprintf("if the router filters private answers (DNS-rebind protection), exempt %s (the setting for yours is below); else check on the device's page in the issuer's web UI that the name is the device's and that it reported its addresses", d.report.Zone)
+			c.Settings = RebindSettings(d.report.Zone)
 		default:
 			c.Fix = "check the name on the device's page in the issuer's web UI; the device must have reported its addresses"
 		}

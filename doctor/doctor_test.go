@@ -112,6 +112,12 @@ func authoritative(w dns.ResponseWriter, q *dns.Msg) {
 		if qt == dns.TypeSOA {
 			m.Answer = append(m.Answer, soa)
 		}
+	case name == "tv."+zone:
+		// A short name: the device's reported address.
+		if qt == dns.TypeA {
+			a, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 127.0.0.1")
+			m.Answer = append(m.Answer, a)
+		}
 	case ok && l == label:
 		if a, err := names.ParseAddressLabel(prefix); err == nil {
 			hdr := dns.RR_Header{Name: q.Question[0].Name, Class: dns.ClassINET, Ttl: 60}
@@ -454,5 +460,19 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := Run(context.Background(), cfg); err == nil {
 			t.Errorf("Run(%+v) succeeded, want an error", cfg)
 		}
+	}
+}
+
+// TestShortNameFiltered checks a short name behind a rebind filter: no
+// label to probe with, so the resolve failure itself names the filter's
+// settings.
+func TestShortNameFiltered(t *testing.T) {
+	p := newPKI(t)
+	url := serveDevice(t, p.leaf(t, time.Now().Add(-time.Hour), time.Now().Add(47*24*time.Hour)))
+	_, port, _ := net.SplitHostPort(strings.TrimSuffix(strings.TrimPrefix(url, "https://"), "/"))
+	r := run(t, Config{Device: "tv." + zone + ":" + port, Resolver: serveDNS(t, stripPrivate), Roots: p.pool()})
+	want(t, r, map[string]Status{"zone": OK, "rebind": Skip, "resolve": Fail})
+	if c := check(r, "resolve"); len(c.Settings) != 6 || !strings.Contains(c.Fix, "DNS-rebind protection") {
+		t.Errorf("resolve fix %q with %d settings: want the rebind filter's", c.Fix, len(c.Settings))
 	}
 }
