@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/lantls/lantls/internal/jsonkeys"
 	"github.com/lantls/lantls/problem"
 )
 
@@ -156,6 +157,9 @@ func decodePayload(payload []byte, v any) error {
 			return problem.MalformedErr("payload field %q has the wrong type", te.Field)
 		}
 		return problem.MalformedErr("payload is not a valid JSON object")
+	}
+	if k, dup := jsonkeys.Duplicate(payload); dup {
+		return problem.MalformedErr("payload member %q appears twice", k)
 	}
 	return nil
 }

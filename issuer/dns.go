@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/lantls/lantls/deviceapi"
 	"github.com/lantls/lantls/dnsserver"
+	"github.com/lantls/lantls/internal/jsonkeys"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/pairing"
 	"github.com/lantls/lantls/problem"
@@ -85,7 +87,14 @@ func (iss *Issuer) putAddresses(r *http.Request) (*deviceapi.AddressAnswer, erro
 		return nil, problem.MalformedErr("send the addresses as application/json, not %s", ct)
 	}
 	var body deviceapi.AddressReport
-	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<10))
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 16<<10))
+	if err != nil {
+		return nil, problem.MalformedErr("cannot read the body: %v", err)
+	}
+	if k, dup := jsonkeys.Duplicate(raw); dup {
+		return nil, problem.MalformedErr("the body has %q twice", k)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
 		return nil, problem.MalformedErr(`the body is not {"addresses": ["192.168.1.20", ...], "port": 8443}: %v`, err)

@@ -108,7 +108,7 @@ func TestDeviceAddresses(t *testing.T) {
 		!strings.Contains(string(body), "urn:ietf:params:acme:error:malformed") || !strings.Contains(string(body), "8.8.8.8 is outside the ranges") {
 		t.Errorf("public address: %s %s", resp.Status, body)
 	}
-	for _, bad := range []string{`{"addresses": ["fe80::1%eth0"]}`, `{"addresses": ["not-an-ip"]}`, `{}`, `[1]`, `{"addresses": [], "x": 1}`} {
+	for _, bad := range []string{`{"addresses": ["192.168.1.22"], "addresses": ["192.168.1.23"]}`, `{"addresses": ["fe80::1%eth0"]}`, `{"addresses": ["not-an-ip"]}`, `{}`, `[1]`, `{"addresses": [], "x": 1}`} {
 		if resp, body := putAddresses(t, client, iss, token, bad); resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("body %s: %s %s, want 400", bad, resp.Status, body)
 		}

@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lantls/lantls/deviceapi"
+	"github.com/lantls/lantls/internal/jsonkeys"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/pairing"
 	"github.com/lantls/lantls/problem"
@@ -27,7 +29,14 @@ import (
 // with "…".
 func ParseStatusReport(r io.Reader) (*deviceapi.StatusReport, error) {
 	var body deviceapi.StatusReport
-	dec := json.NewDecoder(io.LimitReader(r, deviceapi.MaxStatusBody))
+	raw, err := io.ReadAll(io.LimitReader(r, deviceapi.MaxStatusBody))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the body: %v", err)
+	}
+	if k, dup := jsonkeys.Duplicate(raw); dup {
+		return nil, fmt.Errorf("the body has %q twice", k)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
 		return nil, fmt.Errorf(`the body is not {"last_error": "...", "at": "2006-01-02T15:04:05Z"}: %v`, err)

@@ -10,6 +10,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/lantls/lantls/internal/jsonkeys"
 	"github.com/lantls/lantls/problem"
 )
 
@@ -42,6 +43,9 @@ func ParseBinding(raw json.RawMessage) (*Binding, error) {
 	if err := json.Unmarshal(raw, &f); err != nil {
 		return nil, problem.MalformedErr("externalAccountBinding is not a JWS in flattened JSON serialization")
 	}
+	if k, dup := jsonkeys.Duplicate(raw); dup {
+		return nil, problem.MalformedErr("externalAccountBinding member %q appears twice", k)
+	}
 	if f.Signatures != nil || f.Header != nil || f.Protected == nil || f.Payload == nil || f.Signature == nil {
 		return nil, problem.MalformedErr("externalAccountBinding must be a flattened JWS with protected header, payload and signature only")
 	}
@@ -58,6 +62,9 @@ func ParseBinding(raw json.RawMessage) (*Binding, error) {
 	}
 	if err := json.Unmarshal(hb, &h); err != nil {
 		return nil, problem.MalformedErr("externalAccountBinding protected header is not a JSON object")
+	}
+	if k, dup := jsonkeys.Duplicate(hb); dup {
+		return nil, problem.MalformedErr("externalAccountBinding protected header %q appears twice", k)
 	}
 	mac, err := base64.RawURLEncoding.DecodeString(*f.Signature)
 	if err != nil {

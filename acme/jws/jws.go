@@ -26,6 +26,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/lantls/lantls/internal/jsonkeys"
 	"github.com/lantls/lantls/problem"
 )
 
@@ -94,6 +95,9 @@ func Parse(body []byte) (*Message, error) {
 	if err := json.Unmarshal(body, &f); err != nil {
 		return nil, problem.MalformedErr("request body is not valid JSON")
 	}
+	if k, dup := jsonkeys.Duplicate(body); dup {
+		return nil, problem.MalformedErr("JWS member %q appears twice", k)
+	}
 	switch {
 	case f.Signatures != nil:
 		return nil, problem.MalformedErr("JWS general serialization (signatures) is not allowed; use the flattened serialization")
@@ -113,6 +117,11 @@ func Parse(body []byte) (*Message, error) {
 	var h protectedHeader
 	if err := json.Unmarshal(rawHeader, &h); err != nil {
 		return nil, problem.MalformedErr("JWS protected header is not a JSON object")
+	}
+	// RFC 7515 section 5.2: a duplicate header parameter is refused, not
+	// read as whichever a parser happens to keep.
+	if k, dup := jsonkeys.Duplicate(rawHeader); dup {
+		return nil, problem.MalformedErr("JWS protected header %q appears twice", k)
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(*f.Signature)
 	if err != nil {

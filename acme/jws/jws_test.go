@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -224,3 +225,20 @@ func TestBinding(t *testing.T) {
 func jwkOf(pub crypto.PublicKey) *jose.JSONWebKey { return &jose.JSONWebKey{Key: pub} }
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// TestParseRefusesDuplicateMembers: a JWS whose envelope or protected
+// header names a member twice is malformed, whichever of them would be
+// kept (RFC 7515 section 5.2).
+func TestParseRefusesDuplicateMembers(t *testing.T) {
+	enc := base64.RawURLEncoding.EncodeToString
+	hdr := enc([]byte(`{"alg":"ES256","nonce":"n","url":"u","kid":"k"}`))
+	for name, body := range map[string]string{
+		"envelope":         `{"protected":"e30","protected":"` + hdr + `","payload":"","signature":"AAAA"}`,
+		"protected header": `{"protected":"` + enc([]byte(`{"alg":"none","alg":"ES256","nonce":"n","url":"u","kid":"k"}`)) + `","payload":"","signature":"AAAA"}`,
+	} {
+		_, err := jws.Parse([]byte(body))
+		if !problem.Is(err, problem.Malformed) || !strings.Contains(err.Error(), "twice") {
+			t.Errorf("%s with a member twice: %v, want malformed", name, err)
+		}
+	}
+}
