@@ -129,7 +129,12 @@ func (a *Agent) reportAddresses(ctx context.Context, addrs []string) error {
 	if addrs == nil {
 		addrs = []string{}
 	}
-	body, _ := json.Marshal(addressReport{Addresses: addrs})
+	// The port the device's HTTPS server listens on (SetHTTPSPort), for
+	// the owner's links; none means 443.
+	a.mu.Lock()
+	port, _ := strconv.Atoi(a.status.HTTPSPort)
+	a.mu.Unlock()
+	body, _ := json.Marshal(addressReport{Addresses: addrs, Port: port})
 	resp, err := a.deviceAPI(ctx, http.MethodPut, deviceapi.PathAddresses, body, nil)
 	if err != nil {
 		return err

@@ -353,8 +353,10 @@ func (a *Agent) setPending(ctx context.Context, p *Pairing) {
 }
 
 // SetHTTPSPort records the port the device's HTTPS server listens on, so
-// that Status (and `status`) can give the device's https:// URLs. It is
-// stored with the next change of the status, by Run.
+// that Status (and `status`) can give the device's https:// URLs, and the
+// address reports tell the issuer, whose owner UI links to the device on
+// it. It is stored with the next change of the status, by Run; call it
+// before Run for the first report to carry it.
 func (a *Agent) SetHTTPSPort(port string) {
 	a.mu.Lock()
 	a.status.HTTPSPort = port

@@ -220,6 +220,7 @@ func (e *env) startDevice(opts deviceOptions) (_ *device, err error) {
 	go srv.ServeTLS(ln, "", "")
 	stops = append(stops, func() { srv.Close() })
 	_, port, _ := net.SplitHostPort(d.addr)
+	d.agent.SetHTTPSPort(port) // reported with the addresses, for the owner's links
 	if opts.Onboard != nil {
 		oln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

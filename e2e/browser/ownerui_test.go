@@ -24,9 +24,8 @@ import (
 // the key fingerprint the onboarding page does; axe-core checks each page
 // of the owner's path.
 //
-// The owner UI links to the device's address-name on port 443; this test's
-// own Chromium maps that name and port to the port the agent listens on
-// (--host-resolver-rules MAP with a port), as a device on 443 would be.
+// The agent reports the port it serves HTTPS on, and the owner UI's links
+// to its address-names carry it.
 func TestOwnerApprovesFromOnboardingPage(t *testing.T) {
 	t.Parallel()
 	browsertest.RequireAxe(t)
@@ -53,7 +52,7 @@ func TestOwnerApprovesFromOnboardingPage(t *testing.T) {
 	_, port, _ := net.SplitHostPort(d.addr)
 	b, err := browsertest.Launch(filepath.Join(t.TempDir(), "chromium"), browsertest.Options{
 		RootPEM:           l.rootPEM,
-		HostResolverRules: "MAP *." + zone + ":443 127.0.0.1:" + port + ", MAP *." + zone + " 127.0.0.1",
+		HostResolverRules: "MAP *." + zone + " 127.0.0.1",
 		Width:             1000, Height: 760,
 	})
 	if err != nil {
@@ -97,7 +96,7 @@ func TestOwnerApprovesFromOnboardingPage(t *testing.T) {
 	waitSecurePage(t, tab, d.origin, "Porch camera")
 
 	// The device list links to the device; the link opens it.
-	link := `a.open[href="https://127-0-0-1.` + label + `.` + zone + `/"]`
+	link := `a.open[href="https://127-0-0-1.` + label + `.` + zone + `:` + port + `/"]`
 	waitFor(t, pairTimeout, "the device list to link to the device", func() bool {
 		ctx, cancel := context.WithTimeout(tab, 10*time.Second)
 		defer cancel()
@@ -109,7 +108,7 @@ func TestOwnerApprovesFromOnboardingPage(t *testing.T) {
 	})
 	screenshot(t, tab, "devices-with-link")
 	do(t, tab, chromedp.Click(link))
-	waitSecurePage(t, tab, "https://127-0-0-1."+label+"."+zone, "Porch camera")
+	waitSecurePage(t, tab, "https://127-0-0-1."+label+"."+zone+":"+port, "Porch camera")
 }
 
 // approveInUI logs in as the owner on the login page tab shows (the
