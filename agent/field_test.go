@@ -383,3 +383,33 @@ func TestRenewNowRetried(t *testing.T) {
 		}
 	}
 }
+
+// TestIssuerChangedAfterPairing: a configured issuer URL other than the one
+// the device paired with is logged, and the paired one is used.
+func TestIssuerChangedAfterPairing(t *testing.T) {
+	t.Parallel()
+	ti := newTestIssuer(t)
+	dir := DirStorage(t.TempDir())
+	a, err := New(ti.config(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runAgentStoppable(t, a)
+	ti.approve(a)
+	waitReady(t, a)
+	stop()
+	var out lockedBuffer
+	cfg := ti.config(dir)
+	cfg.Issuer = "https://other.lan.test:8443"
+	cfg.Logger = slog.New(slog.NewTextHandler(&out, nil))
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "another issuer URL") || !strings.Contains(out.String(), "other.lan.test") {
+		t.Errorf("no warning about the changed issuer URL:\n%s", out.String())
+	}
+	if got := b.Status().Issuer; got != ti.iss.Info().BaseURL {
+		t.Errorf("status issuer %q, want the paired %q", got, ti.iss.Info().BaseURL)
+	}
+}

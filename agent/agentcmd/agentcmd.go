@@ -5,6 +5,7 @@ package agentcmd
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -288,17 +289,34 @@ func serve(ctx context.Context, a *agent.Agent, o *options, log *slog.Logger, st
 	if err := sdnotify.Notify(os.Getenv("NOTIFY_SOCKET"), sdnotify.Ready); err != nil {
 		log.Warn("telling systemd the agent is ready", "err", err)
 	}
-	go func() {
-		select {
-		case <-a.Ready():
-			// The certificate itself, not Status: Ready closes before the
-			// status records the new serial.
-			leaf := a.Certificate().Leaf
-			fmt.Fprintf(stdout, "serving certificate %x for %s, valid until %s\n", leaf.SerialNumber, strings.Join(leaf.DNSNames, ", "), leaf.NotAfter.Format(time.DateTime))
-		case <-ctx.Done():
-		}
-	}()
+	go printServing(ctx, a, stdout)
 	return a.Run(ctx)
+}
+
+// printServing prints a line for every certificate the agent starts
+// serving: the first, each renewal, and the first after pairing again.
+func printServing(ctx context.Context, a *agent.Agent, stdout io.Writer) {
+	select {
+	case <-a.Ready():
+	case <-ctx.Done():
+		return
+	}
+	var last *tls.Certificate
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		// The certificate itself, not Status: Ready closes before the
+		// status records the new serial.
+		if c := a.Certificate(); c != nil && c != last {
+			last = c
+			fmt.Fprintf(stdout, "serving certificate %x for %s, valid until %s\n", c.Leaf.SerialNumber, strings.Join(c.Leaf.DNSNames, ", "), timeString(c.Leaf.NotAfter))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // onLoopback reports whether a listener bound to addr is reachable only
