@@ -2,10 +2,13 @@ package issuer_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lantls/lantls/ca/local"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/issuer/issuertest"
 	"github.com/lantls/lantls/store"
@@ -25,7 +28,20 @@ func TestSharedStoreAgreesOnCA(t *testing.T) {
 	if string(a.RootPEM()) != string(b.RootPEM()) {
 		t.Error("two instances on one store and one CA dir have different roots")
 	}
-	_, err := issuer.New(t.Context(), issuer.Config{
+	// The CA directory every instance reads holds no root key.
+	ents, err := os.ReadDir(caDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if b, err := os.ReadFile(filepath.Join(caDir, e.Name())); err == nil && strings.Contains(string(b), "PRIVATE KEY") && e.Name() != local.IntermediateKeyFile {
+			t.Errorf("the shared CA directory holds a key in %s", e.Name())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(caDir, local.RootKeyFile)); err == nil {
+		t.Errorf("the shared CA directory holds %s", local.RootKeyFile)
+	}
+	_, err = issuer.New(t.Context(), issuer.Config{
 		DataDir: t.TempDir(), Zone: "lan.test", Listen: "127.0.0.1:0", Signer: "local",
 		Store: url, CADir: t.TempDir(),
 	})
