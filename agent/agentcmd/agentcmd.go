@@ -51,6 +51,8 @@ func Run(ctx context.Context, prog string, args []string, stdout, stderr io.Writ
 			return runStatus(ctx, prog, args[1:], stdout, stderr)
 		case "reset":
 			return runReset(ctx, prog, args[1:], stdout, stderr)
+		case "tpm-ak":
+			return runTPMAK(ctx, prog, args[1:], stdout, stderr)
 		case "run":
 			args = args[1:]
 		}
@@ -161,6 +163,7 @@ func runAgent(ctx context.Context, prog string, args []string, stdout, stderr io
 	fs := newFlags(prog, prog+` --issuer URL [--issuer-ca FILE] [--data DIR] [mode flags]
        `+prog+` status [--json]    show names, expiry, next renewal, last error
        `+prog+` reset              revoke the certificate and wipe the state
+       `+prog+` tpm-ak --tpm DEV   print the TPM's attestation key, for the maker to certify
 
 Pairs the device with its owner (shows a code and a QR code to approve in
 the issuer's UI), gets and renews its certificate, reports its addresses.
@@ -171,6 +174,8 @@ in --data). SIGUSR1 renews at once.`, stdout)
 	c.add(fs)
 	var o options
 	o.add(fs)
+	var t tpmOptions
+	t.add(fs)
 	if err := parse(fs, prog, args); err != nil {
 		return err
 	}
@@ -180,10 +185,19 @@ in --data). SIGUSR1 renews at once.`, stdout)
 	if err := o.check(); err != nil {
 		return err
 	}
+	if err := t.check(o.certFile != ""); err != nil {
+		return err
+	}
 	cfg, err := c.config(ctx, stderr)
 	if err != nil {
 		return err
 	}
+	att, closeTPM, err := t.attester()
+	if err != nil {
+		return err
+	}
+	defer closeTPM()
+	cfg.Attester = att
 	cfg.Model = o.model
 	cfg.Hostname = o.hostname
 	cfg.NameCheck = o.nameCheck
