@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/store"
 	"github.com/lantls/lantls/store/sqlite"
@@ -492,14 +493,8 @@ func TestAllowedRanges(t *testing.T) {
 	}
 }
 
-// within fails t unless cond becomes true within d, checking every 10 ms.
+// within fails t unless cond becomes true within d.
 func within(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not seen within %v", what, d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(t, d, what, cond)
 }

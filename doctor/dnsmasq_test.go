@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/lantls/lantls/internal/testwait"
 )
 
 // startDnsmasq runs Debian's dnsmasq on 127.0.0.1, forwarding the zone to
@@ -46,11 +48,11 @@ func startDnsmasq(t *testing.T, upstream string, args ...string) string {
 		t.Logf("dnsmasq %v:\n%s", args, stderr.String())
 	})
 	c := &resolverClient{addr: addr, timeout: 200 * time.Millisecond}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-		if m, err := c.exchange(context.Background(), zone, dns.TypeSOA); err == nil && m.Rcode == dns.RcodeSuccess {
-			return addr
-		}
-		time.Sleep(20 * time.Millisecond)
+	if testwait.Until(10*time.Second, func() bool {
+		m, err := c.exchange(context.Background(), zone, dns.TypeSOA)
+		return err == nil && m.Rcode == dns.RcodeSuccess
+	}) {
+		return addr
 	}
 	t.Fatalf("dnsmasq on port %s did not answer within 10 s: %s", strconv.Quote(listenPort), stderr.String())
 	return ""

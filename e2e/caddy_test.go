@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lantls/lantls/internal/testwait"
 )
 
 // caddyTimeout bounds how long Caddy may take to obtain a certificate and
@@ -116,15 +118,15 @@ func (c *caddy) start(t *testing.T, names []string) (logs *syncBuffer, stop func
 // a chain that verifies against the issuer's root, and returns that chain.
 func (c *caddy) waitServed(t *testing.T, serverName string, logs *syncBuffer) []*x509.Certificate {
 	t.Helper()
-	deadline := time.Now().Add(caddyTimeout)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		chain, err := c.handshake(serverName)
-		if err == nil {
-			return chain
-		}
-		lastErr = err
-		time.Sleep(100 * time.Millisecond)
+	var (
+		chain   []*x509.Certificate
+		lastErr error
+	)
+	if testwait.Until(caddyTimeout, func() bool {
+		chain, lastErr = c.handshake(serverName)
+		return lastErr == nil
+	}) {
+		return chain
 	}
 	t.Fatalf("caddy serves no certificate for %s that verifies against the root after %s: %v\n--- caddy log:\n%s",
 		serverName, caddyTimeout, lastErr, tail(logs.String(), 60))

@@ -31,6 +31,8 @@ import (
 
 	"golang.org/x/crypto/acme"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver, to read the issuer's database
+
+	"github.com/lantls/lantls/internal/testwait"
 )
 
 // The crash test's load and kills. The defaults keep it well under a minute
@@ -251,13 +253,9 @@ func startCrashLoad(t *testing.T, iss *issuer, devs []*device) *crashLoad {
 // waitIssued waits until the clients have received n certificates.
 func (l *crashLoad) waitIssued(t *testing.T, n int64, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for l.issued.Load() < n {
-		if time.Now().After(deadline) {
-			l.check(t)
-			t.Fatalf("clients received %d certificates in %s, want %d; errors so far: %s", l.issued.Load(), timeout, n, l.errorSummary())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testwait.Until(timeout, func() bool { return l.issued.Load() >= n }) {
+		l.check(t)
+		t.Fatalf("clients received %d certificates in %s, want %d; errors so far: %s", l.issued.Load(), timeout, n, l.errorSummary())
 	}
 }
 

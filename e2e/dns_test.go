@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/lantls/lantls/internal/testwait"
 )
 
 // dnsAddr reads the DNS server's address from the issuer's issuer.json.
@@ -130,16 +132,15 @@ func waitDig(t *testing.T, iss *issuer, name, qtype string, want ...string) {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), dns.StringToType[qtype])
 	m.RecursionDesired = false
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		r, _, err := c.Exchange(m, net.JoinHostPort(host, port))
-		if err == nil && has(r.String()) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s %s: no %q within 5 s: %v\n%v", name, qtype, want, err, r)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var (
+		r   *dns.Msg
+		err error
+	)
+	if !testwait.Until(5*time.Second, func() bool {
+		r, _, err = c.Exchange(m, net.JoinHostPort(host, port))
+		return err == nil && has(r.String())
+	}) {
+		t.Fatalf("%s %s: no %q within 5 s: %v\n%v", name, qtype, want, err, r)
 	}
 	if out := iss.dig(t, name, qtype); !has(out) {
 		t.Fatalf("dig %s %s: no %q:\n%s", name, qtype, want, out)

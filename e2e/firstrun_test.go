@@ -15,6 +15,7 @@ import (
 
 	"github.com/lantls/lantls/ca/local"
 	"github.com/lantls/lantls/internal/browsertest"
+	"github.com/lantls/lantls/internal/testwait"
 )
 
 // TestFirstRun walks a new owner's first minutes as `lantls issuer`
@@ -30,11 +31,8 @@ func TestFirstRun(t *testing.T) {
 	browsertest.RequireAxe(t)
 	iss := startIssuer(t)
 	// The ready block comes first; the rest of the text follows it.
-	out := iss.stdout.String()
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out, "user add NAME") && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-		out = iss.stdout.String()
-	}
+	var out string
+	testwait.Until(10*time.Second, func() bool { out = iss.stdout.String(); return strings.Contains(out, "user add NAME") })
 
 	ui := regexp.MustCompile(`(?m)^\s+web UI\s+(\S+)$`).FindStringSubmatch(out)
 	setup := regexp.MustCompile(`(?m)^\s+(https://\S+/setup\?token=\S+)$`).FindStringSubmatch(out)

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lantls/lantls/internal/testwait"
 )
 
 // TestHubIsolatedLAN runs `lantls issuer --hub` in a network namespace
@@ -213,12 +215,8 @@ func curlWant(t *testing.T, ns, root, name, addr, body string) {
 	}
 }
 
-// waitFor polls ok every 100 ms until it holds or timeout passes.
+// waitFor checks ok until it holds, or fails t after timeout.
 func waitFor(t *testing.T, timeout time.Duration, what string, ok func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(timeout); !ok(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, timeout)
-		}
-	}
+	testwait.For(t, timeout, what, ok)
 }

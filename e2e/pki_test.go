@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lantls/lantls/internal/testwait"
 )
 
 // verifyDeviceChain checks that chain (leaf first, as a client received it)
@@ -144,20 +146,16 @@ func requireRevoked(t *testing.T, iss *issuer, chain []*x509.Certificate, reason
 		!strings.HasSuffix(leaf.CRLDistributionPoints[0], "/ca/crl") {
 		t.Errorf("leaf CRL distribution points %q, want one like %s", leaf.CRLDistributionPoints, iss.CRL)
 	}
-	deadline := time.Now().Add(crlPollTimeout)
-	for {
-		crl := iss.fetchCRL(t, chain[1])
-		if e := crlEntry(crl, leaf.SerialNumber); e != nil {
-			if reason != anyReason && e.ReasonCode != reason {
-				t.Errorf("CRL lists %x with reason %d, want %d", leaf.SerialNumber, e.ReasonCode, reason)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("CRL (thisUpdate %s) does not list revoked serial %x after %s; it lists %s",
-				crl.ThisUpdate.Format(time.RFC3339), leaf.SerialNumber, crlPollTimeout, crlSerials(crl))
-		}
-		time.Sleep(200 * time.Millisecond)
+	var crl *x509.RevocationList
+	if !testwait.Until(crlPollTimeout, func() bool {
+		crl = iss.fetchCRL(t, chain[1])
+		return crlEntry(crl, leaf.SerialNumber) != nil
+	}) {
+		t.Fatalf("CRL (thisUpdate %s) does not list revoked serial %x after %s; it lists %s",
+			crl.ThisUpdate.Format(time.RFC3339), leaf.SerialNumber, crlPollTimeout, crlSerials(crl))
+	}
+	if e := crlEntry(crl, leaf.SerialNumber); reason != anyReason && e.ReasonCode != reason {
+		t.Errorf("CRL lists %x with reason %d, want %d", leaf.SerialNumber, e.ReasonCode, reason)
 	}
 }
 

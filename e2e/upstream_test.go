@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/acme"
 
 	"github.com/lantls/lantls/internal/pebble"
+	"github.com/lantls/lantls/internal/testwait"
 )
 
 // upstreamIssuer is an issuer with --signer upstream brokering to a Pebble
@@ -45,13 +46,8 @@ func startUpstreamIssuer(t *testing.T) *upstreamIssuer {
 	}}
 	u.issuer = startIssuerOn(t, t.TempDir(), "127.0.0.1:0", u.flags...)
 	// The account URL comes after the ready block.
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(u.stdout.String(), "Upstream account  https://") {
-		if time.Now().After(deadline) {
-			t.Errorf("the issuer did not print its upstream account URL for CAA accounturi:\n%s", u.logs())
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testwait.Until(30*time.Second, func() bool { return strings.Contains(u.stdout.String(), "Upstream account  https://") }) {
+		t.Errorf("the issuer did not print its upstream account URL for CAA accounturi:\n%s", u.logs())
 	}
 	return u
 }
@@ -105,28 +101,24 @@ func (u *upstreamIssuer) checkNoTXT(t *testing.T, d *device) {
 	m.SetQuestion(dns.Fqdn("_acme-challenge."+d.Names[0]), dns.TypeTXT)
 	// The records leave the store in the transaction that records the
 	// certificate; the DNS index follows the store within a second.
-	deadline := time.Now().Add(dnsFollowsStore)
-	for {
+	var left []dns.RR
+	if testwait.Until(dnsFollowsStore, func() bool {
 		in, err := dns.Exchange(m, u.dns)
 		if err != nil {
 			t.Fatalf("ask the issuer's DNS: %v", err)
 		}
-		var left []dns.RR
+		left = nil
 		for _, rr := range in.Answer {
 			if _, ok := rr.(*dns.TXT); ok {
 				left = append(left, rr)
 			}
 		}
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			for _, rr := range left {
-				t.Errorf("the issuer still serves a challenge record %s after it issued: %s", dnsFollowsStore, rr)
-			}
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+		return len(left) == 0
+	}) {
+		return
+	}
+	for _, rr := range left {
+		t.Errorf("the issuer still serves a challenge record %s after it issued: %s", dnsFollowsStore, rr)
 	}
 }
 
@@ -203,12 +195,8 @@ func TestUpstreamKilledMidOrder(t *testing.T) {
 	// put and validated) and is killed there.
 	u.pebble.HoldFinalize(true)
 	orderURL, csr, _ := orderDeviceCert(t, ctx, cl, d)
-	deadline := time.Now().Add(time.Minute)
-	for u.pebble.Finalizes() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the issuer did not reach the upstream's finalize in a minute\n%s", u.logs())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testwait.Until(time.Minute, func() bool { return u.pebble.Finalizes() > 0 }) {
+		t.Fatalf("the issuer did not reach the upstream's finalize in a minute\n%s", u.logs())
 	}
 	u.Kill(t)
 	u.pebble.HoldFinalize(false)

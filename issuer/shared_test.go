@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lantls/lantls/ca/local"
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/issuer/issuertest"
 	"github.com/lantls/lantls/store"
@@ -72,13 +73,9 @@ func TestSharedStoreFailsOnlyStaleProcessingOrders(t *testing.T) {
 	// An instance whose clock is past the limit fails it.
 	later := func() time.Time { return time.Now().Add(time.Hour) }
 	issuertest.Start(t, issuer.Config{Store: url, CADir: caDir, Now: later})
-	deadline := time.Now().Add(10 * time.Second)
-	for orderStatus(t, st, order.ID) != store.StatusInvalid {
-		if time.Now().After(deadline) {
-			t.Fatal("an order processing for an hour is still processing 10 s after an instance started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, 10*time.Second, "an instance to fail an order processing for an hour", func() bool {
+		return orderStatus(t, st, order.ID) == store.StatusInvalid
+	})
 	o, _ := st.GetOrder(ctx, order.ID)
 	if o.Error == nil || !strings.Contains(o.Error.Detail, "place a new order") {
 		t.Errorf("failed order's error = %+v, want one that tells the client to order again", o.Error)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/issuer/issuertest"
 )
@@ -78,23 +79,19 @@ func TestOperatorCertificateReloads(t *testing.T) {
 	}
 	// A renewal replaces the files: the issuer serves the new pair within
 	// a few seconds, without a restart.
-	time.Sleep(10 * time.Millisecond) // a new modification time
-	second := writePair(t, certPath, keyPath, "issuer.example.net")
-	deadline := time.Now().Add(30 * time.Second)
-	for !servedCert(t, addr, "issuer.example.net").Equal(second) {
-		if time.Now().After(deadline) {
-			t.Fatal("the renewed certificate was not served within 30s")
-		}
-		time.Sleep(100 * time.Millisecond)
+	if st, err := os.Stat(certPath); err == nil { // the new files get a new modification time
+		testwait.For(t, time.Second, "the clock to pass the files' time", func() bool { return time.Now().After(st.ModTime()) })
 	}
+	second := writePair(t, certPath, keyPath, "issuer.example.net")
+	testwait.For(t, 30*time.Second, "the renewed certificate to be served", func() bool {
+		return servedCert(t, addr, "issuer.example.net").Equal(second)
+	})
 	// Files that do not load keep the previous pair.
 	if err := os.WriteFile(certPath, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logs.String(), "do not load"); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the issuer did not notice the broken files within 30s; its log:\n%s", logs.String())
-		}
+	if !testwait.Until(30*time.Second, func() bool { return strings.Contains(logs.String(), "do not load") }) {
+		t.Fatalf("the issuer did not notice the broken files within 30s; its log:\n%s", logs.String())
 	}
 	if got := servedCert(t, addr, "issuer.example.net"); !got.Equal(second) {
 		t.Error("a broken certificate file replaced the working certificate")

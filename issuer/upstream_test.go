@@ -11,6 +11,7 @@ import (
 
 	"github.com/lantls/lantls/ca/upstream"
 	"github.com/lantls/lantls/internal/pebble"
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/issuer/issuertest"
 )
@@ -64,8 +65,8 @@ func TestOwnCertificateFromUpstream(t *testing.T) {
 // than not that verifies against roots.
 func waitServed(t *testing.T, addr, name string, roots *x509.CertPool, not *x509.Certificate) *x509.Certificate {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	var served *x509.Certificate
+	testwait.For(t, 60*time.Second, "the issuer to serve a new certificate from the upstream for "+name, func() bool {
 		conn, err := tls.Dial("tcp", addr, &tls.Config{ServerName: name, InsecureSkipVerify: true})
 		if err != nil {
 			t.Fatalf("connect for %s: %v", name, err)
@@ -78,11 +79,9 @@ func waitServed(t *testing.T, addr, name string, roots *x509.CertPool, not *x509
 		}
 		_, err = chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: name})
 		if err == nil && (not == nil || !chain[0].Equal(not)) {
-			return chain[0]
+			served = chain[0]
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the issuer did not serve a new certificate from the upstream for %s within 60s", name)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return served != nil
+	})
+	return served
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/internal/pebble"
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
@@ -278,20 +279,17 @@ func TestUpstreamOutageKeepsOrderProcessing(t *testing.T) {
 	if err := h.wait(s, o, 2*time.Second); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Wait while the upstream is down = %v, want a timeout", err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var u *store.UpstreamOrder
+	if !testwait.Until(30*time.Second, func() bool {
 		got, _ := h.store.GetOrder(t.Context(), o.ID)
-		u, uerr := h.store.GetUpstreamOrder(t.Context(), o.ID)
+		var uerr error
+		u, uerr = h.store.GetUpstreamOrder(t.Context(), o.ID)
 		if got.Status != store.StatusProcessing || uerr != nil {
 			t.Fatalf("order %s, work %+v (%v); want processing", got.Status, u, uerr)
 		}
-		if u.Attempts > 0 && u.LastError != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no failed attempt recorded within 30s: %+v", u)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return u.Attempts > 0 && u.LastError != ""
+	}) {
+		t.Fatalf("no failed attempt recorded within 30s: %+v", u)
 	}
 	h.pebble.SetDown(false)
 	if err := h.wait(s, o, time.Minute); err != nil {
@@ -310,20 +308,13 @@ func TestRestartResumes(t *testing.T) {
 	s1.kick()
 	// Cut the first signer off once the upstream order exists, as a
 	// crash would.
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	testwait.For(t, 90*time.Second, "an upstream order", func() bool {
 		u, err := h.store.GetUpstreamOrder(t.Context(), o.ID)
 		if err != nil {
 			t.Fatalf("work ended before the cut: %v", err)
 		}
-		if u.URL != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no upstream order within 90s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return u.URL != ""
+	})
 	stop()
 	s2, _ := h.signer(DefaultLimits)
 	if err := h.wait(s2, o, time.Minute); err != nil {
@@ -434,13 +425,7 @@ func TestRevocationsOutsideACMEReachUpstream(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.signer(DefaultLimits)
-	deadline := time.Now().Add(time.Minute)
-	for !h.pebble.Revoked(leaf.SerialNumber) {
-		if time.Now().After(deadline) {
-			t.Fatal("the upstream did not learn of the revocation within a minute")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, time.Minute, "the upstream to learn of the revocation", func() bool { return h.pebble.Revoked(leaf.SerialNumber) })
 }
 
 // TestOwnerShareOfBudget: one owner's devices spend no more than the

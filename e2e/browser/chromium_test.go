@@ -14,6 +14,8 @@ import (
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/lantls/lantls/internal/testwait"
 )
 
 // grant sets the permission name ("local-network-access",
@@ -81,16 +83,10 @@ func screenshotDir(t *testing.T) string {
 	return t.TempDir()
 }
 
-// waitFor polls cond every 50 ms until it holds or timeout passes.
+// waitFor checks cond until it holds, or fails t after timeout.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testwait.For(t, timeout, what, cond)
 }
 
 // netlog records what Chromium reports about a tab's requests through

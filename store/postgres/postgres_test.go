@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
 	"github.com/lantls/lantls/store/postgres"
@@ -152,7 +153,8 @@ func TestFailStaleProcessingOrders(t *testing.T) {
 	}
 	old := newProcessing()
 	cutoff := time.Now()
-	time.Sleep(2 * time.Millisecond) // so that the next order is processing since after cutoff
+	// The next order is processing since after cutoff.
+	testwait.For(t, time.Second, "the clock to pass the cutoff", func() bool { return time.Now().UnixMicro() > cutoff.UnixMicro() })
 	fresh := newProcessing()
 	p := problem.ServerInternalErr("the instance signing this order stopped; place a new order")
 	n, err := s.FailStaleProcessingOrders(ctx, cutoff, p)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/store"
 )
 
@@ -81,20 +82,14 @@ func TestCacheSeesOtherProcessWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	for {
+	testwait.For(t, 5*time.Second, "the cache to drop the device and account another process revoked", func() bool {
 		gd, err1 := s.GetDevice(ctx, d.ID)
 		ga, err2 := s.GetAccount(ctx, a.ID)
 		if err1 != nil || err2 != nil {
 			t.Fatal(err1, err2)
 		}
-		if gd.Status == store.StatusRevoked && ga.Status == store.StatusRevoked {
-			break
-		}
-		if time.Since(start) > 5*time.Second {
-			t.Fatalf("after 5s the cache still has device %s, account %s", gd.Status, ga.Status)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return gd.Status == store.StatusRevoked && ga.Status == store.StatusRevoked
+	})
 	t.Logf("seen after %v (check interval %v)", time.Since(start).Round(time.Millisecond), externalCheckInterval)
 }
 
