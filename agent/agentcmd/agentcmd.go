@@ -203,6 +203,11 @@ in --data). SIGUSR1 renews at once.`, stdout)
 	cfg.NameCheck = o.nameCheck
 	cfg.PairAgain = o.onUnpair == "pair"
 	cfg.OnPairing = func(p agent.Pairing) { showPairing(stdout, p, o.onboardListen) }
+	if ip, ok := listenIP(o.listen); ok && o.proxyTo != nil {
+		// A proxy bound to one address is reachable at that one alone:
+		// report no other, or the owner's links would lead nowhere.
+		cfg.Addresses = func() ([]netip.Addr, error) { return []netip.Addr{ip}, nil }
+	}
 	if o.certFile != "" {
 		f := &agent.Files{CertFile: o.certFile, KeyFile: o.keyFile, ChainFile: o.chainFile, Hook: o.onRenew, Logger: cfg.Logger}
 		cfg.OnCertificate = f.Write
@@ -335,6 +340,20 @@ func printServing(ctx context.Context, a *agent.Agent, stdout io.Writer) {
 
 // onLoopback reports whether a listener bound to addr is reachable only
 // from the device itself, which is nothing to announce on the LAN.
+// listenIP is the one address a listen address binds, if it names one
+// (not a wildcard, not a host name).
+func listenIP(addr string) (netip.Addr, bool) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || ip.IsUnspecified() || ip.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	return ip.Unmap(), true
+}
+
 func onLoopback(addr string) bool {
 	ap, err := netip.ParseAddrPort(addr)
 	return err == nil && ap.Addr().IsLoopback()

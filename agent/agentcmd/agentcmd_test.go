@@ -139,6 +139,15 @@ func TestOnLoopback(t *testing.T) {
 	}
 }
 
+func TestListenIP(t *testing.T) {
+	for addr, want := range map[string]string{"192.168.1.20:443": "192.168.1.20", "[fd00::20]:8443": "fd00::20", ":443": "", "0.0.0.0:443": "", "[::]:443": "", "nas.local:443": "", "[fe80::1%eth0]:443": ""} {
+		ip, ok := listenIP(addr)
+		if got := ip.String(); (want == "" && ok) || (want != "" && got != want) {
+			t.Errorf("listenIP(%q) = %v, %v; want %q", addr, ip, ok, want)
+		}
+	}
+}
+
 // TestResetCorruptState: status and reset on damaged credentials say what
 // to do, and reset --force wipes them.
 func TestResetCorruptState(t *testing.T) {
