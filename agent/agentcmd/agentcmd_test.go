@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"math/big"
 	"errors"
 	"flag"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lantls/lantls/agent"
 )
@@ -163,6 +165,46 @@ func TestResetCorruptState(t *testing.T) {
 	}
 	if out, err := runCmd(t, "reset", "--force", "--data", dir); err != nil || !strings.Contains(out, "wiped") {
 		t.Fatalf("reset --force: %v\n%s", err, out)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 1 || left[0].Name() != "lock" {
+		t.Errorf("reset --force left %v", left)
+	}
+}
+
+// TestResetIssuerDown: reset without a reachable issuer keeps the state
+// and says to pass --force; with --force it wipes and says the
+// certificate was NOT revoked.
+func TestResetIssuerDown(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x1f), DNSNames: []string{"abc.lan.test"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("account.key", testKeyPEM(t))
+	// Port 1 on loopback: nothing listens, the issuer is down.
+	write("credentials.json", `{"issuer":"https://127.0.0.1:1","access_token":"t","directory":"https://127.0.0.1:1/acme/directory","label":"abc","zone":"lan.test","names":["abc.lan.test"],"account_url":"https://127.0.0.1:1/acme/account/1"}`)
+	write("tls.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})))
+	write("chain.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	if _, err := runCmd(t, "reset", "--data", dir); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("reset with the issuer down: %v, want advice to pass --force", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "credentials.json")); err != nil {
+		t.Errorf("reset without --force deleted the state: %v", err)
+	}
+	out, err := runCmd(t, "reset", "--force", "--data", dir)
+	if err != nil || !strings.Contains(out, "certificate 1f NOT revoked") || strings.Contains(out, "revoked certificate") {
+		t.Errorf("reset --force with the issuer down: %v\n%s", err, out)
 	}
 	if left, _ := os.ReadDir(dir); len(left) != 1 || left[0].Name() != "lock" {
 		t.Errorf("reset --force left %v", left)
