@@ -264,3 +264,42 @@ func TestTrustAsksOnATerminal(t *testing.T) {
 		}
 	}
 }
+
+// TestTrustSystemStoreNeedsRoot: a user who is not root is told to use
+// sudo or --system=false before anything is looked at or changed.
+func TestTrustSystemStoreNeedsRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the command as another user")
+	}
+	runuser := requireTool(t, "runuser", "util-linux")
+	// Outside t.TempDir, whose parent only root may enter.
+	dir, err := os.MkdirTemp("", "lantls-trust-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	mustRun(t, nil, lantlsBin, "ca", "init", "--data", data, "--root-key-out", data+".key")
+	rootFile := filepath.Join(dir, "root.pem")
+	b, err := os.ReadFile(filepath.Join(data, "ca", "root.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rootFile, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "lantls")
+	if err := os.Link(lantlsBin, bin); err != nil {
+		mustRun(t, nil, "cp", lantlsBin, bin)
+	}
+	if err := os.Chmod(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, nil, runuser, "-u", "nobody", "--", bin, "trust", "install", "--root", rootFile)
+	if r.code != 1 || !strings.Contains(r.stderr, "the system store needs root: run it with sudo, or pass --system=false") {
+		t.Errorf("trust install as nobody:\n%s", r)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/lantls/lantls/ca/local"
@@ -70,6 +71,9 @@ func runTrust(ctx context.Context, e *env, args []string) error {
 	if err := noArgs(fs); err != nil {
 		return err
 	}
+	if verb != "status" && o.System && runtime.GOOS == "linux" && os.Geteuid() != 0 {
+		return errors.New("the system store needs root: run it with sudo, or pass --system=false for your NSS databases alone")
+	}
 	root, err := trustRoot(ctx, *rootFile, *issuerURL, *fingerprint, *dataDir)
 	if err != nil {
 		return err
@@ -96,8 +100,8 @@ func runTrust(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("%w; nothing changed. Make a constrained root with 'lantls ca init', or pass --allow-unconstrained", err)
 	case errors.Is(err, trust.ErrNoStore):
 		return fmt.Errorf("%w: --system=false and no NSS database (Chromium makes ~/.pki/nssdb at its first start; Firefox a profile)", err)
-	case err != nil && verb != "status" && o.System && os.Geteuid() != 0 && isPermission(err):
-		return fmt.Errorf("the system store needs root: run it with sudo, or pass --system=false for your NSS databases alone")
+	case err != nil && isPermission(err):
+		return fmt.Errorf("%w; run it with sudo, or leave the store out (--system=false, --nss=false)", err)
 	}
 	return err
 }
