@@ -133,13 +133,16 @@ func (s *Server) answerDeviceAttest(w http.ResponseWriter, r *http.Request, req 
 	if verr != nil {
 		bad := problem.New(problem.BadAttestationStatement, "%v", verr)
 		bad.Identifier = &problem.Identifier{Type: a.Identifier.Type, Value: a.Identifier.Value}
-		if err := s.recordAttestation(ctx, a.ID, c.Type, dev, nil, bad, req.account.ID); err != nil {
+		if err := s.recordAttestation(ctx, a.ID, c.Type, dev, nil, bad, req.account.ID); err != nil && !errors.Is(err, store.ErrConflict) {
 			return err
 		}
 		s.log.InfoContext(ctx, "acme device attestation refused", "device", dev.ID, "authz", a.ID, "detail", bad.Detail)
 		return bad
 	}
-	if err := s.recordAttestation(ctx, a.ID, c.Type, dev, res, nil, req.account.ID); err != nil {
+	// A conflict is a concurrent answer that moved the order first (store
+	// instances sharing PostgreSQL): the authorization as it now is is
+	// the answer.
+	if err := s.recordAttestation(ctx, a.ID, c.Type, dev, res, nil, req.account.ID); err != nil && !errors.Is(err, store.ErrConflict) {
 		return err
 	}
 	s.log.InfoContext(ctx, "acme device attested", "device", dev.ID, "authz", a.ID, "format", res.Format,
