@@ -292,4 +292,28 @@ func TestOwnerFlowsInChromium(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(f.base+"/audit"))
 	waitText(t, ctx, "remove")
 	check("audit")
+
+	// The other pages an owner meets, and their errors beside the field.
+	do(t, ctx, chromedp.Navigate(f.base+"/account"))
+	waitText(t, ctx, "Change password")
+	check("account")
+	do(t, ctx,
+		chromedp.SendKeys(`input[name="current"]`, "not the password"),
+		chromedp.SendKeys(`input[name="new"]`, "a new password here"),
+		chromedp.SendKeys(`input[name="new2"]`, "a new password here"),
+		chromedp.Submit(`input[name="new2"]`),
+	)
+	waitText(t, ctx, "Your current password is not right")
+	check("account, wrong password")
+	do(t, ctx, chromedp.Navigate(f.base+"/devices/new"))
+	waitText(t, ctx, "Create device and key")
+	check("new stock device")
+	do(t, ctx, chromedp.Navigate(f.base+"/device"),
+		chromedp.SendKeys(`input[name="user_code"]`, "BCDF-GHJK"),
+		chromedp.Submit(`input[name="user_code"]`))
+	waitText(t, ctx, "No pairing has this code")
+	check("code entry, wrong code")
+	do(t, ctx, chromedp.Navigate(f.base+"/devices/no-such-device"))
+	waitText(t, ctx, "Back to your devices")
+	check("not found")
 }
