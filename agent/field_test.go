@@ -151,6 +151,8 @@ func TestPollOutage(t *testing.T) {
 	g.open()
 	cfg := p.config(DirStorage(t.TempDir()))
 	cfg.Issuer = g.url()
+	var out lockedBuffer
+	cfg.Logger = slog.New(slog.NewTextHandler(&out, nil))
 	a, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +160,12 @@ func TestPollOutage(t *testing.T) {
 	runAgent(t, a)
 	p.waitFor("a first poll", func() bool { return len(p.polls) >= 1 })
 	g.close()
-	time.Sleep(4500 * time.Millisecond) // polls at 1, 2 and 4 s after the last fail
+	// Three failed polls, 1, 2 and 4 s apart: the interval has grown to 8 s.
+	for deadline := time.Now().Add(20 * time.Second); strings.Count(out.String(), "poll for pairing token") < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no three failed polls while the issuer was down:\n%s", out.String())
+		}
+	}
 	g.open()
 	p.mu.Lock()
 	n := len(p.polls)
