@@ -1,6 +1,8 @@
-// Package local is the built-in CA of lantls: a root and a name-constrained
-// intermediate, made at first start and kept as files in one directory,
-// that sign device certificates for names inside the issuer's zone.
+// Package local is the built-in CA of lantls: a root whose name
+// constraints permit the issuer's zone and the few names its operator
+// lists, with its key kept elsewhere, and an intermediate with the same
+// constraints, kept as files in one directory, that signs device
+// certificates for names inside the zone and the issuer's own.
 package local
 
 import (
@@ -95,9 +97,9 @@ func (e *ZoneError) Error() string {
 }
 
 // CA is a name-constrained root, without its key, and an intermediate with
-// the same constraints and its key. Its certificates and keys do not
-// change after Open, so every method is safe for concurrent use and
-// signing takes no lock.
+// the same constraints and its key. Every method is safe for concurrent
+// use, and signing takes no lock: Reload swaps the intermediate in one
+// atomic store.
 type CA struct {
 	zone   string
 	keys   keypolicy.Policy
