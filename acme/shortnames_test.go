@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/lantls/lantls/acme"
+	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/store"
 )
 
@@ -48,5 +50,28 @@ func TestShortNameInCertificate(t *testing.T) {
 
 	if _, err := h.tryNewOrder(c, map[string]any{"identifiers": dnsIDs("den." + testZone)}); err == nil {
 		t.Errorf("an order for the short name itself succeeded; want rejectedIdentifier")
+	}
+}
+
+// plainSigner hides the local CA's AddsName, as the upstream signer has
+// none: it proves only L.Z and *.L.Z.
+type plainSigner struct{ ca.Signer }
+
+// TestShortNameNotAddedWithoutNameAdder checks that a signer that adds no
+// names (the upstream one) is never handed the short name, and that ARI
+// does not ask for a renewal it could not satisfy.
+func TestShortNameNotAddedWithoutNameAdder(t *testing.T) {
+	h := newHarness(t, func(c *acme.Config) { c.Signer = plainSigner{c.Signer} })
+	dev := h.newDevice("")
+	if err := h.store.SetDeviceShortName(h.ctx, dev.ID, store.ShortName{Name: "tv"}); err != nil {
+		t.Fatal(err)
+	}
+	c := h.account(dev)
+	_, chain := h.issue(c, dev.name(""), dev.name("*"))
+	if want := []string{dev.name(""), dev.name("*")}; !slices.Equal(chain[0].DNSNames, want) {
+		t.Errorf("names %q, want %q alone", chain[0].DNSNames, want)
+	}
+	if w := renewalInfo(t, h, certID(t, chain[0])); !w.Start.After(h.clock.Now()) {
+		t.Errorf("window %+v opens at once for a signer that cannot add the short name", w)
 	}
 }
