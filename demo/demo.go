@@ -26,6 +26,8 @@ import (
 
 	"github.com/lantls/lantls/agent"
 	"github.com/lantls/lantls/agent/proxy"
+	"github.com/lantls/lantls/devices"
+	"github.com/lantls/lantls/internal/atomicfile"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/store"
@@ -47,6 +49,11 @@ type Options struct {
 	// its root instead of the issuer's, in its own process (the
 	// lantls-pebble command; see upstreamca.Find).
 	Upstream bool
+	// Attest requires the demo device's model to prove its key in
+	// hardware (device-attest-01): the issuer trusts a test manufacturer
+	// made for the run, and the agent uses a software attester it
+	// certified. NOT FOR PRODUCTION: the key is in memory.
+	Attest bool
 	// Pebble is the path of the lantls-pebble command; empty means
 	// upstreamca.Find looks for it.
 	Pebble string
@@ -105,9 +112,22 @@ func Run(ctx context.Context, opts Options) error {
 		up.configure(&cfg)
 		p.total++
 	}
+	var att agent.Attester
+	if opts.Attest {
+		var err error
+		if att, err = demoAttester(&cfg, dataDir); err != nil {
+			return err
+		}
+		p.total++
+	}
 	iss, err := issuer.New(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("start issuer: %w", err)
+	}
+	if att != nil {
+		if err := devices.SetAttestRule(ctx, iss.Store(), devices.Operator, demoModel, "required"); err != nil {
+			return fmt.Errorf("attestation rule: %w", err)
+		}
 	}
 	issDone := make(chan error, 1)
 	go func() { issDone <- iss.Run(ctx) }()
@@ -127,7 +147,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(iss.RootPEM())
-	dev, devDone, err := pairDevice(ctx, p, iss, roots, filepath.Join(dataDir, "agent"), opts.Logger)
+	dev, devDone, err := pairDevice(ctx, p, iss, roots, filepath.Join(dataDir, "agent"), att, opts.Logger)
 	if err != nil {
 		return err
 	}
@@ -138,6 +158,17 @@ func Run(ctx context.Context, opts Options) error {
 	cert := dev.Certificate()
 	p.step("certificate", "serial %x for %s, valid until %s", cert.Leaf.SerialNumber, strings.Join(cert.Leaf.DNSNames, ", "), cert.Leaf.NotAfter.Format(time.DateOnly))
 	_, label, _ := names.SplitDevice(cert.Leaf.DNSNames[0], info.Zone)
+	if att != nil {
+		d, err := iss.Store().GetDeviceByLabel(ctx, label)
+		if err != nil {
+			return fmt.Errorf("read the device: %w", err)
+		}
+		a, err := iss.Store().GetDeviceAttestation(ctx, d.ID)
+		if err != nil {
+			return fmt.Errorf("read the device's attestation: %w", err)
+		}
+		p.step("attested", "%s statement for %s %s, by root %s (a software attester: NOT FOR PRODUCTION)", a.Format, a.Identifier.Type, a.Identifier.Value, a.Root)
+	}
 
 	app, err := serveApp(ctx, demoDevice)
 	if err != nil {
@@ -195,14 +226,34 @@ func demoLogin(ctx context.Context, iss *issuer.Issuer) (string, error) {
 const (
 	demoOwner  = "demo"
 	demoDevice = "demo-device"
+	demoModel  = "lantls demo device"
 )
+
+// demoAttester makes a test manufacturer, has the issuer trust its root
+// (cfg.AttestRoots, in dataDir) and returns a software attester it
+// certified. NOT FOR PRODUCTION, like everything in the demo.
+func demoAttester(cfg *issuer.Config, dataDir string) (agent.Attester, error) {
+	maker, err := agent.NewTestManufacturer("lantls demo maker")
+	if err != nil {
+		return nil, fmt.Errorf("test manufacturer: %w", err)
+	}
+	dir := filepath.Join(dataDir, "attest-roots")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("attestation roots: %w", err)
+	}
+	if err := atomicfile.Write(filepath.Join(dir, "demo-maker.pem"), maker.RootPEM(), 0o644); err != nil {
+		return nil, fmt.Errorf("attestation roots: %w", err)
+	}
+	cfg.AttestRoots = dir
+	return agent.NewSoftwareAttester(maker, "permanent-identifier", "DEMO-0001")
+}
 
 // pairDevice runs the lantls agent for the demo device with its state in
 // dir. The first time, it pairs through RFC 8628: the agent shows its code
 // as a person would see it, and the demo owner approves it, as they would
 // in the issuer's web UI. It returns once the agent serves a certificate;
 // the agent keeps it renewed until ctx ends, then reports on the channel.
-func pairDevice(ctx context.Context, p *progress, iss *issuer.Issuer, roots *x509.CertPool, dir string, logger *slog.Logger) (*agent.Agent, <-chan error, error) {
+func pairDevice(ctx context.Context, p *progress, iss *issuer.Issuer, roots *x509.CertPool, dir string, att agent.Attester, logger *slog.Logger) (*agent.Agent, <-chan error, error) {
 	owner, err := iss.Store().EnsureOwner(ctx, demoOwner)
 	if err != nil {
 		return nil, nil, fmt.Errorf("demo owner: %w", err)
@@ -212,7 +263,8 @@ func pairDevice(ctx context.Context, p *progress, iss *issuer.Issuer, roots *x50
 		Issuer:    iss.Info().BaseURL,
 		Roots:     roots,
 		Storage:   agent.DirStorage(dir),
-		Model:     "lantls demo device",
+		Model:     demoModel,
+		Attester:  att,
 		Hostname:  demoDevice,
 		Addresses: func() ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil },
 		Logger:    logger,

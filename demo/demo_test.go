@@ -36,3 +36,17 @@ func TestRunUpstreamCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestRunAttestCheck(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	if err := Run(ctx, Options{Check: true, Attest: true, Out: &out, DataDir: t.TempDir()}); err != nil {
+		t.Fatalf("Run: %v\noutput:\n%s", err, &out)
+	}
+	for _, want := range []string{"[5/6] attested", "packed statement for permanent-identifier DEMO-0001", "NOT FOR PRODUCTION", "[6/6] device page", "demo check passed"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, &out)
+		}
+	}
+}
