@@ -71,14 +71,16 @@ update-ca-certificates`, cc.RootURL, cc.Fingerprint)
 	// systemd passes "*.L.Z" to lego as it is: no shell, no globbing.
 	// lego wants the EAB flags whenever the directory requires EAB, even
 	// with its account made; the key is spent by then, so it is no secret
-	// in a unit file.
+	// in a unit file. The timer spreads renewals (RandomizedDelaySec), so
+	// lego's own random sleep of up to eight minutes, which it adds when
+	// not run from a terminal, is turned off.
 	cc.LegoService = fmt.Sprintf(`[Unit]
 Description=Renew the certificate of %s (lantls) with lego
 
 [Service]
 Type=oneshot
 Environment=EXEC_PATH=/bin/true
-ExecStart=/usr/bin/lego %s --eab --kid %s --hmac %s%s renew --days 30`, base, legoArgs, c.KID, c.HMACKey, legoDomains)
+ExecStart=/usr/bin/lego %s --eab --kid %s --hmac %s%s renew --days 30 --no-random-sleep`, base, legoArgs, c.KID, c.HMACKey, legoDomains)
 	cc.LegoTimer = `[Unit]
 Description=Renew the certificate of ` + base + ` (lantls) twice a day
 
