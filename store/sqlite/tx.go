@@ -43,13 +43,25 @@ func newTxn(s *Store, tx *sql.Tx, ss statements) *txn {
 // write handed to the writer.
 func (t *txn) Exec(ctx context.Context, c sqlstore.Change, q *sqlstore.Stmt, args ...any) (int, error) {
 	if t.tx == nil {
-		var n int
-		err := t.s.updateOnWriter(ctx, func(t *txn) (err error) {
-			n, err = t.Exec(ctx, c, q, args...)
-			return err
-		})
-		return n, err
+		return t.execOnWriter(ctx, c, q, args)
 	}
+	return t.exec(ctx, c, q, args)
+}
+
+// execOnWriter runs the write q as one write handed to the writer. (Apart
+// from exec, so that only writes outside a transaction pay for the
+// closure.)
+func (t *txn) execOnWriter(ctx context.Context, c sqlstore.Change, q *sqlstore.Stmt, args []any) (int, error) {
+	var n int
+	err := t.s.updateOnWriter(ctx, func(t *txn) (err error) {
+		n, err = t.exec(ctx, c, q, args)
+		return err
+	})
+	return n, err
+}
+
+// exec runs the write q inside the transaction.
+func (t *txn) exec(ctx context.Context, c sqlstore.Change, q *sqlstore.Stmt, args []any) (int, error) {
 	ctx, err := brief(ctx)
 	if err != nil {
 		return 0, err

@@ -131,8 +131,8 @@ func Rebind(sql string) string {
 }
 
 // get runs the single-row read q and scans its row.
-func get[T any](ctx context.Context, db DB, q *Stmt, scan func(Scanner) (T, error), what, key string, more ...any) (T, error) {
-	v, err := scan(db.QueryRow(ctx, q, append([]any{key}, more...)...))
+func get[T any](ctx context.Context, db DB, q *Stmt, scan func(Scanner) (T, error), what, key string) (T, error) {
+	v, err := scan(db.QueryRow(ctx, q, key))
 	if err != nil {
 		return v, fmt.Errorf("get %s %q: %w", what, key, err)
 	}
