@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io/fs"
 	"log/slog"
 	"math/big"
@@ -297,5 +298,24 @@ func TestRotateIntermediateWithoutRestart(t *testing.T) {
 	certID := base64.RawURLEncoding.EncodeToString(before.AuthorityKeyId) + "." + base64.RawURLEncoding.EncodeToString(serial)
 	if resp, body := get(t, client, strings.TrimSuffix(d.RenewalInfo, "/")+"/"+certID); resp.StatusCode != http.StatusOK {
 		t.Errorf("ARI for a certificate of the old intermediate: %s %s", resp.Status, body)
+	}
+}
+
+// TestFirstStartKeepsExistingRootKey: a first start whose root key file
+// exists (the key of another CA) refuses to overwrite it, naming the
+// setting to change.
+func TestFirstStartKeepsExistingRootKey(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	keyFile := dir + "-root.key"
+	if err := os.WriteFile(keyFile, []byte("the key of another CA"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := issuer.New(t.Context(), issuer.Config{DataDir: dir, Zone: "lan.test", Listen: "127.0.0.1:0", Signer: "local"})
+	var ce *issuer.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "RootKeyFile" || !strings.Contains(err.Error(), "a key is never overwritten") {
+		t.Errorf("New = %v, want a RootKeyFile ConfigError", err)
+	}
+	if b, _ := os.ReadFile(keyFile); string(b) != "the key of another CA" {
+		t.Error("the existing root key file was overwritten")
 	}
 }

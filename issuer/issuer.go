@@ -383,6 +383,9 @@ func (iss *Issuer) open(ctx context.Context) error {
 	if iss.ca == nil && err == nil {
 		iss.ca, err = local.Open(cfg.CADir, caOpts)
 	}
+	if ee := (*local.ExistsError)(nil); errors.As(err, &ee) && ee.RootKey {
+		return &ConfigError{Field: "RootKeyFile", Err: fmt.Errorf("make the CA: %w", err)}
+	}
 	if ze := (*local.ZoneError)(nil); errors.As(err, &ze) {
 		return &ConfigError{Field: "Zone", Err: fmt.Errorf("open CA: %w", err)}
 	}

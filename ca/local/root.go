@@ -48,9 +48,15 @@ type InitOptions struct {
 
 // ExistsError is Init's answer for a directory that already holds a CA,
 // or a root key file that already exists.
-type ExistsError struct{ Path string }
+type ExistsError struct {
+	Path    string
+	RootKey bool // Path is the root key file asked for
+}
 
 func (e *ExistsError) Error() string {
+	if e.RootKey {
+		return fmt.Sprintf("%s already exists and a key is never overwritten: move it away (if it is the root key of a CA in use, off this machine), or write the new root key elsewhere", e.Path)
+	}
 	return fmt.Sprintf("%s already exists: a CA is never overwritten", e.Path)
 }
 
@@ -120,7 +126,7 @@ func checkInitPaths(dir, rootKeyFile string) error {
 		return nil
 	}
 	if _, err := os.Lstat(rootKeyFile); err == nil {
-		return &ExistsError{Path: rootKeyFile}
+		return &ExistsError{Path: rootKeyFile, RootKey: true}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}

@@ -98,6 +98,9 @@ func caInit(e *env, args []string) error {
 	}
 	root, err := local.Init(dirs.dir(), local.InitOptions{Zone: *zone, Permit: permit, RootKeyFile: out, Passphrase: pass})
 	var ee *local.ExistsError
+	if errors.As(err, &ee) && ee.RootKey {
+		return fmt.Errorf("%w (--root-key-out)", err)
+	}
 	if errors.As(err, &ee) {
 		return fmt.Errorf("%w; to re-key, stop the issuer and move the CA directory aside first (devices' clients must then trust the new root)", err)
 	}
