@@ -73,8 +73,8 @@ func TestOwnerApprovesFromOnboardingPage(t *testing.T) {
 	}
 
 	// Follow its link to the issuer, log in, continue with the code. The
-	// page reloads itself every two seconds, so the test reads the link
-	// and goes there rather than racing a reload with a click.
+	// page moves on by itself once the device is approved, so the test
+	// reads the link and goes there rather than racing that with a click.
 	href, err := chromedp.Run(tab, chromedp.AttributeValue(`a[href*="/device"]`, "href"))
 	if err != nil || !href.Exists {
 		t.Fatalf("the onboarding page has no link to the issuer: %+v, %v", href, err)
