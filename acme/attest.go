@@ -67,8 +67,13 @@ func (s *Server) checkAttestRule(ctx context.Context, dev *store.Device, ids []s
 	}
 	switch {
 	case rule == store.AttestOff && len(device) == 1:
-		p := problem.RejectedIdentifierErr("this issuer does not attest devices of model %q; order without the %s identifier", dev.Model, device[0].Type)
-		p.Identifier = &problem.Identifier{Type: device[0].Type, Value: device[0].Value}
+		// The identifier in a subproblem (RFC 8555 section 6.7.1), where
+		// clients look for it, tells an agent to order again without it.
+		const detail = "this issuer does not attest devices of model %q; order without the %s identifier"
+		sp := problem.RejectedIdentifierErr(detail, dev.Model, device[0].Type)
+		sp.Identifier = &problem.Identifier{Type: device[0].Type, Value: device[0].Value}
+		p := problem.RejectedIdentifierErr(detail, dev.Model, device[0].Type)
+		p.Subproblems = []*problem.Error{sp}
 		return p
 	case rule == store.AttestRequired && len(device) == 0:
 		return attestRequired(dev)

@@ -180,3 +180,36 @@ func handshake(t *testing.T, cfg *tls.Config, ti *testIssuer, name string) {
 	}
 	c.Close()
 }
+
+// TestAttestedAgentFallback runs an agent with an attester against an
+// issuer that takes no attestation (no roots, so every model is off): it
+// orders again without its identifier and gets a certificate for the
+// attester's key all the same.
+func TestAttestedAgentFallback(t *testing.T) {
+	ti := newTestIssuer(t)
+	maker, err := NewTestManufacturer("Fallback CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	soft, err := NewSoftwareAttester(maker, attest.PermanentIdentifier, "SOFT-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := ti.config(DirStorage(filepath.Join(t.TempDir(), "state")))
+	conf.Attester = soft
+	a, err := New(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runAgent(t, a)
+	ti.approve(a)
+	waitReady(t, a)
+	key, _ := soft.Key(context.Background())
+	if !key.Public().(*ecdsa.PublicKey).Equal(a.Certificate().Leaf.PublicKey) {
+		t.Errorf("the certificate is not for the attester's key")
+	}
+	d, _ := ti.iss.Store().GetDeviceByLabel(context.Background(), a.credentials().Label)
+	if at, err := ti.iss.Store().GetDeviceAttestation(context.Background(), d.ID); err == nil {
+		t.Errorf("an issuer without roots recorded an attestation: %+v", at)
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/mholt/acmez/v3/acme"
 )
@@ -28,6 +30,40 @@ func (a *Agent) attestIdentifiers(ids []acme.Identifier) []acme.Identifier {
 	}
 	typ, value := a.cfg.Attester.Identifier()
 	return append(ids, acme.Identifier{Type: typ, Value: value})
+}
+
+// newOrder places order. When the issuer refuses only the attester's
+// identifier (attestation is off for the device's model, or the issuer
+// does not know the draft), it orders again without it: the issuer, not
+// the device, decides whether a device must attest.
+func (a *Agent) newOrder(ctx context.Context, c *acme.Client, acct acme.Account, order acme.Order) (acme.Order, error) {
+	o, err := c.NewOrder(ctx, acct, order)
+	if err == nil || a.cfg.Attester == nil || !deviceIdentifierRefused(err) {
+		return o, err
+	}
+	a.log.Warn("the issuer does not take this device's attestation; ordering without it", "err", err)
+	order.Identifiers = slices.DeleteFunc(slices.Clone(order.Identifiers), func(id acme.Identifier) bool { return isDeviceIdentifier(id.Type) })
+	return c.NewOrder(ctx, acct, order)
+}
+
+// deviceIdentifierRefused reports whether err is an ACME problem that
+// refuses device identifiers and nothing else.
+func deviceIdentifierRefused(err error) bool {
+	var p acme.Problem
+	if !errors.As(err, &p) || len(p.Subproblems) == 0 ||
+		!strings.HasSuffix(p.Type, ":rejectedIdentifier") && !strings.HasSuffix(p.Type, ":unsupportedIdentifier") {
+		return false
+	}
+	for _, sp := range p.Subproblems {
+		if !isDeviceIdentifier(sp.Identifier.Type) {
+			return false
+		}
+	}
+	return true
+}
+
+func isDeviceIdentifier(typ string) bool {
+	return typ == "permanent-identifier" || typ == "hardware-module"
 }
 
 // attestOrder answers the device-attest-01 challenge of every pending

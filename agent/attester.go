@@ -13,7 +13,9 @@ import (
 // With Config.Attester set the agent adds Identifier to its orders,
 // answers the issuer's device-attest-01 challenge with Attest, and uses
 // Key, never a key of its own, for its certificates; the issuer checks
-// that the certificate request's key is the attested one.
+// that the certificate request's key is the attested one. An issuer that
+// takes no attestation from the device's model refuses the identifier;
+// the agent then orders without it, still for Key.
 type Attester interface {
 	// Identifier is the identifier the attestation proves, as the draft
 	// writes it in an order: type "permanent-identifier" (a serial number,

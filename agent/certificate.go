@@ -64,7 +64,7 @@ func (a *Agent) obtain(ctx context.Context, old *x509.Certificate) (*tls.Certifi
 			return nil, fmt.Errorf("certificate ID for replaces: %w", err)
 		}
 	}
-	order, err = c.NewOrder(ctx, acct, order)
+	order, err = a.newOrder(ctx, c, acct, order)
 	if err != nil && old != nil && isProblem(err, "alreadyReplaced", "malformed", "notFound") {
 		// The old certificate was replaced already (a crash after the
 		// order) or the issuer forgot it: order without replaces.
