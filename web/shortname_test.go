@@ -4,9 +4,12 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/lantls/lantls/issuer"
+	"github.com/lantls/lantls/issuer/issuertest"
 	"github.com/lantls/lantls/store"
 )
 
@@ -68,5 +71,46 @@ func TestNameFilterWarning(t *testing.T) {
 	b.want(b.get(page), http.StatusOK)
 	if regexp.MustCompile("Your router filters").MatchString(b.last) {
 		t.Error("the warning stays after the device reported its names resolve")
+	}
+}
+
+// TestShortNameLocal checks .local names: offered only by an issuer whose
+// root was made to permit local, saved per device, and the device's next
+// certificate carries tv.local beside tv.ZONE.
+func TestShortNameLocal(t *testing.T) {
+	t.Parallel()
+	f := start(t)
+	f.addUser(t, "alice", store.RoleOwner)
+	b := f.browser(t)
+	b.login("alice")
+	page := addStock(t, b, "Hall TV")
+	b.want(b.get(page), http.StatusOK, `name="short"`)
+	if regexp.MustCompile(`name="mdns"`).MatchString(b.last) {
+		t.Error("an issuer whose root does not permit local offers .local names")
+	}
+	// A posted mdns=on is ignored there.
+	b.want(b.post(page+"/short-name", url.Values{"short": {"tv"}, "mdns": {"on"}}), http.StatusOK, "The short name is saved")
+	if n, _ := f.iss.Store().GetDeviceShortName(t.Context(), page[len("/devices/"):]); n.MDNS {
+		t.Error("mdns saved where the root does not permit local")
+	}
+
+	iss, roots := issuertest.Start(t, issuer.Config{Hostnames: []string{"localhost"}, CAPermit: []string{"local"}})
+	u, _ := url.Parse(iss.Info().BaseURL)
+	lf := &fixture{iss: iss, roots: roots, base: "https://localhost:" + u.Port(), ip: iss.Info().BaseURL}
+	lf.addUser(t, "alice", store.RoleOwner)
+	lb := lf.browser(t)
+	lb.login("alice")
+	d := newDevice(t, lf)
+	d.start()
+	approveInBrowser(t, lb, d, "approve")
+	dev, err := iss.Store().GetDeviceByLabel(t.Context(), d.label())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb.want(lb.get("/devices/"+dev.ID), http.StatusOK, `name="mdns"`, "NAME.local")
+	lb.want(lb.post("/devices/"+dev.ID+"/short-name", url.Values{"short": {"tv"}, "mdns": {"on"}}), http.StatusOK, "The short name is saved", "tv.local")
+	_, leaf := d.collectAndIssue()
+	if !slices.Contains(leaf.DNSNames, "tv.lan.test") || !slices.Contains(leaf.DNSNames, "tv.local") {
+		t.Errorf("certificate names %q, want tv.lan.test and tv.local", leaf.DNSNames)
 	}
 }
