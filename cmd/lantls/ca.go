@@ -209,6 +209,15 @@ func caShow(e *env, args []string) error {
 		return err
 	}
 	fmt.Fprint(e.stdout, local.Describe(root))
+	fmt.Fprintf(e.stdout, "valid until  %s\n", root.NotAfter.UTC().Format("2 Jan 2006"))
+	if inter, err := readCertFile(filepath.Join(dirs.dir(), local.IntermediateCertFile)); err == nil {
+		fmt.Fprintf(e.stdout, "\nintermediate %s, valid until %s (rotate it before: lantls ca rotate-intermediate)\n",
+			inter.Subject.CommonName, inter.NotAfter.UTC().Format("2 Jan 2006"))
+	}
+	if _, err := os.Stat(filepath.Join(dirs.dir(), local.RootKeyFile)); err == nil {
+		fmt.Fprintf(e.stdout, "\nWARNING: %s holds the root's key, which the issuer does not need: move it off this machine\n",
+			filepath.Join(dirs.dir(), local.RootKeyFile))
+	}
 	return nil
 }
 

@@ -51,7 +51,8 @@ func TestCAInitRotate(t *testing.T) {
 	if b, err := os.ReadFile(key); err != nil || !bytes.Contains(b, []byte("ENCRYPTED PRIVATE KEY")) {
 		t.Errorf("root key file not encrypted: %v", err)
 	}
-	if out := cli(0, "ca", "show", "--data", data); !strings.Contains(out, "SHA-256") || !strings.Contains(out, "DNS:home.arpa") {
+	if out := cli(0, "ca", "show", "--data", data); !strings.Contains(out, "SHA-256") || !strings.Contains(out, "DNS:home.arpa") ||
+		!strings.Contains(out, "intermediate lantls local intermediate home.arpa, valid until") || strings.Contains(out, "WARNING") {
 		t.Errorf("ca show:\n%s", out)
 	}
 	if out := cli(1, "ca", "init", "--data", data, "--root-key-out", filepath.Join(dir, "other.key")); !strings.Contains(out, "already exists") || !strings.Contains(out, "move the CA directory aside") {
