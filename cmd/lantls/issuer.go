@@ -89,9 +89,15 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	// The issuer's live Go heap is a few MB (SQLite's page caches are
 	// outside it) while it allocates some 100 KB per issuance, so at
 	// Go's default the collector would run a dozen times a second under
-	// load, 4% of the CPU. A quarter as often costs a few MB more memory.
+	// load, 4% of the CPU. A quarter as often costs a few MB more memory,
+	// except on a hub, where memory is what is short: after pairing 100
+	// devices GOGC=400 held 75 MB, GOGC=100 38 MB (bench/hub.sh).
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
+		if *hub {
+			debug.SetGCPercent(100)
+		} else {
+			debug.SetGCPercent(400)
+		}
 	}
 	iss, err := issuer.New(ctx, cfg)
 	if err != nil {
