@@ -25,20 +25,36 @@ func systemStore() (store, error) {
 		return windowsStore{}, nil
 	}
 	// Debian and Ubuntu; Fedora, RHEL and their kin; Arch (p11-kit).
-	if _, err := exec.LookPath("update-ca-certificates"); err == nil {
-		if st, err := os.Stat(debianAnchors); err == nil && st.IsDir() {
-			return anchorDir{dir: debianAnchors, tool: "update-ca-certificates", bundle: "/etc/ssl/certs/ca-certificates.crt"}, nil
-		}
+	if tool := lookTool("update-ca-certificates"); tool != "" && isDir(debianAnchors) {
+		return anchorDir{dir: debianAnchors, tool: tool, bundle: "/etc/ssl/certs/ca-certificates.crt"}, nil
 	}
-	if _, err := exec.LookPath("update-ca-trust"); err == nil {
-		if st, err := os.Stat(fedoraAnchors); err == nil && st.IsDir() {
-			return anchorDir{dir: fedoraAnchors, tool: "update-ca-trust", args: []string{"extract"}, bundle: "/etc/pki/tls/certs/ca-bundle.crt"}, nil
-		}
+	if tool := lookTool("update-ca-trust"); tool != "" && isDir(fedoraAnchors) {
+		return anchorDir{dir: fedoraAnchors, tool: tool, args: []string{"extract"}, bundle: "/etc/pki/tls/certs/ca-bundle.crt"}, nil
 	}
-	if _, err := exec.LookPath("trust"); err == nil {
+	if lookTool("trust") != "" {
 		return p11Store{}, nil
 	}
 	return nil, errors.New("no system trust store found: want update-ca-certificates (Debian, Ubuntu), update-ca-trust (Fedora, RHEL) or trust (Arch, p11-kit); add the root by hand, or use --system=false")
+}
+
+// lookTool finds a system tool on PATH, or in the sbin directories a
+// user's PATH often lacks.
+func lookTool(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		p := filepath.Join(dir, name)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
+}
+
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }
 
 const (
@@ -55,7 +71,7 @@ type anchorDir struct {
 	bundle string // the bundle the tool writes
 }
 
-func (s anchorDir) name() string { return "system (" + s.tool + ")" }
+func (s anchorDir) name() string { return "system (" + filepath.Base(s.tool) + ")" }
 
 func (s anchorDir) path(root *x509.Certificate) string { return filepath.Join(s.dir, fileName(root)) }
 
@@ -88,7 +104,7 @@ func (s anchorDir) add(ctx context.Context, root *x509.Certificate) (string, err
 	if _, err := run(ctx, s.tool, s.args...); err != nil {
 		return "", err
 	}
-	return p + ", then " + strings.Join(append([]string{s.tool}, s.args...), " "), nil
+	return p + ", then " + strings.Join(append([]string{filepath.Base(s.tool)}, s.args...), " "), nil
 }
 
 func (s anchorDir) remove(ctx context.Context, root *x509.Certificate) (string, error) {
@@ -99,7 +115,7 @@ func (s anchorDir) remove(ctx context.Context, root *x509.Certificate) (string, 
 	if _, err := run(ctx, s.tool, s.args...); err != nil {
 		return "", err
 	}
-	return p + ", then " + strings.Join(append([]string{s.tool}, s.args...), " "), nil
+	return p + ", then " + strings.Join(append([]string{filepath.Base(s.tool)}, s.args...), " "), nil
 }
 
 // containsCert reports whether a PEM bundle holds root.
