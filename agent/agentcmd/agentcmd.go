@@ -440,11 +440,13 @@ func runStatus(ctx context.Context, prog string, args []string, stdout, stderr i
 	row("issuer", st.Issuer)
 	row("label", st.Label)
 	row("fingerprint", st.Fingerprint)
-	if p := st.Pairing; p != nil {
+	if p := st.Pairing; p != nil && (running || p.Expires.IsZero() || time.Now().Before(p.Expires)) {
 		row("pairing", "waiting for the owner's approval")
 		row("code", p.UserCode)
 		row("approve at", p.VerificationURIComplete)
 		row("code expires", timeString(p.Expires))
+	} else if p != nil {
+		row("pairing", "not finished; the code expired, and the next run shows a new one")
 	}
 	row("names", strings.Join(st.Names, ", "))
 	row("serial", st.Serial)
