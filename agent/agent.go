@@ -114,6 +114,9 @@ type Agent struct {
 	// revoked is the serial of the served certificate when the issuer
 	// says it is revoked, or "".
 	revoked atomic.Pointer[string]
+	// renamed is the serial of the served certificate once the issuer's
+	// policy named other extra names for it (noteNames), or "".
+	renamed atomic.Pointer[string]
 	// stopPaired ends the work of a paired device with ErrUnpaired; it is
 	// set before that work starts.
 	stopPaired context.CancelCauseFunc

@@ -88,6 +88,7 @@ func (a *Agent) refreshPolicy(ctx context.Context) (time.Duration, error) {
 	}
 	a.origins.Store(next)
 	a.noteRevoked(p.Revoked)
+	a.noteNames(p.Names)
 	return wait, nil
 }
 

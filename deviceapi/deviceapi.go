@@ -26,6 +26,12 @@ type Policy struct {
 	// certificates that have not expired: a device serving one of them
 	// replaces it at once rather than at ARI's next answer, hours away.
 	Revoked []string `json:"revoked"`
+	// Names are the names the owner gave the device (tv.ZONE, and
+	// tv.local where the root permits local) that the issuer puts in its
+	// certificates beside L.Z and *.L.Z: a device whose certificate
+	// carries other such names renews at once, so a new short name works
+	// within a minute.
+	Names []string `json:"names,omitempty"`
 }
 
 // PolicyMaxAge is how long a device may use a policy before asking again

@@ -445,7 +445,12 @@ func (iss *Issuer) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("start ACME server: %w", err)
 	}
+	var addsName func(string) bool
+	if iss.upstream == nil {
+		addsName = iss.ca.AddsName
+	}
 	iss.pairing, err = pairing.New(pairing.Config{
+		AddsName:           addsName,
 		MaxDevicesPerOwner: cfg.MaxDevicesPerOwner,
 		Store:              iss.store,
 		Zone:               cfg.Zone,

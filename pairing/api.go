@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lantls/lantls/deviceapi"
+	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
@@ -98,7 +99,12 @@ func (s *Service) ServePolicy(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	body, err := json.Marshal(&deviceapi.Policy{Label: d.Label, Origins: g.Origins, Revoked: revoked})
+	extra, err := s.extraNames(r.Context(), d.ID)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	body, err := json.Marshal(&deviceapi.Policy{Label: d.Label, Origins: g.Origins, Revoked: revoked, Names: extra})
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
@@ -116,6 +122,26 @@ func (s *Service) ServePolicy(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Content-Type", "application/json")
 	w.Write(append(body, '\n'))
+}
+
+// extraNames lists the names the owner gave the device that the signer
+// adds to its certificates (Config.AddsName), none without a signer that
+// adds names.
+func (s *Service) extraNames(ctx context.Context, deviceID string) ([]string, error) {
+	if s.cfg.AddsName == nil {
+		return nil, nil
+	}
+	n, err := s.cfg.Store.GetDeviceShortName(ctx, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, name := range names.ShortNames(n.Name, s.cfg.Zone, n.MDNS) {
+		if s.cfg.AddsName(name) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
 }
 
 // revokedSerials lists the serials of the device's revoked certificates

@@ -27,6 +27,10 @@ import (
 type Config struct {
 	Store store.Store
 	Zone  string // the issuer's DNS zone, as normalized by names.Normalize
+	// AddsName says which of the owner's names for a device (short names)
+	// the signer puts in certificates (ca.NameAdder), for the device
+	// policy's Names; nil means none (the upstream signer).
+	AddsName func(name string) bool
 	// BaseURL is how devices and browsers reach the issuer, e.g.
 	// https://issuer.lan:8443; the ACME directory is under it at
 	// /acme/directory and the owner's code entry page at /device.

@@ -86,7 +86,7 @@ var messages = map[string]string{
 	"removed":        "The device is removed from the list. Its history stays in the audit log.",
 	"grants":         "The allowed origins are saved.",
 	"publish":        "The DNS choice is saved; it shows within a second.",
-	"short-name":     "The short name is saved. The DNS answers it within a second; the device's next certificate carries it (its agent renews at its next check, within 6 hours, or at once when restarted).",
+	"short-name":     "The short name is saved. The DNS answers it within a second; the device's next certificate carries it (the lantls agent renews within a minute).",
 	"password":       "Your password is changed. Other sessions were logged out.",
 	"passkey":        "The passkey is registered. You can log in with it now.",
 	"nopasskey":      "The passkey is removed.",
