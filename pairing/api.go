@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/lantls/lantls/deviceapi"
-	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/devices"
+	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
 )
