@@ -319,3 +319,22 @@ func TestFirstStartKeepsExistingRootKey(t *testing.T) {
 		t.Error("the existing root key file was overwritten")
 	}
 }
+
+// TestFirstStartEncryptsRootKey: with a passphrase, the root key the first
+// start writes is encrypted.
+func TestFirstStartEncryptsRootKey(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	iss, err := issuer.New(t.Context(), issuer.Config{DataDir: dir, Zone: "lan.test", Listen: "127.0.0.1:0", Signer: "local",
+		RootKeyPassphrase: []byte("a passphrase")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss.Close()
+	b, err := os.ReadFile(dir + "-root.key")
+	if err != nil || !local.IsEncrypted(b) {
+		t.Fatalf("root key file not encrypted: %v", err)
+	}
+	if _, err := local.ReadRootKey(dir+"-root.key", []byte("a passphrase")); err != nil {
+		t.Errorf("ReadRootKey: %v", err)
+	}
+}

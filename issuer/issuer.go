@@ -83,6 +83,9 @@ type Config struct {
 	// lie outside DataDir and CADir. Empty means DATADIR-root.key, beside
 	// the data dir. The running issuer never reads it.
 	RootKeyFile string
+	// RootKeyPassphrase, when not empty, encrypts the root key file the
+	// first start writes (see local.InitOptions.Passphrase).
+	RootKeyPassphrase []byte
 	// CAPermit lists what a new CA's root permits besides the zone: DNS
 	// names (each with the names below it) and IP addresses or CIDR
 	// prefixes. The issuer adds its Hostnames outside the zone and the
@@ -354,7 +357,7 @@ func (iss *Issuer) open(ctx context.Context) error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	caOpts := local.Options{Zone: cfg.Zone, BaseURL: iss.filesURL, Keys: cfg.Keys, Now: cfg.Now,
-		Init: local.InitOptions{Permit: iss.rootPermits(), RootKeyFile: cfg.RootKeyFile}}
+		Init: local.InitOptions{Permit: iss.rootPermits(), RootKeyFile: cfg.RootKeyFile, Passphrase: cfg.RootKeyPassphrase}}
 	if _, err := os.Stat(cfg.RootKeyFile); errors.Is(err, os.ErrNotExist) {
 		defer func() {
 			if _, err := os.Stat(cfg.RootKeyFile); err == nil {

@@ -42,6 +42,7 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.Store, "store", "", "`URL` of a PostgreSQL database several issuers share (postgres://user:password@host:port/db); default SQLite in the data dir")
 	fs.StringVar(&cfg.CADir, "ca-dir", "", "`dir` of the CA's certificates and the intermediate's key (default DATA/ca); issuers sharing a --store need the same files")
 	fs.StringVar(&cfg.RootKeyFile, "root-key-out", "", "`file` the first start writes the new CA's root key to, outside --data, for you to move off the machine (default DATA-root.key)")
+	rootKeyPass := fs.String("root-key-passphrase-file", "", "encrypt the root key the first start writes with the first line of this `file`")
 	fs.Var((*stringList)(&cfg.CAPermit), "ca-permit", "comma-separated DNS `names`, IP addresses or CIDR prefixes a new CA's root permits besides the zone, the --hostname names and the listen IP (only when the CA is made)")
 	fs.StringVar(&cfg.AttestRoots, "attest-roots", "", "`dir` of PEM roots (*.pem, *.crt) of device makers or attestation CAs that device-attest-01 statements must chain to; rules per model: 'lantls admin attest'")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "plain HTTP listen `address` that serves /metrics alone, e.g. 127.0.0.1:9464 (default: /metrics on the HTTPS listener, to loopback clients only)")
@@ -67,6 +68,13 @@ func runIssuer(ctx context.Context, e *env, args []string) error {
 	}
 	if err := conf.Apply(os.Getenv); err != nil {
 		return usagef("%v", err)
+	}
+	if *rootKeyPass != "" {
+		pass, err := passphrase(e, *rootKeyPass, false, false)
+		if err != nil {
+			return usagef("--root-key-passphrase-file: %v", err)
+		}
+		cfg.RootKeyPassphrase = pass
 	}
 	var hubIP netip.Addr
 	if *hub {
