@@ -254,9 +254,9 @@ func (s *Server) checkNotReplaced(ctx context.Context, tx store.Tx, serial strin
 }
 
 // authzPolicy decides how a device proves control of one of its names: the
-// status a new authorization starts in and the challenges it offers. A
-// policy that wants hardware proof would return pending with a
-// device-attest-01 challenge.
+// status a new authorization starts in and the challenges it offers.
+// Hardware proof is not a policy of the names: it is a device identifier
+// of its own in the order, with its own pending authorization (attest.go).
 type authzPolicy func(dev *store.Device, id store.Identifier, wildcard bool, now time.Time) (store.Status, []store.Challenge)
 
 // pairingPolicy trusts the pairing: the EAB key that bound the account to
