@@ -40,8 +40,8 @@ const testZone = "lan.test"
 type harness struct {
 	tb     testing.TB
 	ctx    context.Context
-	store  *sqlite.Store
-	dbPath string // the store's file, for a second Store as another process would open
+	store  store.Store
+	dbPath string // the store's file, for a second Store as another process would open (SQLite only)
 	ca     *local.CA
 	srv    *acme.Server
 	ts     *httptest.Server
@@ -88,8 +88,23 @@ func (c *testClock) Advance(d time.Duration) {
 	c.offset += d
 }
 
-// newHarness starts a harness; opts may change the server's Config.
+// newHarness starts a harness on a SQLite store; opts may change the
+// server's Config.
 func newHarness(tb testing.TB, opts ...func(*acme.Config)) *harness {
+	tb.Helper()
+	dbPath := filepath.Join(tb.TempDir(), "lantls.db")
+	st, err := sqlite.Open(context.Background(), dbPath)
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	h := newHarnessOn(tb, st, opts...)
+	h.dbPath = dbPath
+	return h
+}
+
+// newHarnessOn starts a harness on st, which the caller closes.
+func newHarnessOn(tb testing.TB, st store.Store, opts ...func(*acme.Config)) *harness {
 	tb.Helper()
 	ctx := context.Background()
 	dir := tb.TempDir()
@@ -107,14 +122,8 @@ func newHarness(tb testing.TB, opts ...func(*acme.Config)) *harness {
 	tb.Cleanup(h.ts.Close)
 	h.dirURL = h.ts.URL + "/acme/directory"
 
-	h.dbPath = filepath.Join(dir, "lantls.db")
-	st, err := sqlite.Open(ctx, h.dbPath)
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	tb.Cleanup(func() { st.Close() })
 	h.store = st
-
+	var err error
 	h.ca, err = local.Open(filepath.Join(dir, "ca"), local.Options{Zone: testZone, BaseURL: h.ts.URL, Now: h.clock.Now})
 	if err != nil {
 		tb.Fatalf("open CA: %v", err)

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -57,7 +56,8 @@ const maxAttempts = 20
 // new orders a serialization failure.
 type Store struct {
 	txn
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	trace *tracer
 }
 
 var _ store.Store = (*Store)(nil)
@@ -76,6 +76,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = defaultMaxConns
 	}
+	trace := &tracer{}
+	cfg.ConnConfig.Tracer = trace
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -84,7 +86,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open store %s: %w", describe(cfg), err)
 	}
-	s := &Store{pool: pool}
+	s := &Store{pool: pool, trace: trace}
 	s.txn = txn{s: s}
 	s.txn.Tx.DB = &s.txn
 	return s, nil
@@ -127,7 +129,7 @@ func (s *Store) update(ctx context.Context, savepoints bool, fn func(t *txn) err
 // attempt runs fn in one transaction and reports whether running it again
 // may succeed where it failed.
 func (s *Store) attempt(ctx context.Context, savepoints bool, fn func(t *txn) error) (retry bool, err error) {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	tx, err := beginLazy(ctx, s.pool, "begin isolation level read committed")
 	if err != nil {
 		return false, classify(err)
 	}

@@ -22,7 +22,7 @@ import (
 type txn struct {
 	sqlstore.Tx
 	s          *Store
-	tx         pgx.Tx
+	tx         conn
 	readOnly   bool // tx is a snapshot for reading
 	savepoints bool // wrap each write in a savepoint (inside Update's fn)
 	// retry is set when a statement of the transaction failed in a way
@@ -38,7 +38,7 @@ var (
 )
 
 // newTxn returns a txn of s in tx.
-func newTxn(s *Store, tx pgx.Tx) *txn {
+func newTxn(s *Store, tx conn) *txn {
 	t := &txn{s: s, tx: tx}
 	t.Tx.DB = t
 	return t
@@ -236,4 +236,62 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", store.ErrNotFound, err)
 	}
 	return err
+}
+
+// ExecAll runs ws in one batch, one round trip: inside Update's fn in a
+// savepoint of their own, so that a failed write leaves the transaction
+// usable with none of ws done; outside a transaction, in one of their
+// own. It returns the index of the write that failed.
+func (t *txn) ExecAll(ctx context.Context, ws []sqlstore.Write) (int, error) {
+	if t.tx == nil {
+		failed := -1
+		err := t.s.update(ctx, false, func(t *txn) error {
+			var err error
+			failed, err = t.ExecAll(ctx, ws)
+			return err
+		})
+		return failed, err
+	}
+	ctx, err := brief(ctx)
+	if err != nil {
+		return -1, err
+	}
+	b := &pgx.Batch{}
+	if t.savepoints {
+		b.Queue("SAVEPOINT all_writes")
+	}
+	for _, w := range ws {
+		b.Queue(w.Stmt.Numbered, w.Args...)
+	}
+	if t.savepoints {
+		b.Queue("RELEASE SAVEPOINT all_writes")
+	}
+	br := t.tx.SendBatch(ctx, b)
+	failed := -1
+	if t.savepoints {
+		_, err = br.Exec()
+	}
+	for i := range ws {
+		if err != nil {
+			break
+		}
+		if _, err = br.Exec(); err != nil {
+			failed = i
+		}
+	}
+	if err == nil && t.savepoints {
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		return -1, nil
+	}
+	if t.savepoints {
+		if _, rerr := t.tx.Exec(ctx, "ROLLBACK TO SAVEPOINT all_writes; RELEASE SAVEPOINT all_writes"); rerr != nil {
+			return failed, errors.Join(t.classify(err), rerr)
+		}
+	}
+	return failed, t.classify(err)
 }

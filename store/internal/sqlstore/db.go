@@ -259,3 +259,40 @@ func DecodeChallenges(s string) ([]store.Challenge, error) {
 	}
 	return cs, nil
 }
+
+// Write is one write of ExecAll.
+type Write struct {
+	Change Change
+	Stmt   *Stmt
+	Args   []any
+}
+
+// batcher is a DB that runs several writes in one exchange with the
+// database (PostgreSQL's pipelined batch).
+type batcher interface {
+	// ExecAll runs ws in order, all or none; it returns the index of the
+	// write that failed with its error.
+	ExecAll(ctx context.Context, ws []Write) (int, error)
+}
+
+// ExecAll runs the writes ws in order so that all or none commit, and
+// returns the index of the one that failed, with its error: on a DB that
+// batches (PostgreSQL) in one round trip, elsewhere one after the other in
+// one Atomic. How many rows each changed is not reported: it is for
+// inserts, which fail rather than change nothing.
+func ExecAll(ctx context.Context, db DB, ws []Write) (int, error) {
+	if b, ok := db.(batcher); ok {
+		return b.ExecAll(ctx, ws)
+	}
+	failed := -1
+	err := db.Atomic(ctx, func(db DB) error {
+		for i, w := range ws {
+			if _, err := db.Exec(ctx, w.Change, w.Stmt, w.Args...); err != nil {
+				failed = i
+				return err
+			}
+		}
+		return nil
+	})
+	return failed, err
+}

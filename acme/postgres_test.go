@@ -1,0 +1,116 @@
+//go:build unix
+
+package acme_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/lantls/lantls/store/postgres"
+	"github.com/lantls/lantls/store/postgres/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// maxRoundTrips is what one issuance (two names) may cost in round trips
+// to PostgreSQL, from newNonce to the certificate's download, once every
+// statement is prepared on the connection: see TestPostgresRoundTrips. It
+// was 42 before a transaction's BEGIN went with its first statement and
+// an order's rows went in one batch: newAccount 7, newOrder 7, two
+// authorizations 6, finalize 14, certificate 3.
+const maxRoundTrips = 37
+
+// TestPostgresRoundTrips runs issuances through the ACME server on a real
+// PostgreSQL and fails when one makes more round trips to the database
+// than maxRoundTrips: each is a wait on the network and a wake-up of a
+// backend, and under load they, not the statements, bound an instance.
+func TestPostgresRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	// Two connections: every statement is prepared on both by the warm-up
+	// issuances, so the measured one counts no prepares.
+	st, err := postgres.Open(ctx, pgtest.URL(t)+"&pool_max_conns=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h := newHarnessOn(t, st)
+
+	issue := func(log bool) int64 {
+		dev := h.newDevice("")
+		c := h.client(nil)
+		steps := []struct {
+			name string
+			do   func() error
+		}{
+			{"newNonce", func() error { _, err := c.Nonce(ctx); return err }},
+			{"newAccount (EAB)", func() error {
+				res, err := c.Register(ctx, dev.eabKID, dev.eabKey)
+				if err == nil && res.Status != http.StatusCreated {
+					t.Fatalf("register: %v", res)
+				}
+				return err
+			}},
+		}
+		var o, done *order
+		steps = append(steps,
+			struct {
+				name string
+				do   func() error
+			}{"newOrder", func() (err error) {
+				o, err = h.tryNewOrder(c, map[string]any{"identifiers": dnsIDs(dev.name(""), "*."+dev.name(""))})
+				return err
+			}},
+			struct {
+				name string
+				do   func() error
+			}{"authorizations", func() error {
+				for _, u := range o.Authorizations {
+					res, err := c.Post(ctx, u, nil)
+					if err != nil {
+						return err
+					}
+					if res.Status != http.StatusOK {
+						t.Fatalf("authorization: %v", res)
+					}
+				}
+				return nil
+			}},
+			struct {
+				name string
+				do   func() error
+			}{"finalize", func() (err error) {
+				done, err = h.tryFinalize(c, o, newKey(t))
+				return err
+			}},
+			struct {
+				name string
+				do   func() error
+			}{"certificate", func() error {
+				_, err := h.tryDownload(c, done.Certificate)
+				return err
+			}},
+		)
+		var total int64
+		for _, s := range steps {
+			before := st.RoundTrips()
+			if err := s.do(); err != nil {
+				t.Fatalf("%s: %v", s.name, err)
+			}
+			n := st.RoundTrips() - before
+			total += n
+			if log {
+				t.Logf("%-17s %d round trips", s.name, n)
+			}
+		}
+		return total
+	}
+	for range 3 {
+		issue(false)
+	}
+	if n := issue(true); n > maxRoundTrips {
+		t.Errorf("one issuance made %d round trips to PostgreSQL, want at most %d", n, maxRoundTrips)
+	} else {
+		t.Logf("one issuance: %d round trips", n)
+	}
+}
