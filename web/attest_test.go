@@ -7,8 +7,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/lantls/lantls/agent"
 	"github.com/lantls/lantls/attest"
+	"github.com/lantls/lantls/internal/browsertest"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/issuer/issuertest"
 	"github.com/lantls/lantls/names"
@@ -66,4 +69,22 @@ func TestAttestPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	owner.want(owner.get("/devices/"+d.ID), http.StatusOK, `attested: <span class="tag">tpm</span>`, "by root CN=Page Maker", "model Acme TV", "<code>SN-9</code>")
+}
+
+// TestAttestPageInChromium checks the attestation page as an admin's
+// Chromium renders it, with axe-core, after saving a rule through its
+// form.
+func TestAttestPageInChromium(t *testing.T) {
+	browsertest.RequireAxe(t)
+	t.Parallel()
+	f := start(t)
+	f.addUser(t, "root", store.RoleAdmin)
+	ctx := f.chromium(t, 1100, 760)
+	loginInChromium(t, ctx, f, "root")
+	do(t, ctx, chromedp.Navigate(f.base+"/attest"),
+		chromedp.SendKeys(`input[name="model"]`, "Acme TV"),
+		chromedp.Click(`input[name="rule"][value="required"]`),
+		chromedp.Click(`form[action="/attest"] button`))
+	waitText(t, ctx, "The attestation rule is saved")
+	browsertest.CheckAccessible(t, ctx, "attest")
 }
