@@ -149,7 +149,7 @@ func Open(dir string, opts Options) (*CA, error) {
 		c.aiaURL = base + "/ca/intermediate.crt"
 	}
 
-	if err := finishRotation(dir); err != nil {
+	if err := finishRotation(dir, true); err != nil {
 		return nil, fmt.Errorf("open ca: finish the rotation of the intermediate: %w", err)
 	}
 	present, missing, err := inventory(dir)
@@ -207,7 +207,7 @@ func (c *CA) current() *signing { return c.cur.Load() }
 // one than before. It reports whether it changed. An intermediate that
 // does not load, or is not the root's, leaves the old one signing.
 func (c *CA) Reload() (bool, error) {
-	if err := finishRotation(c.dir); err != nil {
+	if err := finishRotation(c.dir, false); err != nil {
 		return false, fmt.Errorf("reload ca: %w", err)
 	}
 	inter, err := readCert(filepath.Join(c.dir, IntermediateCertFile))

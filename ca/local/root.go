@@ -292,7 +292,11 @@ const nextSuffix = ".next"
 // the next RotateIntermediate or Open: the key and certificate are written
 // beside the old ones and renamed over them, the certificate last.
 func RotateIntermediate(dir string, rootKey crypto.Signer, now time.Time) (*x509.Certificate, error) {
-	if err := finishRotation(dir); err != nil {
+	// A key written by a rotation that crashed before its certificate is
+	// dropped here, by the next rotation, and nowhere else: a running
+	// issuer reloading the directory must not take a rotation in
+	// progress for an abandoned one.
+	if err := finishRotation(dir, true); err != nil {
 		return nil, fmt.Errorf("rotate intermediate: %w", err)
 	}
 	rootPath := filepath.Join(dir, RootCertFile)
@@ -327,7 +331,7 @@ func RotateIntermediate(dir string, rootKey crypto.Signer, now time.Time) (*x509
 	if err := atomicfile.Write(certPath+nextSuffix, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: inter.Raw}), 0o600); err != nil {
 		return nil, fmt.Errorf("rotate intermediate: %w", err)
 	}
-	if err := finishRotation(dir); err != nil {
+	if err := finishRotation(dir, false); err != nil {
 		return nil, fmt.Errorf("rotate intermediate: %w", err)
 	}
 	return inter, nil
@@ -353,13 +357,20 @@ func keepPrevious(dir string) error {
 }
 
 // finishRotation completes a rotation whose new certificate was written
-// (renaming the key, then the certificate, into place), and drops the key
-// of one whose certificate never was.
-func finishRotation(dir string) error {
+// (renaming the key, then the certificate, into place). With abandon it
+// also drops the key of a rotation whose certificate never was: only the
+// next rotation may, since for anyone else that key may be a rotation
+// still in progress.
+func finishRotation(dir string, abandon bool) error {
 	keyPath, certPath := filepath.Join(dir, IntermediateKeyFile), filepath.Join(dir, IntermediateCertFile)
 	_, err := os.Stat(certPath + nextSuffix)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
+		if !abandon {
+			// A new key without its certificate is a rotation in
+			// progress (or one that crashed, which the next one drops).
+			return nil
+		}
 		if err := os.Remove(keyPath + nextSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
@@ -367,10 +378,12 @@ func finishRotation(dir string) error {
 	case err != nil:
 		return err
 	}
+	// Committed: the rotating process and a reloading issuer may both
+	// finish it; whoever renames a file second finds it gone.
 	if err := os.Rename(keyPath+nextSuffix, keyPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	if err := os.Rename(certPath+nextSuffix, certPath); err != nil {
+	if err := os.Rename(certPath+nextSuffix, certPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	return syncDir(dir)

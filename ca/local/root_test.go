@@ -346,6 +346,18 @@ func TestRotationFinishedByOpen(t *testing.T) {
 		t.Errorf("the unused key is still there: %v", err)
 	}
 
+	// A running issuer's Reload, meanwhile, leaves a rotation in
+	// progress alone: a key without its certificate yet is not abandoned
+	// to it (the rotating process writes the certificate next).
+	write(t, keyPath+nextSuffix, string(keyPEM))
+	if changed, err := c.Reload(); err != nil || changed {
+		t.Errorf("Reload during a rotation = %v, %v; want no change", changed, err)
+	}
+	if _, err := os.Stat(keyPath + nextSuffix); err != nil {
+		t.Errorf("Reload removed the key of a rotation in progress: %v", err)
+	}
+	os.Remove(keyPath + nextSuffix)
+
 	// The key renamed, the certificate not yet.
 	write(t, keyPath, string(keyPEM))
 	write(t, certPath+nextSuffix, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: inter.Raw})))
