@@ -104,13 +104,19 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 
 	now := s.clock()
 	cert := issued.Certificate(o, o.DNSNames(), profile.Name, now)
+	// RecordCertificate checks that the device is active, reading (on
+	// PostgreSQL locking) its row before any write, as admit would; the
+	// certificate rate limit is taken after it in the same transaction, so
+	// the device is read once, a refusal still leaves nothing written, and
+	// the rows are locked in admit's order (device, then limit).
 	err = s.store.Update(wctx, func(tx store.Tx) error {
-		if from == store.StatusReady {
-			if err := s.admit(wctx, tx, o, now); err != nil {
-				return err
-			}
+		if err := devices.RecordCertificate(wctx, tx, o, from, cert, ""); err != nil {
+			return err
 		}
-		return devices.RecordCertificate(wctx, tx, o, from, cert, "")
+		if from == store.StatusReady {
+			return s.limits.CertificatesPerDevice.Take(wctx, tx, o.DeviceID, now)
+		}
+		return nil
 	})
 	if err != nil {
 		o.Status, o.CertificateSerial = from, ""
