@@ -106,9 +106,14 @@ var (
 	setLimitTAT = stmt(`INSERT INTO rate_limits (key, tat) VALUES (?, ?)
 		ON CONFLICT (key) DO UPDATE SET tat = excluded.tat`)
 	deleteLimitTAT = stmt(`DELETE FROM rate_limits WHERE key = ?`)
-	// A row to lock for a key that has none yet, where reading locks
-	// (DB.LocksRows); Sweep removes it with the other times in the past.
-	insertLimitPlaceholder = stmt(`INSERT INTO rate_limits (key, tat) VALUES (?, 0) ON CONFLICT (key) DO NOTHING`)
+	// Where reading locks (DB.LocksRows): reads key's time and locks its
+	// row in one statement, creating the row (time 0) for a key that has
+	// none yet; Sweep removes it with the other times in the past. The
+	// update writes the time it found, so it never moves it; in READ
+	// COMMITTED it waits for a transaction holding the row and returns the
+	// time that one committed, as SELECT ... FOR UPDATE does.
+	lockLimitTAT = stmt(`INSERT INTO rate_limits (key, tat) VALUES (?, 0)
+		ON CONFLICT (key) DO UPDATE SET tat = rate_limits.tat RETURNING tat`)
 
 	sweepNonces = stmt(`DELETE FROM nonces WHERE nonce IN
 		(SELECT nonce FROM nonces WHERE expires < ? LIMIT ` + fmt.Sprint(SweepBatch) + `)`)

@@ -449,12 +449,13 @@ func (t Tx) Secret(ctx context.Context, name string, value []byte) ([]byte, erro
 // transactions taking the same limit take turns: the second reads what
 // the first wrote.
 func (t Tx) LimitTAT(ctx context.Context, key string) (time.Time, error) {
+	q := getLimitTAT
 	if t.DB.LocksRows() {
-		if _, err := exec(ctx, t.DB, insertLimitPlaceholder, key); err != nil {
-			return time.Time{}, fmt.Errorf("lock rate limit %q: %w", key, err)
-		}
+		// One round trip where there were two: the placeholder's insert
+		// and the locking read.
+		q = lockLimitTAT
 	}
-	tat, err := get(ctx, t.DB, getLimitTAT, scanTime, "rate limit", key)
+	tat, err := get(ctx, t.DB, q, scanTime, "rate limit", key)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && tat.UnixMicro() == 0) {
 		return time.Time{}, nil
 	}
