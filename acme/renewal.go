@@ -105,8 +105,13 @@ func (s *Server) parseCertID(certID string) (serial string, aki []byte, err erro
 	if err != nil {
 		return "", nil, problem.MalformedErr("certID key identifier is not base64url")
 	}
+	// encoding/base64 skips CR and LF, so a part of only those decodes
+	// to nothing: refuse them, and an empty serial, outright.
+	if strings.ContainsAny(certID, "\r\n") {
+		return "", nil, problem.MalformedErr("certID must be base64url(key identifier).base64url(serial)")
+	}
 	sb, err := base64.RawURLEncoding.DecodeString(serialPart)
-	if err != nil {
+	if err != nil || len(sb) == 0 {
 		return "", nil, problem.MalformedErr("certID serial is not base64url")
 	}
 	if sb[0]&0x80 != 0 {
