@@ -130,7 +130,14 @@ func (h *corsHandler) preflight(w http.ResponseWriter, r *http.Request, origin s
 
 // isWebSocket reports whether r asks to upgrade to a WebSocket.
 func isWebSocket(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		return true
+	}
+	// RFC 8441 section 4: over HTTP/2 a WebSocket is an extended CONNECT
+	// with :protocol websocket, which Go's server hands on as that header
+	// when extended CONNECT is on (GODEBUG http2xconnect=1); the same
+	// origin check must hold for it.
+	return r.Method == http.MethodConnect && strings.EqualFold(r.Header.Get(":protocol"), "websocket")
 }
 
 // sameOrigin reports whether origin is the origin the request was made to.

@@ -245,3 +245,31 @@ func TestRedirectHTTPS(t *testing.T) {
 		}
 	}
 }
+
+// TestExtendedConnectOrigin checks the origin check of WebSockets also
+// holds for RFC 8441's extended CONNECT (HTTP/2), as Go's server hands it
+// on when extended CONNECT is on: a request from an origin not granted is
+// refused before it reaches the device.
+func TestExtendedConnectOrigin(t *testing.T) {
+	reached := false
+	ui := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached = true }))
+	defer ui.Close()
+	u, _ := url.Parse(ui.URL)
+	h := New(u, []string{"https://app.vendor.example"}, nil)
+	for _, tc := range []struct {
+		origin  string
+		refused bool
+	}{{"https://evil.example", true}, {"https://app.vendor.example", false}} {
+		reached = false
+		r := httptest.NewRequest(http.MethodConnect, "https://device.example/ws", nil)
+		r.Header.Set(":protocol", "websocket")
+		r.Header.Set("Origin", tc.origin)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		// A granted one passes the check (what the device then makes
+		// of a CONNECT is its own matter).
+		if refused := w.Code == http.StatusForbidden; refused != tc.refused || tc.refused && reached {
+			t.Errorf("extended CONNECT from %s: %d, reached the device %v; want refused %v", tc.origin, w.Code, reached, tc.refused)
+		}
+	}
+}
