@@ -28,18 +28,15 @@ import (
 	"github.com/lantls/lantls/agent"
 	"github.com/lantls/lantls/agent/onboard"
 	"github.com/lantls/lantls/agent/proxy"
+	"github.com/lantls/lantls/internal/cli"
 	"github.com/lantls/lantls/internal/flagfile"
 	"github.com/lantls/lantls/internal/sdnotify"
 )
 
 // UsageError is a mistake in how the command was called (exit status 2).
-type UsageError struct{ Msg string }
+type UsageError = cli.UsageError
 
-func (e *UsageError) Error() string { return e.Msg }
-
-func usagef(format string, args ...any) error {
-	return &UsageError{fmt.Sprintf(format, args...)}
-}
+func usagef(format string, args ...any) error { return cli.Usagef(format, args...) }
 
 // Run runs the agent command named prog ("lantls agent" or
 // "lantls-agent") with args: no subcommand runs the agent; "status" and
@@ -119,30 +116,16 @@ func (c *common) config(ctx context.Context, stderr io.Writer) (agent.Config, er
 
 // newFlags returns a flag set whose --help prints usage to stdout.
 func newFlags(name, usage string, stdout io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		var b strings.Builder
-		fs.SetOutput(&b)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-		fmt.Fprintf(stdout, "Usage: %s\n\nFlags:\n%s", usage, strings.ReplaceAll("\n"+b.String(), "\n  -", "\n  --")[1:])
-	}
-	return fs
+	return cli.NewFlags(stdout, name, usage)
 }
 
+// parse parses args; other errors than --help, and arguments besides
+// flags, become usage errors that name prog's help.
 func parse(fs *flag.FlagSet, prog string, args []string) error {
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
+	if err := cli.Parse(fs, prog, args); err != nil {
 		return err
 	}
-	if err != nil {
-		return usagef("%v; run '%s --help' for its flags", err, prog)
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q; run '%s --help' for its flags", fs.Arg(0), prog)
-	}
-	return nil
+	return cli.NoArgs(fs, prog)
 }
 
 // stringList is a repeatable flag that also takes comma-separated lists.

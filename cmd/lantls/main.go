@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/lantls/lantls/internal/cli"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -52,11 +54,9 @@ func main() {
 }
 
 // usageError is a mistake in how the command was called: exit status 2.
-type usageError struct{ msg string }
+type usageError = cli.UsageError
 
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+func usagef(format string, args ...any) error { return cli.Usagef(format, args...) }
 
 // run dispatches args to a command and turns its error into an exit status.
 func run(ctx context.Context, e *env, args []string) int {
@@ -106,42 +106,15 @@ Start here: 'lantls demo' runs everything on loopback.
 }
 
 // newFlags returns a flag set whose --help prints usage and the flags to
-// stdout, and whose errors say how to get help.
-func newFlags(e *env, name, usage string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		// PrintDefaults writes "-name"; both forms parse, and "--name" is
-		// what the rest of the documentation uses.
-		var b strings.Builder
-		fs.SetOutput(&b)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-		fmt.Fprintf(e.stdout, "Usage: %s\n\nFlags:\n%s", usage, strings.ReplaceAll("\n"+b.String(), "\n  -", "\n  --")[1:])
-	}
-	return fs
-}
+// stdout.
+func newFlags(e *env, name, usage string) *flag.FlagSet { return cli.NewFlags(e.stdout, name, usage) }
 
 // parse parses args, printing usage for --help and turning other errors
 // into usage errors that name the command's help.
-func parse(fs *flag.FlagSet, args []string) error {
-	err := fs.Parse(args) // prints usage itself for --help
-	if errors.Is(err, flag.ErrHelp) {
-		return err
-	}
-	if err != nil {
-		return usagef("%v; run 'lantls %s --help' for its flags", err, fs.Name())
-	}
-	return nil
-}
+func parse(fs *flag.FlagSet, args []string) error { return cli.Parse(fs, "lantls "+fs.Name(), args) }
 
 // noArgs fails when a command that takes only flags got more.
-func noArgs(fs *flag.FlagSet) error {
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q; run 'lantls %s --help' for its flags", fs.Arg(0), fs.Name())
-	}
-	return nil
-}
+func noArgs(fs *flag.FlagSet) error { return cli.NoArgs(fs, "lantls "+fs.Name()) }
 
 // stringList is a flag that takes a comma-separated list.
 type stringList []string

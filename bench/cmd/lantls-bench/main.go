@@ -17,11 +17,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/lantls/lantls/bench"
+	"github.com/lantls/lantls/internal/cli"
 	"github.com/lantls/lantls/issuer"
 )
 
@@ -279,39 +279,19 @@ func fileSize(path string) int64 {
 }
 
 // usageError is a mistake in how the command was called: exit status 2.
-type usageError struct{ msg string }
+type usageError = cli.UsageError
 
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+func usagef(format string, args ...any) error { return cli.Usagef(format, args...) }
 
 // newFlags returns a flag set whose --help prints usage and the flags to
-// stdout, with "--name" as the rest of the documentation writes them.
-func newFlags(e *env, name, usage string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		var b strings.Builder
-		fs.SetOutput(&b)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-		fmt.Fprintf(e.stdout, "Usage: %s\n\nFlags:\n%s", usage, strings.ReplaceAll("\n"+b.String(), "\n  -", "\n  --")[1:])
-	}
-	return fs
-}
+// stdout.
+func newFlags(e *env, name, usage string) *flag.FlagSet { return cli.NewFlags(e.stdout, name, usage) }
 
-// parse parses args; other errors than --help become usage errors that
-// name the command's help.
+// parse parses args; other errors than --help, and arguments besides
+// flags, become usage errors that name the command's help.
 func parse(fs *flag.FlagSet, args []string) error {
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
+	if err := cli.Parse(fs, "lantls-bench "+fs.Name(), args); err != nil {
 		return err
 	}
-	if err != nil {
-		return usagef("%v; run 'lantls-bench %s --help' for its flags", err, fs.Name())
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q; run 'lantls-bench %s --help' for its flags", fs.Arg(0), fs.Name())
-	}
-	return nil
+	return cli.NoArgs(fs, "lantls-bench "+fs.Name())
 }
