@@ -173,7 +173,7 @@ func deviceNode(d store.DeviceDNS, cfg *Config) *node {
 func (s *Server) lookup(idx *index, rel []byte) *node {
 	t := s.devs.Load()
 	t.mu.RLock()
-	n := t.labels[string(rel)]
+	n, sn := t.labels[string(rel)], t.short[string(rel)]
 	t.mu.RUnlock()
 	if n != nil {
 		return n
@@ -181,9 +181,6 @@ func (s *Server) lookup(idx *index, rel []byte) *node {
 	if n := idx.nodes[string(rel)]; n != nil {
 		return n
 	}
-	t.mu.RLock()
-	sn := t.short[string(rel)]
-	t.mu.RUnlock()
 	return sn.n
 }
 
