@@ -1,7 +1,6 @@
 package acme_test
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -27,6 +26,7 @@ import (
 	"github.com/lantls/lantls/acme"
 	"github.com/lantls/lantls/acme/internal/acmetest"
 	"github.com/lantls/lantls/ca/local"
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/store"
 	"github.com/lantls/lantls/store/sqlite"
@@ -49,25 +49,7 @@ type harness struct {
 	reg    *prometheus.Registry
 	dirURL string
 	owner  *store.Owner
-	logs   *syncBuffer // everything the server logged, at debug level
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's concurrent logging.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs   *testwait.Buffer // everything the server logged, at debug level
 }
 
 // testClock is the clock of the server and the CA; tests move it forward.
@@ -108,7 +90,7 @@ func newHarnessOn(tb testing.TB, st store.Store, opts ...func(*acme.Config)) *ha
 	tb.Helper()
 	ctx := context.Background()
 	dir := tb.TempDir()
-	h := &harness{tb: tb, ctx: ctx, clock: &testClock{}, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	h := &harness{tb: tb, ctx: ctx, clock: &testClock{}, reg: prometheus.NewRegistry(), logs: &testwait.Buffer{}}
 
 	var handler http.Handler = http.NotFoundHandler()
 	var mu sync.RWMutex

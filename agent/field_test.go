@@ -1,48 +1,29 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/lantls/lantls/devices"
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/store"
 )
 
 // Tests of the agent off the happy path, where devices live: booting
 // before the network, outages, unpair and revoke, damaged state.
 
-// lockedBuffer is an io.Writer safe for the agent's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestZeroConfigShowsCode: with neither OnPairing nor Logger, the code and
 // the fingerprint reach the default logger (stderr), where a person sees
 // them. Not parallel: it swaps slog's default.
 func TestZeroConfigShowsCode(t *testing.T) {
 	ti := newTestIssuer(t)
-	var out lockedBuffer
+	var out testwait.Buffer
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&out, nil)))
 	t.Cleanup(func() { slog.SetDefault(prev) })
@@ -151,7 +132,7 @@ func TestPollOutage(t *testing.T) {
 	g.open()
 	cfg := p.config(DirStorage(t.TempDir()))
 	cfg.Issuer = g.url()
-	var out lockedBuffer
+	var out testwait.Buffer
 	cfg.Logger = slog.New(slog.NewTextHandler(&out, nil))
 	a, err := New(cfg)
 	if err != nil {
@@ -405,7 +386,7 @@ func TestIssuerChangedAfterPairing(t *testing.T) {
 	ti.approve(a)
 	waitReady(t, a)
 	stop()
-	var out lockedBuffer
+	var out testwait.Buffer
 	cfg := ti.config(dir)
 	cfg.Issuer = "https://other.lan.test:8443"
 	cfg.Logger = slog.New(slog.NewTextHandler(&out, nil))

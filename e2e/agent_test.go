@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"golang.org/x/net/websocket"
+
+	"github.com/lantls/lantls/internal/testwait"
 )
 
 var (
@@ -57,15 +59,15 @@ func agentBinary(t *testing.T) string {
 // agentProc is a running lantls-agent.
 type agentProc struct {
 	cmd    *exec.Cmd
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *testwait.Buffer
+	stderr *testwait.Buffer
 	done   chan struct{}
 	err    error
 }
 
 func startAgent(t *testing.T, args ...string) *agentProc {
 	t.Helper()
-	p := &agentProc{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &agentProc{stdout: &testwait.Buffer{}, stderr: &testwait.Buffer{}, done: make(chan struct{})}
 	p.cmd = command(context.Background(), agentBinary(t), args...)
 	p.cmd.Env = loopbackEnv()
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr

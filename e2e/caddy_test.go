@@ -78,7 +78,7 @@ func (c *caddy) caddyfile(names []string) string {
 
 // start runs `caddy run` for a site with names until the test ends or
 // stop is called.
-func (c *caddy) start(t *testing.T, names []string) (logs *syncBuffer, stop func()) {
+func (c *caddy) start(t *testing.T, names []string) (logs *testwait.Buffer, stop func()) {
 	t.Helper()
 	file := filepath.Join(c.dir, "Caddyfile")
 	if err := os.WriteFile(file, []byte(c.caddyfile(names)), 0o600); err != nil {
@@ -88,7 +88,7 @@ func (c *caddy) start(t *testing.T, names []string) (logs *syncBuffer, stop func
 	cmd.Dir = c.dir
 	cmd.Env = append(loopbackEnv(), "HOME="+c.dir,
 		"XDG_DATA_HOME="+filepath.Join(c.dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(c.dir, "config"))
-	logs = &syncBuffer{}
+	logs = &testwait.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting caddy: %v", err)
@@ -116,7 +116,7 @@ func (c *caddy) start(t *testing.T, names []string) (logs *syncBuffer, stop func
 
 // waitServed waits until Caddy answers a TLS handshake for serverName with
 // a chain that verifies against the issuer's root, and returns that chain.
-func (c *caddy) waitServed(t *testing.T, serverName string, logs *syncBuffer) []*x509.Certificate {
+func (c *caddy) waitServed(t *testing.T, serverName string, logs *testwait.Buffer) []*x509.Certificate {
 	t.Helper()
 	var (
 		chain   []*x509.Certificate

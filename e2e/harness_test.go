@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/store/postgres/pgtest"
 )
 
@@ -250,8 +251,8 @@ type issuer struct {
 	roots  *x509.CertPool
 	client *http.Client
 	cmd    *exec.Cmd
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *testwait.Buffer
+	stderr *testwait.Buffer
 	done   chan struct{} // closed once the process has exited
 	err    error         // from Wait, valid after done
 
@@ -289,8 +290,8 @@ func startIssuerOn(t *testing.T, dir, listen string, flags ...string) *issuer {
 	iss := &issuer{
 		Dir:    dir,
 		Bin:    lantlsBin,
-		stdout: &syncBuffer{},
-		stderr: &syncBuffer{},
+		stdout: &testwait.Buffer{},
+		stderr: &testwait.Buffer{},
 		done:   make(chan struct{}),
 	}
 	for i, f := range flags {
@@ -619,24 +620,6 @@ func checkDevice(t *testing.T, iss *issuer, d *device) {
 			t.Errorf("contract: %s command line %q lacks the client, the EAB key or the directory", client, line)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // parseCertsPEM parses every CERTIFICATE block of a PEM file.

@@ -177,7 +177,7 @@ func newLAN(t *testing.T) *lan {
 // ends.
 func startIn(t *testing.T, ns string, env []string, bin string, args ...string) *agentProc {
 	t.Helper()
-	p := &agentProc{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &agentProc{stdout: &testwait.Buffer{}, stderr: &testwait.Buffer{}, done: make(chan struct{})}
 	p.cmd = command(context.Background(), "ip", append([]string{"netns", "exec", ns, bin}, args...)...)
 	p.cmd.Env = append(loopbackEnv(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lantls/lantls/internal/testwait"
 )
 
 // TestScriptsHelp runs every script under bench/ and scripts/ with --help:
@@ -60,7 +62,7 @@ func runScript(t *testing.T, script, arg string) result {
 	defer cancel()
 	cmd := command(ctx, "bash", script, arg)
 	cmd.Env = loopbackEnv()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testwait.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	err := cmd.Run()

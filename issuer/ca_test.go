@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/lantls/lantls/ca/local"
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/issuer/issuertest"
 )
@@ -119,7 +120,7 @@ func TestIssuerLeavesOutUnpermittedNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	first.Close()
-	var logs lockedBuffer
+	var logs testwait.Buffer
 	iss, roots := issuertest.Start(t, issuer.Config{DataDir: dir, Hostnames: []string{"localhost", "issuer.example.net"},
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if iss.NewRootKey() != "" {
@@ -144,7 +145,7 @@ func TestIssuerLeavesOutUnpermittedNames(t *testing.T) {
 func TestLegacyDataDir(t *testing.T) {
 	dir := t.TempDir()
 	writeLegacyCA(t, filepath.Join(dir, "ca"), "lan.test")
-	var logs lockedBuffer
+	var logs testwait.Buffer
 	iss, roots := issuertest.Start(t, issuer.Config{DataDir: dir, Hostnames: []string{"localhost"},
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if iss.NewRootKey() != "" {

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -71,7 +70,7 @@ func TestOperatorCertificateReloads(t *testing.T) {
 	dir := t.TempDir()
 	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	first := writePair(t, certPath, keyPath, "issuer.example.net")
-	var logs lockedBuffer
+	var logs testwait.Buffer
 	iss, _ := issuertest.Start(t, issuer.Config{TLSCert: certPath, TLSKey: keyPath, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	addr := strings.TrimPrefix(iss.Info().BaseURL, "https://")
 	if got := servedCert(t, addr, "issuer.example.net"); !got.Equal(first) {
@@ -103,22 +102,4 @@ func TestOperatorCertificateNeedsBothFiles(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "key") {
 		t.Errorf("New with a certificate and no key: %v", err)
 	}
-}
-
-// lockedBuffer collects an issuer's log for a test to wait on.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

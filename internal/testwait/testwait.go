@@ -3,6 +3,8 @@
 package testwait
 
 import (
+	"bytes"
+	"sync"
 	"testing"
 	"time"
 )
@@ -35,4 +37,25 @@ func Until(timeout time.Duration, cond func() bool) bool {
 		pause = min(2*pause, Poll)
 	}
 	return true
+}
+
+// Buffer is an io.Writer that collects a process's or a logger's output
+// while a test reads it (String) to wait for a line: safe for concurrent
+// writes and reads. The zero value is ready to use.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
