@@ -222,6 +222,7 @@ start_ours() {
 	note "${cmd[@]}"
 	"${cmd[@]}" >"$dir.log" 2>&1 &
 	SERVER_PID=$!
+	SERVER_LOG=$dir.log
 	for _ in $(seq 300); do
 		[[ -s $dir/issuer.json ]] && break
 		kill -0 "$SERVER_PID" 2>/dev/null || return 1
@@ -242,6 +243,7 @@ start_pebble() {
 	PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 \
 		"$BIN/pebble" -config "$dir/pebble.json" >"$dir.log" 2>&1 &
 	SERVER_PID=$!
+	SERVER_LOG=$dir.log
 	DIRECTORY=https://127.0.0.1:$PEBBLE_PORT/dir
 	CA_BUNDLE=$PEBBLE_CERTS/pebble.minica.pem
 	wait_port "$PEBBLE_PORT"
@@ -255,6 +257,7 @@ start_stepca() {
 	note "$BIN/step-ca" "$dir/ca.json"
 	"$BIN/step-ca" "$dir/ca.json" >"$dir.log" 2>&1 &
 	SERVER_PID=$!
+	SERVER_LOG=$dir.log
 	DIRECTORY=https://127.0.0.1:$STEPCA_PORT/acme/acme/directory
 	CA_BUNDLE=$dir/root_ca.crt
 	wait_port "$STEPCA_PORT"
@@ -394,6 +397,17 @@ load() {
 	s1=$(server_ticks) c1=$(<"$WORK/cpu1.txt") t1=$(date +%s.%N)
 	if ! kill -0 "$SERVER_PID" 2>/dev/null; then
 		echo "server exited during the run; its log: $(tail -1 "$name.log")" >>"$name.log"
+	elif grep -Eq '"stopped_by": *"stall"' "$name.json" 2>/dev/null && [[ -n ${SERVER_LOG:-} ]]; then
+		# The server hung: a Go server prints its goroutines on SIGQUIT,
+		# which the report reads to say where it was waiting.
+		local size
+		size=$(stat -c %s "$SERVER_LOG")
+		kill -QUIT "$SERVER_PID" 2>/dev/null || true
+		for _ in $(seq 50); do
+			kill -0 "$SERVER_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		tail -c "+$((size + 1))" "$SERVER_LOG" >"$name.stacks"
 	fi
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$c" "$rc" \
 		"$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')" \
@@ -688,6 +702,25 @@ TOTAL=$(( $(date +%s) - SCRIPT_START ))
 
 	EOF
 	"$BIN/issuereport" "${FLOOR[@]}" --runs "$RUNS"
+	if compgen -G "$WORK/runs/pebble-*.stacks" >/dev/null; then
+		cat <<-EOF
+		Pebble's hangs are a deadlock in Pebble, not a fault of the load
+		client: in the dumps nearly every request waits on the lock of Pebble's
+		in-memory store. One lock-order cycle that leads there, read in its
+		source at ${PEBBLE_VERSION} (v2.10.3 has the same code): \`wfe.Authz\`
+		takes the authorization's lock and, holding it, looks up the account
+		(\`validPOSTAsGET\` -> \`MemoryStore.GetAccountByKey\`, a read lock on
+		the store); \`MemoryStore.FindValidAuthorization\`, called
+		by every new order, holds the store's read lock while it read-locks
+		every authorization in turn; and a new order's \`AddChallenge\` waits
+		for the store's write lock, which stops new readers. Once an
+		authorization fetch and a new order meet that way, every later request
+		waits on the store's lock. Pebble is a test server
+		that says it is not built for load; its rate before the hang is given
+		where there was one.
+
+		EOF
+	fi
 	if [[ -s ${SCALE:-} ]]; then
 		cat <<-EOF
 		## Scale: ${SCALE_LABEL} devices in the store

@@ -5,7 +5,8 @@
 //	server  concurrency  exit-status  wall-s  server-cpu-s  client-cpu-s  result.json  progress.log
 //
 // where result.json is what `lantls-bench issue --json` wrote (missing or
-// empty if the run died) and progress.log its stderr. Servers are named
+// empty if the run died) and progress.log its stderr; a run whose server
+// hung may have the server's goroutine dump beside it, as progress.stacks. Servers are named
 // ours, pebble and step-ca; ratios compare ours with the others.
 //
 //	issuereport --runs runs.tsv [--only table|scale] [--scale scale.tsv --seed seed.txt] [--floor floor.json]
@@ -48,6 +49,7 @@ type run struct {
 	clientCPU   float64
 	res         *bench.Result // nil when the client wrote none
 	lastLog     string
+	stacks      string // the server's goroutine dump, when it hung
 }
 
 func main() {
@@ -99,6 +101,7 @@ func report(w io.Writer, runsFile, scaleFile, seedFile, only string, scaleDevice
 		writeRuns(w, runs)
 		writeRatios(w, runs)
 		writeSteps(w, runs)
+		writeHangs(w, runs)
 		return nil
 	}
 	return fmt.Errorf("--only %q: want table, scale or floor", only)
@@ -130,6 +133,7 @@ func readManifest(path string) ([]*run, error) {
 			}
 		}
 		r.lastLog = lastLine(fields[7])
+		r.stacks = stacksOf(fields[7])
 		runs = append(runs, r)
 	}
 	return runs, sc.Err()
