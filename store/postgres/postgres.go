@@ -1,6 +1,6 @@
 // Package postgres implements store.Store on PostgreSQL, for several issuer
-// instances sharing one database. Its schema is kept by goose migrations in
-// PostgreSQL's dialect that follow store/sqlite's one for one.
+// instances sharing one database. Its schema is kept by goose migrations,
+// store/internal/schema's rendered in PostgreSQL's dialect.
 //
 // Unlike store/sqlite it keeps no row cache: every read goes to the
 // database, so a write through one instance is seen by every other at once.
@@ -8,10 +8,8 @@ package postgres
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -23,10 +21,8 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/lantls/lantls/store"
+	"github.com/lantls/lantls/store/internal/schema"
 )
-
-//go:embed migrations/*.sql
-var migrations embed.FS
 
 // defaultMaxConns is the size of an instance's connection pool unless the
 // URL sets pool_max_conns: pgx's default (the number of CPUs, at least 4)
@@ -182,7 +178,7 @@ func describe(cfg *pgxpool.Config) string {
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
-	fsys, err := fs.Sub(migrations, "migrations")
+	fsys, err := schema.Migrations(schema.PostgreSQL)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"strings"
 	"testing"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
+	"github.com/lantls/lantls/store/internal/schema"
 	"github.com/lantls/lantls/store/internal/schematest"
 	"github.com/lantls/lantls/store/postgres/pgtest"
 )
@@ -32,7 +32,7 @@ func TestSchemaGolden(t *testing.T) {
 
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
-	fsys, err := fs.Sub(migrations, "migrations")
+	fsys, err := schema.Migrations(schema.PostgreSQL)
 	if err != nil {
 		t.Fatal(err)
 	}

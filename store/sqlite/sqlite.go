@@ -6,10 +6,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,10 +18,8 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/lantls/lantls/store"
+	"github.com/lantls/lantls/store/internal/schema"
 )
-
-//go:embed migrations/*.sql
-var migrations embed.FS
 
 // Connection settings. Every connection waits for locks instead of failing
 // at once; the writer begins its transactions with BEGIN IMMEDIATE so that a
@@ -201,12 +197,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// migrator returns a goose provider of the embedded migrations for db,
-// without goose's global registry. Migrations may arrive out of order:
-// work done in parallel takes numbers from ranges, so a data dir at 00170
-// may meet a new 00140.
+// migrator returns a goose provider of the migrations (store/internal/schema)
+// in SQLite's dialect for db, without goose's global registry. Migrations
+// may arrive out of order: work done in parallel takes numbers from
+// ranges, so a data dir at 00170 may meet a new 00140.
 func migrator(db *sql.DB) (*goose.Provider, error) {
-	fsys, err := fs.Sub(migrations, "migrations")
+	fsys, err := schema.Migrations(schema.SQLite)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,7 @@
 // may change shape (comments, layout, one source for both dialects); the
 // schema a database gets may not, unless its golden file changes with it.
 //
-//	go test -run TestSchemaGolden -update ./store/sqlite ./store/postgres
+//	go test -run TestSchemaGolden ./store/sqlite ./store/postgres -update
 //
 // rewrites the golden files from the migrations as they are.
 package schematest

@@ -1,5 +1,6 @@
 -- What each paired device last reported about itself (PUT
--- /api/v1/device/status), as store/sqlite/migrations/00025_device_status.sql.
+-- /api/v1/device/status): the last failure of its certificate work, empty
+-- after a success. The owner UI shows it as the device's last error.
 
 -- +goose Up
 CREATE TABLE device_status (
@@ -7,7 +8,7 @@ CREATE TABLE device_status (
     last_error TEXT NOT NULL, -- plain text; '' after a success
     at         BIGINT,        -- when the device says it happened
     updated_at BIGINT NOT NULL
-);
+) {{without_rowid}};
 
 -- +goose Down
 DROP TABLE device_status;

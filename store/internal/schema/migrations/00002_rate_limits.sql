@@ -5,7 +5,7 @@
 CREATE TABLE rate_limits (
     key TEXT PRIMARY KEY,
     tat BIGINT NOT NULL
-);
+) {{without_rowid}};
 CREATE INDEX rate_limits_by_tat ON rate_limits (tat);
 
 -- +goose Down

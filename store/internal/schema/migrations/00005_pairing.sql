@@ -11,7 +11,7 @@ CREATE TABLE pairings (
     client_id        TEXT NOT NULL,
     model            TEXT NOT NULL,
     hostname         TEXT NOT NULL,
-    key_jwk          BLOB,
+    key_jwk          {{blob}},
     key_thumbprint   TEXT NOT NULL,
     label            TEXT NOT NULL,
     source           TEXT NOT NULL,

@@ -1,7 +1,6 @@
--- The issuer's state. Kept close to what PostgreSQL accepts so that
--- store/postgres can follow it: text IDs, times as BIGINT unix microseconds
--- (NULL when unset), lists and problem documents as JSON text, keys and PEM
--- as BLOB (BYTEA there).
+-- The issuer's state, in both dialects: text IDs, times as BIGINT unix
+-- microseconds (NULL when unset), lists and problem documents as JSON
+-- text, keys and PEM as bytes (SQLite's BLOB, PostgreSQL's BYTEA).
 
 -- +goose Up
 CREATE TABLE owners (
@@ -27,7 +26,7 @@ CREATE INDEX devices_by_owner ON devices (owner_id, created_at, id);
 CREATE TABLE eab_keys (
     kid         TEXT PRIMARY KEY,
     device_id   TEXT NOT NULL REFERENCES devices (id),
-    hmac_key    BLOB,
+    hmac_key    {{blob}},
     created_at  BIGINT NOT NULL,
     used_at     BIGINT,
     account_id  TEXT NOT NULL,
@@ -40,12 +39,12 @@ CREATE TABLE accounts (
     id             TEXT PRIMARY KEY,
     device_id      TEXT NOT NULL REFERENCES devices (id),
     key_thumbprint TEXT NOT NULL UNIQUE,
-    key_jwk        BLOB,
+    key_jwk        {{blob}},
     contact        TEXT NOT NULL, -- JSON array
     status         TEXT NOT NULL,
     eab_kid        TEXT NOT NULL,
     created_at     BIGINT NOT NULL
-) WITHOUT ROWID;
+) {{without_rowid}};
 CREATE INDEX accounts_by_device ON accounts (device_id, created_at, id);
 
 CREATE TABLE orders (
@@ -61,7 +60,7 @@ CREATE TABLE orders (
     created_at         BIGINT NOT NULL,
     certificate_serial TEXT NOT NULL,
     error              TEXT -- JSON problem document
-) WITHOUT ROWID;
+) {{without_rowid}};
 CREATE INDEX orders_by_account ON orders (account_id, created_at, id);
 CREATE INDEX orders_by_status_expires ON orders (status, expires);
 
@@ -75,7 +74,7 @@ CREATE TABLE authorizations (
     status           TEXT NOT NULL,
     expires          BIGINT NOT NULL,
     challenges       TEXT NOT NULL -- JSON array
-) WITHOUT ROWID;
+) {{without_rowid}};
 CREATE INDEX authorizations_by_order ON authorizations (order_id);
 
 CREATE TABLE certificates (
@@ -87,7 +86,7 @@ CREATE TABLE certificates (
     profile     TEXT NOT NULL,
     not_before  BIGINT NOT NULL,
     not_after   BIGINT NOT NULL,
-    chain_pem   BLOB,
+    chain_pem   {{blob}},
     created_at  BIGINT NOT NULL,
     revoked_at  BIGINT,
     reason      INTEGER NOT NULL,
@@ -100,12 +99,12 @@ CREATE INDEX certificates_revoked ON certificates (not_after) WHERE revoked_at I
 CREATE TABLE nonces (
     nonce   TEXT PRIMARY KEY,
     expires BIGINT NOT NULL
-) WITHOUT ROWID;
+) {{without_rowid}};
 CREATE INDEX nonces_by_expires ON nonces (expires);
 
 CREATE TABLE secrets (
     name       TEXT PRIMARY KEY,
-    value      BLOB,
+    value      {{blob}},
     created_at BIGINT NOT NULL
 );
 

@@ -1,6 +1,6 @@
--- The owner UI (package web), as store/sqlite/migrations/00010_web_users.sql
--- in PostgreSQL's dialect: users, their sessions (by the hash of the
--- cookie's secret) and their passkeys.
+-- The owner UI (package web): users who log in and act for an owner,
+-- their sessions (stored by the hash of the cookie's secret) and their
+-- passkeys (WebAuthn credentials, kept as the web package encodes them).
 
 -- +goose Up
 CREATE TABLE users (
@@ -22,10 +22,10 @@ CREATE INDEX sessions_by_user ON sessions (user_id);
 CREATE INDEX sessions_by_expires ON sessions (expires);
 
 CREATE TABLE passkeys (
-    id           BYTEA PRIMARY KEY,
+    id           {{blob}} PRIMARY KEY,
     user_id      TEXT NOT NULL REFERENCES users (id),
     name         TEXT NOT NULL,
-    data         BYTEA NOT NULL,
+    data         {{blob}} NOT NULL,
     created_at   BIGINT NOT NULL,
     last_used_at BIGINT
 );

@@ -8,9 +8,14 @@
 CREATE TABLE device_names (
     device_id  TEXT PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
     short_name TEXT NOT NULL UNIQUE, -- one DNS label, lowercase
+-- +sqlite
     mdns       INTEGER NOT NULL      -- 1: also <short_name>.local
-) WITHOUT ROWID;
+-- +postgres
+    mdns       BOOLEAN NOT NULL      -- also <short_name>.local
+-- +end
+) {{without_rowid}};
 
+-- +sqlite
 -- +goose StatementBegin
 CREATE TRIGGER dns_device_names_insert AFTER INSERT ON device_names BEGIN
     UPDATE dns_version SET version = version + 1 WHERE id = 1;
@@ -26,6 +31,10 @@ CREATE TRIGGER dns_device_names_delete AFTER DELETE ON device_names BEGIN
     UPDATE dns_version SET version = version + 1 WHERE id = 1;
 END;
 -- +goose StatementEnd
+-- +postgres
+CREATE TRIGGER dns_device_names_change AFTER INSERT OR UPDATE OR DELETE ON device_names
+    FOR EACH ROW EXECUTE FUNCTION dns_bump();
+-- +end
 
 ALTER TABLE device_status ADD COLUMN name_check TEXT NOT NULL DEFAULT '';   -- '', ok, filtered, failed
 ALTER TABLE device_status ADD COLUMN name_check_name TEXT NOT NULL DEFAULT '';
@@ -37,7 +46,11 @@ ALTER TABLE device_status DROP COLUMN name_check_at;
 ALTER TABLE device_status DROP COLUMN name_check_detail;
 ALTER TABLE device_status DROP COLUMN name_check_name;
 ALTER TABLE device_status DROP COLUMN name_check;
+-- +sqlite
 DROP TRIGGER dns_device_names_delete;
 DROP TRIGGER dns_device_names_update;
 DROP TRIGGER dns_device_names_insert;
+-- +postgres
+DROP TRIGGER dns_device_names_change ON device_names;
+-- +end
 DROP TABLE device_names;

@@ -1,10 +1,10 @@
 -- Open orders (pending, ready, processing) by expiry, for the sweeper and
--- the start-up recovery, in place of an index on every order's status:
+-- the recovery of processing orders, in place of an index on every order's status:
 -- that one grew with every order ever made and moved each order within it
 -- on each status change, a page written per finalize. This one holds only
 -- the orders in flight, a few pages that stay hot. Queries must repeat
--- the index's WHERE term word for word (openOrder in queries.go) for
--- SQLite to use it.
+-- the index's WHERE term word for word (openOrder in
+-- store/internal/sqlstore) for SQLite to use it.
 
 -- +goose Up
 DROP INDEX orders_by_status_expires;

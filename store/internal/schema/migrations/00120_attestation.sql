@@ -8,7 +8,7 @@ CREATE TABLE attest_policies (
     rule       TEXT NOT NULL, -- off, optional or required
     actor      TEXT NOT NULL,
     updated_at BIGINT NOT NULL
-);
+) {{without_rowid}};
 
 CREATE TABLE device_attestations (
     device_id        TEXT PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
@@ -19,7 +19,7 @@ CREATE TABLE device_attestations (
     identifier_type  TEXT NOT NULL,
     identifier_value TEXT NOT NULL,
     attested_at      BIGINT NOT NULL
-);
+) {{without_rowid}};
 
 -- +goose Down
 DROP TABLE device_attestations;
