@@ -2,6 +2,7 @@ package schema
 
 import (
 	"io/fs"
+	"os"
 	"strings"
 	"testing"
 )
@@ -83,5 +84,15 @@ func TestMigrations(t *testing.T) {
 	}
 	if _, err := Migrations("mysql"); err == nil {
 		t.Error("Migrations of an unknown dialect: no error")
+	}
+}
+
+// The backends' old migration folders stay gone: a file added there would
+// be embedded by nothing and never run.
+func TestNoMigrationsOutsideSchema(t *testing.T) {
+	for _, dir := range []string{"../../sqlite/migrations", "../../postgres/migrations"} {
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("store/%s exists: migrations are written once, in store/internal/schema/migrations (see its package doc)", strings.TrimPrefix(dir, "../../"))
+		}
 	}
 }
