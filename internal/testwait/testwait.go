@@ -4,6 +4,7 @@ package testwait
 
 import (
 	"bytes"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -58,4 +59,22 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// WaitCount waits until s occurs at least n times in what was written and
+// returns everything written; it fails t, showing the output, if that
+// takes longer than timeout.
+func (b *Buffer) WaitCount(t testing.TB, timeout time.Duration, s string, n int) string {
+	t.Helper()
+	var out string
+	if !Until(timeout, func() bool { out = b.String(); return strings.Count(out, s) >= n }) {
+		t.Fatalf("timed out after %s waiting for %d of %q in the output:\n%s", timeout, n, s, out)
+	}
+	return out
+}
+
+// Wait is WaitCount for one occurrence of s.
+func (b *Buffer) Wait(t testing.TB, timeout time.Duration, s string) string {
+	t.Helper()
+	return b.WaitCount(t, timeout, s, 1)
 }

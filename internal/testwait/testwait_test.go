@@ -1,6 +1,7 @@
 package testwait
 
 import (
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,5 +21,17 @@ func TestUntil(t *testing.T) {
 	}
 	if d := time.Since(start); d < 20*time.Millisecond || d > time.Second {
 		t.Errorf("Until gave up after %s, want about 20ms", d)
+	}
+}
+
+func TestBufferWaitCount(t *testing.T) {
+	var b Buffer
+	go func() {
+		for range 3 {
+			b.Write([]byte("tick\n"))
+		}
+	}()
+	if out := b.WaitCount(t, 5*time.Second, "tick", 3); strings.Count(out, "tick") < 3 {
+		t.Errorf("WaitCount returned %q, want the three lines", out)
 	}
 }
