@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/names"
 )
 
@@ -122,14 +123,8 @@ func TestPairObtainRestart(t *testing.T) {
 	// loaded machine may take a while to reach. Once it has a next renewal
 	// from ARI it has decided what to do, so a wrong agent would have
 	// started pairing or ordering by then.
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		st := b.Status()
-		if !st.NextRenewal.IsZero() && st.RenewalSource == "ari" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status %+v: want a next renewal from ARI", st)
-		}
+	if !testwait.Until(20*time.Second, func() bool { st := b.Status(); return !st.NextRenewal.IsZero() && st.RenewalSource == "ari" }) {
+		t.Fatalf("status %+v: want a next renewal from ARI", b.Status())
 	}
 	if b.pending.Load() != nil {
 		t.Error("the restarted agent started pairing again")
@@ -165,14 +160,8 @@ func TestRenewNowReplacesAndHooksOnce(t *testing.T) {
 	waitReady(t, a)
 	first := a.Certificate()
 	a.RenewNow()
-	deadline := time.Now().Add(20 * time.Second)
-	for a.Certificate() == first && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, 20*time.Second, "RenewNow to renew", func() bool { return a.Certificate() != first })
 	second := a.Certificate()
-	if second == first {
-		t.Fatal("RenewNow did not renew")
-	}
 	old, err := ti.iss.Store().GetCertificate(context.Background(), fmtSerial(first.Leaf))
 	if err != nil {
 		t.Fatal(err)
@@ -180,12 +169,7 @@ func TestRenewNowReplacesAndHooksOnce(t *testing.T) {
 	if old.ReplacedBy == "" {
 		t.Error("the renewal's order did not name the old certificate in replaces (RFC 9773)")
 	}
-	for time.Now().Before(deadline) {
-		if a.Status().HookSerial != "" && a.Status().HookSerial == serialHex(second) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Until(20*time.Second, func() bool { return a.Status().HookSerial == serialHex(second) })
 	mu.Lock()
 	defer mu.Unlock()
 	// The first certificate: a failure then a success (or, if the renewal

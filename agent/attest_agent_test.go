@@ -13,6 +13,7 @@ import (
 	"github.com/lantls/lantls/attest"
 	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/internal/swtpmtest"
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/issuer/issuertest"
 )
@@ -131,10 +132,7 @@ func TestAttestedAgentRequired(t *testing.T) {
 	}
 	runAgent(t, a)
 	ti.approve(a)
-	deadline := time.Now().Add(20 * time.Second)
-	for a.Status().LastError == "" && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Until(20*time.Second, func() bool { return a.Status().LastError != "" })
 	if st := a.Status(); a.Certificate() != nil || !strings.Contains(st.LastError, "must prove their key in hardware") {
 		t.Errorf("status %+v; want no certificate and the issuer's reason", st)
 	}

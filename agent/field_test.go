@@ -33,11 +33,7 @@ func TestZeroConfigShowsCode(t *testing.T) {
 	}
 	runAgent(t, a)
 	code := waitCode(t, a)
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), code); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the code %s is not in the default log:\n%s", code, out.String())
-		}
-	}
+	out.Wait(t, 10*time.Second, code)
 	if fp := a.Pending().Fingerprint; fp == "" || !strings.Contains(out.String(), fp) {
 		t.Errorf("the fingerprint %q is not in the log:\n%s", fp, out.String())
 	}
@@ -107,15 +103,13 @@ func TestPairsWhenIssuerComesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := runAgent(t, a)
-	for deadline := time.Now().Add(20 * time.Second); a.Status().Failures < 2; time.Sleep(10 * time.Millisecond) {
-		select {
-		case err := <-done:
-			t.Fatalf("Run returned %v while the issuer was down", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no failed attempts recorded: %+v", a.Status())
-		}
+	if !testwait.Until(20*time.Second, func() bool { return a.Status().Failures >= 2 || len(done) > 0 }) {
+		t.Fatalf("no failed attempts recorded: %+v", a.Status())
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned %v while the issuer was down", err)
+	default:
 	}
 	g.open()
 	ti.approve(a)
@@ -142,11 +136,7 @@ func TestPollOutage(t *testing.T) {
 	p.waitFor("a first poll", func() bool { return len(p.polls) >= 1 })
 	g.close()
 	// Three failed polls, 1, 2 and 4 s apart: the interval has grown to 8 s.
-	for deadline := time.Now().Add(20 * time.Second); strings.Count(out.String(), "poll for pairing token") < 3; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no three failed polls while the issuer was down:\n%s", out.String())
-		}
-	}
+	out.WaitCount(t, 20*time.Second, "poll for pairing token", 3)
 	g.open()
 	p.mu.Lock()
 	n := len(p.polls)
@@ -242,16 +232,11 @@ func TestUnpairPairsAgain(t *testing.T) {
 	if _, err := devices.Revoke(context.Background(), ti.iss.Store(), label, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if p := a.Pending(); p != nil {
-			if p.Label == label {
-				t.Fatal("pairs again with the unpaired key")
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no new code after the unpair; status %+v", a.Status())
-		}
+	if !testwait.Until(20*time.Second, func() bool { return a.Pending() != nil }) {
+		t.Fatalf("no new code after the unpair; status %+v", a.Status())
+	}
+	if a.Pending().Label == label {
+		t.Fatal("pairs again with the unpaired key")
 	}
 	if a.Certificate() != nil {
 		t.Error("the agent still serves the revoked certificate")
@@ -272,10 +257,8 @@ func TestRevokeReachesAgent(t *testing.T) {
 	if _, err := devices.RevokeCertificates(context.Background(), ti.iss.Store(), devices.Operator, d.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); a.Certificate() == first || a.Certificate() == nil; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("still serving the revoked certificate; status %+v", a.Status())
-		}
+	if !testwait.Until(20*time.Second, func() bool { c := a.Certificate(); return c != first && c != nil }) {
+		t.Fatalf("still serving the revoked certificate; status %+v", a.Status())
 	}
 }
 
@@ -359,16 +342,12 @@ func TestRenewNowRetried(t *testing.T) {
 	}
 	setAccount(store.StatusDeactivated) // the issuer refuses the renewal
 	a.RenewNow()
-	for deadline := time.Now().Add(20 * time.Second); a.Status().Failures < 2; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the forced renewal did not fail twice: %+v", a.Status())
-		}
+	if !testwait.Until(20*time.Second, func() bool { return a.Status().Failures >= 2 }) {
+		t.Fatalf("the forced renewal did not fail twice: %+v", a.Status())
 	}
 	setAccount(store.StatusValid)
-	for deadline := time.Now().Add(20 * time.Second); a.Certificate() == first; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the forced renewal was not retried after it failed: %+v", a.Status())
-		}
+	if !testwait.Until(20*time.Second, func() bool { return a.Certificate() != first }) {
+		t.Fatalf("the forced renewal was not retried after it failed: %+v", a.Status())
 	}
 }
 

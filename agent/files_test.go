@@ -2,11 +2,14 @@ package agent
 
 import (
 	"crypto/tls"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lantls/lantls/internal/testwait"
 )
 
 // TestFilesHookOncePerRenewal: the hook runs exactly once per certificate;
@@ -35,17 +38,14 @@ func TestFilesHookOncePerRenewal(t *testing.T) {
 	stop := runAgentStoppable(t, a)
 	ti.approve(a)
 	waitReady(t, a)
+	readLines := func() []string {
+		b, _ := os.ReadFile(log)
+		return strings.FieldsFunc(string(b), func(r rune) bool { return r == '\n' })
+	}
 	waitLines := func(n int) []string {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			b, _ := os.ReadFile(log)
-			lines := strings.Fields(strings.ReplaceAll(string(b), "\n", " "))
-			if len(lines)/2 >= n || time.Now().After(deadline) {
-				return strings.Split(strings.TrimSpace(string(b)), "\n")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		testwait.Until(20*time.Second, func() bool { return len(readLines()) >= n })
+		return readLines()
 	}
 	lines := waitLines(2)
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "fail ") || !strings.HasPrefix(lines[1], "ok ") {
@@ -73,12 +73,9 @@ func TestFilesHookOncePerRenewal(t *testing.T) {
 	// The hook has written its line; wait until the agent has seen it exit
 	// and recorded it, or stopping now would kill a hook the agent then
 	// rightly runs again.
-	for deadline := time.Now().Add(20 * time.Second); a.Status().HookSerial != fmtSerial(a.Certificate().Leaf); {
-		if time.Now().After(deadline) {
-			t.Fatal("the hook's success was not recorded")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(t, 20*time.Second, "the hook's success to be recorded", func() bool {
+		return a.Status().HookSerial == fmtSerial(a.Certificate().Leaf)
+	})
 	// The successes after the failure cleared the last error.
 	if st := a.Status(); st.LastError != "" {
 		t.Errorf("last error %q after the hook and renewal succeeded", st.LastError)
@@ -86,15 +83,23 @@ func TestFilesHookOncePerRenewal(t *testing.T) {
 	stop()
 
 	// Restart: the hook has run for this certificate; it must not again.
+	// The agent logs that decision, so the check waits for it rather than
+	// for a guessed time.
+	var out testwait.Buffer
+	cfg.Logger = slog.New(slog.NewTextHandler(&out, nil))
 	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	runAgent(t, b)
-	time.Sleep(500 * time.Millisecond)
-	b2, _ := os.ReadFile(log)
-	if got := strings.Split(strings.TrimSpace(string(b2)), "\n"); len(got) != 3 {
+	skipped := testwait.Until(20*time.Second, func() bool {
+		return strings.Contains(out.String(), "certificate hook already ran for this certificate; not running it again\" serial="+fmtSerial(b.Certificate().Leaf))
+	})
+	if got := readLines(); len(got) != 3 {
 		t.Errorf("restart reran the hook: %q", got)
+	}
+	if !skipped {
+		t.Errorf("restart: no decision to skip the hook in the log:\n%s", out.String())
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lantls/lantls/devices"
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/issuer/issuertest"
 	"github.com/lantls/lantls/store"
@@ -62,13 +63,6 @@ func (ti *testIssuer) grant(a *Agent, origins ...string) {
 
 func waitCode(t *testing.T, a *Agent) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if p := a.pending.Load(); p != nil {
-			return p.UserCode
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("no user code within 20s")
-	return ""
+	testwait.For(t, 20*time.Second, "a user code", func() bool { return a.pending.Load() != nil })
+	return a.pending.Load().UserCode
 }

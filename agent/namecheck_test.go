@@ -9,6 +9,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/store"
 )
@@ -67,15 +68,14 @@ func TestNameCheck(t *testing.T) {
 		}
 		want := names.AddressName(testAddrs()[0], d.Label, ti.iss.Info().Zone)
 		var got store.NameCheck
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		testwait.Until(20*time.Second, func() bool {
 			s, err := ti.iss.Store().GetDeviceStatus(context.Background(), d.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got = s.NameCheck; got.Result != store.NameCheckNone {
-				break
-			}
-		}
+			got = s.NameCheck
+			return got.Result != store.NameCheckNone
+		})
 		if got.Result != tt.want || got.Name != want || got.At.IsZero() {
 			t.Errorf("filter %v: name check %+v, want %s for %s", tt.filter, got, tt.want, want)
 		}

@@ -14,9 +14,15 @@ import (
 // renewLoop gets the first certificate if the device has none that fits,
 // then renews it when ARI (RFC 9773) says, or at 2/3 of its lifetime when
 // the issuer offers no ARI. Failures are retried with exponential backoff
-// and jitter while the old certificate keeps serving.
+// and jitter while the old certificate keeps serving. Each new decision
+// to keep a certificate (at a start, after a renewal, when ARI moves the
+// time) is logged with the time it will be renewed.
 func (a *Agent) renewLoop(ctx context.Context) {
 	failures := 0
+	var kept struct {
+		serial string
+		at     time.Time
+	}
 	for {
 		var wait time.Duration
 		cur := a.cert.Load()
@@ -27,6 +33,10 @@ func (a *Agent) renewLoop(ctx context.Context) {
 			at, source, recheck := a.renewalTime(ctx, cur.Leaf)
 			a.updateStatus(ctx, func(s *Status) { s.NextRenewal, s.RenewalSource = at, source })
 			wait = time.Until(at)
+			if serial := fmtSerial(cur.Leaf); wait > 0 && (serial != kept.serial || !at.Equal(kept.at)) {
+				kept.serial, kept.at = serial, at
+				a.log.Info("certificate still good, not renewing yet", "serial", serial, "next_renewal", at, "source", source)
+			}
 			if recheck > 0 && recheck < wait {
 				// Ask ARI again when it said to (Retry-After, section 4.3):
 				// the window may have moved, e.g. after a revocation.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/store"
 )
 
@@ -46,18 +47,17 @@ func TestReportsFailureAndClear(t *testing.T) {
 	}
 	waitStatus := func(what string, ok func(*store.DeviceStatus) bool) *store.DeviceStatus {
 		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			s, err := st.GetDeviceStatus(ctx, d.ID)
-			if err != nil {
+		var s *store.DeviceStatus
+		if !testwait.Until(20*time.Second, func() bool {
+			var err error
+			if s, err = st.GetDeviceStatus(ctx, d.ID); err != nil {
 				t.Fatal(err)
 			}
-			if ok(s) {
-				return s
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("stored status %+v, agent status %+v: want %s", s, a.Status(), what)
-			}
+			return ok(s)
+		}) {
+			t.Fatalf("stored status %+v, agent status %+v: want %s", s, a.Status(), what)
 		}
+		return s
 	}
 
 	// With its account deactivated the device cannot order: the renewal

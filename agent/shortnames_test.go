@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lantls/lantls/devices"
+	"github.com/lantls/lantls/internal/testwait"
 )
 
 // TestShortNameReachesCertificate: a short name the owner gives the device
@@ -24,13 +25,8 @@ func TestShortNameReachesCertificate(t *testing.T) {
 	tv := "tv." + ti.iss.Info().Zone
 	waitNames := func(what string, ok func([]string) bool) {
 		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if c := a.Certificate(); c != nil && ok(c.Leaf.DNSNames) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: served names %q", what, a.Certificate().Leaf.DNSNames)
-			}
+		if !testwait.Until(20*time.Second, func() bool { c := a.Certificate(); return c != nil && ok(c.Leaf.DNSNames) }) {
+			t.Fatalf("%s: served names %q", what, a.Certificate().Leaf.DNSNames)
 		}
 	}
 	if err := devices.SetShortName(context.Background(), ti.iss.Store(), owner, d.ID, "tv", false); err != nil {
