@@ -52,8 +52,9 @@ const maxAttempts = 20
 // new orders a serialization failure.
 type Store struct {
 	txn
-	pool  *pgxpool.Pool
-	trace *tracer
+	pool   *pgxpool.Pool
+	trace  *tracer
+	nonces *nonceBatcher
 }
 
 var _ store.Store = (*Store)(nil)
@@ -82,7 +83,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open store %s: %w", describe(cfg), err)
 	}
-	s := &Store{pool: pool, trace: trace}
+	s := &Store{pool: pool, trace: trace, nonces: newNonceBatcher(pool)}
 	s.txn = txn{s: s}
 	s.txn.Tx.DB = &s.txn
 	return s, nil
