@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/lantls/lantls/store"
@@ -76,28 +75,18 @@ func (t Tx) GetDeviceAttestation(ctx context.Context, deviceID string) (*store.D
 }
 
 func scanAttestPolicy(r Scanner) (*store.AttestPolicy, error) {
-	var (
-		p       store.AttestPolicy
-		rule    string
-		updated sql.NullInt64
-	)
-	if err := r.Scan(&p.Model, &rule, &p.Actor, &updated); err != nil {
+	var p store.AttestPolicy
+	if err := r.Scan(&p.Model, (*string)(&p.Rule), &p.Actor, asTime(&p.UpdatedAt)); err != nil {
 		return nil, err
 	}
-	p.Rule = store.AttestRule(rule)
-	p.UpdatedAt = timeOf(updated)
 	return &p, nil
 }
 
 func scanAttestation(r Scanner) (*store.DeviceAttestation, error) {
-	var (
-		a  store.DeviceAttestation
-		at sql.NullInt64
-	)
+	var a store.DeviceAttestation
 	if err := r.Scan(&a.DeviceID, &a.Format, &a.Root, &a.RootFingerprint, &a.Model,
-		&a.Identifier.Type, &a.Identifier.Value, &at); err != nil {
+		&a.Identifier.Type, &a.Identifier.Value, asTime(&a.AttestedAt)); err != nil {
 		return nil, err
 	}
-	a.AttestedAt = timeOf(at)
 	return &a, nil
 }

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -203,11 +202,7 @@ func parseAddresses(deviceID, addrs string) ([]netip.Addr, error) {
 }
 
 func scanTXT(r Scanner) (store.TXTRecord, error) {
-	var (
-		x       store.TXTRecord
-		expires sql.NullInt64
-	)
-	err := r.Scan(&x.Name, &x.Value, &expires)
-	x.Expires = timeOf(expires)
+	var x store.TXTRecord
+	err := r.Scan(&x.Name, &x.Value, asTime(&x.Expires))
 	return x, err
 }

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -204,33 +203,25 @@ func (t Tx) ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.AuditE
 
 func scanPairing(r Scanner) (*store.Pairing, error) {
 	var (
-		pr                                          store.Pairing
-		status                                      string
-		intervalMS                                  int64
-		polled, created, expires, decided, redeemed sql.NullInt64
+		pr         store.Pairing
+		intervalMS int64
 	)
 	err := r.Scan(&pr.ID, &pr.DeviceCodeHash, &pr.UserCode, &pr.UserCodeHash, &pr.ClientID, &pr.Model,
-		&pr.Hostname, &pr.KeyJWK, &pr.KeyThumbprint, &pr.Label, &pr.Source, &status, &intervalMS,
-		&pr.OwnerID, &pr.DeviceID, &pr.Actor, &polled, &created, &expires, &decided, &redeemed)
+		&pr.Hostname, &pr.KeyJWK, &pr.KeyThumbprint, &pr.Label, &pr.Source, (*string)(&pr.Status), &intervalMS,
+		&pr.OwnerID, &pr.DeviceID, &pr.Actor, asTime(&pr.LastPolled), asTime(&pr.CreatedAt), asTime(&pr.Expires),
+		asTime(&pr.DecidedAt), asTime(&pr.RedeemedAt))
 	if err != nil {
 		return nil, err
 	}
-	pr.Status = store.Status(status)
 	pr.Interval = time.Duration(intervalMS) * time.Millisecond
-	pr.LastPolled, pr.CreatedAt, pr.Expires = timeOf(polled), timeOf(created), timeOf(expires)
-	pr.DecidedAt, pr.RedeemedAt = timeOf(decided), timeOf(redeemed)
 	return &pr, nil
 }
 
 func scanToken(r Scanner) (*store.Token, error) {
-	var (
-		tok                       store.Token
-		created, expires, revoked sql.NullInt64
-	)
-	if err := r.Scan(&tok.ID, &tok.Hash, &tok.DeviceID, &created, &expires, &revoked); err != nil {
+	var tok store.Token
+	if err := r.Scan(&tok.ID, &tok.Hash, &tok.DeviceID, asTime(&tok.CreatedAt), asTime(&tok.Expires), asTime(&tok.RevokedAt)); err != nil {
 		return nil, err
 	}
-	tok.CreatedAt, tok.Expires, tok.RevokedAt = timeOf(created), timeOf(expires), timeOf(revoked)
 	return &tok, nil
 }
 
@@ -238,12 +229,10 @@ func scanGrants(r Scanner) (*store.Grants, error) {
 	var (
 		g       store.Grants
 		origins string
-		updated sql.NullInt64
 	)
-	if err := r.Scan(&g.DeviceID, &origins, &updated); err != nil {
+	if err := r.Scan(&g.DeviceID, &origins, asTime(&g.UpdatedAt)); err != nil {
 		return nil, err
 	}
-	g.UpdatedAt = timeOf(updated)
 	if err := json.Unmarshal([]byte(origins), &g.Origins); err != nil {
 		return nil, fmt.Errorf("grants of device %q: %w", g.DeviceID, err)
 	}
@@ -254,13 +243,9 @@ func scanGrants(r Scanner) (*store.Grants, error) {
 }
 
 func scanAudit(r Scanner) (*store.AuditEntry, error) {
-	var (
-		e       store.AuditEntry
-		created sql.NullInt64
-	)
-	if err := r.Scan(&e.ID, &e.OwnerID, &e.Actor, &e.Action, &e.DeviceID, &e.Detail, &created); err != nil {
+	var e store.AuditEntry
+	if err := r.Scan(&e.ID, &e.OwnerID, &e.Actor, &e.Action, &e.DeviceID, &e.Detail, asTime(&e.CreatedAt)); err != nil {
 		return nil, err
 	}
-	e.CreatedAt = timeOf(created)
 	return &e, nil
 }

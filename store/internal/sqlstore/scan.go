@@ -9,8 +9,9 @@ import (
 	"github.com/lantls/lantls/store"
 )
 
-// The row scanners. Times are scanned as sql.NullInt64 (microseconds or
-// NULL) and enumerations and integers through plain Go types, which both
+// The row scanners. A time column (microseconds or NULL) is scanned
+// through asTime into its time.Time, an enumeration as the string it is
+// ((*string)(&x.Status)), integers through plain Go types: what both
 // database/sql and pgx fill.
 
 // timeOf reverses micros.
@@ -21,59 +22,64 @@ func timeOf(n sql.NullInt64) time.Time {
 	return time.UnixMicro(n.Int64).UTC()
 }
 
+// asTime is a scan destination that sets *t to the time of a time
+// column, as timeOf: the zero time for NULL.
+func asTime(t *time.Time) sql.Scanner { return timeDest{t} }
+
+type timeDest struct{ t *time.Time }
+
+func (d timeDest) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*d.t = time.Time{}
+	case int64: // what both drivers give for BIGINT
+		*d.t = time.UnixMicro(v).UTC()
+	default:
+		var n sql.NullInt64
+		if err := n.Scan(src); err != nil {
+			return err
+		}
+		*d.t = timeOf(n)
+	}
+	return nil
+}
+
 func scanOwner(r Scanner) (*store.Owner, error) {
-	var (
-		o       store.Owner
-		created sql.NullInt64
-	)
-	if err := r.Scan(&o.ID, &o.Name, &created); err != nil {
+	var o store.Owner
+	if err := r.Scan(&o.ID, &o.Name, asTime(&o.CreatedAt)); err != nil {
 		return nil, err
 	}
-	o.CreatedAt = timeOf(created)
 	return &o, nil
 }
 
 func scanDevice(r Scanner) (*store.Device, error) {
-	var (
-		d                store.Device
-		status           string
-		created, revoked sql.NullInt64
-	)
-	err := r.Scan(&d.ID, &d.Label, &d.OwnerID, &d.Name, &d.Model, &d.KeyThumbprint, &status,
-		&created, &revoked)
+	var d store.Device
+	err := r.Scan(&d.ID, &d.Label, &d.OwnerID, &d.Name, &d.Model, &d.KeyThumbprint, (*string)(&d.Status),
+		asTime(&d.CreatedAt), asTime(&d.RevokedAt))
 	if err != nil {
 		return nil, err
 	}
-	d.Status = store.Status(status)
-	d.CreatedAt, d.RevokedAt = timeOf(created), timeOf(revoked)
 	return &d, nil
 }
 
 func scanEABKey(r Scanner) (*store.EABKey, error) {
-	var (
-		k             store.EABKey
-		created, used sql.NullInt64
-	)
-	err := r.Scan(&k.KID, &k.DeviceID, &k.HMACKey, &created, &used, &k.AccountID, &k.Disabled)
+	var k store.EABKey
+	err := r.Scan(&k.KID, &k.DeviceID, &k.HMACKey, asTime(&k.CreatedAt), asTime(&k.UsedAt), &k.AccountID, &k.Disabled)
 	if err != nil {
 		return nil, err
 	}
-	k.CreatedAt, k.UsedAt = timeOf(created), timeOf(used)
 	return &k, nil
 }
 
 func scanAccount(r Scanner) (*store.Account, error) {
 	var (
-		a               store.Account
-		contact, status string
-		created         sql.NullInt64
+		a       store.Account
+		contact string
 	)
-	err := r.Scan(&a.ID, &a.DeviceID, &a.KeyThumbprint, &a.KeyJWK, &contact, &status, &a.EABKID, &created)
+	err := r.Scan(&a.ID, &a.DeviceID, &a.KeyThumbprint, &a.KeyJWK, &contact, (*string)(&a.Status), &a.EABKID, asTime(&a.CreatedAt))
 	if err != nil {
 		return nil, err
 	}
-	a.Status = store.Status(status)
-	a.CreatedAt = timeOf(created)
 	if err := json.Unmarshal([]byte(contact), &a.Contact); err != nil {
 		return nil, fmt.Errorf("account %q contact: %w", a.ID, err)
 	}
@@ -82,18 +88,15 @@ func scanAccount(r Scanner) (*store.Account, error) {
 
 func scanOrder(r Scanner) (*store.Order, error) {
 	var (
-		o                             store.Order
-		status, identifiers, authzIDs string
-		problemJSON                   sql.NullString
-		expires, created              sql.NullInt64
+		o                     store.Order
+		identifiers, authzIDs string
+		problemJSON           sql.NullString
 	)
-	err := r.Scan(&o.ID, &o.AccountID, &o.DeviceID, &status, &identifiers, &authzIDs, &o.Profile,
-		&o.Replaces, &expires, &created, &o.CertificateSerial, &problemJSON)
+	err := r.Scan(&o.ID, &o.AccountID, &o.DeviceID, (*string)(&o.Status), &identifiers, &authzIDs, &o.Profile,
+		&o.Replaces, asTime(&o.Expires), asTime(&o.CreatedAt), &o.CertificateSerial, &problemJSON)
 	if err != nil {
 		return nil, err
 	}
-	o.Status = store.Status(status)
-	o.Expires, o.CreatedAt = timeOf(expires), timeOf(created)
 	if err := json.Unmarshal([]byte(identifiers), &o.Identifiers); err != nil {
 		return nil, fmt.Errorf("order %q identifiers: %w", o.ID, err)
 	}
@@ -110,17 +113,14 @@ func scanOrder(r Scanner) (*store.Order, error) {
 
 func scanAuthorization(r Scanner) (*store.Authorization, error) {
 	var (
-		a                  store.Authorization
-		status, challenges string
-		expires            sql.NullInt64
+		a          store.Authorization
+		challenges string
 	)
 	err := r.Scan(&a.ID, &a.AccountID, &a.OrderID, &a.Identifier.Type, &a.Identifier.Value, &a.Wildcard,
-		&status, &expires, &challenges)
+		(*string)(&a.Status), asTime(&a.Expires), &challenges)
 	if err != nil {
 		return nil, err
 	}
-	a.Status = store.Status(status)
-	a.Expires = timeOf(expires)
 	if a.Challenges, err = DecodeChallenges(challenges); err != nil {
 		return nil, fmt.Errorf("authorization %q challenges: %w", a.ID, err)
 	}
@@ -129,19 +129,16 @@ func scanAuthorization(r Scanner) (*store.Authorization, error) {
 
 func scanCertificate(r Scanner) (*store.Certificate, error) {
 	var (
-		c                                     store.Certificate
-		names                                 string
-		reason                                int64
-		notBefore, notAfter, created, revoked sql.NullInt64
+		c      store.Certificate
+		names  string
+		reason int64
 	)
-	err := r.Scan(&c.Serial, &c.DeviceID, &c.AccountID, &c.OrderID, &names, &c.Profile, &notBefore,
-		&notAfter, &c.ChainPEM, &created, &revoked, &reason, &c.ReplacedBy)
+	err := r.Scan(&c.Serial, &c.DeviceID, &c.AccountID, &c.OrderID, &names, &c.Profile, asTime(&c.NotBefore),
+		asTime(&c.NotAfter), &c.ChainPEM, asTime(&c.CreatedAt), asTime(&c.RevokedAt), &reason, &c.ReplacedBy)
 	if err != nil {
 		return nil, err
 	}
 	c.Reason = int(reason)
-	c.NotBefore, c.NotAfter = timeOf(notBefore), timeOf(notAfter)
-	c.CreatedAt, c.RevokedAt = timeOf(created), timeOf(revoked)
 	if err := json.Unmarshal([]byte(names), &c.Names); err != nil {
 		return nil, fmt.Errorf("certificate %q names: %w", c.Serial, err)
 	}
@@ -150,15 +147,13 @@ func scanCertificate(r Scanner) (*store.Certificate, error) {
 
 func scanRevoked(r Scanner) (store.RevokedCertificate, error) {
 	var (
-		c       store.RevokedCertificate
-		reason  int64
-		revoked sql.NullInt64
+		c      store.RevokedCertificate
+		reason int64
 	)
-	if err := r.Scan(&c.Serial, &revoked, &reason); err != nil {
+	if err := r.Scan(&c.Serial, asTime(&c.RevokedAt), &reason); err != nil {
 		return c, err
 	}
 	c.Reason = int(reason)
-	c.RevokedAt = timeOf(revoked)
 	return c, nil
 }
 
@@ -169,9 +164,9 @@ func scanString(r Scanner) (string, error) {
 }
 
 func scanTime(r Scanner) (time.Time, error) {
-	var n sql.NullInt64
-	err := r.Scan(&n)
-	return timeOf(n), err
+	var t time.Time
+	err := r.Scan(asTime(&t))
+	return t, err
 }
 
 func scanBytes(r Scanner) ([]byte, error) {

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 
@@ -38,15 +37,10 @@ func (t Tx) GetDeviceStatus(ctx context.Context, deviceID string) (*store.Device
 }
 
 func scanDeviceStatus(r Scanner) (*store.DeviceStatus, error) {
-	var (
-		s                    store.DeviceStatus
-		at, updated, checked sql.NullInt64
-		result               string
-	)
-	if err := r.Scan(&s.DeviceID, &s.LastError, &at, &updated, &result, &s.NameCheck.Name, &s.NameCheck.Detail, &checked); err != nil {
+	var s store.DeviceStatus
+	if err := r.Scan(&s.DeviceID, &s.LastError, asTime(&s.At), asTime(&s.UpdatedAt), (*string)(&s.NameCheck.Result),
+		&s.NameCheck.Name, &s.NameCheck.Detail, asTime(&s.NameCheck.At)); err != nil {
 		return nil, err
 	}
-	s.At, s.UpdatedAt, s.NameCheck.At = timeOf(at), timeOf(updated), timeOf(checked)
-	s.NameCheck.Result = store.NameCheckResult(result)
 	return &s, nil
 }

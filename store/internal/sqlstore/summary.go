@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/lantls/lantls/store"
@@ -47,26 +46,20 @@ func (t Tx) ListDeviceSummaries(ctx context.Context, f store.DeviceSummaryFilter
 
 func scanDeviceSummary(r Scanner) (*store.DeviceSummary, error) {
 	var (
-		d                                store.DeviceSummary
-		status, result, addrs, publish   string
-		created, revoked, expiry, issued sql.NullInt64
-		reported, updated, checked       sql.NullInt64
-		certificates                     int64
+		d            store.DeviceSummary
+		addrs        string
+		certificates int64
 	)
-	err := r.Scan(&d.ID, &d.Label, &d.OwnerID, &d.Name, &d.Model, &d.KeyThumbprint, &status,
-		&created, &revoked, &d.OwnerName, &certificates, &expiry, &issued,
-		&d.Reported.LastError, &reported, &updated, &result, &d.Reported.NameCheck.Name, &d.Reported.NameCheck.Detail, &checked,
-		&d.ShortName.Name, &d.ShortName.MDNS, &addrs, &publish, &d.Port)
+	err := r.Scan(&d.ID, &d.Label, &d.OwnerID, &d.Name, &d.Model, &d.KeyThumbprint, (*string)(&d.Status),
+		asTime(&d.CreatedAt), asTime(&d.RevokedAt), &d.OwnerName, &certificates, asTime(&d.CertExpiry), asTime(&d.LastIssued),
+		&d.Reported.LastError, asTime(&d.Reported.At), asTime(&d.Reported.UpdatedAt), (*string)(&d.Reported.NameCheck.Result),
+		&d.Reported.NameCheck.Name, &d.Reported.NameCheck.Detail, asTime(&d.Reported.NameCheck.At),
+		&d.ShortName.Name, &d.ShortName.MDNS, &addrs, (*string)(&d.Publish), &d.Port)
 	if err != nil {
 		return nil, err
 	}
-	d.Status = store.Status(status)
-	d.CreatedAt, d.RevokedAt = timeOf(created), timeOf(revoked)
-	d.Certificates, d.CertExpiry, d.LastIssued = int(certificates), timeOf(expiry), timeOf(issued)
+	d.Certificates = int(certificates)
 	d.Reported.DeviceID = d.ID
-	d.Reported.At, d.Reported.UpdatedAt, d.Reported.NameCheck.At = timeOf(reported), timeOf(updated), timeOf(checked)
-	d.Reported.NameCheck.Result = store.NameCheckResult(result)
-	d.Publish = store.Publish(publish)
 	if d.Addresses, err = parseAddresses(d.ID, addrs); err != nil {
 		return nil, err
 	}

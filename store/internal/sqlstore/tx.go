@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -320,12 +319,12 @@ func FailStaleProcessingOrders(ctx context.Context, db DB, before time.Time, p *
 func (t Tx) CountOpenOrders(ctx context.Context, accountID string, now time.Time) (int, time.Time, error) {
 	var (
 		n     int64
-		first sql.NullInt64
+		first time.Time
 	)
-	if err := t.DB.QueryRow(ctx, countOpenOrders, accountID, now.UnixMicro()).Scan(&n, &first); err != nil {
+	if err := t.DB.QueryRow(ctx, countOpenOrders, accountID, now.UnixMicro()).Scan(&n, asTime(&first)); err != nil {
 		return 0, time.Time{}, fmt.Errorf("count open orders of account %q: %w", accountID, err)
 	}
-	return int(n), timeOf(first), nil
+	return int(n), first, nil
 }
 
 // GetAuthorization returns the authorization with ID id.

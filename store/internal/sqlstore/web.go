@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -164,38 +163,25 @@ func (t Tx) DeletePasskey(ctx context.Context, userID string, id []byte) error {
 }
 
 func scanUser(r Scanner) (*store.User, error) {
-	var (
-		u       store.User
-		role    string
-		created sql.NullInt64
-	)
-	if err := r.Scan(&u.ID, &u.Name, &u.OwnerID, &role, &u.PasswordHash, &created); err != nil {
+	var u store.User
+	if err := r.Scan(&u.ID, &u.Name, &u.OwnerID, (*string)(&u.Role), &u.PasswordHash, asTime(&u.CreatedAt)); err != nil {
 		return nil, err
 	}
-	u.Role, u.CreatedAt = store.Role(role), timeOf(created)
 	return &u, nil
 }
 
 func scanSession(r Scanner) (*store.Session, error) {
-	var (
-		s                store.Session
-		created, expires sql.NullInt64
-	)
-	if err := r.Scan(&s.ID, &s.UserID, &created, &expires); err != nil {
+	var s store.Session
+	if err := r.Scan(&s.ID, &s.UserID, asTime(&s.CreatedAt), asTime(&s.Expires)); err != nil {
 		return nil, err
 	}
-	s.CreatedAt, s.Expires = timeOf(created), timeOf(expires)
 	return &s, nil
 }
 
 func scanPasskey(r Scanner) (*store.Passkey, error) {
-	var (
-		p             store.Passkey
-		created, used sql.NullInt64
-	)
-	if err := r.Scan(&p.ID, &p.UserID, &p.Name, &p.Data, &created, &used); err != nil {
+	var p store.Passkey
+	if err := r.Scan(&p.ID, &p.UserID, &p.Name, &p.Data, asTime(&p.CreatedAt), asTime(&p.LastUsedAt)); err != nil {
 		return nil, err
 	}
-	p.CreatedAt, p.LastUsedAt = timeOf(created), timeOf(used)
 	return &p, nil
 }
