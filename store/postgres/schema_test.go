@@ -1,7 +1,7 @@
 package postgres
 
 import (
-	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"testing"
@@ -27,11 +27,11 @@ func TestSchemaGolden(t *testing.T) {
 	if err := migrate(ctx, pool); err != nil {
 		t.Fatalf("up: %v", err)
 	}
-	got := dumpSchema(t, pool)
-	schematest.Check(t, got)
-
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
+	got := dumpSchema(t, db)
+	schematest.Check(t, got)
+
 	fsys, err := schema.Migrations(schema.PostgreSQL)
 	if err != nil {
 		t.Fatal(err)
@@ -43,76 +43,54 @@ func TestSchemaGolden(t *testing.T) {
 	if _, err := p.DownTo(ctx, 0); err != nil {
 		t.Fatalf("down to 0: %v", err)
 	}
-	if left := queryStrings(t, ctx, pool, `SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'goose_db_version'
+	if left := schematest.Strings(t, db, `SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'goose_db_version'
 		UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace`); len(left) > 0 {
 		t.Errorf("left after every migration went down: %v", left)
 	}
 	if err := migrate(ctx, pool); err != nil {
 		t.Fatalf("up again: %v", err)
 	}
-	if again := dumpSchema(t, pool); again != got {
+	if again := dumpSchema(t, db); again != got {
 		t.Errorf("down to 0 and up again makes another schema:\n%s", schematest.Diff(got, again))
 	}
 }
 
-// dumpSchema writes the schema of pool's database as text that compares
+// dumpSchema writes the schema of db as text that compares
 // line by line: the goose versions applied; every table of the public
 // schema with its columns (type, nullability, default), constraints,
 // indexes, triggers and row count; and the functions, their source with
 // comments and layout taken out. goose's own table is left out.
-func dumpSchema(t *testing.T, pool *pgxpool.Pool) string {
+func dumpSchema(t *testing.T, db *sql.DB) string {
 	t.Helper()
-	ctx := t.Context()
 	var b strings.Builder
-	versions := queryStrings(t, ctx, pool, `SELECT version_id::text FROM goose_db_version WHERE is_applied AND version_id > 0 ORDER BY goose_db_version.version_id`)
+	versions := schematest.Strings(t, db, `SELECT version_id::text FROM goose_db_version WHERE is_applied AND version_id > 0 ORDER BY goose_db_version.version_id`)
 	fmt.Fprintf(&b, "versions %s\n", strings.Join(versions, " "))
-	tables := queryStrings(t, ctx, pool, `SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'goose_db_version' ORDER BY tablename`)
+	tables := schematest.Strings(t, db, `SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'goose_db_version' ORDER BY tablename`)
 	for _, table := range tables {
 		fmt.Fprintf(&b, "\ntable %s\n", table)
-		for _, c := range queryStrings(t, ctx, pool, `SELECT column_name || ' ' || data_type || ' nullable=' || is_nullable || ' default=' || coalesce(column_default, 'NULL')
+		for _, c := range schematest.Strings(t, db, `SELECT column_name || ' ' || data_type || ' nullable=' || is_nullable || ' default=' || coalesce(column_default, 'NULL')
 			FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`, table) {
 			fmt.Fprintf(&b, "  column %s\n", c)
 		}
-		for _, c := range queryStrings(t, ctx, pool, `SELECT conname || ' ' || pg_get_constraintdef(oid)
+		for _, c := range schematest.Strings(t, db, `SELECT conname || ' ' || pg_get_constraintdef(oid)
 			FROM pg_constraint WHERE conrelid = ('public.' || $1)::regclass ORDER BY conname`, table) {
 			fmt.Fprintf(&b, "  constraint %s\n", c)
 		}
-		for _, i := range queryStrings(t, ctx, pool, `SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = $1 ORDER BY indexname`, table) {
+		for _, i := range schematest.Strings(t, db, `SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = $1 ORDER BY indexname`, table) {
 			fmt.Fprintf(&b, "  index %s\n", i)
 		}
-		for _, tr := range queryStrings(t, ctx, pool, `SELECT tgname || ': ' || pg_get_triggerdef(oid)
+		for _, tr := range schematest.Strings(t, db, `SELECT tgname || ': ' || pg_get_triggerdef(oid)
 			FROM pg_trigger WHERE tgrelid = ('public.' || $1)::regclass AND NOT tgisinternal ORDER BY tgname`, table) {
 			fmt.Fprintf(&b, "  trigger %s\n", tr)
 		}
 		var n int
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM "`+table+`"`).Scan(&n); err != nil {
+		if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM "`+table+`"`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		fmt.Fprintf(&b, "  rows %d\n", n)
 	}
-	for _, f := range queryStrings(t, ctx, pool, `SELECT pg_get_functiondef(oid) FROM pg_proc WHERE pronamespace = 'public'::regnamespace ORDER BY proname`) {
+	for _, f := range schematest.Strings(t, db, `SELECT pg_get_functiondef(oid) FROM pg_proc WHERE pronamespace = 'public'::regnamespace ORDER BY proname`) {
 		fmt.Fprintf(&b, "\nfunction\n  %s\n", schematest.Normalize(f))
 	}
 	return b.String()
-}
-
-func queryStrings(t *testing.T, ctx context.Context, pool *pgxpool.Pool, query string, args ...any) []string {
-	t.Helper()
-	rows, err := pool.Query(ctx, query, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

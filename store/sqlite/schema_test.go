@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"path/filepath"
@@ -55,7 +54,7 @@ func dumpSchema(t *testing.T, db *sql.DB) string {
 	t.Helper()
 	ctx := t.Context()
 	var b strings.Builder
-	versions := queryStrings(t, ctx, db, `SELECT version_id FROM goose_db_version WHERE is_applied AND version_id > 0 ORDER BY version_id`)
+	versions := schematest.Strings(t, db, `SELECT version_id FROM goose_db_version WHERE is_applied AND version_id > 0 ORDER BY version_id`)
 	fmt.Fprintf(&b, "versions %s\n", strings.Join(versions, " "))
 	rows, err := db.QueryContext(ctx, `SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema
 		WHERE name NOT LIKE 'goose%' AND name NOT LIKE 'sqlite%' ORDER BY type DESC, tbl_name, name`)
@@ -80,13 +79,13 @@ func dumpSchema(t *testing.T, db *sql.DB) string {
 		if o.typ != "table" {
 			continue
 		}
-		for _, c := range queryStrings(t, ctx, db, `SELECT cid || ' ' || name || ' ' || type || ' notnull=' || "notnull" || ' default=' || coalesce(dflt_value, 'NULL') || ' pk=' || pk || ' hidden=' || hidden FROM pragma_table_xinfo(?)`, o.name) {
+		for _, c := range schematest.Strings(t, db, `SELECT cid || ' ' || name || ' ' || type || ' notnull=' || "notnull" || ' default=' || coalesce(dflt_value, 'NULL') || ' pk=' || pk || ' hidden=' || hidden FROM pragma_table_xinfo(?)`, o.name) {
 			fmt.Fprintf(&b, "  column %s\n", c)
 		}
-		for _, i := range queryStrings(t, ctx, db, `SELECT name || ' unique=' || "unique" || ' origin=' || origin || ' partial=' || partial || ' (' || (SELECT group_concat(coalesce(x.name, '<expr>') || CASE x.desc WHEN 1 THEN ' DESC' ELSE '' END, ', ') FROM pragma_index_xinfo(l.name) x WHERE x.key) || ')' FROM pragma_index_list(?) l ORDER BY name`, o.name) {
+		for _, i := range schematest.Strings(t, db, `SELECT name || ' unique=' || "unique" || ' origin=' || origin || ' partial=' || partial || ' (' || (SELECT group_concat(coalesce(x.name, '<expr>') || CASE x.desc WHEN 1 THEN ' DESC' ELSE '' END, ', ') FROM pragma_index_xinfo(l.name) x WHERE x.key) || ')' FROM pragma_index_list(?) l ORDER BY name`, o.name) {
 			fmt.Fprintf(&b, "  index %s\n", i)
 		}
-		for _, f := range queryStrings(t, ctx, db, `SELECT id || ' ' || seq || ' ' || "from" || ' -> ' || "table" || '(' || coalesce("to", '') || ') on update ' || on_update || ' on delete ' || on_delete FROM pragma_foreign_key_list(?) ORDER BY id, seq`, o.name) {
+		for _, f := range schematest.Strings(t, db, `SELECT id || ' ' || seq || ' ' || "from" || ' -> ' || "table" || '(' || coalesce("to", '') || ') on update ' || on_update || ' on delete ' || on_delete FROM pragma_foreign_key_list(?) ORDER BY id, seq`, o.name) {
 			fmt.Fprintf(&b, "  foreign key %s\n", f)
 		}
 		var n int
@@ -96,25 +95,4 @@ func dumpSchema(t *testing.T, db *sql.DB) string {
 		fmt.Fprintf(&b, "  rows %d\n", n)
 	}
 	return b.String()
-}
-
-func queryStrings(t *testing.T, ctx context.Context, db *sql.DB, query string, args ...any) []string {
-	t.Helper()
-	rows, err := db.QueryContext(ctx, query, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

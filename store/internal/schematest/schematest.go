@@ -10,6 +10,7 @@
 package schematest
 
 import (
+	"database/sql"
 	"flag"
 	"fmt"
 	"os"
@@ -82,4 +83,27 @@ func Normalize(stmt string) string {
 	s = space.ReplaceAllString(s, " ")
 	s = punct.ReplaceAllString(s, "$1 ")
 	return strings.TrimSpace(s)
+}
+
+// Strings returns the one text column of query's rows, failing t on any
+// error.
+func Strings(t testing.TB, db *sql.DB, query string, args ...any) []string {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), query, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
