@@ -2,8 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lantls/lantls/store"
 	"github.com/lantls/lantls/store/internal/sqlstore"
@@ -33,8 +35,23 @@ import (
 //
 // So a device revoked with the CLI is refused by a running issuer within
 // externalCheckInterval; the ACME server checks the device again inside the
-// transactions that create orders and record certificates, which read
-// through the transaction and never through the cache.
+// transactions that create orders and record certificates.
+//
+// Reads inside a write transaction see the transaction: they use the cache
+// only where it is exact for the transaction, which is decided when it
+// begins and as it goes (inBatch):
+//   - the writer holds SQLite's write lock from BEGIN (IMMEDIATE) to the
+//     end, and reads data_version right after BEGIN, emptying every cache
+//     if another process committed since its last look; no other process
+//     can commit until the transaction ends;
+//   - every earlier transaction of this process has committed and its rows
+//     are in the caches before the next one begins (the writer applies a
+//     commit's effects before it begins another);
+//   - a row that a write of this transaction (or of an earlier write in
+//     the same batch) has touched, or whose kind it changed in bulk, is read
+//     through the transaction, since its effect waits for the commit.
+//
+// Snapshots and reads outside transactions are as above.
 
 // maxCachedRows bounds each cache: it holds the rows used since it last
 // filled up, and at most twice this many.
@@ -115,9 +132,10 @@ type caches struct {
 	orders   rowCache[*store.Order]
 	authzs   rowCache[*store.Authorization]
 	certs    rowCache[*store.Certificate]
-	// dataVersion is the writer connection's last PRAGMA data_version;
-	// only the writer goroutine uses it.
-	dataVersion int64
+	// dataVersion is the writer connection's last PRAGMA data_version,
+	// read by the writer goroutine (and by tests that run batches beside
+	// it).
+	dataVersion atomic.Int64
 }
 
 func newCaches() *caches {
@@ -171,11 +189,12 @@ func (c *caches) reset() {
 	c.certs.reset()
 }
 
-// getCached is load through the cache c, for reads outside a
-// transaction; reads inside one see the transaction and never the cache.
-// Like every read it fails once ctx is done.
-func getCached[T any](ctx context.Context, t *txn, c *rowCache[T], load func(context.Context, string) (T, error), key string) (T, error) {
-	if t.tx != nil {
+// getCached is load through the cache c of rows of kind, for reads outside
+// a transaction, and inside a write transaction for the rows it has not
+// touched; other reads inside one see the transaction and never the
+// cache. Like every read it fails once ctx is done.
+func getCached[T any](ctx context.Context, t *txn, kind sqlstore.Kind, c *rowCache[T], load func(context.Context, string) (T, error), key string) (T, error) {
+	if t.tx != nil && !t.batch.untouched(kind, key) {
 		return load(ctx, key)
 	}
 	if err := ctx.Err(); err != nil {
@@ -195,27 +214,27 @@ func getCached[T any](ctx context.Context, t *txn, c *rowCache[T], load func(con
 
 // GetDevice returns the device with ID id.
 func (t *txn) GetDevice(ctx context.Context, id string) (*store.Device, error) {
-	return getCached(ctx, t, &t.s.caches.devices, t.Tx.GetDevice, id)
+	return getCached(ctx, t, sqlstore.Devices, &t.s.caches.devices, t.Tx.GetDevice, id)
 }
 
 // GetAccount returns the account with ID id.
 func (t *txn) GetAccount(ctx context.Context, id string) (*store.Account, error) {
-	return getCached(ctx, t, &t.s.caches.accounts, t.Tx.GetAccount, id)
+	return getCached(ctx, t, sqlstore.Accounts, &t.s.caches.accounts, t.Tx.GetAccount, id)
 }
 
 // GetOrder returns the order with ID id.
 func (t *txn) GetOrder(ctx context.Context, id string) (*store.Order, error) {
-	return getCached(ctx, t, &t.s.caches.orders, t.Tx.GetOrder, id)
+	return getCached(ctx, t, sqlstore.Orders, &t.s.caches.orders, t.Tx.GetOrder, id)
 }
 
 // GetAuthorization returns the authorization with ID id.
 func (t *txn) GetAuthorization(ctx context.Context, id string) (*store.Authorization, error) {
-	return getCached(ctx, t, &t.s.caches.authzs, t.Tx.GetAuthorization, id)
+	return getCached(ctx, t, sqlstore.Authorizations, &t.s.caches.authzs, t.Tx.GetAuthorization, id)
 }
 
 // GetCertificate returns the certificate with serial.
 func (t *txn) GetCertificate(ctx context.Context, serial string) (*store.Certificate, error) {
-	return getCached(ctx, t, &t.s.caches.certs, t.Tx.GetCertificate, serial)
+	return getCached(ctx, t, sqlstore.Certificates, &t.s.caches.certs, t.Tx.GetCertificate, serial)
 }
 
 // effect is what the write of c does to the caches once committed: it
@@ -264,16 +283,73 @@ func (s *Store) applyEffects(fx []func(c *caches)) {
 // checkExternal resets the caches if another connection committed since
 // the last check. It runs on the writer goroutine, between transactions.
 func (s *Store) checkExternal(ctx context.Context) {
+	s.syncCaches(s.sp[readDataVersion].QueryRowContext(ctx))
+}
+
+// syncCaches resets the caches if data_version, as read by r, says that
+// another connection committed since the last check, and reports whether
+// it could tell.
+func (s *Store) syncCaches(r *sql.Row) bool {
 	var v int64
-	if err := s.w.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+	if err := r.Scan(&v); err != nil {
 		// Cannot tell: assume the worst.
 		s.caches.reset()
-		return
+		return false
 	}
-	if v != s.caches.dataVersion {
-		s.caches.dataVersion = v
+	if s.caches.dataVersion.Swap(v) != v {
 		s.caches.reset()
 	}
+	return true
+}
+
+// beginBatch brings the caches up to date for the write transaction tx,
+// just begun, and returns the record of what its writes touch, or nil if
+// the caches cannot be trusted inside it.
+func (s *Store) beginBatch(tx *sql.Tx) *inBatch {
+	if !s.syncCaches(tx.Stmt(s.sp[readDataVersion]).QueryRow()) {
+		return nil
+	}
+	return &inBatch{}
+}
+
+// inBatch records which cached rows the writes of one write transaction
+// have touched so far, successful or not: the caches are exact inside it
+// for every other row (see the top of this file).
+type inBatch struct {
+	rows  map[rowKey]struct{}
+	kinds map[sqlstore.Kind]bool // changed in bulk
+}
+
+type rowKey struct {
+	kind sqlstore.Kind
+	key  string
+}
+
+// touch records a write of c. A nil b records nothing.
+func (b *inBatch) touch(c sqlstore.Change) {
+	switch {
+	case b == nil || c.Kind == sqlstore.NoKind:
+	case c.Key == "":
+		if b.kinds == nil {
+			b.kinds = map[sqlstore.Kind]bool{}
+		}
+		b.kinds[c.Kind] = true
+	default:
+		if b.rows == nil {
+			b.rows = map[rowKey]struct{}{}
+		}
+		b.rows[rowKey{c.Kind, c.Key}] = struct{}{}
+	}
+}
+
+// untouched reports whether the row of kind with key may be read from the
+// cache: b is set and no write recorded in it touched the row.
+func (b *inBatch) untouched(kind sqlstore.Kind, key string) bool {
+	if b == nil || b.kinds[kind] {
+		return false
+	}
+	_, touched := b.rows[rowKey{kind, key}]
+	return !touched
 }
 
 // The stored forms of rows just written: copies that equal what reading

@@ -226,3 +226,93 @@ func TestFailedWriteCachesNothing(t *testing.T) {
 		t.Errorf("GetOrder of a rolled-back order = %v, want ErrNotFound", err)
 	}
 }
+
+// TestCacheInsideWrites checks the reads of cached rows inside write
+// transactions: from the cache for a row the transaction has not touched,
+// from the database for one it or an earlier write of its batch touched,
+// and from the database again once another process has committed.
+func TestCacheInsideWrites(t *testing.T) {
+	s, path, d, _ := cacheFixture(t)
+	ctx := t.Context()
+	nameInWrite := func(fn func(tx store.Tx) error) string {
+		t.Helper()
+		var name string
+		err := s.Update(ctx, func(tx store.Tx) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			got, err := tx.GetDevice(ctx, d.ID)
+			if err == nil {
+				name = got.Name
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return name
+	}
+	nothing := func(store.Tx) error { return nil }
+	rename := func(name string) func(tx store.Tx) error {
+		return func(tx store.Tx) error {
+			c := *d
+			c.Name = name
+			return tx.UpdateDevice(ctx, &c)
+		}
+	}
+
+	// Changed on the writer's own connection, behind the cache (no
+	// process does this): a write that has not touched the row reads
+	// the cache.
+	if _, err := s.GetDevice(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.ExecContext(ctx, `UPDATE devices SET name = 'behind' WHERE id = ?`, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := nameInWrite(nothing); got != "TV" {
+		t.Errorf("untouched row read inside a write = %q, want the cached %q", got, "TV")
+	}
+
+	// Touched by the write itself.
+	if got := nameInWrite(rename("Radio")); got != "Radio" {
+		t.Errorf("row read after the write changed it = %q, want %q", got, "Radio")
+	}
+
+	// Touched by an earlier write of the same batch, whose change the
+	// cache gets only after the commit.
+	if _, err := s.GetDevice(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	var seen string
+	batch := []queued{
+		queue(s, ctx, func(t *txn) error { return rename("Lamp")(t) }),
+		queue(s, ctx, func(t *txn) error {
+			got, err := t.GetDevice(ctx, d.ID)
+			if err == nil {
+				seen = got.Name
+			}
+			return err
+		}),
+	}
+	run(s, batch)
+	checkResults(t, batch, []error{nil, nil})
+	if seen != "Lamp" {
+		t.Errorf("row read after an earlier write of the batch changed it = %q, want %q", seen, "Lamp")
+	}
+
+	// Changed by another process: seen by the next write at once, not
+	// after the next check of externalCheckInterval.
+	if _, err := s.GetDevice(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	other := open(t, path)
+	c := *d
+	c.Name = "Fan"
+	if err := other.UpdateDevice(ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	if got := nameInWrite(nothing); got != "Fan" {
+		t.Errorf("row read inside a write after another process changed it = %q, want %q", got, "Fan")
+	}
+}

@@ -57,7 +57,7 @@ type Store struct {
 	r   *sql.DB      // the reader pool
 	ws  statements   // prepared on w
 	rs  statements   // prepared on r
-	sp  [3]*sql.Stmt // the writer's savepoint statements, see writer.go
+	sp  [4]*sql.Stmt // the writer's own statements, see writer.go
 
 	caches *caches // of rows read outside transactions, see cache.go
 
@@ -117,9 +117,11 @@ func (s *Store) open(ctx context.Context, path string) error {
 			return err
 		}
 	}
-	if err := s.w.QueryRowContext(ctx, "PRAGMA data_version").Scan(&s.caches.dataVersion); err != nil {
+	var v int64
+	if err := s.sp[readDataVersion].QueryRowContext(ctx).Scan(&v); err != nil {
 		return err
 	}
+	s.caches.dataVersion.Store(v)
 	return s.rs.prepare(ctx, s.r)
 }
 

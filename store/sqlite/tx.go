@@ -24,6 +24,10 @@ type txn struct {
 	tx *sql.Tx
 	ss statements      // prepared on tx's pool: the writer's, or, for a snapshot, the readers'
 	fx []func(*caches) // what this write does to cached rows once committed (cache.go)
+	// batch, in a write transaction whose caches are exact, records the
+	// cached rows its writes touch; reads of others may use the caches
+	// (cache.go). nil elsewhere.
+	batch *inBatch
 }
 
 var (
@@ -66,6 +70,9 @@ func (t *txn) exec(ctx context.Context, c sqlstore.Change, q *sqlstore.Stmt, arg
 	if err != nil {
 		return 0, err
 	}
+	// Before the statement runs: a failed one may have changed rows too,
+	// until its savepoint is rolled back.
+	t.batch.touch(c)
 	res, err := t.stmt(ctx, q).ExecContext(ctx, args...)
 	if err != nil {
 		return 0, classify(err)

@@ -52,7 +52,8 @@ type write struct {
 
 // turn is a message from the writer to a write's caller.
 type turn struct {
-	tx    *sql.Tx // run fn in tx, unless done
+	tx    *sql.Tx  // run fn in tx, unless done
+	batch *inBatch // what tx's writes did so far to cached rows
 	done  bool
 	err   error // the write's result, when done
 	panic any   // what own panicked with, when done
@@ -131,7 +132,9 @@ func (w *write) follow(s *Store, fn func(t *txn) error) error {
 		if t.done {
 			return t.err
 		}
-		w.run(fn, newTxn(s, t.tx, s.ws))
+		tx := newTxn(s, t.tx, s.ws)
+		tx.batch = t.batch
+		w.run(fn, tx)
 	}
 }
 
@@ -193,7 +196,7 @@ func (s *Store) runAlone(w *write) turn {
 	if err != nil {
 		return turn{done: true, err: fmt.Errorf("begin: %w", err)}
 	}
-	o := s.call(w, tx)
+	o := s.call(w, tx, s.beginBatch(tx))
 	if o.failed() {
 		tx.Rollback()
 		return o.result()
@@ -217,6 +220,7 @@ func (s *Store) runBatch(batch []*write) {
 		s.retryAlone(batch, outcomes)
 		return
 	}
+	b := s.beginBatch(tx)
 	for i, w := range batch {
 		if err := w.ctx.Err(); err != nil {
 			outcomes[i] = outcome{err: err}
@@ -227,7 +231,7 @@ func (s *Store) runBatch(batch []*write) {
 			s.retryAlone(batch, outcomes)
 			return
 		}
-		outcomes[i] = s.call(w, tx)
+		outcomes[i] = s.call(w, tx, b)
 		end := []int{releaseSavepoint}
 		if outcomes[i].failed() {
 			end = []int{rollbackToSavepoint, releaseSavepoint}
@@ -266,11 +270,11 @@ func (s *Store) retryAlone(batch []*write, outcomes []outcome) {
 
 // call runs w's fn in tx, itself or by its caller, and returns how it
 // ended.
-func (s *Store) call(w *write, tx *sql.Tx) outcome {
+func (s *Store) call(w *write, tx *sql.Tx, b *inBatch) outcome {
 	if w.own != nil {
-		return s.runOwn(w.own, tx)
+		return s.runOwn(w.own, tx, b)
 	}
-	w.turn <- turn{tx: tx}
+	w.turn <- turn{tx: tx, batch: b}
 	o := <-w.ran
 	if o.aborted {
 		o.err = errAborted
@@ -280,13 +284,14 @@ func (s *Store) call(w *write, tx *sql.Tx) outcome {
 
 // runOwn runs fn on the writer, catching a panic so that the writer lives
 // on and the caller gets it back.
-func (s *Store) runOwn(fn func(t *txn) error, tx *sql.Tx) (o outcome) {
+func (s *Store) runOwn(fn func(t *txn) error, tx *sql.Tx, b *inBatch) (o outcome) {
 	defer func() {
 		if v := recover(); v != nil {
 			o = outcome{err: errAborted, aborted: true, panic: v}
 		}
 	}()
 	t := newTxn(s, tx, s.ws)
+	t.batch = b
 	err := fn(t)
 	return outcome{err: err, fx: t.fx}
 }
@@ -294,17 +299,20 @@ func (s *Store) runOwn(fn func(t *txn) error, tx *sql.Tx) (o outcome) {
 // result is the final message to the caller of a write that ended so.
 func (o outcome) result() turn { return turn{done: true, err: o.err, panic: o.panic} }
 
-// The savepoint statements of a batch, prepared on the writer as s.sp.
+// The writer's own statements, prepared on it as s.sp: those of a
+// batch's savepoints, and the read of data_version (cache.go).
 const (
 	savepoint = iota
 	releaseSavepoint
 	rollbackToSavepoint
+	readDataVersion
 )
 
 var savepoints = [...]string{
 	savepoint:           `SAVEPOINT one_write`,
 	releaseSavepoint:    `RELEASE one_write`,
 	rollbackToSavepoint: `ROLLBACK TO one_write`,
+	readDataVersion:     `PRAGMA data_version`,
 }
 
 // savepoint runs savepoint statements.
