@@ -1,9 +1,9 @@
 // Package deviceapi is the wire of the device API: the paths and JSON
 // bodies a paired device (the agent) exchanges with the issuer, with its
-// bearer token, once pairing is done. The issuer's handlers (pairing for
-// the policy and the token, issuer for addresses and status) and the
-// agent use these types, so the two sides cannot drift apart. It imports
-// nothing of the issuer: the agent links only this.
+// bearer token, once pairing is done. The issuer's handlers (package
+// deviceapi/deviceserver) and the agent use these types, so the two sides
+// cannot drift apart. It imports nothing of the module: the agent links
+// this, never the server.
 package deviceapi
 
 import "time"

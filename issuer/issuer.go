@@ -1,6 +1,7 @@
-// Package issuer wires the store, the signer, the ACME front end and the
-// CA's public files into one HTTPS server, and the CA files into a plain
-// HTTP one, with Run(ctx).
+// Package issuer wires the store, the signer, the ACME front end, pairing,
+// the device API (deviceapi/deviceserver), the DNS server, the owner UI
+// and the CA's public files into one HTTPS server, and the CA files into a
+// plain HTTP one, with Run(ctx).
 package issuer
 
 import (
@@ -32,6 +33,7 @@ import (
 	"github.com/lantls/lantls/ca"
 	"github.com/lantls/lantls/ca/local"
 	"github.com/lantls/lantls/ca/upstream"
+	"github.com/lantls/lantls/deviceapi/deviceserver"
 	"github.com/lantls/lantls/dnsserver"
 	"github.com/lantls/lantls/internal/atomicfile"
 	"github.com/lantls/lantls/internal/clientaddr"
@@ -155,6 +157,7 @@ type Issuer struct {
 	ca      *local.CA
 	acme    *acme.Server
 	pairing *pairing.Service
+	device  *deviceserver.Server
 	dns     *dnsserver.Server // nil without a DNS server
 	web     *web.Server
 	// attestRoots are the roots of --attest-roots, nil without.
@@ -448,12 +451,7 @@ func (iss *Issuer) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("start ACME server: %w", err)
 	}
-	var addsName func(string) bool
-	if iss.upstream == nil {
-		addsName = iss.ca.AddsName
-	}
 	iss.pairing, err = pairing.New(pairing.Config{
-		AddsName:           addsName,
 		MaxDevicesPerOwner: cfg.MaxDevicesPerOwner,
 		Store:              iss.store,
 		Zone:               cfg.Zone,
@@ -464,6 +462,9 @@ func (iss *Issuer) open(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("start pairing: %w", err)
+	}
+	if err := iss.openDeviceAPI(); err != nil {
+		return err
 	}
 	if err := iss.openWeb(ctx); err != nil {
 		return err
@@ -498,6 +499,30 @@ func (iss *Issuer) open(ctx context.Context) error {
 		}
 	}
 	return writeJSONAtomic(filepath.Join(cfg.DataDir, InfoFile), iss.Info())
+}
+
+// openDeviceAPI makes the device API's server: an address report
+// refreshes the DNS index before it is answered.
+func (iss *Issuer) openDeviceAPI() error {
+	cfg := deviceserver.Config{
+		Store:  iss.store,
+		Zone:   iss.cfg.Zone,
+		Limits: iss.cfg.Limits,
+		Allow:  iss.allowedRanges(),
+		Logger: iss.cfg.Logger,
+		Now:    iss.cfg.Now,
+	}
+	if iss.upstream == nil {
+		cfg.AddsName = iss.ca.AddsName
+	}
+	if iss.dns != nil {
+		cfg.AddressesChanged = iss.dns.Refresh
+	}
+	var err error
+	if iss.device, err = deviceserver.New(cfg); err != nil {
+		return fmt.Errorf("start device API: %w", err)
+	}
+	return nil
 }
 
 // openWeb starts the owner UI. With no user yet, it makes the one-time

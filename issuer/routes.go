@@ -15,12 +15,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lantls/lantls/ca/local"
-	"github.com/lantls/lantls/deviceapi"
 	"github.com/lantls/lantls/store"
 )
 
 // routes builds the issuer's HTTP handler: the ACME front end under /acme/,
-// pairing (RFC 8628) under /pair/, the device API under /api/v1/device/,
+// pairing (RFC 8628) under /pair/, the device API (package deviceserver)
+// under /api/v1/device/,
 // the CA's public files under /ca/, /healthz and /metrics, and the owner
 // UI (package web) for every other path.
 func (iss *Issuer) routes() http.Handler {
@@ -29,10 +29,7 @@ func (iss *Issuer) routes() http.Handler {
 	handle("/acme/", "acme", iss.acme.Handler())
 	handle("POST /pair/device_authorization", "pair", http.HandlerFunc(iss.pairing.DeviceAuthorization))
 	handle("POST /pair/token", "pair", http.HandlerFunc(iss.pairing.Token))
-	handle("GET "+deviceapi.PathPolicy, "device-api", http.HandlerFunc(iss.pairing.ServePolicy))
-	handle("POST "+deviceapi.PathToken, "device-api", http.HandlerFunc(iss.pairing.ServeRotateToken))
-	handle("PUT "+deviceapi.PathAddresses, "device-api", http.HandlerFunc(iss.serveAddresses))
-	handle("PUT "+deviceapi.PathStatus, "device-api", http.HandlerFunc(iss.serveStatus))
+	iss.device.Routes(func(pattern string, h http.Handler) { handle(pattern, "device-api", h) })
 	iss.caFiles(handle)
 	handle("GET /healthz", "healthz", http.HandlerFunc(iss.serveHealth))
 	if iss.metricsLn == nil {

@@ -17,6 +17,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/lantls/lantls/deviceapi/deviceserver"
 	"github.com/lantls/lantls/pairing"
 	"github.com/lantls/lantls/ratelimit"
 	"github.com/lantls/lantls/store"
@@ -69,8 +70,12 @@ func newHarness(t testing.TB, limits ratelimit.Limits) *harness {
 	}
 	mux.HandleFunc("POST /pair/device_authorization", h.svc.DeviceAuthorization)
 	mux.HandleFunc("POST /pair/token", h.svc.Token)
-	mux.HandleFunc("GET /api/v1/device/policy", h.svc.ServePolicy)
-	mux.HandleFunc("POST /api/v1/device/token", h.svc.ServeRotateToken)
+	// The device API, for the tokens pairing hands out.
+	api, err := deviceserver.New(deviceserver.Config{Store: st, Zone: "lan.test", Limits: limits, Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api.Routes(mux.Handle)
 	if h.owner, err = st.EnsureOwner(t.Context(), "alice"); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/lantls/lantls/acme/jws"
+	"github.com/lantls/lantls/deviceapi/deviceserver"
 	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/problem"
@@ -407,7 +408,7 @@ func (s *Service) redeem(w http.ResponseWriter, r *http.Request, p *store.Pairin
 			return err
 		}
 		kid, hmac = key.KID, hmacKey
-		if token, err = newToken(ctx, tx, dev.ID, now); err != nil {
+		if token, err = deviceserver.NewToken(ctx, tx, dev.ID, now); err != nil {
 			return err
 		}
 		return devices.AuditDevice(ctx, tx, dev, "device "+dev.Label, devices.AuditPair, "collected its credentials from "+ratelimit.SourceKey(r.RemoteAddr))

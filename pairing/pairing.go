@@ -2,10 +2,10 @@
 // authorization grant (RFC 8628): a device asks to pair with its ACME
 // account key and gets a user code; its owner, logged in to the issuer,
 // enters the code and approves (or denies); the device, polling, then
-// collects a bearer token for the device API and an EAB key bound to its
-// account key. The endpoints are in http.go, the device API's bearer check
-// and policy in api.go; the owner UI and `lantls admin pair` call Lookup,
-// Approve, Deny and List.
+// collects a bearer token for the device API (made by package
+// deviceserver, which serves that API) and an EAB key bound to its account
+// key. The endpoints are in http.go; the owner UI and `lantls admin pair`
+// call Lookup, Approve, Deny and List.
 package pairing
 
 import (
@@ -27,10 +27,6 @@ import (
 type Config struct {
 	Store store.Store
 	Zone  string // the issuer's DNS zone, as normalized by names.Normalize
-	// AddsName says which of the owner's names for a device (short names)
-	// the signer puts in certificates (ca.NameAdder), for the device
-	// policy's Names; nil means none (the upstream signer).
-	AddsName func(name string) bool
 	// BaseURL is how devices and browsers reach the issuer, e.g.
 	// https://issuer.lan:8443; the ACME directory is under it at
 	// /acme/directory and the owner's code entry page at /device.

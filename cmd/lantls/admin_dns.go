@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/lantls/lantls/deviceapi/deviceserver"
 	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/names"
@@ -40,7 +41,7 @@ func (a *admin) addresses(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		addrs, err := issuer.ParseAddresses(fs.Args()[1:], allow)
+		addrs, err := deviceserver.ParseAddresses(fs.Args()[1:], allow)
 		if err != nil {
 			return fmt.Errorf("%w; the issuer's --dns-allow sets the ranges", err)
 		}

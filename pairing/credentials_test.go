@@ -1,7 +1,6 @@
 package pairing_test
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -47,63 +46,15 @@ func wantUnauthorized(t *testing.T, resp *http.Response, body []byte) {
 	}
 }
 
-func TestPolicy(t *testing.T) {
+// TestUnpairEndsCredentials: the bearer token and EAB key a pairing
+// handed out work until the owner unpairs the device, and its addresses
+// go with it.
+func TestUnpairEndsCredentials(t *testing.T) {
 	h := newHarness(t, ratelimit.Defaults)
 	tok, _ := h.pair(t, h.owner)
-	resp, body := get(t, h, "GET", "/api/v1/device/policy", tok.AccessToken)
-	var p deviceapi.Policy
-	if resp.StatusCode != 200 || json.Unmarshal(body, &p) != nil || p.Label != tok.Lantls.Label || p.Origins == nil || len(p.Origins) != 0 || p.Revoked == nil || len(p.Revoked) != 0 {
-		t.Fatalf("policy = %s %q", resp.Status, body)
+	if resp, body := get(t, h, "GET", deviceapi.PathPolicy, tok.AccessToken); resp.StatusCode != http.StatusOK {
+		t.Fatalf("policy with the token of the pairing: %s %s", resp.Status, body)
 	}
-	etag := resp.Header.Get("ETag")
-	if etag == "" || resp.Header.Get("Cache-Control") != "private, max-age=60" {
-		t.Errorf("policy headers: ETag %q, Cache-Control %q", etag, resp.Header.Get("Cache-Control"))
-	}
-	if resp, _ := get(t, h, "GET", "/api/v1/device/policy", tok.AccessToken, "If-None-Match", etag); resp.StatusCode != http.StatusNotModified {
-		t.Errorf("If-None-Match with the ETag: %s, want 304", resp.Status)
-	}
-	d, err := h.store.GetDeviceByLabel(t.Context(), tok.Lantls.Label)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice := devices.Actor{OwnerID: h.owner.ID, Name: "alice"}
-	got, err := devices.SetGrants(t.Context(), h.store, alice, d.ID, []string{"https://App.Vendor.example:443/", "https://b.example:8443", "https://app.vendor.example"})
-	if err != nil {
-		t.Fatalf("SetGrants: %v", err)
-	}
-	if strings.Join(got, " ") != "https://app.vendor.example https://b.example:8443" {
-		t.Errorf("SetGrants stored %q", got)
-	}
-	resp, body = get(t, h, "GET", "/api/v1/device/policy", tok.AccessToken, "If-None-Match", etag)
-	if resp.StatusCode != 200 || resp.Header.Get("ETag") == etag || json.Unmarshal(body, &p) != nil || len(p.Origins) != 2 {
-		t.Errorf("policy after new grants = %s %q (ETag %q)", resp.Status, body, resp.Header.Get("ETag"))
-	}
-	for _, bad := range []string{"http://app.example", "https://app.example/path", "app.example", "https://u@app.example"} {
-		if _, err := devices.SetGrants(t.Context(), h.store, alice, d.ID, []string{bad}); err == nil {
-			t.Errorf("SetGrants(%q) succeeded", bad)
-		}
-	}
-}
-
-func TestBearerTokens(t *testing.T) {
-	h := newHarness(t, ratelimit.Defaults)
-	tok, _ := h.pair(t, h.owner)
-	for _, bad := range []string{"", "lantls_at_nope", tok.AccessToken + "x"} {
-		resp, body := get(t, h, "GET", "/api/v1/device/policy", bad)
-		wantUnauthorized(t, resp, body)
-	}
-	// Rotation: the new token works, the old one stops.
-	resp, body := get(t, h, "POST", "/api/v1/device/token", tok.AccessToken)
-	var rot deviceapi.RotateTokenResponse
-	if resp.StatusCode != 200 || json.Unmarshal(body, &rot) != nil || rot.AccessToken == "" || rot.AccessToken == tok.AccessToken {
-		t.Fatalf("rotate = %s %q", resp.Status, body)
-	}
-	resp, body = get(t, h, "GET", "/api/v1/device/policy", tok.AccessToken)
-	wantUnauthorized(t, resp, body)
-	if resp, _ := get(t, h, "GET", "/api/v1/device/policy", rot.AccessToken); resp.StatusCode != 200 {
-		t.Fatalf("policy with the rotated token: %s", resp.Status)
-	}
-	// Unpair: the token dies with the device, and its names with it.
 	d, _ := h.store.GetDeviceByLabel(t.Context(), tok.Lantls.Label)
 	if err := h.store.SetDeviceAddresses(t.Context(), d.ID, []netip.Addr{netip.MustParseAddr("192.168.1.20")}); err != nil {
 		t.Fatal(err)
@@ -118,7 +69,7 @@ func TestBearerTokens(t *testing.T) {
 	if dns, err := h.store.GetDeviceDNS(t.Context(), d.ID); err != nil || len(dns.Addresses) != 0 {
 		t.Errorf("addresses after unpair = %+v, %v; want none", dns, err)
 	}
-	resp, body = get(t, h, "GET", "/api/v1/device/policy", rot.AccessToken)
+	resp, body := get(t, h, "GET", deviceapi.PathPolicy, tok.AccessToken)
 	wantUnauthorized(t, resp, body)
 	// Its EAB key, unused, is disabled.
 	k, err := h.store.GetEABKey(t.Context(), tok.Lantls.EABKID)
@@ -169,7 +120,7 @@ func TestOwnerBCannotTouchOwnerA(t *testing.T) {
 		}
 	}
 	// Owner B's token reads B's policy, never A's.
-	resp, body := get(t, h, "GET", "/api/v1/device/policy", tokB.AccessToken)
+	resp, body := get(t, h, "GET", deviceapi.PathPolicy, tokB.AccessToken)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), tokB.Lantls.Label) || strings.Contains(string(body), tokA.Lantls.Label) {
 		t.Errorf("B's policy = %s %q", resp.Status, body)
 	}

@@ -1,7 +1,6 @@
-package issuer_test
+package deviceserver_test
 
 import (
-	"bytes"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,45 +8,25 @@ import (
 	"unicode/utf8"
 
 	"github.com/lantls/lantls/deviceapi"
-	"github.com/lantls/lantls/issuer"
+	"github.com/lantls/lantls/deviceapi/deviceserver"
+	"github.com/lantls/lantls/problem"
 	"github.com/lantls/lantls/store"
 )
 
-func putStatus(t *testing.T, c *http.Client, iss *issuer.Issuer, token, body string) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPut, iss.Info().BaseURL+"/api/v1/device/status", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	buf.ReadFrom(resp.Body)
-	return resp, buf.String()
-}
-
-func TestDeviceStatus(t *testing.T) {
-	iss, client := startIssuer(t, t.TempDir())
-	st := iss.Store()
-	d, token := pairedDevice(t, st)
+func TestStatus(t *testing.T) {
+	h := newHarness(t, deviceserver.Config{})
+	d, token := h.device(t, "alice")
 	status := func() *store.DeviceStatus {
 		t.Helper()
-		s, err := st.GetDeviceStatus(t.Context(), d.ID)
+		s, err := h.store.GetDeviceStatus(t.Context(), d.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
 
-	resp, body := putStatus(t, client, iss, token, `{"last_error": "order failed: <b>rate limited</b>\n", "at": "2026-12-07T01:02:03Z"}`)
-	if resp.StatusCode != http.StatusNoContent {
+	resp, body := h.do(t, "PUT", deviceapi.PathStatus, token, `{"last_error": "order failed: <b>rate limited</b>\n", "at": "2026-12-07T01:02:03Z"}`)
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("PUT status: %s %s", resp.Status, body)
 	}
 	s := status()
@@ -56,7 +35,7 @@ func TestDeviceStatus(t *testing.T) {
 	}
 
 	// Long text is cut; a time far ahead becomes the issuer's.
-	resp, body = putStatus(t, client, iss, token, `{"last_error": "`+strings.Repeat("é", 2000)+`", "at": "2099-01-01T00:00:00Z"}`)
+	resp, body = h.do(t, "PUT", deviceapi.PathStatus, token, `{"last_error": "`+strings.Repeat("é", 2000)+`", "at": "2099-01-01T00:00:00Z"}`)
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("PUT long status: %s %s", resp.Status, body)
 	}
@@ -66,30 +45,37 @@ func TestDeviceStatus(t *testing.T) {
 
 	// Bad bodies: 400 problems, nothing changed.
 	for _, bad := range []string{`{}`, `{"at": "2026-12-07T01:02:03Z"}`, `{"last_error": 1}`, `{"last_error": "x", "at": "yesterday"}`,
-		`{"last_error": "x", "other": 1}`, `{"last_error": "x"} {}`, `{"last_error": "` + strings.Repeat("x", deviceapi.MaxStatusBody) + `"}`} {
-		resp, body := putStatus(t, client, iss, token, bad)
-		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != "application/problem+json" ||
-			!strings.Contains(body, "urn:ietf:params:acme:error:malformed") {
-			t.Errorf("body %.40s: %s %s, want a 400 malformed problem", bad, resp.Status, body)
-		}
+		`{"last_error": "x", "other": 1}`, `{"last_error": "x"} {}`, `{"last_error": "x", "last_error": "y"}`,
+		`{"last_error": "` + strings.Repeat("x", deviceapi.MaxStatusBody) + `"}`} {
+		resp, body := h.do(t, "PUT", deviceapi.PathStatus, token, bad)
+		wantProblem(t, "body "+bad[:min(len(bad), 40)], resp, body, http.StatusBadRequest, problem.Malformed)
 	}
-	// No token or a wrong one: 401 with the Bearer challenge.
-	for _, tok := range []string{"", "lantls_at_wrong"} {
-		resp, body := putStatus(t, client, iss, tok, `{"last_error": "forged"}`)
-		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
-			t.Errorf("token %q: %s %s, want 401 with WWW-Authenticate: Bearer", tok, resp.Status, body)
-		}
-	}
-	if s := status(); strings.Contains(s.LastError, "forged") || !strings.HasPrefix(s.LastError, "éé") {
+	resp, body = h.do(t, "PUT", deviceapi.PathStatus, token, `{"last_error": "x"}`, "Content-Type", "text/plain")
+	wantProblem(t, "text/plain", resp, body, http.StatusBadRequest, problem.Malformed)
+	if s := status(); !strings.HasPrefix(s.LastError, "éé") {
 		t.Errorf("a refused report changed the status: %.40q", s.LastError)
 	}
 
 	// An empty error clears it.
-	if resp, body := putStatus(t, client, iss, token, `{"last_error": ""}`); resp.StatusCode != http.StatusNoContent {
+	if resp, body := h.do(t, "PUT", deviceapi.PathStatus, token, `{"last_error": ""}`); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("clear: %s %s", resp.Status, body)
 	}
 	if s := status(); s.LastError != "" || s.At.IsZero() {
 		t.Errorf("after a clear: %+v, want no error and the time of the success", s)
+	}
+}
+
+// TestStatusLimited: status reports count against the device's writes.
+func TestStatusLimited(t *testing.T) {
+	h := newHarness(t, deviceserver.Config{Limits: writesPerHour(1)})
+	_, token := h.device(t, "alice")
+	if resp, body := h.do(t, "PUT", deviceapi.PathStatus, token, `{"last_error": ""}`); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("first report: %s %s", resp.Status, body)
+	}
+	resp, body := h.do(t, "PUT", deviceapi.PathStatus, token, `{"last_error": "x"}`)
+	wantProblem(t, "a report past the limit", resp, body, http.StatusTooManyRequests, problem.RateLimited)
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("a report past the limit has no Retry-After")
 	}
 }
 
@@ -104,7 +90,7 @@ func FuzzParseStatusReport(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := issuer.ParseStatusReport(bytes.NewReader(b))
+		r, err := deviceserver.ParseStatusReport(strings.NewReader(string(b)))
 		if err != nil {
 			return
 		}
@@ -124,23 +110,22 @@ func FuzzParseStatusReport(f *testing.F) {
 	})
 }
 
-// TestDeviceNameCheck checks the device's report that its names do (not)
+// TestNameCheck checks the device's report that its names do (not)
 // resolve through its resolver: stored beside its last error, which it
 // leaves alone; a name outside the device's own or an unknown result is a
 // 400 problem.
-func TestDeviceNameCheck(t *testing.T) {
-	iss, client := startIssuer(t, t.TempDir())
-	st := iss.Store()
-	d, token := pairedDevice(t, st)
-	if resp, body := putStatus(t, client, iss, token, `{"last_error": "kept"}`); resp.StatusCode != http.StatusNoContent {
+func TestNameCheck(t *testing.T) {
+	h := newHarness(t, deviceserver.Config{})
+	d, token := h.device(t, "alice")
+	if resp, body := h.do(t, "PUT", deviceapi.PathStatus, token, `{"last_error": "kept"}`); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("PUT status: %s %s", resp.Status, body)
 	}
-	name := "192-168-1-20." + d.Label + "." + iss.Info().Zone
-	resp, body := putStatus(t, client, iss, token, `{"name_check": {"result": "filtered", "name": "`+strings.ToUpper(name)+`.", "detail": "an answer\nwith no address", "at": "2026-12-07T01:02:03Z"}}`)
+	name := "192-168-1-20." + d.Label + ".lan.test"
+	resp, body := h.do(t, "PUT", deviceapi.PathStatus, token, `{"name_check": {"result": "filtered", "name": "`+strings.ToUpper(name)+`.", "detail": "an answer\nwith no address", "at": "2026-12-07T01:02:03Z"}}`)
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("PUT name check: %s %s", resp.Status, body)
 	}
-	s, err := st.GetDeviceStatus(t.Context(), d.ID)
+	s, err := h.store.GetDeviceStatus(t.Context(), d.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,13 +135,11 @@ func TestDeviceNameCheck(t *testing.T) {
 	}
 	for _, bad := range []string{
 		`{"name_check": {"result": "great", "name": "` + name + `"}}`,
-		`{"name_check": {"result": "ok", "name": "192-168-1-20.other.` + iss.Info().Zone + `"}}`,
-		`{"name_check": {"result": "ok", "name": "*.` + d.Label + "." + iss.Info().Zone + `"}}`,
+		`{"name_check": {"result": "ok", "name": "192-168-1-20.other.lan.test"}}`,
+		`{"name_check": {"result": "ok", "name": "*.` + d.Label + `.lan.test"}}`,
 		`{"name_check": {"result": "ok"}}`,
 	} {
-		resp, body := putStatus(t, client, iss, token, bad)
-		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "urn:ietf:params:acme:error:malformed") {
-			t.Errorf("body %.60s: %s %s, want a 400 malformed problem", bad, resp.Status, body)
-		}
+		resp, body := h.do(t, "PUT", deviceapi.PathStatus, token, bad)
+		wantProblem(t, "body "+bad[:min(len(bad), 60)], resp, body, http.StatusBadRequest, problem.Malformed)
 	}
 }
