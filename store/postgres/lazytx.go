@@ -17,11 +17,15 @@ type conn interface {
 // lazyTx is a read-write transaction on a connection of the pool whose
 // BEGIN goes to the server with its first statement, in one batch, instead
 // of in a round trip of its own as pgx.Tx's does; one that ran no
-// statement costs no round trip at all.
+// statement costs no round trip at all. Blind writes (sqlstore.Stmt.Blind)
+// wait in the same way and go with the next statement or the COMMIT.
 type lazyTx struct {
 	c     *pgxpool.Conn
 	begin string // the BEGIN not yet sent; "" once it has been
 	sent  bool   // BEGIN has gone out: there is a transaction to end
+	// deferred are blind writes not yet sent; they go before anything
+	// sent after them, so the transaction's reads see them.
+	deferred []*pgx.QueuedQuery
 }
 
 var _ conn = (*lazyTx)(nil)
@@ -36,24 +40,39 @@ func beginLazy(ctx context.Context, pool *pgxpool.Pool, begin string) (*lazyTx, 
 	return &lazyTx{c: c, begin: begin}, nil
 }
 
-// withBegin returns b with the pending BEGIN in front, and whether it added
-// it.
-func (l *lazyTx) withBegin(b *pgx.Batch) (*pgx.Batch, bool) {
-	if l.begin == "" {
-		return b, false
-	}
-	nb := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+1)}
-	nb.Queue(l.begin)
-	nb.QueuedQueries = append(nb.QueuedQueries, b.QueuedQueries...)
-	l.begin, l.sent = "", true
-	return nb, true
+// Defer queues the blind write sql to go with the next statement or the
+// commit. Its failure fails the statement it goes with, and the
+// transaction.
+func (l *lazyTx) Defer(sql string, args ...any) {
+	l.deferred = append(l.deferred, &pgx.QueuedQuery{SQL: sql, Arguments: args})
 }
 
-// SendBatch sends b, after the BEGIN if it is still pending.
+// pending reports whether a BEGIN or blind writes wait to be sent.
+func (l *lazyTx) pending() bool { return l.begin != "" || len(l.deferred) > 0 }
+
+// withPending returns b with the pending BEGIN and blind writes in front,
+// and how many it put there.
+func (l *lazyTx) withPending(b *pgx.Batch) (*pgx.Batch, int) {
+	if !l.pending() {
+		return b, 0
+	}
+	nb := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+len(l.deferred)+1)}
+	if l.begin != "" {
+		nb.Queue(l.begin)
+		l.begin, l.sent = "", true
+	}
+	nb.QueuedQueries = append(nb.QueuedQueries, l.deferred...)
+	nb.QueuedQueries = append(nb.QueuedQueries, b.QueuedQueries...)
+	n := len(nb.QueuedQueries) - len(b.QueuedQueries)
+	l.deferred = nil
+	return nb, n
+}
+
+// SendBatch sends b, after the BEGIN and blind writes still pending.
 func (l *lazyTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	nb, begun := l.withBegin(b)
+	nb, n := l.withPending(b)
 	br := l.c.SendBatch(ctx, nb)
-	if begun {
+	for range n {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
 			return errBatch{err}
@@ -62,9 +81,9 @@ func (l *lazyTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	return br
 }
 
-// Exec runs sql, after the BEGIN if it is still pending.
+// Exec runs sql, after what is still pending.
 func (l *lazyTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if l.begin == "" {
+	if !l.pending() {
 		return l.c.Exec(ctx, sql, args...)
 	}
 	b := &pgx.Batch{}
@@ -77,9 +96,9 @@ func (l *lazyTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	return tag, err
 }
 
-// Query runs sql, after the BEGIN if it is still pending.
+// Query runs sql, after what is still pending.
 func (l *lazyTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if l.begin == "" {
+	if !l.pending() {
 		return l.c.Query(ctx, sql, args...)
 	}
 	b := &pgx.Batch{}
@@ -93,9 +112,9 @@ func (l *lazyTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	return &batchRows{Rows: rows, br: br}, nil
 }
 
-// QueryRow runs sql, after the BEGIN if it is still pending.
+// QueryRow runs sql, after what is still pending.
 func (l *lazyTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	if l.begin == "" {
+	if !l.pending() {
 		return l.c.QueryRow(ctx, sql, args...)
 	}
 	b := &pgx.Batch{}
@@ -104,14 +123,16 @@ func (l *lazyTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 	return batchRow{br}
 }
 
-// Commit commits the transaction and gives the connection back.
+// Commit commits the transaction, with the blind writes still pending,
+// and gives the connection back.
 func (l *lazyTx) Commit(ctx context.Context) error {
 	defer l.c.Release()
-	if !l.sent {
+	if !l.pending() && !l.sent {
 		return nil
 	}
+	// Exec sends what is pending and the COMMIT in one batch.
+	tag, err := l.Exec(ctx, "commit")
 	l.sent = false
-	tag, err := l.c.Exec(ctx, "commit")
 	if err != nil {
 		return err
 	}
@@ -125,6 +146,7 @@ func (l *lazyTx) Commit(ctx context.Context) error {
 // pool closes a connection left inside a transaction rather than reuse it.
 func (l *lazyTx) Rollback(ctx context.Context) error {
 	defer l.c.Release()
+	l.begin, l.deferred = "", nil
 	if !l.sent {
 		return nil
 	}

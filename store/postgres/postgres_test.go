@@ -224,3 +224,60 @@ func TestExclusiveAcrossStores(t *testing.T) {
 		t.Error("two Exclusive fns of the same name ran at once")
 	}
 }
+
+// A blind write inside Update (a rate limit's new time, an audit entry)
+// costs no round trip of its own: it goes with the transaction's next
+// statement, which sees it, or with the COMMIT. Its failure fails the
+// transaction, and nothing of it is committed.
+func TestBlindWritesGoWithTheNextStatement(t *testing.T) {
+	ctx := t.Context()
+	s := openEmpty(t)
+	at := time.Unix(1_900_000_000, 0).UTC()
+	before := s.RoundTrips()
+	err := s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.SetLimitTAT(ctx, "a", at); err != nil {
+			return err
+		}
+		if err := tx.AddAudit(ctx, &store.AuditEntry{ID: "audit-1", OwnerID: "o", Action: "x"}); err != nil {
+			return err
+		}
+		if n := s.RoundTrips() - before; n != 0 {
+			t.Errorf("two blind writes made %d round trips before the next statement, want 0", n)
+		}
+		got, err := tx.LimitTAT(ctx, "a")
+		if err != nil || !got.Equal(at) {
+			t.Errorf("LimitTAT after SetLimitTAT in one transaction = %v, %v; want %v", got, err, at)
+		}
+		return tx.SetLimitTAT(ctx, "b", at)
+	})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	// BEGIN with the two writes and the read, then the last write with
+	// the COMMIT.
+	if n := s.RoundTrips() - before; n != 2 {
+		t.Errorf("Update made %d round trips, want 2", n)
+	}
+	if got, err := s.LimitTAT(ctx, "b"); err != nil || !got.Equal(at) {
+		t.Errorf("LimitTAT of a write sent with the COMMIT = %v, %v; want %v", got, err, at)
+	}
+
+	// The same audit ID again: the write fails at the COMMIT, and so does
+	// the transaction, with the rate limit written before it.
+	err = s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.SetLimitTAT(ctx, "c", at); err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, &store.AuditEntry{ID: "audit-1", OwnerID: "o", Action: "x"})
+	})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Errorf("Update with a blind write that conflicts = %v, want ErrConflict", err)
+	}
+	if got, err := s.LimitTAT(ctx, "c"); err != nil || !got.IsZero() {
+		t.Errorf("LimitTAT written by a failed transaction = %v, %v; want none", got, err)
+	}
+	es, err := s.ListAudit(ctx, store.AuditFilter{})
+	if err != nil || len(es) != 1 {
+		t.Errorf("ListAudit = %d entries, %v; want the one committed", len(es), err)
+	}
+}

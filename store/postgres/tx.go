@@ -71,11 +71,19 @@ func (t *txn) q() querier {
 
 // Exec runs the write q and returns how many rows it changed. Inside
 // Update's fn the write runs in a savepoint, sent with it in one round
-// trip, so that a failed write leaves the transaction usable.
+// trip, so that a failed write leaves the transaction usable; a blind
+// write (sqlstore.Stmt.Blind) waits inside a transaction for the next
+// statement or the commit, and counts 0.
 func (t *txn) Exec(ctx context.Context, _ sqlstore.Change, q *sqlstore.Stmt, args ...any) (int, error) {
 	ctx, err := brief(ctx)
 	if err != nil {
 		return 0, err
+	}
+	if l, ok := t.tx.(*lazyTx); ok && q.Blind {
+		// No round trip of its own, and no savepoint: its failure fails
+		// the transaction.
+		l.Defer(q.Numbered, args...)
+		return 0, nil
 	}
 	if !t.savepoints {
 		tag, err := t.q().Exec(ctx, q.Numbered, args...)

@@ -93,6 +93,12 @@ type Stmt struct {
 	// same row to decide, and the one that waits reads what the first
 	// committed.
 	LockKey bool
+	// Blind marks a write whose caller reads neither a count nor an
+	// error it could act on (a rate limit's new time, an audit entry with
+	// a fresh ID): it fails only with the whole transaction. Inside a
+	// transaction a backend may send it later, with the transaction's next
+	// statement or its commit, and report its count as 0.
+	Blind bool
 }
 
 // All is every statement, in the order of their IDs.
@@ -101,6 +107,14 @@ var All []*Stmt
 func newStmt(sql string, lockKey bool) *Stmt {
 	s := &Stmt{ID: len(All), SQL: sql, Numbered: Rebind(sql), LockKey: lockKey}
 	All = append(All, s)
+	return s
+}
+
+// blindWrite declares a write that may be sent with the transaction's
+// next statement (Stmt.Blind).
+func blindWrite(sql string) *Stmt {
+	s := newStmt(sql, false)
+	s.Blind = true
 	return s
 }
 

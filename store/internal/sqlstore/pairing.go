@@ -41,7 +41,7 @@ var (
 	setGrants           = stmt(`INSERT INTO device_grants (device_id, origins, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT (device_id) DO UPDATE SET origins = excluded.origins, updated_at = excluded.updated_at`)
 	getGrants       = stmt(`SELECT device_id, origins, updated_at FROM device_grants WHERE device_id = ?`)
-	insertAudit     = stmt(`INSERT INTO audit_log (` + auditColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	insertAudit     = blindWrite(`INSERT INTO audit_log (` + auditColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 	listAudit       = stmt(`SELECT ` + auditColumns + ` FROM audit_log ORDER BY created_at DESC, id DESC LIMIT ?`)
 	listAuditBefore = stmt(`SELECT ` + auditColumns + ` FROM audit_log
 		WHERE (created_at, id) < (SELECT created_at, id FROM audit_log WHERE id = ?)

@@ -103,9 +103,9 @@ var (
 	getSecret    = stmt(`SELECT value FROM secrets WHERE name = ?`)
 
 	getLimitTAT = keyRead(`SELECT tat FROM rate_limits WHERE key = ?`)
-	setLimitTAT = stmt(`INSERT INTO rate_limits (key, tat) VALUES (?, ?)
+	setLimitTAT = blindWrite(`INSERT INTO rate_limits (key, tat) VALUES (?, ?)
 		ON CONFLICT (key) DO UPDATE SET tat = excluded.tat`)
-	deleteLimitTAT = stmt(`DELETE FROM rate_limits WHERE key = ?`)
+	deleteLimitTAT = blindWrite(`DELETE FROM rate_limits WHERE key = ?`)
 	// Where reading locks (DB.LocksRows): reads key's time and locks its
 	// row in one statement, creating the row (time 0) for a key that has
 	// none yet; Sweep removes it with the other times in the past. The
