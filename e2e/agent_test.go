@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -106,20 +107,26 @@ func (p *agentProc) logs() string {
 // waitOutput waits until stdout matches re and returns the submatches.
 func (p *agentProc) waitOutput(t *testing.T, re *regexp.Regexp, timeout time.Duration) []string {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if m := re.FindStringSubmatch(p.stdout.String()); m != nil {
-			return m
-		}
+	var m []string
+	exited := false
+	testwait.Until(timeout, func() bool {
 		select {
 		case <-p.done:
-			t.Fatalf("lantls-agent exited (%v) before printing %q\n%s", p.err, re, p.logs())
-		case <-time.After(20 * time.Millisecond):
+			exited = true
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("lantls-agent did not print %q within %s\n%s", re, timeout, p.logs())
-		}
+		m = re.FindStringSubmatch(p.stdout.String())
+		return m != nil || exited
+	})
+	switch {
+	case m != nil:
+		return m
+	case exited:
+		t.Fatalf("lantls-agent exited (%v) before printing %q\n%s", p.err, re, p.logs())
+	default:
+		t.Fatalf("lantls-agent did not print %q within %s\n%s", re, timeout, p.logs())
 	}
+	return nil
 }
 
 var (
@@ -191,12 +198,8 @@ func TestAgent(t *testing.T) {
 	t.Run("addresses reported", func(t *testing.T) {
 		// The issuer took the report (PUT /api/v1/device/addresses); the
 		// host's other interfaces may add private addresses of their own.
-		deadline := time.Now().Add(readyTimeout)
-		for !slices.Contains(agentStatus(t, data).Addresses, "127.0.0.1") {
-			if time.Now().After(deadline) {
-				t.Fatalf("127.0.0.1 not reported within %s\n%s", readyTimeout, agent.logs())
-			}
-			time.Sleep(100 * time.Millisecond)
+		if !testwait.Until(readyTimeout, func() bool { return slices.Contains(agentStatus(t, data).Addresses, "127.0.0.1") }) {
+			t.Fatalf("127.0.0.1 not reported within %s\n%s", readyTimeout, agent.logs())
 		}
 	})
 
@@ -243,16 +246,8 @@ func TestAgent(t *testing.T) {
 		}
 		<-ui.started
 		agent.cmd.Process.Signal(syscall.SIGUSR1)
-		deadline := time.Now().Add(readyTimeout)
 		var next string
-		for {
-			next = servedSerial(t, roots, addr, host)
-			if next != serial || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if next == serial {
+		if !testwait.Until(readyTimeout, func() bool { next = servedSerial(t, roots, addr, host); return next != serial }) {
 			t.Fatalf("still serving %s %s after SIGUSR1\n%s", serial, readyTimeout, agent.logs())
 		}
 		close(ui.release)
@@ -269,32 +264,35 @@ func TestAgent(t *testing.T) {
 
 	parent := t
 	t.Run("restart neither pairs nor reissues", func(t *testing.T) {
+		issued := issuedTotal(t, iss)
 		agent.stop(t)
 		agent = startAgent(parent, args...) // lives on after this subtest
 		got := agent.waitOutput(t, servingLine, readyTimeout)[1]
 		if got != serial {
 			t.Errorf("restart serves %s, want the stored %s", got, serial)
 		}
+		// The renewal loop logs its decision to keep the certificate; by
+		// then a wrong agent would have paired or ordered.
+		logs := agent.stderr.Wait(t, readyTimeout, "certificate still good, not renewing yet")
 		if strings.Contains(agent.stdout.String(), "approve it in your lantls issuer") {
 			t.Error("the restarted agent asked to pair again")
 		}
-		time.Sleep(time.Second)
+		if strings.Contains(logs, "new certificate") {
+			t.Errorf("the restarted agent reissued:\n%s", agent.logs())
+		}
 		if s := servedSerial(t, roots, addr, host); s != serial {
-			t.Errorf("serving %s a second after restart, want %s: it reissued", s, serial)
+			t.Errorf("serving %s after the restart decided to keep %s: it reissued", s, serial)
+		}
+		if n := issuedTotal(t, iss); n != issued {
+			t.Errorf("the issuer issued %d certificates before the restart, %d after it decided to keep its certificate", issued, n)
 		}
 	})
 
 	t.Run("CORS by grant", func(t *testing.T) {
-		deadline := time.Now().Add(readyTimeout)
-		for {
-			acao := preflight(t, client, host, "https://app.vendor.example")
-			if acao == "https://app.vendor.example" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("granted origin not allowed after %s\n%s", readyTimeout, agent.logs())
-			}
-			time.Sleep(100 * time.Millisecond)
+		if !testwait.Until(readyTimeout, func() bool {
+			return preflight(t, client, host, "https://app.vendor.example") == "https://app.vendor.example"
+		}) {
+			t.Fatalf("granted origin not allowed after %s\n%s", readyTimeout, agent.logs())
 		}
 		if acao := preflight(t, client, host, "https://evil.example"); acao != "" {
 			t.Errorf("origin without a grant got Access-Control-Allow-Origin %q", acao)
@@ -332,6 +330,27 @@ func agentStatus(t *testing.T, data string) agentStatusJSON {
 		t.Fatalf("status --json: %v\n%s", err, r)
 	}
 	return st
+}
+
+// issuedTotal is the number of certificates iss has issued since it
+// started, from its lantls_acme_certificates_issued_total counters.
+func issuedTotal(t *testing.T, iss *issuer) int {
+	t.Helper()
+	resp, body := iss.get(t, iss.BaseURL+"/metrics")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %s\n%s", resp.Status, body)
+	}
+	n := 0
+	for _, line := range strings.Split(string(body), "\n") {
+		if i := strings.LastIndexByte(line, ' '); i > 0 && strings.HasPrefix(line, "lantls_acme_certificates_issued_total") {
+			v, err := strconv.ParseFloat(line[i+1:], 64)
+			if err != nil {
+				t.Fatalf("GET /metrics: %q: %v", line, err)
+			}
+			n += int(v)
+		}
+	}
+	return n
 }
 
 // proxyClient trusts only roots and connects to addr for every name.
@@ -413,11 +432,8 @@ func TestAgentLearnsRevokeAndUnpair(t *testing.T) {
 		t.Fatalf("device revoke-certificates:\n%s", r)
 	}
 	revoked := time.Now()
-	for servedSerial(t, roots, addr, host) == serial {
-		if time.Since(revoked) > learnTimeout {
-			t.Fatalf("still serving the revoked %s after %s\n%s", serial, learnTimeout, agent.logs())
-		}
-		time.Sleep(200 * time.Millisecond)
+	if !testwait.Until(learnTimeout, func() bool { return servedSerial(t, roots, addr, host) != serial }) {
+		t.Fatalf("still serving the revoked %s after %s\n%s", serial, learnTimeout, agent.logs())
 	}
 	t.Logf("revoked -> new certificate in %s", time.Since(revoked).Round(time.Millisecond))
 

@@ -92,13 +92,11 @@ func TestFirstRun(t *testing.T) {
 func waitPage(t *testing.T, ctx context.Context, want string) {
 	t.Helper()
 	var text string
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+	if !testwait.Until(20*time.Second, func() bool {
 		var err error
 		text, err = chromedp.Run(ctx, chromedp.Text("body"))
-		if err == nil && strings.Contains(text, want) {
-			return
-		}
-		chromedp.Do(ctx, chromedp.Sleep(100*time.Millisecond))
+		return err == nil && strings.Contains(text, want)
+	}) {
+		t.Fatalf("page never showed %q; it shows:\n%s", want, text)
 	}
-	t.Fatalf("page never showed %q; it shows:\n%s", want, text)
 }
