@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,7 +28,8 @@ import (
 // credentials, registers its ACME account with the EAB key
 // (golang.org/x/crypto/acme) and gets a certificate for its names.
 func TestFlowWithIssuer(t *testing.T) {
-	iss, roots := issuertest.Start(t, issuer.Config{})
+	clock := &skewClock{}
+	iss, roots := issuertest.Start(t, issuer.Config{Now: clock.Now})
 	ctx := t.Context()
 	httpc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
 	base := iss.Info().BaseURL
@@ -39,7 +41,7 @@ func TestFlowWithIssuer(t *testing.T) {
 	ar, key := startPairing(t, httpc, base)
 	t.Logf("the device shows: go to %s and enter %s", ar.VerificationURI, ar.UserCode)
 	// The owner types the code, in lower case, while the device waits.
-	tok := pollUntilDone(t, httpc, base, ar, func() {
+	tok := pollUntilDone(t, httpc, base, ar, clock, func() {
 		if err := iss.Pairing().Approve(ctx, strings.ToLower(ar.UserCode), owner.ID, "alice"); err != nil {
 			t.Fatalf("Approve: %v", err)
 		}
@@ -91,16 +93,38 @@ func TestFlowWithIssuer(t *testing.T) {
 	}
 }
 
+// skewClock is the issuer's clock in TestFlowWithIssuer: the real time
+// plus what the device skipped instead of sleeping, so that the issuer
+// sees polls an interval apart without the test waiting for it.
+type skewClock struct {
+	mu   sync.Mutex
+	skip time.Duration
+}
+
+func (c *skewClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.skip)
+}
+
+// Skip moves the clock d ahead.
+func (c *skewClock) Skip(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.skip += d
+}
+
 // pollUntilDone polls the token endpoint as RFC 8628 section 3.5 asks:
-// every interval seconds, 5 s more after each slow_down, until it gets a
-// token or an error other than authorization_pending. It calls pending
-// after the first authorization_pending.
-func pollUntilDone(t *testing.T, c *http.Client, base string, ar *pairing.AuthorizationResponse, pending func()) *pairing.TokenResponse {
+// every interval seconds of the issuer's clock, 5 s more after each
+// slow_down, until it gets a token or an error other than
+// authorization_pending. It calls pending after the first
+// authorization_pending.
+func pollUntilDone(t *testing.T, c *http.Client, base string, ar *pairing.AuthorizationResponse, clock *skewClock, pending func()) *pairing.TokenResponse {
 	t.Helper()
 	interval := time.Duration(ar.Interval) * time.Second
-	deadline := time.Now().Add(time.Duration(ar.ExpiresIn) * time.Second)
-	for time.Now().Before(deadline) {
-		time.Sleep(interval)
+	deadline := clock.Now().Add(time.Duration(ar.ExpiresIn) * time.Second)
+	for clock.Now().Before(deadline) {
+		clock.Skip(interval)
 		var a tokenAnswer
 		resp := post(t, c, base+"/pair/token", url.Values{
 			"grant_type": {pairing.DeviceCodeGrant}, "device_code": {ar.DeviceCode}, "client_id": {"lantls-agent"},
