@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/lantls/lantls/internal/browsertest"
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/store"
 )
 
@@ -31,15 +32,13 @@ func (f *fixture) chromium(t *testing.T, width, height int) context.Context {
 func waitText(t *testing.T, ctx context.Context, want string) {
 	t.Helper()
 	var text string
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+	if !testwait.Until(15*time.Second, func() bool {
 		var err error
 		text, err = chromedp.Run(ctx, chromedp.Text("body"))
-		if err == nil && strings.Contains(text, want) {
-			return
-		}
-		chromedp.Do(ctx, chromedp.Sleep(100*time.Millisecond))
+		return err == nil && strings.Contains(text, want)
+	}) {
+		t.Fatalf("page never showed %q; it shows:\n%s", want, text)
 	}
-	t.Fatalf("page never showed %q; it shows:\n%s", want, text)
 }
 
 func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {

@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/lantls/lantls/agent"
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/store"
 )
 
@@ -50,11 +51,7 @@ func TestAgentNameCheckReachesPage(t *testing.T) {
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	for deadline := time.Now().Add(20 * time.Second); a.Pending() == nil; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the agent shows no code")
-		}
-	}
+	testwait.For(t, 20*time.Second, "the agent to show a code", func() bool { return a.Pending() != nil })
 	if err := f.iss.Pairing().Approve(context.Background(), a.Pending().UserCode, u.OwnerID, "alice"); err != nil {
 		t.Fatal(err)
 	}
@@ -70,14 +67,10 @@ func TestAgentNameCheckReachesPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if s, _ := f.iss.Store().GetDeviceStatus(context.Background(), d.ID); s != nil && s.NameCheck.Result != store.NameCheckNone {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no name check reached the issuer")
-		}
-	}
+	testwait.For(t, 20*time.Second, "a name check to reach the issuer", func() bool {
+		s, _ := f.iss.Store().GetDeviceStatus(context.Background(), d.ID)
+		return s != nil && s.NameCheck.Result != store.NameCheckNone
+	})
 	b.want(b.get("/devices/"+d.ID), http.StatusOK, "Your router filters these names", "192-168-1-20."+d.Label+".lan.test", "rebind-domain-ok=/lan.test/")
 	b.want(b.get("/"), http.StatusOK, "Your router filters these names")
 }
