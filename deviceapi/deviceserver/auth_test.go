@@ -1,13 +1,16 @@
 package deviceserver_test
 
 import (
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lantls/lantls/deviceapi"
 	"github.com/lantls/lantls/deviceapi/deviceserver"
 	"github.com/lantls/lantls/devices"
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/problem"
 )
 
@@ -60,4 +63,20 @@ func TestUnpairedDevice(t *testing.T) {
 		resp, body := h.do(t, rt.method, rt.path, token, rt.body)
 		wantUnauthorized(t, rt.method+" "+rt.path, resp, body)
 	}
+}
+
+// TestInternalError: a failure that is not a problem (here, a closed
+// store) is a 500 serverInternal problem without its text, which goes to
+// the log instead.
+func TestInternalError(t *testing.T) {
+	var log testwait.Buffer
+	h := newHarness(t, deviceserver.Config{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	_, token := h.device(t, "alice")
+	h.store.Close()
+	resp, body := h.do(t, "GET", deviceapi.PathPolicy, token, "")
+	wantProblem(t, "with a closed store", resp, body, http.StatusInternalServerError, problem.ServerInternal)
+	if strings.Contains(body, "closed") {
+		t.Errorf("the answer tells the error: %s", body)
+	}
+	log.Wait(t, 5*time.Second, "device API request failed")
 }

@@ -6,10 +6,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lantls/lantls/deviceapi"
 	"github.com/lantls/lantls/deviceapi/deviceserver"
 	"github.com/lantls/lantls/devices"
+	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/store"
 )
 
@@ -71,5 +73,54 @@ func TestPolicyTenancy(t *testing.T) {
 	resp, body := h.do(t, "GET", deviceapi.PathPolicy, tokenB, "")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, b.Label) || strings.Contains(body, a.Label) {
 		t.Errorf("bob's policy = %s %s", resp.Status, body)
+	}
+}
+
+// TestPolicyRevoked: the serials of the device's revoked certificates
+// that have not expired, so that a device serving one replaces it at
+// once; a revocation changes the ETag.
+func TestPolicyRevoked(t *testing.T) {
+	h := newHarness(t, deviceserver.Config{})
+	d, token := h.device(t, "alice")
+	ctx := t.Context()
+	now := time.Now()
+	acct := &store.Account{ID: store.NewID(now), DeviceID: d.ID, KeyThumbprint: "thumb-" + d.Label, KeyJWK: []byte("{}"), Status: store.StatusValid, CreatedAt: now}
+	if err := h.store.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	certs := []struct {
+		serial   string
+		notAfter time.Time
+		revoke   bool
+	}{
+		{"a1", now.Add(time.Hour), false},
+		{"b2", now.Add(time.Hour), true},
+		{"c3", now.Add(-time.Hour), true}, // expired: no device serves it
+	}
+	for _, c := range certs {
+		o := &store.Order{ID: store.NewID(now), AccountID: acct.ID, DeviceID: d.ID, Status: store.StatusValid,
+			Identifiers: []store.Identifier{{Type: "dns", Value: names.DeviceName(d.Label, "lan.test")}}, Expires: now.Add(time.Hour), CreatedAt: now}
+		if err := h.store.CreateOrder(ctx, o, nil); err != nil {
+			t.Fatal(err)
+		}
+		err := h.store.CreateCertificate(ctx, &store.Certificate{Serial: c.serial, DeviceID: d.ID, AccountID: acct.ID, OrderID: o.ID,
+			Names: []string{names.DeviceName(d.Label, "lan.test")}, NotBefore: now.Add(-2 * time.Hour), NotAfter: c.notAfter, ChainPEM: []byte("-"), CreatedAt: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, _ := h.do(t, "GET", deviceapi.PathPolicy, token, "")
+	etag := resp.Header.Get("ETag")
+	for _, c := range certs {
+		if c.revoke {
+			if err := h.store.RevokeCertificate(ctx, c.serial, 1, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	resp, body := h.do(t, "GET", deviceapi.PathPolicy, token, "", "If-None-Match", etag)
+	var p deviceapi.Policy
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &p) != nil || !slices.Equal(p.Revoked, []string{"b2"}) {
+		t.Errorf("policy after the revocations = %s %s, want 200 with revoked [b2]", resp.Status, body)
 	}
 }
