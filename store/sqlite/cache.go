@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,7 +15,8 @@ import (
 
 // The row cache: the rows the ACME server reads outside transactions on
 // nearly every request (the account of each JWS, the device of each order,
-// the authorizations, order and certificate of an issuance) are kept in
+// the authorizations, order and certificate of an issuance, the
+// attestation rule of the device's model, mostly none) are kept in
 // memory. A reader connection's page cache is dropped at the start of every
 // read that follows a commit, so under load each of those reads walked its
 // B-tree from disk pages again. With the cache an issuance makes three
@@ -132,6 +135,9 @@ type caches struct {
 	orders   rowCache[*store.Order]
 	authzs   rowCache[*store.Authorization]
 	certs    rowCache[*store.Certificate]
+	// policies holds attestation rules by model, nil for a model
+	// without one.
+	policies rowCache[*store.AttestPolicy]
 	// dataVersion is the writer connection's last PRAGMA data_version,
 	// read by the writer goroutine (and by tests that run batches beside
 	// it).
@@ -145,6 +151,7 @@ func newCaches() *caches {
 		orders:   rowCache[*store.Order]{clone: cloneOrder},
 		authzs:   rowCache[*store.Authorization]{clone: cloneAuthorization},
 		certs:    rowCache[*store.Certificate]{clone: cloneCertificate},
+		policies: rowCache[*store.AttestPolicy]{clone: clonePolicy},
 	}
 }
 
@@ -181,12 +188,21 @@ func cloneCertificate(x *store.Certificate) *store.Certificate {
 	return &c
 }
 
+func clonePolicy(p *store.AttestPolicy) *store.AttestPolicy {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
+}
+
 func (c *caches) reset() {
 	c.accounts.reset()
 	c.devices.reset()
 	c.orders.reset()
 	c.authzs.reset()
 	c.certs.reset()
+	c.policies.reset()
 }
 
 // getCached is load through the cache c of rows of kind, for reads outside
@@ -237,6 +253,26 @@ func (t *txn) GetCertificate(ctx context.Context, serial string) (*store.Certifi
 	return getCached(ctx, t, sqlstore.Certificates, &t.s.caches.certs, t.Tx.GetCertificate, serial)
 }
 
+// GetAttestPolicy returns the rule of model. A model without one is cached
+// too: the ACME server asks on every new order and finalize, and most
+// models have none.
+func (t *txn) GetAttestPolicy(ctx context.Context, model string) (*store.AttestPolicy, error) {
+	p, err := getCached(ctx, t, sqlstore.AttestPolicies, &t.s.caches.policies, t.attestPolicyOrNil, model)
+	if err == nil && p == nil {
+		err = fmt.Errorf("get attestation rule of model %q: %w", model, store.ErrNotFound)
+	}
+	return p, err
+}
+
+// attestPolicyOrNil is the stored rule of model, or nil for none.
+func (t *txn) attestPolicyOrNil(ctx context.Context, model string) (*store.AttestPolicy, error) {
+	p, err := t.Tx.GetAttestPolicy(ctx, model)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return p, err
+}
+
 // effect is what the write of c does to the caches once committed: it
 // puts the row it created, drops the row it changed, or, for changes to
 // any number of rows, empties the cache of their kind. nil is nothing.
@@ -252,6 +288,8 @@ func effect(c sqlstore.Change) func(*caches) {
 		return effectOn(c, func(cs *caches) *rowCache[*store.Authorization] { return &cs.authzs }, storedAuthorization)
 	case sqlstore.Certificates:
 		return effectOn(c, func(cs *caches) *rowCache[*store.Certificate] { return &cs.certs }, storedCertificate)
+	case sqlstore.AttestPolicies:
+		return effectOn(c, func(cs *caches) *rowCache[*store.AttestPolicy] { return &cs.policies }, clonePolicy)
 	}
 	return nil
 }

@@ -316,3 +316,56 @@ func TestCacheInsideWrites(t *testing.T) {
 		t.Errorf("row read inside a write after another process changed it = %q, want %q", got, "Fan")
 	}
 }
+
+// TestCacheAttestPolicies checks the cache of attestation rules, which
+// keeps the absence of one too: a rule set or deleted here is seen at
+// once, inside and outside transactions, and one set by another process
+// within the check interval.
+func TestCacheAttestPolicies(t *testing.T) {
+	s, path, _, _ := cacheFixture(t)
+	ctx := t.Context()
+	rule := func() store.AttestRule {
+		t.Helper()
+		p, err := s.GetAttestPolicy(ctx, "tv")
+		if errors.Is(err, store.ErrNotFound) {
+			return ""
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Rule
+	}
+	for range 2 { // miss, then the cached absence
+		if got := rule(); got != "" {
+			t.Fatalf("rule before any = %q, want none", got)
+		}
+	}
+	err := s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.SetAttestPolicy(ctx, &store.AttestPolicy{Model: "tv", Rule: store.AttestRequired, Actor: "cli"}); err != nil {
+			return err
+		}
+		p, err := tx.GetAttestPolicy(ctx, "tv")
+		if err != nil || p.Rule != store.AttestRequired {
+			t.Errorf("inside the write that set it: %+v, %v", p, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rule(); got != store.AttestRequired {
+		t.Errorf("after SetAttestPolicy: %q, want %q", got, store.AttestRequired)
+	}
+	if err := s.DeleteAttestPolicy(ctx, "tv"); err != nil {
+		t.Fatal(err)
+	}
+	if got := rule(); got != "" {
+		t.Errorf("after DeleteAttestPolicy: %q, want none", got)
+	}
+
+	other := open(t, path)
+	if err := other.SetAttestPolicy(ctx, &store.AttestPolicy{Model: "tv", Rule: store.AttestOff, Actor: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 5*time.Second, "the rule another process set", func() bool { return rule() == store.AttestOff })
+}

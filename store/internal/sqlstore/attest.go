@@ -29,7 +29,8 @@ var (
 func (t Tx) SetAttestPolicy(ctx context.Context, p *store.AttestPolicy) error {
 	fillTime(&p.UpdatedAt)
 	p.UpdatedAt = Truncate(p.UpdatedAt)
-	if _, err := exec(ctx, t.DB, upsertAttestPolicy, p.Model, string(p.Rule), p.Actor, micros(p.UpdatedAt)); err != nil {
+	_, err := t.DB.Exec(ctx, Change{Kind: AttestPolicies, Key: p.Model}, upsertAttestPolicy, p.Model, string(p.Rule), p.Actor, micros(p.UpdatedAt))
+	if err != nil {
 		return fmt.Errorf("set attestation rule of model %q: %w", p.Model, err)
 	}
 	return nil
@@ -42,7 +43,7 @@ func (t Tx) GetAttestPolicy(ctx context.Context, model string) (*store.AttestPol
 
 // DeleteAttestPolicy removes the rule of a model, if there.
 func (t Tx) DeleteAttestPolicy(ctx context.Context, model string) error {
-	if _, err := exec(ctx, t.DB, deleteAttestPolicy, model); err != nil {
+	if _, err := t.DB.Exec(ctx, Change{Kind: AttestPolicies, Key: model}, deleteAttestPolicy, model); err != nil {
 		return fmt.Errorf("delete attestation rule of model %q: %w", model, err)
 	}
 	return nil

@@ -67,6 +67,7 @@ const (
 	Orders
 	Authorizations
 	Certificates
+	AttestPolicies // by model; read twice per issuance, and mostly absent
 )
 
 // Change is what a write does to one kind of cached row: Row, when set,
