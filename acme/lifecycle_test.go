@@ -324,15 +324,20 @@ func TestOrderExpiry(t *testing.T) {
 	}
 }
 
+// TestRunSweeperStops: RunSweeper sweeps (an expired order) until its
+// context ends, then returns.
 func TestRunSweeperStops(t *testing.T) {
 	h := newHarness(t)
+	dev := h.newDevice("")
+	h.newOrder(h.account(dev), map[string]any{"identifiers": dnsIDs(dev.name(""))})
+	h.clock.Advance(25 * time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		h.srv.RunSweeper(ctx, time.Millisecond)
 		close(done)
 	}()
-	time.Sleep(10 * time.Millisecond)
+	h.logs.Wait(t, 5*time.Second, "acme sweep")
 	cancel()
 	select {
 	case <-done:
