@@ -258,31 +258,22 @@ func TestRotateIntermediateWithoutRestart(t *testing.T) {
 		t.Fatal("the rotation kept the key")
 	}
 	base := iss.Info().BaseURL
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, body := get(t, client, base+"/ca/intermediate.crt"); bytes.Equal(body, inter.Raw) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the issuer does not serve the new intermediate after 10 s")
-		}
-	}
+	testwait.For(t, 10*time.Second, "the issuer to serve the new intermediate", func() bool {
+		_, body := get(t, client, base+"/ca/intermediate.crt")
+		return bytes.Equal(body, inter.Raw)
+	})
 	if after := issueLeaf(t, iss, client); !bytes.Equal(after.AuthorityKeyId, inter.SubjectKeyId) {
 		t.Error("a certificate issued after the rotation is not from the new intermediate")
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	testwait.For(t, 10*time.Second, "the issuer's own certificate to be from the new intermediate", func() bool {
 		conn, err := tls.Dial("tcp", strings.TrimPrefix(base, "https://"), &tls.Config{RootCAs: roots, ServerName: "localhost"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		served := conn.ConnectionState().PeerCertificates
 		conn.Close()
-		if len(served) == 2 && served[1].Equal(inter) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the issuer's own certificate is not from the new intermediate after 10 s")
-		}
-	}
+		return len(served) == 2 && served[1].Equal(inter)
+	})
 
 	// ARI still knows the certificate of the old intermediate.
 	_, dirDoc := get(t, client, iss.Info().Directory)
