@@ -11,6 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/names"
 	"github.com/lantls/lantls/store"
 	"github.com/lantls/lantls/store/sqlite"
@@ -72,23 +73,22 @@ func waitAnswer(t *testing.T, addr, name, want string) time.Duration {
 	start := time.Now()
 	c := &dns.Client{Net: "udp", Timeout: time.Second}
 	last := ""
-	for time.Since(start) < time.Second {
+	if !testwait.Until(time.Second, func() bool {
 		m := new(dns.Msg)
 		m.SetQuestion(name, dns.TypeA)
 		r, _, err := c.Exchange(m, addr)
-		if err == nil {
-			last = dns.RcodeToString[r.Rcode]
-			if len(r.Answer) > 0 {
-				last = r.Answer[0].(*dns.A).A.String()
-			}
-			if last == want {
-				return time.Since(start)
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(5 * time.Millisecond)
+		last = dns.RcodeToString[r.Rcode]
+		if len(r.Answer) > 0 {
+			last = r.Answer[0].(*dns.A).A.String()
+		}
+		return last == want
+	}) {
+		t.Fatalf("%s: still %q after 1s, want %q", name, last, want)
 	}
-	t.Fatalf("%s: still %q after 1s, want %q", name, last, want)
-	return 0
+	return time.Since(start)
 }
 
 // TestChangeFeedAt100k checks that with 100,000 devices in the store an
