@@ -15,6 +15,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/lantls/lantls/internal/testwait"
 )
 
 // TestImage builds the image from a fresh static lantls, reads the
@@ -90,7 +92,7 @@ func TestImage(t *testing.T) {
 		return cmd
 	}
 	issuer := run(append(c.Entrypoint, c.Cmd...)...)
-	var logs strings.Builder
+	var logs testwait.Buffer
 	issuer.Stdout, issuer.Stderr = &logs, &logs
 	if err := issuer.Start(); err != nil {
 		t.Fatal(err)
@@ -99,17 +101,12 @@ func TestImage(t *testing.T) {
 		issuer.Process.Signal(syscall.SIGTERM)
 		issuer.Wait()
 	}()
-	deadline := time.Now().Add(2 * time.Minute)
 	var health []byte
-	for {
+	if !testwait.Until(2*time.Minute, func() bool {
 		health, err = run(c.Healthcheck.Test[1:]...).CombinedOutput()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("health check never passed: %v\n%s\nissuer:\n%s", err, health, logs.String())
-		}
-		time.Sleep(200 * time.Millisecond)
+		return err == nil
+	}) {
+		t.Fatalf("health check never passed: %v\n%s\nissuer:\n%s", err, health, logs.String())
 	}
 	if !strings.Contains(string(health), "healthy: https://127.0.0.1:") {
 		t.Errorf("health: %s", health)
