@@ -209,6 +209,7 @@ func TestExclusiveAcrossStores(t *testing.T) {
 					if inside.Add(1) > 1 {
 						overlap.Store(true)
 					}
+					// Holding the lock a while is the point: an fn that ran meanwhile would be seen.
 					time.Sleep(20 * time.Millisecond)
 					inside.Add(-1)
 					return nil
