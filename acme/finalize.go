@@ -36,7 +36,9 @@ import (
 //
 // A signing failure makes the order invalid with the problem stored.
 func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) error {
-	ctx := r.Context()
+	// The store may read what this handler reads in fewer round trips
+	// (PostgreSQL: one batch).
+	ctx := store.ReadAhead(r.Context())
 	o, err := s.ownOrder(ctx, req, r.PathValue("id"))
 	if err != nil {
 		return err

@@ -107,6 +107,8 @@ func (s *Store) update(ctx context.Context, savepoints bool, fn func(t *txn) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// What was read ahead under ctx came before this write.
+	store.AheadOf(ctx).Forget()
 	for attempt := 1; ; attempt++ {
 		retry, err := s.attempt(ctx, savepoints, fn)
 		if err == nil || attempt == maxAttempts || !retry {

@@ -85,6 +85,9 @@ func (t *txn) Exec(ctx context.Context, _ sqlstore.Change, q *sqlstore.Stmt, arg
 		l.Defer(q.Numbered, args...)
 		return 0, nil
 	}
+	if t.tx == nil {
+		store.AheadOf(ctx).Forget()
+	}
 	if !t.savepoints {
 		tag, err := t.q().Exec(ctx, q.Numbered, args...)
 		if err != nil {

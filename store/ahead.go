@@ -1,0 +1,77 @@
+package store
+
+import (
+	"context"
+	"sync"
+)
+
+// ReadAhead returns ctx marked so that a store may read, along with a
+// row, the rows its caller reads next (a finalize reads an order, then its
+// authorizations, its device, the device's short name and its model's
+// attestation rule), all in one round trip, and answer those later reads
+// made under ctx from what it read then. Each row read ahead is handed
+// out once, and none after a write made under ctx: a read that follows
+// the caller's own write sees it, and a row read twice is read again. A
+// read answered so is as fresh as the read it came with, a moment
+// earlier in the same request. A store with no round trips to save
+// (store/sqlite) ignores it; reads inside Update never use it.
+func ReadAhead(ctx context.Context) context.Context {
+	return context.WithValue(ctx, aheadKey{}, &AheadRows{})
+}
+
+type aheadKey struct{}
+
+// AheadRows are the rows read ahead under one context, for store
+// implementations. Its methods may be called on nil, which holds
+// nothing.
+type AheadRows struct {
+	mu   sync.Mutex
+	rows map[aheadID]any
+}
+
+type aheadID struct{ kind, key string }
+
+// AheadOf returns the rows read ahead under ctx, or nil when ctx is not
+// marked by ReadAhead.
+func AheadOf(ctx context.Context) *AheadRows {
+	r, _ := ctx.Value(aheadKey{}).(*AheadRows)
+	return r
+}
+
+// Keep holds row, the row of kind with key (nil: there is none), for one
+// Take.
+func (r *AheadRows) Keep(kind, key string, row any) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.rows == nil {
+		r.rows = make(map[aheadID]any)
+	}
+	r.rows[aheadID{kind, key}] = row
+}
+
+// Take returns the row of kind with key and forgets it; ok is false when
+// none was read ahead.
+func (r *AheadRows) Take(kind, key string) (row any, ok bool) {
+	if r == nil {
+		return nil, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id := aheadID{kind, key}
+	row, ok = r.rows[id]
+	delete(r.rows, id)
+	return row, ok
+}
+
+// Forget drops every row read ahead, for a write made under the context.
+func (r *AheadRows) Forget() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	clear(r.rows)
+	r.mu.Unlock()
+}

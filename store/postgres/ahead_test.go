@@ -1,0 +1,71 @@
+package postgres_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/lantls/lantls/store"
+)
+
+// Under store.ReadAhead, finalize's six reads (the order, its two
+// authorizations, the device, its short name, its model's attestation
+// rule) are one round trip; without, six.
+func TestReadAheadRoundTrips(t *testing.T) {
+	s := openEmpty(t)
+	ctx := t.Context()
+	o, err := s.EnsureOwner(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &store.Device{Label: "l1", OwnerID: o.ID, Model: "m1", Status: store.StatusActive}
+	if err := s.CreateDevice(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	a := &store.Account{DeviceID: d.ID, KeyThumbprint: "tp", KeyJWK: []byte(`{}`), Status: store.StatusValid}
+	if err := s.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour)
+	ord := &store.Order{DeviceID: d.ID, Status: store.StatusReady, Expires: exp,
+		Identifiers: []store.Identifier{{Type: "dns", Value: "l1.z"}, {Type: "dns", Value: "*.l1.z"}}}
+	authzs := []*store.Authorization{
+		{Identifier: ord.Identifiers[0], Status: store.StatusValid, Expires: exp},
+		{Identifier: ord.Identifiers[1], Wildcard: true, Status: store.StatusValid, Expires: exp},
+	}
+	ord.AccountID = a.ID
+	if err := s.CreateOrder(ctx, ord, authzs); err != nil {
+		t.Fatal(err)
+	}
+	reads := func(ahead bool) int64 {
+		c := ctx
+		if ahead {
+			c = store.ReadAhead(ctx)
+		}
+		before := s.RoundTrips()
+		if _, err := s.GetOrder(c, ord.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ord.AuthorizationIDs {
+			if _, err := s.GetAuthorization(c, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.GetDevice(c, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetDeviceShortName(c, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetAttestPolicy(c, d.Model); err == nil {
+			t.Fatal("GetAttestPolicy found a rule that was never set")
+		}
+		return s.RoundTrips() - before
+	}
+	reads(false) // every statement prepared
+	if n := reads(false); n != 6 {
+		t.Errorf("finalize's reads without ReadAhead: %d round trips, want 6", n)
+	}
+	if n := reads(true); n != 1 {
+		t.Errorf("finalize's reads under ReadAhead: %d round trips, want 1", n)
+	}
+}
