@@ -4,6 +4,7 @@ package testwait
 
 import (
 	"bytes"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -77,4 +78,22 @@ func (b *Buffer) WaitCount(t testing.TB, timeout time.Duration, s string, n int)
 func (b *Buffer) Wait(t testing.TB, timeout time.Duration, s string) string {
 	t.Helper()
 	return b.WaitCount(t, timeout, s, 1)
+}
+
+// Match waits until re matches what was written and returns the
+// submatches, or nil when timeout passes or done (the writing process's
+// exit; nil for none) comes first without a match: the caller says which.
+func (b *Buffer) Match(timeout time.Duration, re *regexp.Regexp, done <-chan struct{}) []string {
+	var m []string
+	Until(timeout, func() bool {
+		select {
+		case <-done: // everything is written: one last look
+			m = re.FindStringSubmatch(b.String())
+			return true
+		default:
+		}
+		m = re.FindStringSubmatch(b.String())
+		return m != nil
+	})
+	return m
 }

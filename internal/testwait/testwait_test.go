@@ -1,6 +1,7 @@
 package testwait
 
 import (
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -33,5 +34,20 @@ func TestBufferWaitCount(t *testing.T) {
 	}()
 	if out := b.WaitCount(t, 5*time.Second, "tick", 3); strings.Count(out, "tick") < 3 {
 		t.Errorf("WaitCount returned %q, want the three lines", out)
+	}
+}
+
+func TestBufferMatch(t *testing.T) {
+	var b Buffer
+	re := regexp.MustCompile(`code ([A-Z]{4})`)
+	go b.Write([]byte("your code WDJB\n"))
+	if m := b.Match(5*time.Second, re, nil); m == nil || m[1] != "WDJB" {
+		t.Errorf("Match = %q, want the code", m)
+	}
+	done := make(chan struct{})
+	close(done)
+	start := time.Now()
+	if m := b.Match(5*time.Second, regexp.MustCompile("never"), done); m != nil || time.Since(start) > time.Second {
+		t.Errorf("Match after the writer is done = %q after %s, want nil at once", m, time.Since(start))
 	}
 }
