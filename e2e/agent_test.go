@@ -107,21 +107,12 @@ func (p *agentProc) logs() string {
 // waitOutput waits until stdout matches re and returns the submatches.
 func (p *agentProc) waitOutput(t *testing.T, re *regexp.Regexp, timeout time.Duration) []string {
 	t.Helper()
-	var m []string
-	exited := false
-	testwait.Until(timeout, func() bool {
-		select {
-		case <-p.done:
-			exited = true
-		default:
-		}
-		m = re.FindStringSubmatch(p.stdout.String())
-		return m != nil || exited
-	})
-	switch {
-	case m != nil:
+	m := p.stdout.Match(timeout, re, p.done)
+	if m != nil {
 		return m
-	case exited:
+	}
+	select {
+	case <-p.done:
 		t.Fatalf("lantls-agent exited (%v) before printing %q\n%s", p.err, re, p.logs())
 	default:
 		t.Fatalf("lantls-agent did not print %q within %s\n%s", re, timeout, p.logs())

@@ -118,20 +118,17 @@ func tail(s string) string {
 // wait waits for re to match the output and returns its submatches.
 func (p *proc) wait(t *testing.T, re *regexp.Regexp) []string {
 	t.Helper()
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		if m := re.FindStringSubmatch(p.stdout.String()); m != nil {
-			return m
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("%s exited (%v) before printing %q\n%s", p.cmd.Path, p.err, re, p.logs())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not print %q within %s\n%s", p.cmd.Path, re, readyTimeout, p.logs())
-		}
+	m := p.stdout.Match(readyTimeout, re, p.done)
+	if m != nil {
+		return m
 	}
+	select {
+	case <-p.done:
+		t.Fatalf("%s exited (%v) before printing %q\n%s", p.cmd.Path, p.err, re, p.logs())
+	default:
+		t.Fatalf("%s did not print %q within %s\n%s", p.cmd.Path, re, readyTimeout, p.logs())
+	}
+	return nil
 }
 
 // loopbackEnv is the environment without proxy variables.

@@ -33,6 +33,7 @@ import (
 	"github.com/lantls/lantls/agent/onboard"
 	"github.com/lantls/lantls/agent/proxy"
 	"github.com/lantls/lantls/devices"
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/store"
 	"github.com/lantls/lantls/users"
@@ -259,13 +260,10 @@ func (e *env) startDevice(opts deviceOptions) (_ *device, err error) {
 	}
 	// The agent fetches its policy when it starts serving, then at the
 	// max-age the issuer gives (a minute).
+	deadline, _ := wait.Deadline()
 	for _, o := range opts.Grants {
-		for !d.agent.OriginGranted(o) {
-			select {
-			case <-wait.Done():
-				return nil, fmt.Errorf("the agent did not learn its grant of %s within %s", o, pairTimeout)
-			case <-time.After(50 * time.Millisecond):
-			}
+		if !testwait.Until(time.Until(deadline), func() bool { return d.agent.OriginGranted(o) }) {
+			return nil, fmt.Errorf("the agent did not learn its grant of %s within %s", o, pairTimeout)
 		}
 	}
 	return d, nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lantls/lantls/agent"
+	"github.com/lantls/lantls/internal/testwait"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/issuer/issuertest"
 )
@@ -62,13 +63,8 @@ func Paired(t testing.TB) *Device {
 // Code waits for the user code the agent shows.
 func (d *Device) Code() string {
 	d.t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if p := d.Agent.Pending(); p != nil {
-			return p.UserCode
-		}
-	}
-	d.t.Fatal("no user code within 20s")
-	return ""
+	testwait.For(d.t, 20*time.Second, "a user code", func() bool { return d.Agent.Pending() != nil })
+	return d.Agent.Pending().UserCode
 }
 
 // Approve approves the device's code as its owner, alice.
