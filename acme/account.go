@@ -23,9 +23,7 @@ const maxContacts = 10
 // binding, or returns the account that already has the key (RFC 8555
 // section 7.3).
 func (s *Server) newAccount(w http.ResponseWriter, r *http.Request, req *request) error {
-	// The store may read what this handler reads in fewer round trips
-	// (PostgreSQL: one batch).
-	ctx := store.ReadAhead(r.Context())
+	ctx := r.Context()
 	var p struct {
 		Contact                []string        `json:"contact"`
 		OnlyReturnExisting     bool            `json:"onlyReturnExisting"`

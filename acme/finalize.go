@@ -36,9 +36,7 @@ import (
 //
 // A signing failure makes the order invalid with the problem stored.
 func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) error {
-	// The store may read what this handler reads in fewer round trips
-	// (PostgreSQL: one batch).
-	ctx := store.ReadAhead(r.Context())
+	ctx := r.Context()
 	o, err := s.ownOrder(ctx, req, r.PathValue("id"))
 	if err != nil {
 		return err

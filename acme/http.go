@@ -12,6 +12,7 @@ import (
 
 	"github.com/lantls/lantls/internal/jsonkeys"
 	"github.com/lantls/lantls/problem"
+	"github.com/lantls/lantls/store"
 )
 
 // Media types of ACME requests and responses.
@@ -60,9 +61,29 @@ func (s *Server) get(mux *http.ServeMux, path string, h plainHandler) {
 	mux.Handle(path, s.serve(methodNotAllowed("GET, HEAD")))
 }
 
-// post routes POST requests for path to h after verifying their JWS.
+// nextReads is what the handler of a path reads first after the account
+// of the request's JWS (and the path value that names it), which the
+// store may read with the account (store.Expect).
+var nextReads = map[string]struct{ next, param string }{
+	"/acme/new-order":           {store.NextAccountDevice, ""},
+	"/acme/order/{id}":          {store.NextOrder, "id"},
+	"/acme/order/{id}/finalize": {store.NextFinalize, "id"},
+	"/acme/authz/{id}":          {store.NextAuthorization, "id"},
+	"/acme/cert/{serial}":       {store.NextCertificate, "serial"},
+}
+
+// post routes POST requests for path to h after verifying their JWS. The
+// store may read ahead what the request reads (store.ReadAhead): on
+// PostgreSQL, the account and what the handler reads next in one round
+// trip.
 func (s *Server) post(mux *http.ServeMux, path string, auth authMode, h signedHandler) {
+	next := nextReads[path]
 	mux.Handle("POST "+path, s.serve(func(w http.ResponseWriter, r *http.Request) error {
+		ctx := store.ReadAhead(r.Context())
+		if next.next != "" {
+			store.Expect(ctx, next.next, r.PathValue(next.param))
+		}
+		r = r.WithContext(ctx)
 		req, err := s.verify(r, auth)
 		if err != nil {
 			return err

@@ -27,9 +27,7 @@ const identifierDNS = "dns"
 // newOrder creates an order for names the account's device owns (RFC 8555
 // section 7.4), optionally replacing a certificate (RFC 9773).
 func (s *Server) newOrder(w http.ResponseWriter, r *http.Request, req *request) error {
-	// The store may read what this handler reads in fewer round trips
-	// (PostgreSQL: one batch).
-	ctx := store.ReadAhead(r.Context())
+	ctx := r.Context()
 	var p struct {
 		Identifiers []store.Identifier `json:"identifiers"`
 		NotBefore   json.RawMessage    `json:"notBefore"`

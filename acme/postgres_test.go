@@ -23,10 +23,11 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // in one batch, finalize read the device once and a rate limit's row was
 // created, locked and read in one statement; 44 before a rate limit's new
 // time and the audit entry went with the transaction's next statement or
-// its COMMIT; 40 before the reads of finalize, newOrder and newAccount
-// were read ahead (store.ReadAhead) with their first: newAccount 8,
-// newOrder 8, two authorizations 6, finalize 8, certificate 3.
-const maxRoundTrips = 33
+// its COMMIT; 40 before the reads of a request were read ahead
+// (store.ReadAhead, store.Expect) with the account of its JWS or with
+// its EAB key: newAccount 8, newOrder 7, two authorizations 4, finalize
+// 7, certificate 2.
+const maxRoundTrips = 28
 
 // TestPostgresRoundTrips runs issuances through the ACME server on a real
 // PostgreSQL and fails when one makes more round trips to the database

@@ -21,12 +21,34 @@ func ReadAhead(ctx context.Context) context.Context {
 
 type aheadKey struct{}
 
+// What a caller may say it reads next (Expect).
+const (
+	NextOrder         = "order"          // the order with the key
+	NextFinalize      = "finalize"       // the order with the key and what finalize reads after it
+	NextAuthorization = "authorization"  // the authorization with the key
+	NextCertificate   = "certificate"    // the certificate with the serial
+	NextAccountDevice = "account device" // the device of the account read first, and its model's rule
+)
+
+// Expect, under ReadAhead, says that the caller reads next the row next
+// names with key, once it has read the row it reads first (the ACME
+// server: the account of a request's JWS), so that a store may read it
+// along with that one. Without ReadAhead it does nothing.
+func Expect(ctx context.Context, next, key string) {
+	if r := AheadOf(ctx); r != nil {
+		r.mu.Lock()
+		r.next, r.nextKey = next, key
+		r.mu.Unlock()
+	}
+}
+
 // AheadRows are the rows read ahead under one context, for store
 // implementations. Its methods may be called on nil, which holds
 // nothing.
 type AheadRows struct {
-	mu   sync.Mutex
-	rows map[aheadID]any
+	mu            sync.Mutex
+	rows          map[aheadID]any
+	next, nextKey string // Expect's
 }
 
 type aheadID struct{ kind, key string }
@@ -64,6 +86,30 @@ func (r *AheadRows) Take(kind, key string) (row any, ok bool) {
 	row, ok = r.rows[id]
 	delete(r.rows, id)
 	return row, ok
+}
+
+// Expected returns, once, what the caller said it reads next (Expect):
+// next is "" when it said nothing.
+func (r *AheadRows) Expected() (next, key string) {
+	if r == nil {
+		return "", ""
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next, key = r.next, r.nextKey
+	r.next, r.nextKey = "", ""
+	return next, key
+}
+
+// Expecting reports whether the caller said what it reads next and no
+// read has taken that yet.
+func (r *AheadRows) Expecting() bool {
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.next != ""
 }
 
 // Forget drops every row read ahead, for a write made under the context.

@@ -11,11 +11,12 @@ import (
 )
 
 // Reads ahead (store.ReadAhead): under a context so marked, the Store's
-// first read of an order, a device or an EAB key sends, in the same batch
-// and round trip, the reads that the ACME server makes after it (finalize:
-// the order, its two authorizations, its device, the device's short name
-// and the model's attestation rule, six round trips before), and answers
-// those from what came back. Reads inside a transaction never do.
+// read of an account sends, in the same batch and round trip, the reads
+// the caller said it makes next (store.Expect; finalize: the order, its
+// two authorizations, its device, the device's short name and the model's
+// attestation rule, six round trips before), and a read of an EAB key its
+// device; later reads are answered from what came back. Reads inside a
+// transaction never are.
 
 // readAhead runs reads in one batch, one round trip.
 func (s *Store) readAhead(ctx context.Context, reads []sqlstore.Read) error {
@@ -76,21 +77,35 @@ func ahead[T any](ctx context.Context, s *Store, kind, key string, first func(st
 	return row.(T), nil
 }
 
-// GetOrder reads the order id, and under store.ReadAhead what finalize
-// reads after it.
-func (s *Store) GetOrder(ctx context.Context, id string) (*store.Order, error) {
-	return ahead(ctx, s, sqlstore.AheadOrder, id, sqlstore.OrderAhead, s.txn.GetOrder)
-}
-
-// GetDevice reads the device id, and under store.ReadAhead its model's
-// attestation rule.
-func (s *Store) GetDevice(ctx context.Context, id string) (*store.Device, error) {
-	return ahead(ctx, s, sqlstore.AheadDevice, id, sqlstore.DeviceAhead, s.txn.GetDevice)
+// GetAccount reads the account id, and under store.ReadAhead what the
+// caller said it reads next (store.Expect).
+func (s *Store) GetAccount(ctx context.Context, id string) (*store.Account, error) {
+	var first func(string, *store.AheadRows) []sqlstore.Read
+	if store.AheadOf(ctx).Expecting() {
+		first = sqlstore.AccountAhead
+	}
+	return ahead(ctx, s, sqlstore.AheadAccount, id, first, s.txn.GetAccount)
 }
 
 // GetEABKey reads the EAB key kid, and under store.ReadAhead its device.
 func (s *Store) GetEABKey(ctx context.Context, kid string) (*store.EABKey, error) {
 	return ahead(ctx, s, sqlstore.AheadEABKey, kid, sqlstore.EABKeyAhead, s.txn.GetEABKey)
+}
+
+// GetOrder reads the order id, or takes it from the rows read ahead.
+func (s *Store) GetOrder(ctx context.Context, id string) (*store.Order, error) {
+	return ahead(ctx, s, sqlstore.AheadOrder, id, nil, s.txn.GetOrder)
+}
+
+// GetDevice reads the device id, or takes it from the rows read ahead.
+func (s *Store) GetDevice(ctx context.Context, id string) (*store.Device, error) {
+	return ahead(ctx, s, sqlstore.AheadDevice, id, nil, s.txn.GetDevice)
+}
+
+// GetCertificate reads the certificate serial, or takes it from the rows
+// read ahead.
+func (s *Store) GetCertificate(ctx context.Context, serial string) (*store.Certificate, error) {
+	return ahead(ctx, s, sqlstore.AheadCertificate, serial, nil, s.txn.GetCertificate)
 }
 
 // GetAuthorization reads the authorization id, or takes it from the rows

@@ -7,9 +7,10 @@ import (
 	"github.com/lantls/lantls/store"
 )
 
-// Under store.ReadAhead, finalize's six reads (the order, its two
-// authorizations, the device, its short name, its model's attestation
-// rule) are one round trip; without, six.
+// Under store.ReadAhead, a finalize's account and the six reads it said
+// come next (store.Expect: the order, its two authorizations, the device,
+// its short name, its model's attestation rule) are one round trip;
+// without, seven.
 func TestReadAheadRoundTrips(t *testing.T) {
 	s := openEmpty(t)
 	ctx := t.Context()
@@ -40,8 +41,12 @@ func TestReadAheadRoundTrips(t *testing.T) {
 		c := ctx
 		if ahead {
 			c = store.ReadAhead(ctx)
+			store.Expect(c, store.NextFinalize, ord.ID)
 		}
 		before := s.RoundTrips()
+		if _, err := s.GetAccount(c, a.ID); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := s.GetOrder(c, ord.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -62,8 +67,8 @@ func TestReadAheadRoundTrips(t *testing.T) {
 		return s.RoundTrips() - before
 	}
 	reads(false) // every statement prepared
-	if n := reads(false); n != 6 {
-		t.Errorf("finalize's reads without ReadAhead: %d round trips, want 6", n)
+	if n := reads(false); n != 7 {
+		t.Errorf("finalize's reads without ReadAhead: %d round trips, want 7", n)
 	}
 	if n := reads(true); n != 1 {
 		t.Errorf("finalize's reads under ReadAhead: %d round trips, want 1", n)

@@ -16,7 +16,8 @@ var aheadTests = []struct {
 }
 
 // Under store.ReadAhead every read answers as without it: the rows a
-// finalize, a newOrder and a newAccount read, present and missing; a read
+// finalize, a newOrder and a newAccount read, and those a request said it
+// reads after its account (store.Expect), present and missing; a read
 // after a write made under the context sees the write; a row read again
 // is read again, with what another request wrote meanwhile.
 func testReadAhead(t *testing.T, s store.Store) {
@@ -94,7 +95,39 @@ func testReadAhead(t *testing.T, s store.Store) {
 		t.Errorf("GetOrder again under ReadAhead after another request's update = %+v, %v; want status invalid", got, err)
 	}
 
-	// newOrder's reads: the device, then its model's rule.
+	// What a request reads after its account.
+	for _, next := range []struct{ next, key string }{
+		{store.NextOrder, o.ID}, {store.NextFinalize, o.ID}, {store.NextAuthorization, o.AuthorizationIDs[1]},
+		{store.NextCertificate, "no-such-serial"}, {store.NextAccountDevice, ""},
+	} {
+		ctx = store.ReadAhead(plain)
+		store.Expect(ctx, next.next, next.key)
+		acct, err := s.GetAccount(ctx, fx.account.ID)
+		want("GetAccount expecting "+next.next, acct, err, normalized(fx.account))
+		switch next.next {
+		case store.NextOrder, store.NextFinalize:
+			got, err := s.GetOrder(ctx, o.ID)
+			want("GetOrder after the account", got, err, normalized(o))
+		case store.NextAuthorization:
+			a, err := s.GetAuthorization(ctx, next.key)
+			w, werr := s.GetAuthorization(plain, next.key)
+			if werr != nil {
+				t.Fatal(werr)
+			}
+			want("GetAuthorization after the account", a, err, w)
+		case store.NextCertificate:
+			if c, err := s.GetCertificate(ctx, next.key); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("GetCertificate of a missing one after the account = %+v, %v; want ErrNotFound", c, err)
+			}
+		case store.NextAccountDevice:
+			dev, err := s.GetDevice(ctx, fx.device.ID)
+			want("GetDevice after the account", dev, err, normalized(fx.device))
+			p, err := s.GetAttestPolicy(ctx, fx.device.Model)
+			want("GetAttestPolicy after the account", p, err, normalized(rule))
+		}
+	}
+
+	// The device, then its model's rule.
 	ctx = store.ReadAhead(plain)
 	dev, err = s.GetDevice(ctx, fx.device.ID)
 	want("GetDevice", dev, err, normalized(fx.device))

@@ -17,14 +17,18 @@ var (
 		WHERE device_id = (SELECT device_id FROM orders WHERE id = ?)`)
 	attestPolicyOfOrder = stmt(`SELECT model, rule, actor, updated_at FROM attest_policies
 		WHERE model = (SELECT model FROM devices WHERE id = (SELECT device_id FROM orders WHERE id = ?))`)
-	attestPolicyOfDevice = stmt(`SELECT model, rule, actor, updated_at FROM attest_policies
-		WHERE model = (SELECT model FROM devices WHERE id = ?)`)
+	deviceOfAccount = stmt(`SELECT ` + deviceColumns + ` FROM devices
+		WHERE id = (SELECT device_id FROM accounts WHERE id = ?)`)
+	attestPolicyOfAccount = stmt(`SELECT model, rule, actor, updated_at FROM attest_policies
+		WHERE model = (SELECT model FROM devices WHERE id = (SELECT device_id FROM accounts WHERE id = ?))`)
 	deviceOfEABKey = stmt(`SELECT ` + deviceColumns + ` FROM devices
 		WHERE id = (SELECT device_id FROM eab_keys WHERE kid = ?)`)
 )
 
 // The kinds of rows read ahead (store.AheadRows), each kept by its key.
 const (
+	AheadAccount       = "account"
+	AheadCertificate   = "certificate"
 	AheadOrder         = "order"
 	AheadAuthorization = "authorization"
 	AheadDevice        = "device"
@@ -98,20 +102,43 @@ func OrderAhead(id string, rows *store.AheadRows) []Read {
 	}
 }
 
-// DeviceAhead is the device id and its model's attestation rule, which
-// newOrder reads after it.
-func DeviceAhead(id string, rows *store.AheadRows) []Read {
-	var dev *store.Device
-	var rule bool
+// AccountAhead is the account id and what the caller said it reads next
+// (store.Expect).
+func AccountAhead(id string, rows *store.AheadRows) []Read {
+	reads := []Read{{Stmt: getAccount, Args: []any{id},
+		Row: keep(rows, AheadAccount, scanAccount, func(a *store.Account) string { return a.ID }, nil)}}
+	switch next, key := rows.Expected(); next {
+	case store.NextOrder:
+		reads = append(reads, Read{Stmt: getOrder, Args: []any{key},
+			Row: keep(rows, AheadOrder, scanOrder, func(o *store.Order) string { return o.ID }, nil)})
+	case store.NextFinalize:
+		reads = append(reads, OrderAhead(key, rows)...)
+	case store.NextAuthorization:
+		reads = append(reads, Read{Stmt: getAuthorization, Args: []any{key},
+			Row: keep(rows, AheadAuthorization, scanAuthorization, func(a *store.Authorization) string { return a.ID }, nil)})
+	case store.NextCertificate:
+		reads = append(reads, Read{Stmt: getCertificate, Args: []any{key},
+			Row: keep(rows, AheadCertificate, scanCertificate, func(c *store.Certificate) string { return c.Serial }, nil)})
+	case store.NextAccountDevice:
+		reads = append(reads, deviceAhead(deviceOfAccount, attestPolicyOfAccount, id, rows)...)
+	}
+	return reads
+}
+
+// deviceAhead reads a device with dev and its model's attestation rule
+// with rule, both given key.
+func deviceAhead(dev, rule *Stmt, key string, rows *store.AheadRows) []Read {
+	var d *store.Device
+	var found bool
 	return []Read{
-		{Stmt: getDevice, Args: []any{id},
-			Row: keep(rows, AheadDevice, scanDevice, func(d *store.Device) string { return d.ID }, func(v *store.Device) { dev = v })},
-		{Stmt: attestPolicyOfDevice, Args: []any{id},
+		{Stmt: dev, Args: []any{key},
+			Row: keep(rows, AheadDevice, scanDevice, func(d *store.Device) string { return d.ID }, func(v *store.Device) { d = v })},
+		{Stmt: rule, Args: []any{key},
 			Row: keep(rows, AheadAttestPolicy, scanAttestPolicy, func(p *store.AttestPolicy) string { return p.Model },
-				func(*store.AttestPolicy) { rule = true }),
+				func(*store.AttestPolicy) { found = true }),
 			Done: func() {
-				if !rule && dev != nil {
-					rows.Keep(AheadAttestPolicy, dev.Model, nil)
+				if !found && d != nil {
+					rows.Keep(AheadAttestPolicy, d.Model, nil)
 				}
 			}},
 	}
