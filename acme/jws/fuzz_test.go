@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/lantls/lantls/acme/internal/acmetest"
@@ -80,5 +81,32 @@ func requireProblem(t *testing.T, what string, err error) {
 	var p *problem.Error
 	if !errors.As(err, &p) {
 		t.Fatalf("%s: %v is not a problem", what, err)
+	}
+}
+
+// BenchmarkParse parses the two forms of request an issuance sends: a kid
+// request (five of six) and a jwk one (newAccount).
+func BenchmarkParse(b *testing.B) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	kid, err := acmetest.Sign(k, "ES256", map[string]any{"kid": "https://ca.test/acme/account/0195f1c2a9e07bc4d3e5f60718293a4b", "nonce": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "url": testURL}, []byte(`{"csr":"`+strings.Repeat("A", 600)+`"}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	jwk, err := acmetest.Sign(k, "ES256", map[string]any{"jwk": acmetest.JWK(k.Public()), "nonce": "n", "url": testURL}, []byte(`{"termsOfServiceAgreed":true}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, body := range map[string][]byte{"kid": kid.JSON(), "jwk": jwk.JSON()} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := jws.Parse(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

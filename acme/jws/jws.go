@@ -26,7 +26,6 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/lantls/lantls/internal/jsonkeys"
 	"github.com/lantls/lantls/problem"
 )
 
@@ -83,72 +82,69 @@ type protectedHeader struct {
 // Parse reads body as a flattened JWS JSON serialization with exactly one of
 // jwk and kid in its protected header, an accepted algorithm and a url.
 //
-// The envelope is read with encoding/json and the signature checked with
-// crypto/* directly: on the issuer's hot path this is several times
-// cheaper than a general JOSE parser. go-jose still parses JWKs.
+// The envelope is read by plain.go (its usual form) or encoding/json and
+// the signature checked with crypto/* directly: on the issuer's hot path
+// this is several times cheaper than a general JOSE parser. go-jose still
+// parses JWKs.
 func Parse(body []byte) (*Message, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '{' {
 		return nil, problem.MalformedErr("request body is not a JWS in flattened JSON serialization")
 	}
-	var f flattened
-	if err := json.Unmarshal(body, &f); err != nil {
-		return nil, problem.MalformedErr("request body is not valid JSON")
-	}
-	if k, dup := jsonkeys.Duplicate(body); dup {
-		return nil, problem.MalformedErr("JWS member %q appears twice", k)
+	f, err := readEnvelope(body)
+	if err != nil {
+		return nil, err
 	}
 	switch {
-	case f.Signatures != nil:
+	case f.signatures:
 		return nil, problem.MalformedErr("JWS general serialization (signatures) is not allowed; use the flattened serialization")
-	case f.Header != nil:
+	case f.header:
 		return nil, problem.MalformedErr("JWS unprotected header is not allowed")
-	case f.Protected == nil || *f.Protected == "":
+	case f.protected == nil || *f.protected == "":
 		return nil, problem.MalformedErr("JWS has no protected header")
-	case f.Payload == nil:
+	case f.payload == nil:
 		return nil, problem.MalformedErr("JWS has no payload")
-	case f.Signature == nil || *f.Signature == "":
+	case f.signature == nil || *f.signature == "":
 		return nil, problem.MalformedErr("JWS has no signature")
 	}
-	rawHeader, err := base64.RawURLEncoding.DecodeString(*f.Protected)
+	rawHeader, err := base64.RawURLEncoding.DecodeString(*f.protected)
 	if err != nil {
 		return nil, problem.MalformedErr("JWS protected header is not base64url")
 	}
-	var h protectedHeader
-	if err := json.Unmarshal(rawHeader, &h); err != nil {
-		return nil, problem.MalformedErr("JWS protected header is not a JSON object")
+	h, err := readHeader(rawHeader)
+	if err != nil {
+		return nil, err
 	}
-	// RFC 7515 section 5.2: a duplicate header parameter is refused, not
-	// read as whichever a parser happens to keep.
-	if k, dup := jsonkeys.Duplicate(rawHeader); dup {
-		return nil, problem.MalformedErr("JWS protected header %q appears twice", k)
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(*f.Signature)
+	sig, err := base64.RawURLEncoding.DecodeString(*f.signature)
 	if err != nil {
 		return nil, problem.MalformedErr("JWS signature is not base64url")
 	}
-	if !slices.Contains(Algorithms(), h.Alg) {
-		return nil, BadAlgorithm(h.Alg)
+	if !slices.Contains(Algorithms(), h.alg) {
+		return nil, BadAlgorithm(h.alg)
 	}
-	if h.B64 != nil || h.Crit != nil {
+	if h.b64OrCrit {
 		return nil, problem.MalformedErr("JWS headers b64 and crit are not allowed")
 	}
-	m := &Message{
-		Algorithm:    h.Alg,
-		KeyID:        h.KID,
-		signingInput: []byte(*f.Protected + "." + *f.Payload),
-		payload:      *f.Payload,
-		signature:    sig,
-	}
-	if h.Nonce != nil && json.Unmarshal(h.Nonce, &m.Nonce) != nil {
+	if h.nonceJSON != nil && json.Unmarshal(h.nonceJSON, &h.nonce) != nil {
 		return nil, problem.MalformedErr("JWS header nonce is not a string")
 	}
-	if h.URL != nil && json.Unmarshal(h.URL, &m.URL) != nil {
+	if h.urlJSON != nil && json.Unmarshal(h.urlJSON, &h.url) != nil {
 		return nil, problem.MalformedErr("JWS header url is not a string")
 	}
-	if h.JWK != nil {
+	input := make([]byte, 0, len(*f.protected)+1+len(*f.payload))
+	input = append(append(append(input, *f.protected...), '.'), *f.payload...)
+	m := &Message{
+		Algorithm:    h.alg,
+		KeyID:        h.kid,
+		Nonce:        h.nonce,
+		URL:          h.url,
+		signingInput: input,
+		payload:      *f.payload,
+		signature:    sig,
+	}
+	if h.jwk != nil {
 		var k jose.JSONWebKey
-		if err := k.UnmarshalJSON(h.JWK); errors.Is(err, jose.ErrUnsupportedKeyType) {
+		if err := k.UnmarshalJSON(h.jwk); errors.Is(err, jose.ErrUnsupportedKeyType) {
 			// A key type, curve or RSA size go-jose does not read (RSA
 			// over 4096 bits) is one the server does not support.
 			return nil, problem.New(problem.BadPublicKey, "JWS header jwk is a key type, curve or size this server does not support")
