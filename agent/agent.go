@@ -247,6 +247,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
+	// A stopped agent leaves no connection to the issuer open, which an
+	// issuer shutting down gracefully would wait for.
+	defer a.httpc.CloseIdleConnections()
 	for {
 		err := a.runOnce(ctx)
 		if ctx.Err() != nil {
