@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/lantls/lantls/internal/testwait"
@@ -210,20 +211,20 @@ func TestDenied(t *testing.T) {
 	}
 }
 
+// TestSlowDown: after slow_down the agent polls 5 s more apart. In a
+// synctest bubble, where the wait takes no time and is exact.
 func TestSlowDown(t *testing.T) {
 	t.Parallel()
-	p := newPairingServer(t)
-	p.answers = []string{"slow_down"}
-	a, err := New(p.config(DirStorage(t.TempDir())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runAgent(t, a)
-	p.waitFor("two polls", func() bool { return len(p.polls) >= 2 })
-	// RFC 8628 section 3.5: after slow_down the interval (1 s) grows by 5 s.
-	if gap := p.polls[1].Sub(p.polls[0]); gap < 6*time.Second {
-		t.Errorf("poll after slow_down came %v later, want at least 6s", gap)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		p := newPipePairingServer(t)
+		p.answers = []string{"slow_down"}
+		runAgent(t, p.newAgent(p.config(DirStorage(t.TempDir()))))
+		p.waitFor("two polls", func() bool { return len(p.polls) >= 2 })
+		// RFC 8628 section 3.5: after slow_down the interval (1 s) grows by 5 s.
+		if gap := p.polls[1].Sub(p.polls[0]); gap != 6*time.Second {
+			t.Errorf("poll after slow_down came %v later, want 6s", gap)
+		}
+	})
 }
 
 func TestBackoff(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/lantls/lantls/devices"
@@ -118,36 +119,36 @@ func TestPairsWhenIssuerComesUp(t *testing.T) {
 
 // TestPollOutage: after an outage while the code waits, the agent polls
 // at the server's interval again, so an approval after the outage lands
-// within about a second; before, the doubled interval stayed.
+// a second later; before, the doubled interval stayed. In a synctest
+// bubble, where the outage's backoff takes no time and the intervals are
+// exact.
 func TestPollOutage(t *testing.T) {
 	t.Parallel()
-	p := newPairingServer(t)
-	g := newGate(t, strings.TrimPrefix(p.srv.URL, "https://"))
-	g.open()
-	cfg := p.config(DirStorage(t.TempDir()))
-	cfg.Issuer = g.url()
-	var out testwait.Buffer
-	cfg.Logger = slog.New(slog.NewTextHandler(&out, nil))
-	a, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runAgent(t, a)
-	p.waitFor("a first poll", func() bool { return len(p.polls) >= 1 })
-	g.close()
-	// Three failed polls, 1, 2 and 4 s apart: the interval has grown to 8 s.
-	out.WaitCount(t, 20*time.Second, "poll for pairing token", 3)
-	g.open()
-	p.mu.Lock()
-	n := len(p.polls)
-	p.mu.Unlock()
-	p.waitFor("a poll after the outage", func() bool { return len(p.polls) > n })
-	p.approve()
-	approved := time.Now()
-	p.waitFor("the approved poll", func() bool { return len(p.polls) > n+1 })
-	if took := time.Since(approved); took > 2*time.Second {
-		t.Errorf("the first poll after the approval came %v later, want about the 1 s interval", took)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		p := newPipePairingServer(t)
+		cfg := p.config(DirStorage(t.TempDir()))
+		var out testwait.Buffer
+		cfg.Logger = slog.New(slog.NewTextHandler(&out, nil))
+		runAgent(t, p.newAgent(cfg))
+		p.waitFor("a first poll", func() bool { return len(p.polls) >= 1 })
+		synctest.Wait() // the agent has its answer and waits for the next poll
+		p.net.setDown(true)
+		// Three failed polls, 1, 2 and 4 s apart: the wait has grown to 8 s.
+		out.WaitCount(t, 20*time.Second, "poll for pairing token", 3)
+		p.net.setDown(false)
+		p.mu.Lock()
+		n := len(p.polls)
+		p.mu.Unlock()
+		p.waitFor("a poll after the outage", func() bool { return len(p.polls) > n })
+		p.approve()
+		p.waitFor("the approved poll", func() bool { return len(p.polls) > n+1 })
+		if gap := p.polls[n+1].Sub(p.polls[n]); gap != time.Second {
+			t.Errorf("the first poll after the approval came %v after the one before, want the 1 s interval", gap)
+		}
+		if gap := p.polls[n].Sub(p.polls[n-1]); gap != (1+2+4+8)*time.Second {
+			t.Errorf("the outage's polls waited %v in all, want 1+2+4+8 s", gap)
+		}
+	})
 }
 
 func TestPollBackoff(t *testing.T) {

@@ -16,49 +16,90 @@ import (
 	"github.com/lantls/lantls/devices"
 	"github.com/lantls/lantls/issuer"
 	"github.com/lantls/lantls/issuer/issuertest"
+	"github.com/lantls/lantls/store"
 )
 
 // pairingServer stands in for the issuer's pairing endpoints and device API
 // (RFC 8628 and the lantls extension as issues 19 and 20 name them), in
 // front of a real issuer: an approval makes a real device with devices.Add
-// and hands out its EAB key.
+// and hands out its EAB key. On a pipeNet (newPipePairingServer) it has no
+// issuer behind it.
 type pairingServer struct {
-	t       *testing.T
-	iss     *issuer.Issuer
-	srv     *httptest.Server
-	roots   *x509.CertPool
-	mu      sync.Mutex
-	answers []string // scripted token errors, used up before the approval
-	started int      // device_authorization requests
-	polls   []time.Time
-	decided string // "", "approved" or "denied"
-	creds   *devices.Credentials
-	addrs   [][]string
-	origins []string
-	etag    int
-	cond    *sync.Cond
+	t         *testing.T
+	iss       *issuer.Issuer // nil on a pipeNet
+	net       *pipeNet       // nil on loopback
+	srv       *httptest.Server
+	base      string // the URL the agent is given
+	directory string
+	zone      string
+	roots     *x509.CertPool
+	mu        sync.Mutex
+	answers   []string // scripted token errors, used up before the approval
+	started   int      // device_authorization requests
+	polls     []time.Time
+	decided   string // "", "approved" or "denied"
+	creds     *devices.Credentials
+	addrs     [][]string
+	origins   []string
+	etag      int
+	cond      *sync.Cond
 }
 
 func newPairingServer(t *testing.T) *pairingServer {
 	t.Helper()
 	iss, roots := issuertest.Start(t, issuer.Config{})
-	p := &pairingServer{t: t, iss: iss}
+	p := &pairingServer{t: t, iss: iss, directory: iss.Info().Directory, zone: iss.Info().Zone}
 	p.cond = sync.NewCond(&p.mu)
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /pair/device_authorization", p.deviceAuthorization)
-	mux.HandleFunc("POST /pair/token", p.token)
-	mux.HandleFunc("PUT /api/v1/device/addresses", p.addresses)
-	mux.HandleFunc("GET /api/v1/device/policy", p.policy)
-	p.srv = httptest.NewTLSServer(mux)
+	p.srv = httptest.NewTLSServer(p.handler())
 	t.Cleanup(p.srv.Close)
+	p.base = p.srv.URL
 	p.roots = roots.Clone()
 	p.roots.AddCert(p.srv.Certificate())
 	return p
 }
 
+// newPipePairingServer is a pairingServer on a pipeNet, for a test in a
+// synctest bubble; the agents of newAgent reach it. An approval hands out
+// credentials that no ACME server knows.
+func newPipePairingServer(t *testing.T) *pairingServer {
+	t.Helper()
+	p := &pairingServer{t: t, net: newPipeNet(), zone: "lan.test"}
+	p.cond = sync.NewCond(&p.mu)
+	p.srv = httptest.NewUnstartedServer(p.handler())
+	p.srv.Listener.Close()
+	p.srv.Listener = p.net
+	p.srv.Start()
+	t.Cleanup(p.srv.Close)
+	p.base = p.net.url()
+	p.directory = p.base + "/acme/directory"
+	return p
+}
+
+func (p *pairingServer) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /pair/device_authorization", p.deviceAuthorization)
+	mux.HandleFunc("POST /pair/token", p.token)
+	mux.HandleFunc("PUT /api/v1/device/addresses", p.addresses)
+	mux.HandleFunc("GET /api/v1/device/policy", p.policy)
+	return mux
+}
+
 func (p *pairingServer) config(s Storage) Config {
-	return Config{Issuer: p.srv.URL, Roots: p.roots, Storage: s, Model: "test", RetryBase: 50 * time.Millisecond, Logger: quiet,
+	return Config{Issuer: p.base, Roots: p.roots, Storage: s, Model: "test", RetryBase: 50 * time.Millisecond, Logger: quiet,
 		Addresses: func() ([]netip.Addr, error) { return testAddrs(), nil }}
+}
+
+// newAgent is New(cfg), connected to p's pipeNet if it has one.
+func (p *pairingServer) newAgent(cfg Config) *Agent {
+	p.t.Helper()
+	a, err := New(cfg)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if p.net != nil {
+		p.net.connect(a)
+	}
+	return a
 }
 
 func (p *pairingServer) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
@@ -70,8 +111,8 @@ func (p *pairingServer) deviceAuthorization(w http.ResponseWriter, r *http.Reque
 	p.started++
 	p.mu.Unlock()
 	writeTestJSON(w, 200, map[string]any{
-		"device_code": "dc", "user_code": "WDJB-MJHT", "verification_uri": p.srv.URL + "/device",
-		"verification_uri_complete": p.srv.URL + "/device?code=WDJBMJHT", "expires_in": 600, "interval": 1,
+		"device_code": "dc", "user_code": "WDJB-MJHT", "verification_uri": p.base + "/device",
+		"verification_uri_complete": p.base + "/device?code=WDJBMJHT", "expires_in": 600, "interval": 1,
 	})
 }
 
@@ -96,10 +137,9 @@ func (p *pairingServer) token(w http.ResponseWriter, r *http.Request) {
 	case "denied":
 		writeTestJSON(w, 400, map[string]string{"error": "access_denied"})
 	default:
-		info := p.iss.Info()
 		writeTestJSON(w, 200, map[string]any{"access_token": "token-" + p.creds.Device.Label, "token_type": "Bearer",
-			"lantls": map[string]any{"directory": info.Directory, "eab_kid": p.creds.KID, "eab_hmac_key": p.creds.HMACKey,
-				"label": p.creds.Device.Label, "zone": info.Zone, "names": p.creds.Names}})
+			"lantls": map[string]any{"directory": p.directory, "eab_kid": p.creds.KID, "eab_hmac_key": p.creds.HMACKey,
+				"label": p.creds.Device.Label, "zone": p.zone, "names": p.creds.Names}})
 	}
 }
 
@@ -144,9 +184,12 @@ func (p *pairingServer) policy(w http.ResponseWriter, r *http.Request) {
 // approve makes the device and lets the next poll succeed.
 func (p *pairingServer) approve() {
 	p.t.Helper()
-	creds, err := devices.Add(context.Background(), p.iss.Store(), p.iss.Info().Zone, "owner", "TV", time.Now())
-	if err != nil {
-		p.t.Fatal(err)
+	creds := &devices.Credentials{Device: &store.Device{Label: "pipelabel"}, Names: []string{"pipelabel." + p.zone}, KID: "kid", HMACKey: "key"}
+	if p.iss != nil {
+		var err error
+		if creds, err = devices.Add(context.Background(), p.iss.Store(), p.zone, "owner", "TV", time.Now()); err != nil {
+			p.t.Fatal(err)
+		}
 	}
 	p.mu.Lock()
 	p.creds, p.decided = creds, "approved"
