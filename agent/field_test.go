@@ -125,7 +125,7 @@ func TestPairsWhenIssuerComesUp(t *testing.T) {
 func TestPollOutage(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		p := newPipePairingServer(t)
+		p := newPairingServer(t)
 		cfg := p.config(DirStorage(t.TempDir()))
 		var out testwait.Buffer
 		cfg.Logger = slog.New(slog.NewTextHandler(&out, nil))

@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"context"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,25 +12,21 @@ import (
 	"time"
 
 	"github.com/lantls/lantls/devices"
-	"github.com/lantls/lantls/issuer"
-	"github.com/lantls/lantls/issuer/issuertest"
 	"github.com/lantls/lantls/store"
 )
 
 // pairingServer stands in for the issuer's pairing endpoints and device API
-// (RFC 8628 and the lantls extension as issues 19 and 20 name them), in
-// front of a real issuer: an approval makes a real device with devices.Add
-// and hands out its EAB key. On a pipeNet (newPipePairingServer) it has no
-// issuer behind it.
+// (RFC 8628 and the lantls extension as issues 19 and 20 name them) on a
+// pipeNet, for tests in a synctest bubble; the agents of newAgent reach
+// it. There is no issuer behind it: an approval hands out credentials that
+// no ACME server knows.
 type pairingServer struct {
 	t         *testing.T
-	iss       *issuer.Issuer // nil on a pipeNet
-	net       *pipeNet       // nil on loopback
+	net       *pipeNet
 	srv       *httptest.Server
 	base      string // the URL the agent is given
 	directory string
 	zone      string
-	roots     *x509.CertPool
 	mu        sync.Mutex
 	answers   []string // scripted token errors, used up before the approval
 	started   int      // device_authorization requests
@@ -46,22 +40,6 @@ type pairingServer struct {
 }
 
 func newPairingServer(t *testing.T) *pairingServer {
-	t.Helper()
-	iss, roots := issuertest.Start(t, issuer.Config{})
-	p := &pairingServer{t: t, iss: iss, directory: iss.Info().Directory, zone: iss.Info().Zone}
-	p.cond = sync.NewCond(&p.mu)
-	p.srv = httptest.NewTLSServer(p.handler())
-	t.Cleanup(p.srv.Close)
-	p.base = p.srv.URL
-	p.roots = roots.Clone()
-	p.roots.AddCert(p.srv.Certificate())
-	return p
-}
-
-// newPipePairingServer is a pairingServer on a pipeNet, for a test in a
-// synctest bubble; the agents of newAgent reach it. An approval hands out
-// credentials that no ACME server knows.
-func newPipePairingServer(t *testing.T) *pairingServer {
 	t.Helper()
 	p := &pairingServer{t: t, net: newPipeNet(), zone: "lan.test"}
 	p.cond = sync.NewCond(&p.mu)
@@ -85,20 +63,18 @@ func (p *pairingServer) handler() http.Handler {
 }
 
 func (p *pairingServer) config(s Storage) Config {
-	return Config{Issuer: p.base, Roots: p.roots, Storage: s, Model: "test", RetryBase: 50 * time.Millisecond, Logger: quiet,
+	return Config{Issuer: p.base, Storage: s, Model: "test", RetryBase: 50 * time.Millisecond, Logger: quiet,
 		Addresses: func() ([]netip.Addr, error) { return testAddrs(), nil }}
 }
 
-// newAgent is New(cfg), connected to p's pipeNet if it has one.
+// newAgent is New(cfg), connected to p's pipeNet.
 func (p *pairingServer) newAgent(cfg Config) *Agent {
 	p.t.Helper()
 	a, err := New(cfg)
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	if p.net != nil {
-		p.net.connect(a)
-	}
+	p.net.connect(a)
 	return a
 }
 
@@ -181,16 +157,10 @@ func (p *pairingServer) policy(w http.ResponseWriter, r *http.Request) {
 	writeTestJSON(w, 200, map[string]any{"origins": p.origins})
 }
 
-// approve makes the device and lets the next poll succeed.
+// approve lets the next poll succeed.
 func (p *pairingServer) approve() {
 	p.t.Helper()
 	creds := &devices.Credentials{Device: &store.Device{Label: "pipelabel"}, Names: []string{"pipelabel." + p.zone}, KID: "kid", HMACKey: "key"}
-	if p.iss != nil {
-		var err error
-		if creds, err = devices.Add(context.Background(), p.iss.Store(), p.zone, "owner", "TV", time.Now()); err != nil {
-			p.t.Fatal(err)
-		}
-	}
 	p.mu.Lock()
 	p.creds, p.decided = creds, "approved"
 	p.mu.Unlock()
