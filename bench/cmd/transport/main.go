@@ -5,11 +5,13 @@
 // server like the issuer's (ECDSA P-256 certificate, the same timeouts)
 // in a child process, whose handler reads each body and answers with
 // headers and a body of the issuer's sizes, and drives it with --c
-// HTTP/1.1 keep-alive clients, each making the requests of bench/issue.go's
-// lean client: a HEAD for a nonce and six POSTs. It prints the child's
-// CPU time (user and system, from its rusage) per issuance.
+// HTTP/1.1 keep-alive clients (with --http2, HTTP/2 connections, which
+// lantls-bench issue --http2 allows), each making the requests of
+// bench/issue.go's lean client: a HEAD for a nonce and six POSTs. It
+// prints the child's CPU time (user and system, from its rusage) per
+// issuance.
 //
-//	transport [--n 20000] [--c 64]
+//	transport [--n 20000] [--c 64] [--http2]
 package main
 
 import (
@@ -57,9 +59,10 @@ var issuance = []step{
 func main() {
 	n := flag.Int("n", 20000, "issuances to make")
 	c := flag.Int("c", 64, "issuances in flight (one keep-alive connection each)")
+	h2 := flag.Bool("http2", false, "let the clients use HTTP/2 (default HTTP/1.1, as lantls-bench issue)")
 	serve := flag.String("serve", "", "run as the server on `address` (the command starts itself so)")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "Usage: transport [--n N] [--c C]\n\nPrints the server CPU per issuance of its HTTPS requests alone, measured on this machine.\n\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: transport [--n N] [--c C] [--http2]\n\nPrints the server CPU per issuance of its HTTPS requests alone, measured on this machine.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -71,7 +74,7 @@ func main() {
 	if *serve != "" {
 		err = server(*serve)
 	} else {
-		err = run(*n, *c)
+		err = run(*n, *c, *h2)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "transport: %v\n", err)
@@ -81,7 +84,7 @@ func main() {
 
 // run starts the server as a child, makes n issuances against it and
 // prints the child's CPU time per issuance.
-func run(n, c int) error {
+func run(n, c int, h2 bool) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -102,6 +105,7 @@ func run(n, c int) error {
 		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true}, // the child's own certificate, on loopback
 		MaxIdleConnsPerHost: 2 * c,
 		DisableCompression:  true,
+		ForceAttemptHTTP2:   h2,
 	}}
 	url := "https://" + addr + "/acme/x?n="
 	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
@@ -143,9 +147,13 @@ func run(n, c int) error {
 		return fmt.Errorf("no rusage for the server on this system")
 	}
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	fmt.Printf("%d issuances of %d requests at c=%d in %v: server CPU %v, %.1f µs per issuance (startup and %d handshakes included)\n",
-		n, len(issuance), c, elapsed.Round(time.Millisecond), cpu.Round(time.Millisecond),
-		float64(cpu.Microseconds())/float64(n), c)
+	proto := "HTTP/1.1"
+	if h2 {
+		proto = "HTTP/2"
+	}
+	fmt.Printf("%d issuances of %d requests over %s at c=%d in %v: server CPU %v, %.1f µs per issuance (startup and handshakes included)\n",
+		n, len(issuance), proto, c, elapsed.Round(time.Millisecond), cpu.Round(time.Millisecond),
+		float64(cpu.Microseconds())/float64(n))
 	return nil
 }
 
