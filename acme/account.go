@@ -75,6 +75,8 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request, req *request
 		CreatedAt:     now,
 	}
 	var keyTaken bool
+	// Both limits may be read in one round trip (PostgreSQL).
+	store.ExpectLimits(ctx, s.limits.FailedPairingsPerSource.Key(source), s.limits.AccountsPerSource.Key(source))
 	err = s.store.Update(ctx, func(tx store.Tx) error {
 		keyTaken = false
 		// A source past its failed pairings is refused even a right

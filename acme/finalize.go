@@ -108,7 +108,11 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request, req *request) 
 	// PostgreSQL locking) its row before any write, as admit would; the
 	// certificate rate limit is taken after it in the same transaction, so
 	// the device is read once, a refusal still leaves nothing written, and
-	// the rows are locked in admit's order (device, then limit).
+	// the rows are locked in admit's order (device, then limit), the limit
+	// perhaps read with the device (PostgreSQL: one round trip).
+	if from == store.StatusReady {
+		store.ExpectLimits(wctx, s.limits.CertificatesPerDevice.Key(o.DeviceID))
+	}
 	err = s.store.Update(wctx, func(tx store.Tx) error {
 		if err := devices.RecordCertificate(wctx, tx, o, from, cert, ""); err != nil {
 			return err

@@ -87,6 +87,8 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request, req *request) 
 	}
 	o.Status = statusFromAuthorizations(authzs)
 
+	// The limit may be read with the device (PostgreSQL: one round trip).
+	store.ExpectLimits(ctx, s.limits.OrdersPerAccount.Key(o.AccountID))
 	err = s.store.Update(ctx, func(tx store.Tx) error {
 		if _, err := checkDevice(ctx, tx, o.DeviceID); err != nil {
 			return err

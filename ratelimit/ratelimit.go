@@ -121,6 +121,15 @@ type Tx interface {
 	SetLimitTAT(ctx context.Context, key string, tat time.Time) error
 }
 
+// Key returns the store key under which the limit counts key's events,
+// or "" when the limit is off: what a caller names to store.ExpectLimits.
+func (l Limit) Key(key string) string {
+	if !l.Enabled() {
+		return ""
+	}
+	return l.Name + ":" + key
+}
+
 // Take counts one event for key at now inside tx. If the limit is reached
 // it writes nothing and returns a rateLimited problem whose RetryAfter says
 // when the next event would be allowed.
@@ -128,7 +137,7 @@ func (l Limit) Take(ctx context.Context, tx Tx, key string, now time.Time) error
 	if !l.Enabled() {
 		return nil
 	}
-	k := l.Name + ":" + key
+	k := l.Key(key)
 	tat, err := tx.LimitTAT(ctx, k)
 	if err != nil {
 		return fmt.Errorf("rate limit %s: %w", l.Name, err)
@@ -152,7 +161,7 @@ func (l Limit) Refund(ctx context.Context, tx Tx, key string, now time.Time) err
 	if !l.Enabled() {
 		return nil
 	}
-	k := l.Name + ":" + key
+	k := l.Key(key)
 	tat, err := tx.LimitTAT(ctx, k)
 	if err != nil {
 		return fmt.Errorf("rate limit %s: %w", l.Name, err)
@@ -183,7 +192,7 @@ func (l Limit) Check(ctx context.Context, r Reader, key string, now time.Time) e
 	if !l.Enabled() {
 		return nil
 	}
-	tat, err := r.LimitTAT(ctx, l.Name+":"+key)
+	tat, err := r.LimitTAT(ctx, l.Key(key))
 	if err != nil {
 		return fmt.Errorf("rate limit %s: %w", l.Name, err)
 	}
@@ -200,7 +209,7 @@ func (l Limit) Used(ctx context.Context, r Reader, key string, now time.Time) (i
 	if !l.Enabled() {
 		return 0, now, nil
 	}
-	tat, err := r.LimitTAT(ctx, l.Name+":"+key)
+	tat, err := r.LimitTAT(ctx, l.Key(key))
 	if err != nil {
 		return 0, now, fmt.Errorf("rate limit %s: %w", l.Name, err)
 	}

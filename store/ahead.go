@@ -48,7 +48,8 @@ func Expect(ctx context.Context, next, key string) {
 type AheadRows struct {
 	mu            sync.Mutex
 	rows          map[aheadID]any
-	next, nextKey string // Expect's
+	next, nextKey string   // Expect's
+	limits        []string // ExpectLimits'
 }
 
 type aheadID struct{ kind, key string }
@@ -86,6 +87,36 @@ func (r *AheadRows) Take(kind, key string) (row any, ok bool) {
 	row, ok = r.rows[id]
 	delete(r.rows, id)
 	return row, ok
+}
+
+// ExpectLimits, under ReadAhead, says that the transaction of the next
+// Update made under ctx reads the rate limits keys (and so, where reading
+// a limit locks it, locks them) after its first statement: a store may
+// read them with that statement. Empty keys are left out.
+func ExpectLimits(ctx context.Context, keys ...string) {
+	r := AheadOf(ctx)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range keys {
+		if k != "" {
+			r.limits = append(r.limits, k)
+		}
+	}
+}
+
+// ExpectedLimits returns, once, the keys ExpectLimits named.
+func (r *AheadRows) ExpectedLimits() []string {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keys := r.limits
+	r.limits = nil
+	return keys
 }
 
 // Expected returns, once, what the caller said it reads next (Expect):

@@ -74,3 +74,55 @@ func TestReadAheadRoundTrips(t *testing.T) {
 		t.Errorf("finalize's reads under ReadAhead: %d round trips, want 1", n)
 	}
 }
+
+// Rate limits named by store.ExpectLimits go with a transaction's first
+// read of a row: a device's lock and two limits are one round trip with
+// the BEGIN, and each limit reads what a read of its own would.
+func TestExpectLimitsRoundTrips(t *testing.T) {
+	s := openEmpty(t)
+	ctx := t.Context()
+	o, err := s.EnsureOwner(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &store.Device{Label: "l1", OwnerID: o.ID, Status: store.StatusActive}
+	if err := s.CreateDevice(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Unix(1_900_000_000, 0).UTC()
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.SetLimitTAT(ctx, "a", at) }); err != nil {
+		t.Fatal(err)
+	}
+	take := func(ahead bool) int64 {
+		c := ctx
+		if ahead {
+			c = store.ReadAhead(ctx)
+			store.ExpectLimits(c, "a", "", "b")
+		}
+		var n int64
+		err := s.Update(c, func(tx store.Tx) error {
+			before := s.RoundTrips()
+			if _, err := tx.GetDevice(c, d.ID); err != nil {
+				return err
+			}
+			for k, want := range map[string]time.Time{"a": at, "b": {}} {
+				if got, err := tx.LimitTAT(c, k); err != nil || !got.Equal(want) {
+					t.Errorf("LimitTAT(%q) = %v, %v; want %v", k, got, err, want)
+				}
+			}
+			n = s.RoundTrips() - before
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	take(false) // every statement prepared
+	if n := take(false); n != 3 {
+		t.Errorf("a device and two limits without ExpectLimits: %d round trips, want 3", n)
+	}
+	if n := take(true); n != 1 {
+		t.Errorf("a device and two limits with ExpectLimits: %d round trips, want 1", n)
+	}
+}

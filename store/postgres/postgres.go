@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,8 +110,9 @@ func (s *Store) update(ctx context.Context, savepoints bool, fn func(t *txn) err
 	}
 	// What was read ahead under ctx came before this write.
 	store.AheadOf(ctx).Forget()
+	limits := store.AheadOf(ctx).ExpectedLimits()
 	for attempt := 1; ; attempt++ {
-		retry, err := s.attempt(ctx, savepoints, fn)
+		retry, err := s.attempt(ctx, savepoints, limits, fn)
 		if err == nil || attempt == maxAttempts || !retry {
 			return err
 		}
@@ -127,13 +129,14 @@ func (s *Store) update(ctx context.Context, savepoints bool, fn func(t *txn) err
 
 // attempt runs fn in one transaction and reports whether running it again
 // may succeed where it failed.
-func (s *Store) attempt(ctx context.Context, savepoints bool, fn func(t *txn) error) (retry bool, err error) {
+func (s *Store) attempt(ctx context.Context, savepoints bool, limits []string, fn func(t *txn) error) (retry bool, err error) {
 	tx, err := beginLazy(ctx, s.pool, "begin isolation level read committed")
 	if err != nil {
 		return false, classify(err)
 	}
 	t := newTxn(s, tx)
 	t.savepoints = savepoints
+	t.limitsAhead = slices.Clone(limits)
 	defer func() {
 		// A rollback that fails (a dead connection) leaves nothing to undo:
 		// PostgreSQL rolls back what it never saw committed.

@@ -77,7 +77,8 @@ func TestInstancesShareState(t *testing.T) {
 
 // Rate-limit state taken in Update on two stores at once never loses an
 // update: inside Update, LimitTAT locks the key's row (creating it first
-// if missing), so each Update's read and write of a key act as one.
+// if missing), so each Update's read and write of a key act as one; and
+// so it does when read ahead (store.ExpectLimits).
 func TestRateLimitUpdatesSerialize(t *testing.T) {
 	ctx := t.Context()
 	url := pgtest.URL(t)
@@ -86,9 +87,15 @@ func TestRateLimitUpdatesSerialize(t *testing.T) {
 	base := time.Unix(1_900_000_000, 0)
 	var wg sync.WaitGroup
 	for _, s := range stores {
-		for range 2 {
+		for g := range 2 {
 			wg.Go(func() {
 				for range each {
+					ctx := ctx
+					if g == 1 {
+						// Read ahead with the transaction's first read.
+						ctx = store.ReadAhead(ctx)
+						store.ExpectLimits(ctx, "k")
+					}
 					err := s.Update(ctx, func(tx store.Tx) error {
 						// Callers may hide the store's error behind their
 						// own (the ACME server turns it into a problem);

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,6 +31,12 @@ type txn struct {
 	// failure, a deadlock): Update then runs fn again, whatever fn made of
 	// the error.
 	retry bool
+	// limitsAhead are the rate limits the caller said the transaction
+	// reads (store.ExpectLimits), not yet sent: they go with its first
+	// read of a row, and limits keeps what they read until LimitTAT takes
+	// it.
+	limitsAhead []string
+	limits      map[string]time.Time
 }
 
 var (
@@ -133,7 +140,81 @@ func (t *txn) QueryRow(ctx context.Context, q *sqlstore.Stmt, args ...any) sqlst
 	if q.LockKey && t.LocksRows() {
 		text = forUpdate[q.ID]
 	}
+	if len(t.limitsAhead) > 0 && t.LocksRows() {
+		return t.queryRowAhead(ctx, text, args)
+	}
 	return row{t.q().QueryRow(ctx, text, args...), t}
+}
+
+// queryRowAhead sends the read text with the rate limits read ahead, in
+// one batch after it, and returns its row; reading the row keeps the
+// limits.
+func (t *txn) queryRowAhead(ctx context.Context, text string, args []any) sqlstore.Scanner {
+	b := &pgx.Batch{}
+	b.Queue(text, args...)
+	reads := make([]sqlstore.Read, 0, len(t.limitsAhead))
+	for _, k := range t.limitsAhead {
+		r := sqlstore.LimitAhead(k, func(tat time.Time) {
+			if t.limits == nil {
+				t.limits = make(map[string]time.Time)
+			}
+			t.limits[k] = tat
+		})
+		b.Queue(r.Stmt.Numbered, r.Args...)
+		reads = append(reads, r)
+	}
+	t.limitsAhead = nil
+	return aheadRow{br: t.tx.SendBatch(ctx, b), reads: reads, t: t}
+}
+
+// aheadRow is the row of a batch's first read, followed by reads whose
+// rows it keeps once the first is scanned.
+type aheadRow struct {
+	br    pgx.BatchResults
+	reads []sqlstore.Read
+	t     *txn
+}
+
+func (r aheadRow) Scan(dest ...any) error {
+	err := r.br.QueryRow().Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	for _, rd := range r.reads {
+		rows, qerr := r.br.Query()
+		if qerr == nil {
+			for rows.Next() {
+				if qerr = rd.Row(rows); qerr != nil {
+					break
+				}
+			}
+			rows.Close()
+			if qerr == nil {
+				qerr = rows.Err()
+			}
+		}
+		if qerr != nil {
+			// Not kept: LimitTAT reads it again, or meets the
+			// transaction's error.
+			break
+		}
+	}
+	if cerr := r.br.Close(); err == nil {
+		err = cerr
+	}
+	return r.t.classify(err)
+}
+
+// LimitTAT returns the time of the rate limit key: read ahead with an
+// earlier statement (store.ExpectLimits), or read now, with the other
+// limits still to read.
+func (t *txn) LimitTAT(ctx context.Context, key string) (time.Time, error) {
+	if tat, ok := t.limits[key]; ok {
+		delete(t.limits, key)
+		return tat, nil
+	}
+	t.limitsAhead = slices.DeleteFunc(t.limitsAhead, func(k string) bool { return k == key })
+	return t.Tx.LimitTAT(ctx, key)
 }
 
 // Query runs the read q and calls fn for each row.

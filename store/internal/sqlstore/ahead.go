@@ -1,6 +1,8 @@
 package sqlstore
 
 import (
+	"time"
+
 	"github.com/lantls/lantls/store"
 )
 
@@ -153,4 +155,21 @@ func EABKeyAhead(kid string, rows *store.AheadRows) []Read {
 		{Stmt: deviceOfEABKey, Args: []any{kid},
 			Row: keep(rows, AheadDevice, scanDevice, func(d *store.Device) string { return d.ID }, nil)},
 	}
+}
+
+// LimitAhead is the locking read of the rate limit key that LimitTAT
+// makes inside a transaction where reading locks rows, for a backend that
+// sends it with another statement; keep gets the time it read.
+func LimitAhead(key string, keep func(time.Time)) Read {
+	return Read{Stmt: lockLimitTAT, Args: []any{key}, Row: func(s Scanner) error {
+		tat, err := scanTime(s)
+		if err != nil {
+			return err
+		}
+		if tat.UnixMicro() == 0 {
+			tat = time.Time{}
+		}
+		keep(tat)
+		return nil
+	}}
 }
