@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -125,4 +126,23 @@ func TestExpectLimitsRoundTrips(t *testing.T) {
 	if n := take(true); n != 1 {
 		t.Errorf("a device and two limits with ExpectLimits: %d round trips, want 1", n)
 	}
+}
+
+// LimitTAT on the Store, outside a transaction, from many goroutines at
+// once: the Store's own txn is shared, and reading a limit there must
+// not touch it (the race detector watches).
+func TestLimitTATOnStoreConcurrently(t *testing.T) {
+	s := openEmpty(t)
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 5 {
+				if _, err := s.LimitTAT(ctx, "k"); err != nil {
+					t.Errorf("LimitTAT: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

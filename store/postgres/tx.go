@@ -209,6 +209,10 @@ func (r aheadRow) Scan(dest ...any) error {
 // earlier statement (store.ExpectLimits), or read now, with the other
 // limits still to read.
 func (t *txn) LimitTAT(ctx context.Context, key string) (time.Time, error) {
+	if t.tx == nil {
+		// The Store's own txn, shared by every caller: nothing ahead.
+		return t.Tx.LimitTAT(ctx, key)
+	}
 	if tat, ok := t.limits[key]; ok {
 		delete(t.limits, key)
 		return tat, nil
