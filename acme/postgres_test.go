@@ -103,14 +103,14 @@ func TestPostgresRoundTrips(t *testing.T) {
 		)
 		var total int64
 		for _, s := range steps {
-			before := st.RoundTrips()
+			before, stmts := st.RoundTrips(), st.Statements()
 			if err := s.do(); err != nil {
 				t.Fatalf("%s: %v", s.name, err)
 			}
 			n := st.RoundTrips() - before
 			total += n
 			if log {
-				t.Logf("%-17s %d round trips", s.name, n)
+				t.Logf("%-17s %d round trips, %d statements", s.name, n, st.Statements()-stmts)
 			}
 		}
 		return total

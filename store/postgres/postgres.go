@@ -100,20 +100,32 @@ func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
 	return s.update(ctx, true, func(t *txn) error { return fn(t) })
 }
 
-// update runs fn in a transaction as Update does. With savepoints, each
-// statement fn runs is undone alone when it fails, so that fn can go on
-// after a conflict, as it can on SQLite; without, the first error ends
-// the transaction (for the store's own multi-statement methods).
-func (s *Store) update(ctx context.Context, savepoints bool, fn func(t *txn) error) error {
+// update runs fn in a transaction as Update does. With mayGoOn, fn may go
+// on after a failed statement (a conflict), as it can on SQLite: it runs
+// first without savepoints, and should it go on after a failure (which
+// ends a PostgreSQL transaction), again with each write in a savepoint of
+// its own, undone alone when it fails. Savepoints are two statements and
+// a subtransaction per write, and nearly every fn returns the first
+// failure it meets. Without mayGoOn (the store's own multi-statement
+// methods), the first failure ends the transaction.
+func (s *Store) update(ctx context.Context, mayGoOn bool, fn func(t *txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	// What was read ahead under ctx came before this write.
 	store.AheadOf(ctx).Forget()
 	limits := store.AheadOf(ctx).ExpectedLimits()
+	savepoints := false
 	for attempt := 1; ; attempt++ {
 		retry, err := s.attempt(ctx, savepoints, limits, fn)
-		if err == nil || attempt == maxAttempts || !retry {
+		if errors.Is(err, errWentOn) || (err != nil && retry == wentOn) {
+			if mayGoOn && !savepoints {
+				savepoints = true
+				continue
+			}
+			retry = noRetry
+		}
+		if err == nil || attempt == maxAttempts || retry != retryLater {
 			return err
 		}
 		// Jittered, growing pauses, so that two transactions that collided
@@ -127,12 +139,25 @@ func (s *Store) update(ctx context.Context, savepoints bool, fn func(t *txn) err
 	}
 }
 
-// attempt runs fn in one transaction and reports whether running it again
-// may succeed where it failed.
-func (s *Store) attempt(ctx context.Context, savepoints bool, limits []string, fn func(t *txn) error) (retry bool, err error) {
+// What an attempt's failure asks of update.
+type again int
+
+const (
+	noRetry    again = iota
+	retryLater       // a deadlock or serialization failure
+	wentOn           // fn went on after a failed statement
+)
+
+// errWentOn is an attempt's error when fn returned nil after a statement
+// failed: the transaction cannot commit.
+var errWentOn = errors.New("the transaction went on after a failed statement")
+
+// attempt runs fn in one transaction and reports whether, and how,
+// running it again may succeed where it failed.
+func (s *Store) attempt(ctx context.Context, savepoints bool, limits []string, fn func(t *txn) error) (retry again, err error) {
 	tx, err := beginLazy(ctx, s.pool, "begin isolation level read committed")
 	if err != nil {
-		return false, classify(err)
+		return noRetry, classify(err)
 	}
 	t := newTxn(s, tx)
 	t.savepoints = savepoints
@@ -151,10 +176,22 @@ func (s *Store) attempt(ctx context.Context, savepoints bool, limits []string, f
 	if err := fn(t); err != nil {
 		// fn may have wrapped the statement's error beyond recognition,
 		// or turned it into a problem of its own: t remembers.
-		return t.retry || retryable(err), err
+		switch {
+		case t.wentOn:
+			return wentOn, err
+		case t.retry || retryable(err):
+			return retryLater, err
+		}
+		return noRetry, err
+	}
+	if t.failed {
+		return wentOn, errWentOn
 	}
 	err = tx.Commit(ctx)
-	return retryable(err), classify(err)
+	if retryable(err) {
+		return retryLater, classify(err)
+	}
+	return noRetry, classify(err)
 }
 
 // Close closes every connection of the pool.

@@ -289,3 +289,58 @@ func TestBlindWritesGoWithTheNextStatement(t *testing.T) {
 		t.Errorf("ListAudit = %d entries, %v; want the one committed", len(es), err)
 	}
 }
+
+// Update's writes go without savepoints while fn returns the first
+// failure it meets: two writes are BEGIN, two statements and COMMIT. Only
+// when fn goes on after a failed write does it run again, each write then
+// in a savepoint.
+func TestUpdateSavepointsOnlyWhenFnGoesOn(t *testing.T) {
+	ctx := t.Context()
+	s := openEmpty(t)
+	exp := time.Now().Add(time.Hour)
+	before := s.Statements()
+	runs := 0
+	err := s.Update(ctx, func(tx store.Tx) error {
+		runs++
+		if err := tx.ConsumeNonce(ctx, "a", exp); err != nil {
+			return err
+		}
+		return tx.ConsumeNonce(ctx, "b", exp)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Statements() - before; n != 4 || runs != 1 {
+		t.Errorf("Update of two writes: %d statements in %d runs of fn, want 4 in 1", n, runs)
+	}
+
+	// fn returns the conflict: one run, the transaction rolled back.
+	runs = 0
+	err = s.Update(ctx, func(tx store.Tx) error {
+		runs++
+		if err := tx.ConsumeNonce(ctx, "c", exp); err != nil {
+			return err
+		}
+		return tx.ConsumeNonce(ctx, "a", exp)
+	})
+	if !errors.Is(err, store.ErrConflict) || runs != 1 {
+		t.Errorf("Update whose fn returns a conflict = %v after %d runs, want ErrConflict after 1", err, runs)
+	}
+	if err := s.ConsumeNonce(ctx, "c", exp); err != nil {
+		t.Errorf("a nonce spent by a rolled-back Update: %v", err)
+	}
+
+	// fn goes on: a second run, in savepoints, commits what follows.
+	runs = 0
+	err = s.Update(ctx, func(tx store.Tx) error {
+		runs++
+		_ = tx.ConsumeNonce(ctx, "a", exp)
+		return tx.ConsumeNonce(ctx, "d", exp)
+	})
+	if err != nil || runs != 2 {
+		t.Errorf("Update whose fn goes on after a conflict = %v after %d runs, want nil after 2", err, runs)
+	}
+	if err := s.ConsumeNonce(ctx, "d", exp); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("the nonce spent after the conflict: ConsumeNonce = %v, want ErrConflict", err)
+	}
+}

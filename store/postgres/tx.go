@@ -31,6 +31,10 @@ type txn struct {
 	// failure, a deadlock): Update then runs fn again, whatever fn made of
 	// the error.
 	retry bool
+	// failed is set when a statement of the transaction failed, which
+	// ends it unless the statement ran in a savepoint; wentOn when a
+	// statement was refused for that (fn went on after the failure).
+	failed, wentOn bool
 	// limitsAhead are the rate limits the caller said the transaction
 	// reads (store.ExpectLimits), not yet sent: they go with its first
 	// read of a row, and limits keeps what they read until LimitTAT takes
@@ -314,6 +318,14 @@ func brief(ctx context.Context) (context.Context, error) {
 func (t *txn) classify(err error) error {
 	if retryable(err) {
 		t.retry = true
+	}
+	var pe *pgconn.PgError
+	if t.tx != nil && errors.As(err, &pe) {
+		if pe.Code == "25P02" { // in_failed_sql_transaction
+			t.wentOn = true
+		} else if !t.savepoints {
+			t.failed = true
+		}
 	}
 	return classify(err)
 }

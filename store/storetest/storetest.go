@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateCommits", testUpdateCommits},
 		{"UpdateRollsBack", testUpdateRollsBack},
 		{"UpdateRollsBackOnStoreError", testUpdateRollsBackOnStoreError},
+		{"UpdateGoesOnAfterConflict", testUpdateGoesOnAfterConflict},
 		{"NotFound", testNotFound},
 		{"Conflict", testConflict},
 		{"CancelledContext", testCancelledContext},
@@ -1608,4 +1609,37 @@ func mapTimes(v reflect.Value, fn func(time.Time) time.Time) reflect.Value {
 		out.Set(v)
 	}
 	return out
+}
+
+// A write that fails inside Update (a conflict) fails alone: fn may go
+// on, read and write, and what it does after commits, as on SQLite.
+func testUpdateGoesOnAfterConflict(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	fx := newFixture(t, s, "a")
+	exp := base.Add(time.Hour)
+	if err := s.ConsumeNonce(ctx, "spent", exp); err != nil {
+		t.Fatal(err)
+	}
+	runs := 0
+	err := s.Update(ctx, func(tx store.Tx) error {
+		runs++
+		if err := tx.ConsumeNonce(ctx, "fresh-1", exp); err != nil {
+			return err
+		}
+		if err := tx.ConsumeNonce(ctx, "spent", exp); !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("ConsumeNonce of a spent nonce inside Update = %v, want ErrConflict", err)
+		}
+		if _, err := tx.GetDevice(ctx, fx.device.ID); err != nil {
+			return fmt.Errorf("GetDevice after a conflict: %w", err)
+		}
+		return tx.ConsumeNonce(ctx, "fresh-2", exp)
+	})
+	if err != nil {
+		t.Fatalf("Update that went on after a conflict: %v (fn ran %d times)", err, runs)
+	}
+	for _, n := range []string{"fresh-1", "fresh-2"} {
+		if err := s.ConsumeNonce(ctx, n, exp); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("ConsumeNonce(%q) after the Update spent it = %v, want ErrConflict", n, err)
+		}
+	}
 }
