@@ -39,6 +39,9 @@
 #                 controller) capped at QUOTA% of one CPU: an instance with
 #                 a CPU of its own, scaled down, where the machine has too
 #                 few cores to give each instance a whole one (needs root)
+#   ISSUER_ENV="GOMAXPROCS=1"  environment for the issuers only (an
+#                 issuer pinned to one core gets GOMAXPROCS=1 from Go itself)
+#   EXTRA="..."   more flags for instance 0
 #   PPROF=host:port  with EXTRA="--pprof host:port", an 8 s CPU profile of
 #                 instance 0 from second 3 into WORK/NAME/cpu.prof
 #   PERF=1        perf record -a -g for 8 s from second 3 into WORK/NAME
@@ -100,9 +103,10 @@ for i in $(seq 0 $((NI - 1))); do
 	[[ -n ${!pin:-} ]] && pre=(taskset -c "${!pin}")
 	mkdir -p "$W/i$i"
 	# shellcheck disable=SC2086 # EXTRA is flags
-	"${pre[@]}" "$BIN/lantls" issuer --log-level warn --limit-accounts-per-source 1000000000/1h "${STORE[@]}" \
+	# shellcheck disable=SC2086 # ISSUER_ENV is assignments
+	"${pre[@]}" env ${ISSUER_ENV:-} "$BIN/lantls" issuer --log-level warn --limit-accounts-per-source 1000000000/1h "${STORE[@]}" \
 		--ca-dir "$W/ca" --base-url "https://$lb" --data "$W/i$i" --listen "127.0.0.1:${ports[$i]}" \
-		--http-listen 127.0.0.1:0 --dns-listen 127.0.0.1:0 ${EXTRA:-} >"$W/i$i.log" 2>&1 &
+		--http-listen 127.0.0.1:0 --dns-listen 127.0.0.1:0 $( ((i == 0)) && echo "${EXTRA:-}") >"$W/i$i.log" 2>&1 &
 	pids+=($!)
 	if [[ -n ${QUOTA:-} ]]; then
 		g=$CG/lantls-pg-cpu-$NAME-i$i
