@@ -87,8 +87,12 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request, req *request) 
 	}
 	o.Status = statusFromAuthorizations(authzs)
 
-	// The limit may be read with the device (PostgreSQL: one round trip).
+	// The limit and the open orders may be read with the device
+	// (PostgreSQL: one round trip).
 	store.ExpectLimits(ctx, s.limits.OrdersPerAccount.Key(o.AccountID))
+	if s.limits.OpenOrdersPerAccount > 0 {
+		store.ExpectOpenOrders(ctx, o.AccountID, now)
+	}
 	err = s.store.Update(ctx, func(tx store.Tx) error {
 		if _, err := checkDevice(ctx, tx, o.DeviceID); err != nil {
 			return err

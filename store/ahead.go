@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // ReadAhead returns ctx marked so that a store may read, along with a
@@ -50,6 +51,8 @@ type AheadRows struct {
 	rows          map[aheadID]any
 	next, nextKey string   // Expect's
 	limits        []string // ExpectLimits'
+	openAccount   string   // ExpectOpenOrders'
+	openNow       time.Time
 }
 
 type aheadID struct{ kind, key string }
@@ -105,6 +108,31 @@ func ExpectLimits(ctx context.Context, keys ...string) {
 			r.limits = append(r.limits, k)
 		}
 	}
+}
+
+// ExpectOpenOrders, under ReadAhead, says that the transaction of the
+// next Update made under ctx counts the open orders of accountID at now
+// (CountOpenOrders) after its first statement: a store may count them
+// with that statement.
+func ExpectOpenOrders(ctx context.Context, accountID string, now time.Time) {
+	if r := AheadOf(ctx); r != nil {
+		r.mu.Lock()
+		r.openAccount, r.openNow = accountID, now
+		r.mu.Unlock()
+	}
+}
+
+// ExpectedOpenOrders returns, once, what ExpectOpenOrders named;
+// accountID is "" when it named nothing.
+func (r *AheadRows) ExpectedOpenOrders() (accountID string, now time.Time) {
+	if r == nil {
+		return "", time.Time{}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	accountID, now = r.openAccount, r.openNow
+	r.openAccount, r.openNow = "", time.Time{}
+	return accountID, now
 }
 
 // ExpectedLimits returns, once, the keys ExpectLimits named.

@@ -146,3 +146,60 @@ func TestLimitTATOnStoreConcurrently(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// An open-order count named by store.ExpectOpenOrders goes with the
+// transaction's first row read, and answers as a count of its own.
+func TestExpectOpenOrders(t *testing.T) {
+	s := openEmpty(t)
+	ctx := t.Context()
+	o, err := s.EnsureOwner(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &store.Device{Label: "l1", OwnerID: o.ID, Status: store.StatusActive}
+	if err := s.CreateDevice(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	a := &store.Account{DeviceID: d.ID, KeyThumbprint: "tp", KeyJWK: []byte(`{}`), Status: store.StatusValid}
+	if err := s.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	exp := now.Add(time.Hour).UTC().Truncate(time.Microsecond)
+	ord := &store.Order{AccountID: a.ID, DeviceID: d.ID, Status: store.StatusPending, Expires: exp,
+		Identifiers: []store.Identifier{{Type: "dns", Value: "l1.z"}}}
+	if err := s.CreateOrder(ctx, ord, []*store.Authorization{{Identifier: ord.Identifiers[0], Status: store.StatusPending, Expires: exp}}); err != nil {
+		t.Fatal(err)
+	}
+	count := func(ahead bool) int64 {
+		c := ctx
+		if ahead {
+			c = store.ReadAhead(ctx)
+			store.ExpectOpenOrders(c, a.ID, now)
+		}
+		var rts int64
+		err := s.Update(c, func(tx store.Tx) error {
+			before := s.RoundTrips()
+			if _, err := tx.GetDevice(c, d.ID); err != nil {
+				return err
+			}
+			n, first, err := tx.CountOpenOrders(c, a.ID, now)
+			if err != nil || n != 1 || !first.Equal(exp) {
+				t.Errorf("CountOpenOrders = %d, %v, %v; want 1, %v", n, first, err, exp)
+			}
+			rts = s.RoundTrips() - before
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rts
+	}
+	count(false) // every statement prepared
+	if n := count(false); n != 2 {
+		t.Errorf("a device and a count without ExpectOpenOrders: %d round trips, want 2", n)
+	}
+	if n := count(true); n != 1 {
+		t.Errorf("a device and a count with ExpectOpenOrders: %d round trips, want 1", n)
+	}
+}

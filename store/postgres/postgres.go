@@ -114,10 +114,11 @@ func (s *Store) update(ctx context.Context, mayGoOn bool, fn func(t *txn) error)
 	}
 	// What was read ahead under ctx came before this write.
 	store.AheadOf(ctx).Forget()
-	limits := store.AheadOf(ctx).ExpectedLimits()
+	ahead := txAhead{limits: store.AheadOf(ctx).ExpectedLimits()}
+	ahead.openAccount, ahead.openNow = store.AheadOf(ctx).ExpectedOpenOrders()
 	savepoints := false
 	for attempt := 1; ; attempt++ {
-		retry, err := s.attempt(ctx, savepoints, limits, fn)
+		retry, err := s.attempt(ctx, savepoints, ahead, fn)
 		if errors.Is(err, errWentOn) || (err != nil && retry == wentOn) {
 			if mayGoOn && !savepoints {
 				savepoints = true
@@ -139,6 +140,15 @@ func (s *Store) update(ctx context.Context, mayGoOn bool, fn func(t *txn) error)
 	}
 }
 
+// txAhead is what an Update's caller said its transaction reads
+// (store.ExpectLimits, store.ExpectOpenOrders), to send with its first
+// row read.
+type txAhead struct {
+	limits      []string
+	openAccount string
+	openNow     time.Time
+}
+
 // What an attempt's failure asks of update.
 type again int
 
@@ -154,14 +164,17 @@ var errWentOn = errors.New("the transaction went on after a failed statement")
 
 // attempt runs fn in one transaction and reports whether, and how,
 // running it again may succeed where it failed.
-func (s *Store) attempt(ctx context.Context, savepoints bool, limits []string, fn func(t *txn) error) (retry again, err error) {
+func (s *Store) attempt(ctx context.Context, savepoints bool, ahead txAhead, fn func(t *txn) error) (retry again, err error) {
 	tx, err := beginLazy(ctx, s.pool, "begin isolation level read committed")
 	if err != nil {
 		return noRetry, classify(err)
 	}
 	t := newTxn(s, tx)
 	t.savepoints = savepoints
-	t.limitsAhead = slices.Clone(limits)
+	t.limitsAhead = slices.Clone(ahead.limits)
+	if ahead.openAccount != "" {
+		t.openAhead = &openOrders{account: ahead.openAccount, now: ahead.openNow}
+	}
 	defer func() {
 		// A rollback that fails (a dead connection) leaves nothing to undo:
 		// PostgreSQL rolls back what it never saw committed.

@@ -41,6 +41,19 @@ type txn struct {
 	// it.
 	limitsAhead []string
 	limits      map[string]time.Time
+	// openAhead is the open-order count the caller said the transaction
+	// makes (store.ExpectOpenOrders), not yet sent; open what it read.
+	openAhead *openOrders
+	open      *openOrders
+}
+
+// openOrders is one CountOpenOrders: its arguments and, once read, its
+// answer.
+type openOrders struct {
+	account     string
+	now         time.Time
+	n           int
+	firstExpiry time.Time
 }
 
 var (
@@ -144,7 +157,7 @@ func (t *txn) QueryRow(ctx context.Context, q *sqlstore.Stmt, args ...any) sqlst
 	if q.LockKey && t.LocksRows() {
 		text = forUpdate[q.ID]
 	}
-	if len(t.limitsAhead) > 0 && t.LocksRows() {
+	if (len(t.limitsAhead) > 0 || t.openAhead != nil) && t.LocksRows() {
 		return t.queryRowAhead(ctx, text, args)
 	}
 	return row{t.q().QueryRow(ctx, text, args...), t}
@@ -168,6 +181,15 @@ func (t *txn) queryRowAhead(ctx context.Context, text string, args []any) sqlsto
 		reads = append(reads, r)
 	}
 	t.limitsAhead = nil
+	if o := t.openAhead; o != nil {
+		r := sqlstore.OpenOrdersAhead(o.account, o.now, func(n int, first time.Time) {
+			o.n, o.firstExpiry = n, first
+			t.open = o
+		})
+		b.Queue(r.Stmt.Numbered, r.Args...)
+		reads = append(reads, r)
+		t.openAhead = nil
+	}
 	return aheadRow{br: t.tx.SendBatch(ctx, b), reads: reads, t: t}
 }
 
@@ -207,6 +229,22 @@ func (r aheadRow) Scan(dest ...any) error {
 		err = cerr
 	}
 	return r.t.classify(err)
+}
+
+// CountOpenOrders counts an account's open orders: counted ahead with an
+// earlier statement (store.ExpectOpenOrders), or now.
+func (t *txn) CountOpenOrders(ctx context.Context, accountID string, now time.Time) (int, time.Time, error) {
+	if t.tx == nil {
+		return t.Tx.CountOpenOrders(ctx, accountID, now)
+	}
+	if o := t.open; o != nil && o.account == accountID && o.now.Equal(now) {
+		t.open = nil
+		return o.n, o.firstExpiry, nil
+	}
+	if o := t.openAhead; o != nil && o.account == accountID && o.now.Equal(now) {
+		t.openAhead = nil
+	}
+	return t.Tx.CountOpenOrders(ctx, accountID, now)
 }
 
 // LimitTAT returns the time of the rate limit key: read ahead with an

@@ -173,3 +173,20 @@ func LimitAhead(key string, keep func(time.Time)) Read {
 		return nil
 	}}
 }
+
+// OpenOrdersAhead is the count CountOpenOrders makes, for a backend that
+// sends it with another statement; keep gets the count and the first
+// expiry.
+func OpenOrdersAhead(accountID string, now time.Time, keep func(n int, firstExpiry time.Time)) Read {
+	return Read{Stmt: countOpenOrders, Args: []any{accountID, now.UnixMicro()}, Row: func(s Scanner) error {
+		var (
+			n     int64
+			first time.Time
+		)
+		if err := s.Scan(&n, asTime(&first)); err != nil {
+			return err
+		}
+		keep(int(n), first)
+		return nil
+	}}
+}
