@@ -28,6 +28,9 @@ type txn struct {
 	// cached rows its writes touch; reads of others may use the caches
 	// (cache.go). nil elsewhere.
 	batch *inBatch
+	// bound, in a write transaction, holds its statements bound so far
+	// (writer.go). nil elsewhere.
+	bound *bound
 }
 
 var (
@@ -141,6 +144,9 @@ func (t *txn) LocksRows() bool { return false }
 // stmt returns the prepared statement of q: bound to the transaction, or,
 // for reads outside one, on the reader pool.
 func (t *txn) stmt(ctx context.Context, q *sqlstore.Stmt) *sql.Stmt {
+	if t.bound != nil {
+		return t.bound.stmt(ctx, q.ID)
+	}
 	if t.tx != nil {
 		return t.tx.StmtContext(ctx, t.ss[q.ID])
 	}

@@ -54,6 +54,7 @@ type write struct {
 type turn struct {
 	tx    *sql.Tx  // run fn in tx, unless done
 	batch *inBatch // what tx's writes did so far to cached rows
+	bound *bound   // tx's statements bound so far
 	done  bool
 	err   error // the write's result, when done
 	panic any   // what own panicked with, when done
@@ -134,6 +135,7 @@ func (w *write) follow(s *Store, fn func(t *txn) error) error {
 		}
 		tx := newTxn(s, t.tx, s.ws)
 		tx.batch = t.batch
+		tx.bound = t.bound
 		w.run(fn, tx)
 	}
 }
@@ -196,7 +198,7 @@ func (s *Store) runAlone(w *write) turn {
 	if err != nil {
 		return turn{done: true, err: fmt.Errorf("begin: %w", err)}
 	}
-	o := s.call(w, tx, s.beginBatch(tx))
+	o := s.call(w, tx, s.beginBatch(tx), newBound(tx, s.ws))
 	if o.failed() {
 		tx.Rollback()
 		return o.result()
@@ -221,22 +223,23 @@ func (s *Store) runBatch(batch []*write) {
 		return
 	}
 	b := s.beginBatch(tx)
+	bd := newBound(tx, s.ws)
 	for i, w := range batch {
 		if err := w.ctx.Err(); err != nil {
 			outcomes[i] = outcome{err: err}
 			continue
 		}
-		if err := s.savepoint(tx, savepoint); err != nil {
+		if err := s.savepoint(bd, savepoint); err != nil {
 			tx.Rollback()
 			s.retryAlone(batch, outcomes)
 			return
 		}
-		outcomes[i] = s.call(w, tx, b)
+		outcomes[i] = s.call(w, tx, b, bd)
 		end := []int{releaseSavepoint}
 		if outcomes[i].failed() {
 			end = []int{rollbackToSavepoint, releaseSavepoint}
 		}
-		if err := s.savepoint(tx, end...); err != nil {
+		if err := s.savepoint(bd, end...); err != nil {
 			tx.Rollback()
 			s.retryAlone(batch, outcomes)
 			return
@@ -270,11 +273,11 @@ func (s *Store) retryAlone(batch []*write, outcomes []outcome) {
 
 // call runs w's fn in tx, itself or by its caller, and returns how it
 // ended.
-func (s *Store) call(w *write, tx *sql.Tx, b *inBatch) outcome {
+func (s *Store) call(w *write, tx *sql.Tx, b *inBatch, bd *bound) outcome {
 	if w.own != nil {
-		return s.runOwn(w.own, tx, b)
+		return s.runOwn(w.own, tx, b, bd)
 	}
-	w.turn <- turn{tx: tx, batch: b}
+	w.turn <- turn{tx: tx, batch: b, bound: bd}
 	o := <-w.ran
 	if o.aborted {
 		o.err = errAborted
@@ -284,7 +287,7 @@ func (s *Store) call(w *write, tx *sql.Tx, b *inBatch) outcome {
 
 // runOwn runs fn on the writer, catching a panic so that the writer lives
 // on and the caller gets it back.
-func (s *Store) runOwn(fn func(t *txn) error, tx *sql.Tx, b *inBatch) (o outcome) {
+func (s *Store) runOwn(fn func(t *txn) error, tx *sql.Tx, b *inBatch, bd *bound) (o outcome) {
 	defer func() {
 		if v := recover(); v != nil {
 			o = outcome{err: errAborted, aborted: true, panic: v}
@@ -292,6 +295,7 @@ func (s *Store) runOwn(fn func(t *txn) error, tx *sql.Tx, b *inBatch) (o outcome
 	}()
 	t := newTxn(s, tx, s.ws)
 	t.batch = b
+	t.bound = bd
 	err := fn(t)
 	return outcome{err: err, fx: t.fx}
 }
@@ -316,11 +320,42 @@ var savepoints = [...]string{
 }
 
 // savepoint runs savepoint statements.
-func (s *Store) savepoint(tx *sql.Tx, qs ...int) error {
+func (s *Store) savepoint(bd *bound, qs ...int) error {
 	for _, q := range qs {
-		if _, err := tx.Stmt(s.sp[q]).Exec(); err != nil {
+		st := bd.sp[q]
+		if st == nil {
+			st = bd.tx.Stmt(s.sp[q])
+			bd.sp[q] = st
+		}
+		if _, err := st.Exec(); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// bound holds the statements of one write transaction bound to it so far,
+// each bound once: Tx.Stmt does not prepare again on the writer's one
+// connection, but it allocates a statement and adds it to the
+// transaction's list each time. The writes of a transaction run one at a
+// time (the writer waits for each), so bound needs no lock.
+type bound struct {
+	tx *sql.Tx
+	ss statements // the writer's, by ID
+	st []*sql.Stmt
+	sp [len(savepoints)]*sql.Stmt
+}
+
+func newBound(tx *sql.Tx, ss statements) *bound {
+	return &bound{tx: tx, ss: ss, st: make([]*sql.Stmt, len(ss))}
+}
+
+// stmt returns the statement id bound to the transaction.
+func (bd *bound) stmt(ctx context.Context, id int) *sql.Stmt {
+	st := bd.st[id]
+	if st == nil {
+		st = bd.tx.StmtContext(ctx, bd.ss[id])
+		bd.st[id] = st
+	}
+	return st
 }
