@@ -344,6 +344,7 @@ func (s *Store) syncCaches(r *sql.Row) bool {
 // just begun, and returns the record of what its writes touch, or nil if
 // the caches cannot be trusted inside it.
 func (s *Store) beginBatch(tx *sql.Tx) *inBatch {
+	s.stmts.Add(1)
 	if !s.syncCaches(tx.Stmt(s.sp[readDataVersion]).QueryRow()) {
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -61,6 +62,9 @@ type Store struct {
 
 	caches *caches // of rows read outside transactions, see cache.go
 
+	stmts   atomic.Int64 // statements run, see Statements
+	commits atomic.Int64 // write transactions committed
+
 	writes     chan *write   // to the writer goroutine
 	closing    chan struct{} // closed by Close
 	writerDone chan struct{} // closed when the writer goroutine ends
@@ -69,6 +73,16 @@ type Store struct {
 }
 
 var _ store.Store = (*Store)(nil)
+
+// Statements returns how many statements the Store has run since it was
+// opened: the shared ones (store/internal/sqlstore), on the readers and the
+// writer, and the writer's own savepoints and data_version reads; BEGIN
+// and COMMIT aside, which Commits counts.
+func (s *Store) Statements() int64 { return s.stmts.Load() }
+
+// Commits returns how many write transactions the Store has committed
+// since it was opened.
+func (s *Store) Commits() int64 { return s.commits.Load() }
 
 // Open opens the SQLite database at path, creating the file (mode 0600) and
 // its parent directory (mode 0700) if missing, and migrates its schema to the

@@ -144,6 +144,7 @@ func (t *txn) LocksRows() bool { return false }
 // stmt returns the prepared statement of q: bound to the transaction, or,
 // for reads outside one, on the reader pool.
 func (t *txn) stmt(ctx context.Context, q *sqlstore.Stmt) *sql.Stmt {
+	t.s.stmts.Add(1)
 	if t.bound != nil {
 		return t.bound.stmt(ctx, q.ID)
 	}

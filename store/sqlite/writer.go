@@ -206,6 +206,7 @@ func (s *Store) runAlone(w *write) turn {
 	if err := tx.Commit(); err != nil {
 		return turn{done: true, err: fmt.Errorf("commit: %w", err)}
 	}
+	s.commits.Add(1)
 	s.applyEffects(o.fx)
 	return o.result()
 }
@@ -249,6 +250,7 @@ func (s *Store) runBatch(batch []*write) {
 		s.retryAlone(batch, outcomes)
 		return
 	}
+	s.commits.Add(1)
 	for _, o := range outcomes {
 		if !o.failed() {
 			s.applyEffects(o.fx)
@@ -322,6 +324,7 @@ var savepoints = [...]string{
 // savepoint runs savepoint statements.
 func (s *Store) savepoint(bd *bound, qs ...int) error {
 	for _, q := range qs {
+		s.stmts.Add(1)
 		st := bd.sp[q]
 		if st == nil {
 			st = bd.tx.Stmt(s.sp[q])
