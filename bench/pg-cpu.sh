@@ -47,9 +47,20 @@
 #   PERF=1        perf record -a -g for 8 s from second 3 into WORK/NAME
 #   WORK=/tmp/lantls-pg-cpu-runs
 set -euo pipefail
-if [[ ${1:-} == --help || ${1:-} == -h || $# -lt 2 ]]; then
-	sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-	[[ ${1:-} == --help || ${1:-} == -h ]] && exit 0 || exit 2
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+if [[ ${1:-} == --help || ${1:-} == -h ]]; then
+	usage
+	exit 0
+fi
+for arg in "$@"; do
+	if [[ $arg == -* ]]; then
+		printf 'bench/pg-cpu.sh: unknown option %s (see --help)\n' "$arg" >&2
+		exit 2
+	fi
+done
+if [[ $# -lt 2 || $# -gt 3 ]]; then
+	printf 'bench/pg-cpu.sh: want BINDIR NAME [INSTANCES], got %d arguments (see --help)\n' "$#" >&2
+	exit 2
 fi
 BIN=$1 NAME=$2 NI=${3:-1}
 N=${N:-12000} DUR=${DUR:-15s} C=${C:-64}
