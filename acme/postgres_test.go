@@ -4,7 +4,6 @@ package acme_test
 
 import (
 	"context"
-	"net/http"
 	"testing"
 
 	"github.com/lantls/lantls/acme"
@@ -47,79 +46,11 @@ func TestPostgresRoundTrips(t *testing.T) {
 	// The issuer's rate limits, as a real issuance pays for them.
 	h := newHarnessOn(t, st, func(c *acme.Config) { c.Limits = ratelimit.Defaults })
 
-	issue := func(log bool) int64 {
-		dev := h.newDevice("")
-		c := h.client(nil)
-		steps := []struct {
-			name string
-			do   func() error
-		}{
-			{"newNonce", func() error { _, err := c.Nonce(ctx); return err }},
-			{"newAccount (EAB)", func() error {
-				res, err := c.Register(ctx, dev.eabKID, dev.eabKey)
-				if err == nil && res.Status != http.StatusCreated {
-					t.Fatalf("register: %v", res)
-				}
-				return err
-			}},
-		}
-		var o, done *order
-		steps = append(steps,
-			struct {
-				name string
-				do   func() error
-			}{"newOrder", func() (err error) {
-				o, err = h.tryNewOrder(c, map[string]any{"identifiers": dnsIDs(dev.name(""), "*."+dev.name(""))})
-				return err
-			}},
-			struct {
-				name string
-				do   func() error
-			}{"authorizations", func() error {
-				for _, u := range o.Authorizations {
-					res, err := c.Post(ctx, u, nil)
-					if err != nil {
-						return err
-					}
-					if res.Status != http.StatusOK {
-						t.Fatalf("authorization: %v", res)
-					}
-				}
-				return nil
-			}},
-			struct {
-				name string
-				do   func() error
-			}{"finalize", func() (err error) {
-				done, err = h.tryFinalize(c, o, newKey(t))
-				return err
-			}},
-			struct {
-				name string
-				do   func() error
-			}{"certificate", func() error {
-				_, err := h.tryDownload(c, done.Certificate)
-				return err
-			}},
-		)
-		var total int64
-		for _, s := range steps {
-			before, stmts := st.RoundTrips(), st.Statements()
-			if err := s.do(); err != nil {
-				t.Fatalf("%s: %v", s.name, err)
-			}
-			n := st.RoundTrips() - before
-			total += n
-			if log {
-				t.Logf("%-17s %d round trips, %d statements", s.name, n, st.Statements()-stmts)
-			}
-		}
-		return total
-	}
+	counters := []counter{{"round trips", st.RoundTrips}, {"statements", st.Statements}}
 	for range 3 {
-		issue(false)
+		countIssuance(t, h, false, counters...)
 	}
-	if n := issue(true); n > maxRoundTrips {
+	if n := countIssuance(t, h, true, counters...)[0]; n > maxRoundTrips {
 		t.Errorf("one issuance made %d round trips to PostgreSQL, want at most %d", n, maxRoundTrips)
 	} else {
 		t.Logf("one issuance: %d round trips", n)

@@ -2,7 +2,6 @@ package acme_test
 
 import (
 	"context"
-	"net/http"
 	"path/filepath"
 	"testing"
 
@@ -41,65 +40,12 @@ func TestSQLiteStatements(t *testing.T) {
 		c.LocalNonces = true
 	})
 
-	issue := func(log bool) (stmts, commits int64) {
-		dev := h.newDevice("")
-		c := h.client(nil)
-		var o, done *order
-		steps := []struct {
-			name string
-			do   func() error
-		}{
-			{"newNonce", func() error { _, err := c.Nonce(ctx); return err }},
-			{"newAccount (EAB)", func() error {
-				res, err := c.Register(ctx, dev.eabKID, dev.eabKey)
-				if err == nil && res.Status != http.StatusCreated {
-					t.Fatalf("register: %v", res)
-				}
-				return err
-			}},
-			{"newOrder", func() (err error) {
-				o, err = h.tryNewOrder(c, map[string]any{"identifiers": dnsIDs(dev.name(""), "*."+dev.name(""))})
-				return err
-			}},
-			{"authorizations", func() error {
-				for _, u := range o.Authorizations {
-					res, err := c.Post(ctx, u, nil)
-					if err != nil {
-						return err
-					}
-					if res.Status != http.StatusOK {
-						t.Fatalf("authorization: %v", res)
-					}
-				}
-				return nil
-			}},
-			{"finalize", func() (err error) {
-				done, err = h.tryFinalize(c, o, newKey(t))
-				return err
-			}},
-			{"certificate", func() error {
-				_, err := h.tryDownload(c, done.Certificate)
-				return err
-			}},
-		}
-		for _, s := range steps {
-			s0, c0 := st.Statements(), st.Commits()
-			if err := s.do(); err != nil {
-				t.Fatalf("%s: %v", s.name, err)
-			}
-			ns, nc := st.Statements()-s0, st.Commits()-c0
-			stmts += ns
-			commits += nc
-			if log {
-				t.Logf("%-17s %d statements, %d commits", s.name, ns, nc)
-			}
-		}
-		return stmts, commits
-	}
+	counters := []counter{{"statements", st.Statements}, {"commits", st.Commits}}
 	for range 3 {
-		issue(false)
+		countIssuance(t, h, false, counters...)
 	}
-	stmts, commits := issue(true)
+	n := countIssuance(t, h, true, counters...)
+	stmts, commits := n[0], n[1]
 	t.Logf("one issuance: %d statements, %d commits", stmts, commits)
 	if stmts > maxSQLiteStatements {
 		t.Errorf("one issuance ran %d statements on SQLite, want at most %d", stmts, maxSQLiteStatements)
