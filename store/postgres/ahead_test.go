@@ -15,14 +15,7 @@ import (
 func TestReadAheadRoundTrips(t *testing.T) {
 	s := openEmpty(t)
 	ctx := t.Context()
-	o, err := s.EnsureOwner(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &store.Device{Label: "l1", OwnerID: o.ID, Model: "m1", Status: store.StatusActive}
-	if err := s.CreateDevice(ctx, d); err != nil {
-		t.Fatal(err)
-	}
+	d := activeDevice(t, s, "m1")
 	a := &store.Account{DeviceID: d.ID, KeyThumbprint: "tp", KeyJWK: []byte(`{}`), Status: store.StatusValid}
 	if err := s.CreateAccount(ctx, a); err != nil {
 		t.Fatal(err)
@@ -82,14 +75,7 @@ func TestReadAheadRoundTrips(t *testing.T) {
 func TestExpectLimitsRoundTrips(t *testing.T) {
 	s := openEmpty(t)
 	ctx := t.Context()
-	o, err := s.EnsureOwner(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &store.Device{Label: "l1", OwnerID: o.ID, Status: store.StatusActive}
-	if err := s.CreateDevice(ctx, d); err != nil {
-		t.Fatal(err)
-	}
+	d := activeDevice(t, s, "")
 	at := time.Unix(1_900_000_000, 0).UTC()
 	if err := s.Update(ctx, func(tx store.Tx) error { return tx.SetLimitTAT(ctx, "a", at) }); err != nil {
 		t.Fatal(err)
@@ -152,14 +138,7 @@ func TestLimitTATOnStoreConcurrently(t *testing.T) {
 func TestExpectOpenOrders(t *testing.T) {
 	s := openEmpty(t)
 	ctx := t.Context()
-	o, err := s.EnsureOwner(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &store.Device{Label: "l1", OwnerID: o.ID, Status: store.StatusActive}
-	if err := s.CreateDevice(ctx, d); err != nil {
-		t.Fatal(err)
-	}
+	d := activeDevice(t, s, "")
 	a := &store.Account{DeviceID: d.ID, KeyThumbprint: "tp", KeyJWK: []byte(`{}`), Status: store.StatusValid}
 	if err := s.CreateAccount(ctx, a); err != nil {
 		t.Fatal(err)

@@ -35,6 +35,21 @@ func openEmpty(t *testing.T) *postgres.Store {
 	return s
 }
 
+// activeDevice adds an owner and their active device labelled l1, of
+// model (empty for none), for a test to build on.
+func activeDevice(t *testing.T, s *postgres.Store, model string) *store.Device {
+	t.Helper()
+	o, err := s.EnsureOwner(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &store.Device{Label: "l1", OwnerID: o.ID, Model: model, Status: store.StatusActive}
+	if err := s.CreateDevice(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // Two stores on one database stand for two issuer instances: what one
 // writes, the other reads at once, and a nonce is spent once across both.
 func TestInstancesShareState(t *testing.T) {
@@ -134,14 +149,7 @@ func TestRateLimitUpdatesSerialize(t *testing.T) {
 func TestFailStaleProcessingOrders(t *testing.T) {
 	ctx := t.Context()
 	s := open(t, pgtest.URL(t))
-	o, err := s.EnsureOwner(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &store.Device{Label: "l1", OwnerID: o.ID, Status: store.StatusActive}
-	if err := s.CreateDevice(ctx, d); err != nil {
-		t.Fatal(err)
-	}
+	d := activeDevice(t, s, "")
 	a := &store.Account{DeviceID: d.ID, KeyThumbprint: "t", Status: store.StatusValid}
 	if err := s.CreateAccount(ctx, a); err != nil {
 		t.Fatal(err)
