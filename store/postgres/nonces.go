@@ -22,9 +22,13 @@ const (
 // spendNonces records a batch of used nonces, each once: a nonce already
 // stored (or twice in the batch) is not returned. ON CONFLICT DO NOTHING
 // skips a row that conflicts with one inserted earlier by the same
-// statement as with one committed before.
+// statement as with one committed before. The rows go in nonce order:
+// two instances whose batches share nonces (a replayed JWS sent to both)
+// then wait on their common keys in the same order, never on each other
+// in a cycle, which PostgreSQL would end with a deadlock error for every
+// caller of both batches.
 const spendNonces = `INSERT INTO nonces (nonce, expires)
-	SELECT * FROM unnest($1::text[], $2::bigint[])
+	SELECT * FROM unnest($1::text[], $2::bigint[]) AS spent(nonce, expires) ORDER BY nonce
 	ON CONFLICT (nonce) DO NOTHING RETURNING nonce`
 
 // nonceBatcher spends the nonces of concurrent requests together, in one
